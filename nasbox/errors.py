@@ -1,0 +1,46 @@
+"""nasbox's exceptions: one base class, a subclass per kind of user error.
+
+The CLI turns any :class:`NasboxError` into ``error: <message>`` and exit code 2. Errors
+that are also plain value errors derive from ``ValueError`` so that Python callers can
+catch them the usual way.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "NasboxError",
+    "ShapeError",
+    "SpaceError",
+    "StorageError",
+    "TrainingError",
+]
+
+
+class NasboxError(Exception):
+    """Base class of every error nasbox reports to a user."""
+
+
+class SpaceError(NasboxError, ValueError):
+    """A search space is unknown, misconfigured, or breaks a design rule."""
+
+
+class ShapeError(NasboxError, ValueError):
+    """A genotype is invalid for its input: a feature map vanishes, channels do not chain."""
+
+
+class ConfigError(NasboxError, ValueError):
+    """Bad command-line or API input (budget, objectives, sampler, files)."""
+
+
+class DataError(NasboxError):
+    """A dataset is missing, corrupt or unsafe to load."""
+
+
+class StorageError(NasboxError):
+    """A study's storage cannot be reached, or holds an incompatible study."""
+
+
+class TrainingError(NasboxError):
+    """A candidate failed to train (non-finite loss, out of memory)."""
