@@ -3,7 +3,8 @@
 The formulas are the design notes': a convolution with filter ``F``, stride ``S`` and
 padding ``P = (F - 1) // 2`` maps ``W1`` to ``W2 = (W1 - F + 2P) // S + 1`` (``H``
 likewise) and ``D1`` channels to ``D2 = K``; it has ``F * F * D1 * K`` weights, plus ``K``
-biases without BatchNorm or ``2K`` BatchNorm parameters with it.
+biases without BatchNorm or ``2K`` BatchNorm parameters with it (and no bias, unless a
+``ConvBlock`` asks for one explicitly, as torchvision's VGG-BN does).
 
 MACs follow fvcore's convention exactly, so that the analysis can be checked against a
 traced count of the built model:
@@ -105,16 +106,16 @@ class _Walker:
 
     def conv(
         self, name: str, shape: Shape, out: int, kernel: int, stride: int = 1, groups: int = 1,
-        bn: bool = True, act: str | None = None, record: bool = True,
+        bn: bool = True, act: str | None = None, bias: bool | None = None,
     ) -> Shape:
         c, _, _ = shape
         op = f"conv {kernel}x{kernel}/{stride}" + (" dw" if groups > 1 else "") + (" +bn" if bn else "") + (f" {act}" if act else "")
         h2, w2 = self._spatial(name, op, shape, kernel, stride)
         weights = kernel * kernel * (c // groups) * out
-        params = weights + (2 * out if bn else out)
+        has_bias = (not bn) if bias is None else bias
+        params = weights + (out if has_bias else 0) + (2 * out if bn else 0)
         macs = h2 * w2 * weights + (2 * out * h2 * w2 if bn else 0)
-        if record:
-            self.rows.append(Layer(name, op, (out, h2, w2), params, macs))
+        self.rows.append(Layer(name, op, (out, h2, w2), params, macs))
         return (out, h2, w2)
 
     def se(self, name: str, shape: Shape, squeeze: int) -> None:
@@ -132,7 +133,7 @@ class _Walker:
 
     def block(self, name: str, shape: Shape, b: Block) -> Shape:
         if isinstance(b, ConvBlock):
-            return self.conv(name, shape, b.out_channels, b.kernel, b.stride, bn=b.bn, act=b.act)
+            return self.conv(name, shape, b.out_channels, b.kernel, b.stride, bn=b.bn, act=b.act, bias=b.bias)
         if isinstance(b, ResidualBlock):
             x = shape
             for i in range(b.n_convs):

@@ -93,6 +93,8 @@ class ConvBlock:
         stride: S.
         act: activation after the convolution (``None`` for a linear projection).
         bn: BatchNorm after the convolution.
+        bias: a conv bias even before BatchNorm (torchvision's VGG-BN has one); the
+            default ``None`` means "bias exactly when there is no BatchNorm".
     """
 
     out_channels: int
@@ -100,6 +102,7 @@ class ConvBlock:
     stride: int = 1
     act: str | None = "relu"
     bn: bool = True
+    bias: bool | None = None
     type: ClassVar[str] = "conv"
     tag: ClassVar[str] = "cn"
 
@@ -111,6 +114,14 @@ class ConvBlock:
             _check_act(self.act)
         if not isinstance(self.bn, bool):
             raise ValueError(f"bn must be a bool, got bn={self.bn!r}")
+        if self.bias is not None and not isinstance(self.bias, bool):
+            raise ValueError(f"bias must be a bool or None, got bias={self.bias!r}")
+        if self.bias == (not self.bn):  # the explicit value equals the automatic one
+            object.__setattr__(self, "bias", None)
+
+    @property
+    def has_bias(self) -> bool:
+        return (not self.bn) if self.bias is None else self.bias
 
 
 @dataclass(frozen=True)
@@ -539,12 +550,13 @@ def encode_block(b: Block) -> str:
 
     Tag (``cn`` conv, ``rb`` residual, ``ds`` depthwise separable, ``ir`` inverted
     residual, ``inc`` inception), then the fields that differ from their defaults, then
-    the activation (``linear`` for none), ``nobn`` for a conv without BatchNorm.
+    the activation (``linear`` for none), ``nobn`` for a conv without BatchNorm and
+    ``bias``/``nobias`` where a conv's bias differs from the automatic choice.
     """
     tokens = [b.tag]
     for f in fields(b):
         name = f.name
-        if name in ("act", "bn"):
+        if name in ("act", "bn", "bias"):
             continue
         value = getattr(b, name)
         if name != "out_channels" and name in {"kernel", "stride", "n_convs", "se_ratio", "k5", "expansion"} and value == f.default:
@@ -557,6 +569,8 @@ def encode_block(b: Block) -> str:
         tokens.append("linear" if act is None else _ACT_SHORT[act])
     if isinstance(b, ConvBlock) and not b.bn:
         tokens.append("nobn")
+    if isinstance(b, ConvBlock) and b.bias is not None:
+        tokens.append("bias" if b.bias else "nobias")
     return "_".join(tokens)
 
 
@@ -573,6 +587,8 @@ def decode_block(token: str) -> Block:
             kwargs["act"] = None
         elif tok == "nobn":
             kwargs["bn"] = False
+        elif tok in ("bias", "nobias"):
+            kwargs["bias"] = tok == "bias"
         else:
             m = re.fullmatch(r"([a-z]+)([0-9.]+(?:e-?\d+)?)", tok)
             if not m or m.group(1) not in _TOKEN_FIELDS:

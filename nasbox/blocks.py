@@ -71,7 +71,8 @@ def make_pool(kind: str, kernel: int, stride: int) -> nn.Module:
 class ConvNormAct(nn.Sequential):
     """Conv2d -> BatchNorm2d -> activation, like torchvision's ``Conv2dNormActivation``.
 
-    Padding ``(kernel - 1) // 2``; the convolution has a bias only without a norm.
+    Padding ``(kernel - 1) // 2``; the convolution has a bias only without a norm, unless
+    ``bias`` says otherwise.
     """
 
     def __init__(
@@ -83,9 +84,11 @@ class ConvNormAct(nn.Sequential):
         groups: int = 1,
         act: str | None = "relu",
         bn: bool = True,
+        bias: bool | None = None,
     ) -> None:
+        bias = (not bn) if bias is None else bias
         layers: dict[str, nn.Module] = {
-            "conv": nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, groups=groups, bias=not bn)
+            "conv": nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, groups=groups, bias=bias)
         }
         if bn:
             layers["bn"] = nn.BatchNorm2d(out_channels)

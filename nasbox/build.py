@@ -30,7 +30,8 @@ __all__ = ["Network", "build_block", "build_model", "init_weights"]
 def build_block(block: Block, in_channels: int) -> nn.Module:
     """The module for one genotype block fed ``in_channels`` channels."""
     if isinstance(block, ConvBlock):
-        return B.ConvNormAct(in_channels, block.out_channels, block.kernel, block.stride, act=block.act, bn=block.bn)
+        return B.ConvNormAct(in_channels, block.out_channels, block.kernel, block.stride, act=block.act, bn=block.bn,
+                            bias=block.bias)
     if isinstance(block, ResidualBlock):
         se = se_channels(block.out_channels, block.se_ratio) if block.se_ratio > 0 else 0
         return B.ResidualBlock(in_channels, block.out_channels, block.kernel, block.stride, block.act, block.n_convs, se)
