@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from decimal import Decimal
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Union
 
@@ -75,8 +76,9 @@ def _check_ratio(name: str, value: Any, high: float = 1.0, high_inclusive: bool 
 
 
 def _fmt(x: float) -> str:
-    """Shortest exact text of a float (``repr`` round-trips), without a trailing ``.0``."""
-    text = repr(float(x))
+    """Shortest exact positional text of a float (``repr``'s digits, never an exponent,
+    whose ``-``/``+`` would clash with the encoding's separators), no trailing ``.0``."""
+    text = format(Decimal(repr(float(x))), "f")
     return text[:-2] if text.endswith(".0") else text
 
 
@@ -563,7 +565,7 @@ def encode_block(b: Block) -> str:
             continue
         text = _fmt(value) if isinstance(value, float) else str(value)
         tokens.append(_FIELD_TOKENS[name] + text)
-    act = getattr(b, "act")
+    act = b.act
     default_act = next(f.default for f in fields(b) if f.name == "act")
     if act != default_act:
         tokens.append("linear" if act is None else _ACT_SHORT[act])

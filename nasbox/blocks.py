@@ -7,7 +7,7 @@ as in timm, and these names are the layer names of :mod:`nasbox.analysis`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -1,0 +1,152 @@
+"""Scoring a built model: parameters, MACs (fvcore, with thop beside it) and latency.
+
+Definitions (stated in every report):
+
+* **params**: trainable parameters, ``sum(p.numel() for p in model.parameters() if p.requires_grad)``.
+* **MACs**: multiply-accumulates of one forward pass at batch 1, counted by fvcore
+  (fvcore's "flops" are MACs); FLOPs = 2 x MACs. BatchNorm counts 2 per output element.
+  thop's count is stored beside it as a cross-check (thop also counts activations and
+  pooling, so it is a little higher).
+* **latency**: median milliseconds of a batch-1 forward pass under
+  ``torch.inference_mode()``, with a fixed number of CPU threads and CUDA
+  synchronisation, after warming up until consecutive windows of timings agree; the
+  spread is the interquartile range.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import statistics
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["Latency", "count_macs", "count_macs_thop", "count_params", "measure_latency"]
+
+
+def count_params(model: nn.Module) -> int:
+    """Trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _example(model: nn.Module, input_shape: tuple[int, int, int]) -> torch.Tensor:
+    p = next(model.parameters(), None)
+    device = p.device if p is not None else torch.device("cpu")
+    return torch.zeros(1, *input_shape, device=device)
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
+    """fvcore's count of multiply-accumulates at batch 1 (in eval mode, on a copy)."""
+    from fvcore.nn import FlopCountAnalysis
+
+    model = copy.deepcopy(model).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis = FlopCountAnalysis(model, _example(model, input_shape))
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        return int(analysis.total())
+
+
+def count_macs_thop(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
+    """thop's count of MACs at batch 1 (on a copy; thop adds buffers to the modules it visits)."""
+    import logging
+
+    from thop import profile
+
+    model = copy.deepcopy(model).eval()
+    logging.getLogger("thop").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        macs, _ = profile(model, inputs=(_example(model, input_shape),), verbose=False)
+    return int(macs)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Batch-1 latency: median and interquartile range in milliseconds."""
+
+    median_ms: float
+    iqr_ms: float
+    runs: int
+    warmup_runs: int
+    threads: int
+    device: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_latency(
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    *,
+    device: str | torch.device = "cpu",
+    threads: int = 1,
+    window: int = 10,
+    tolerance: float = 0.05,
+    max_warmup_s: float = 10.0,
+    min_runs: int = 30,
+    max_runs: int = 200,
+    budget_s: float = 2.0,
+    channels_last: bool = False,
+) -> Latency:
+    """Median batch-1 forward latency of a fresh copy of ``model`` in eval mode.
+
+    Warm-up runs in windows of ``window`` calls until the medians of two consecutive
+    windows differ by less than ``tolerance`` (or ``max_warmup_s`` passes): the first
+    calls in a process, or right after training at a large batch, can be 10-100x slower
+    than steady state. Then at least ``min_runs`` and at most ``max_runs`` timed calls,
+    within about ``budget_s`` seconds. CPU timing uses ``threads`` intra-op threads
+    (restored afterwards); CUDA timing synchronises around every call.
+    """
+    device = torch.device(device)
+    model = copy.deepcopy(model).to(device).eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(1, *input_shape, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    old_threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(threads)
+    gc.collect()
+    try:
+        with torch.inference_mode():
+
+            def timed() -> float:
+                _sync(device)
+                t0 = time.perf_counter()
+                model(x)
+                _sync(device)
+                return (time.perf_counter() - t0) * 1e3
+
+            warmup = 0
+            start = time.perf_counter()
+            previous = None
+            while True:
+                current = statistics.median(timed() for _ in range(window))
+                warmup += window
+                if previous is not None and abs(current - previous) <= tolerance * max(previous, 1e-6):
+                    break
+                if time.perf_counter() - start > max_warmup_s:
+                    break
+                previous = current
+            times: list[float] = []
+            t_start = time.perf_counter()
+            while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() - t_start < budget_s):
+                times.append(timed())
+    finally:
+        torch.set_num_threads(old_threads)
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    return Latency(statistics.median(times), q3 - q1, len(times), warmup, threads if device.type == "cpu" else 0,
+                   str(device))

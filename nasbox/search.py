@@ -1,0 +1,537 @@
+"""The search: an Optuna study over a space's genotypes, scored on accuracy and costs.
+
+Every trial samples a genotype, checks it analytically (shape, parameters, MACs against
+the constraints), measures its latency on a fresh copy, counts its MACs with fvcore (and
+thop beside it), trains it briefly and scores it on the validation split. A genotype that
+the study already scored at the same fidelity is not trained again: its metrics are
+reused and the trial is marked as a repeat. A candidate that breaks a constraint is
+recorded as infeasible (Optuna's ``trial.set_constraint``) and never trained; one that
+fails (exception, NaN loss, out of memory) becomes a FAIL trial with its reason, and the
+search goes on.
+
+``budget`` counts the trials of the whole study that ended with a result (complete,
+repeat, infeasible) or with a failure of the candidate itself; trials lost to an
+interruption, a killed worker or a race between workers are not counted, so re-running
+the same command resumes until exactly ``budget`` trials are counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from nasbox.analysis import analyze
+from nasbox.arch import Architecture
+from nasbox.errors import ConfigError, NasboxError, ShapeError, StorageError, TrainingError
+from nasbox.space import SearchSpace, get_space
+from nasbox.storage import mask_url, open_storage, process_alive, process_start_time
+
+__all__ = [
+    "OBJECTIVES",
+    "SAMPLERS",
+    "SearchConfig",
+    "SearchResult",
+    "make_sampler",
+    "run_search",
+    "trials_dataframe",
+]
+
+# objective -> (direction, user attribute holding it)
+OBJECTIVES: dict[str, tuple[str, str]] = {
+    "accuracy": ("maximize", "accuracy"),
+    "macs": ("minimize", "macs"),
+    "flops": ("minimize", "flops"),
+    "params": ("minimize", "params"),
+    "latency": ("minimize", "latency_ms"),
+}
+SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
+LOST = "lost"  # user attribute: why a trial does not count (interrupted, stale, surplus)
+
+
+@dataclass
+class SearchConfig:
+    """Everything a search needs; the CLI and :func:`nasbox.search` fill it in."""
+
+    space: str | SearchSpace = "seed_cnn"
+    space_args: dict[str, Any] = field(default_factory=dict)
+    space_config: str | None = None
+    dataset: str = "mnist5k"
+    data_dir: str | None = None
+    download: bool = False
+    subset: int | None = None
+    val_fraction: float = 0.1
+    epochs: float | None = None
+    iterations: int | None = None
+    batch_size: int = 128
+    lr: float = 0.1
+    objectives: tuple[str, ...] = ("accuracy", "macs", "params", "latency")
+    sampler: str = "tpe"
+    seed: int = 0
+    max_params: int | None = None
+    max_macs: int | None = None
+    max_latency_ms: float | None = None
+    budget: int = 50
+    study: str | None = None
+    storage: str | None = None
+    reports_dir: str = "reports"
+    device: str = "auto"
+    latency_threads: int = 1
+
+    def check(self) -> None:
+        """Validate the plain values; raises :class:`ConfigError` naming the bad one."""
+        if not isinstance(self.budget, int) or self.budget < 1:
+            raise ConfigError(f"budget must be a positive number of trials, got {self.budget}")
+        if self.epochs is not None and self.iterations is not None:
+            raise ConfigError("give either --epochs or --iterations, not both")
+        unknown = [o for o in self.objectives if o not in OBJECTIVES]
+        if unknown or not self.objectives:
+            raise ConfigError(f"unknown objective(s) {', '.join(unknown) or '(none given)'}; "
+                              f"choose from {', '.join(OBJECTIVES)}")
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError(f"objectives repeat: {', '.join(self.objectives)}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        for name in ("max_params", "max_macs", "max_latency_ms"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {v}")
+        if self.subset is not None and self.subset < 10:
+            raise ConfigError(f"--subset must be at least 10 images, got {self.subset}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"validation fraction must lie in (0, 1), got {self.val_fraction}")
+
+    def default_epochs(self) -> SearchConfig:
+        """Fill in the per-candidate budget when neither epochs nor iterations is given."""
+        if self.epochs is None and self.iterations is None:
+            return replace(self, epochs=DEFAULT_EPOCHS.get(self.dataset, 1.0))
+        return self
+
+
+# Per-candidate training when none is given: enough to rank candidates on the bundled
+# data within the 10-minute CPU target of the default search.
+DEFAULT_EPOCHS = {"mnist5k": 2.0, "synthetic": 1.0, "cifar10": 1.0, "imagefolder": 2.0}
+
+
+@dataclass
+class SearchResult:
+    """What a search produced: every trial as a DataFrame, and the Pareto-optimal ones."""
+
+    study_name: str
+    storage: str
+    report_dir: Path
+    trials: pd.DataFrame
+    pareto: pd.DataFrame
+    objectives: tuple[str, ...]
+    files: list[Path]
+    interrupted: bool = False
+
+    @property
+    def best_accuracy(self) -> float | None:
+        done = self.trials[self.trials["status"].isin(["complete", "repeat"])]
+        return None if done.empty else float(done["accuracy"].max())
+
+
+# --------------------------------------------------------------------------- samplers
+
+
+def make_sampler(name: str, seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
+    """The seeded sampler for ``--sampler``. ``tpe`` is multi-objective TPE with
+    multivariate, grouped densities (handles the spaces' conditional parameters)."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10,
+                                          constant_liar=True)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
+    if name == "nsga3":
+        return optuna.samplers.NSGAIIISampler(seed=seed, population_size=20)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10)
+    raise ConfigError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
+
+
+# --------------------------------------------------------------------------- trial states
+
+
+def _counted(t: FrozenTrial) -> bool:
+    if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return t.state == TrialState.FAIL and LOST not in t.user_attrs
+
+
+def count_finished(trials: list[FrozenTrial]) -> int:
+    """Trials that count toward the budget."""
+    return sum(_counted(t) for t in trials)
+
+
+def _worker_id() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "pid_start": process_start_time(pid)}
+
+
+def settle_stale_trials(study: optuna.Study) -> list[int]:
+    """Fail the RUNNING trials of this host whose process is gone (journal storage has no
+    heartbeat); they are marked lost and do not count. Returns their numbers."""
+    host = socket.gethostname()
+    settled = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker") or {}
+        if worker.get("host") != host or process_alive(worker.get("pid"), worker.get("pid_start")):
+            continue
+        try:
+            _set_attr(study, t, LOST, "stale: its worker process ended without finishing it")
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            settled.append(t.number)
+        except (RuntimeError, ValueError):  # another worker settled it first
+            continue
+    return settled
+
+
+def _set_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
+    """Set a user attribute on a trial we hold only as a FrozenTrial (e.g. another worker's)."""
+    storage = study._storage  # the storage API itself is public; Study keeps it private
+    storage.set_trial_user_attr(trial._trial_id, key, value)
+
+
+# --------------------------------------------------------------------------- the search
+
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+class _Search:
+    def __init__(self, config: SearchConfig, progress: ProgressCallback | None) -> None:
+        from nasbox.data import load_dataset
+        from nasbox.train import TrainConfig, resolve_device
+
+        config.check()
+        self.config = config = config.default_epochs()
+        self.progress = progress or (lambda event: None)
+        self.device = resolve_device(config.device)
+        self.data = load_dataset(config.dataset, data_dir=config.data_dir, download=config.download,
+                                 val_fraction=config.val_fraction, subset=config.subset, seed=config.seed)
+        spec = self.data.spec
+        self.space: SearchSpace = get_space(config.space, input_shape=spec.input_shape, num_classes=spec.num_classes,
+                                            args=config.space_args, toml_file=config.space_config)
+        self.train_config = TrainConfig(epochs=config.epochs, iterations=config.iterations,
+                                        batch_size=config.batch_size, lr=config.lr, seed=config.seed)
+        self.fidelity = self.train_config.fidelity()
+        self.fidelity_key = json.dumps(self.fidelity, sort_keys=True)
+        self.study_name = config.study or f"{self.space.name}-{config.dataset}"
+        self.report_dir = Path(config.reports_dir) / _safe_name(self.study_name)
+        self.storage, self.storage_display = open_storage(config.storage, self.report_dir)
+        self.study = self._open_study()
+        self.data = self.data.to(self.device)
+        self.mean = torch_tensor(spec.mean, self.device)
+        self.std = torch_tensor(spec.std, self.device)
+
+    # ---- study setup
+    def _setup_attrs(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "objectives": list(c.objectives),
+            "space": self.space.name,
+            "space_bounds": _jsonable(self.space.bounds()),
+            "dataset": c.dataset,
+            "input_shape": list(self.data.spec.input_shape),
+            "num_classes": self.data.spec.num_classes,
+        }
+
+    def _open_study(self) -> optuna.Study:
+        c = self.config
+        directions = [OBJECTIVES[o][0] for o in c.objectives]
+        sampler = make_sampler(c.sampler, c.seed, len(directions))
+        try:
+            existing = optuna.study.get_all_study_names(self.storage)
+        except Exception as exc:  # storage backends raise many kinds of errors
+            raise StorageError(f"cannot read storage {self.storage_display}: {type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        setup = self._setup_attrs()
+        if self.study_name in existing:
+            study = optuna.load_study(study_name=self.study_name, storage=self.storage, sampler=sampler)
+            old = study.user_attrs.get("setup", {})
+            for key in ("objectives", "space", "dataset", "input_shape", "num_classes", "space_bounds"):
+                if key in old and old[key] != setup[key]:
+                    raise StorageError(
+                        f"study {self.study_name!r} in {self.storage_display} was run with {key}={old[key]!r}, "
+                        f"not {setup[key]!r}; use another --study name or the original settings")
+            return study
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        study = optuna.create_study(study_name=self.study_name, storage=self.storage, sampler=sampler,
+                                    directions=directions, load_if_exists=True)
+        study.set_user_attr("setup", setup)
+        study.set_user_attr("config", _jsonable({**asdict(c), "space": self.space.name}))
+        return study
+
+    # ---- one trial
+    def _find_repeat(self, arch_id: str, number: int) -> FrozenTrial | None:
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            a = t.user_attrs
+            if (t.number != number and a.get("arch_id") == arch_id and a.get("fidelity_key") == self.fidelity_key
+                    and a.get("status") == "complete"):
+                return t
+        return None
+
+    def _constraints(self, trial: optuna.Trial, metrics: dict[str, Any]) -> list[str]:
+        c = self.config
+        broken = []
+        for key, limit, metric in (("max_params", c.max_params, "params"), ("max_macs", c.max_macs, "macs"),
+                                   ("max_latency_ms", c.max_latency_ms, "latency_ms")):
+            if limit is None or metric not in metrics:
+                continue
+            excess = float(metrics[metric]) - float(limit)
+            trial.set_constraint(key, excess)
+            if excess > 0:
+                broken.append(f"{metric} {metrics[metric]:,.6g} > {limit:,.6g}")
+        return broken
+
+    def _values(self, metrics: dict[str, Any]) -> list[float]:
+        return [float(metrics.get(OBJECTIVES[o][1], float("inf"))) for o in self.config.objectives]
+
+    def run_trial(self, trial: optuna.Trial, index: int) -> dict[str, Any]:
+        import torch
+
+        from nasbox.build import build_model
+        from nasbox.measure import count_macs, count_macs_thop, measure_latency
+        from nasbox.train import train_model
+
+        trial.set_user_attr("worker", _worker_id())
+        trial.set_user_attr("device", str(self.device))
+        trial.set_user_attr("fidelity", self.fidelity)
+        trial.set_user_attr("fidelity_key", self.fidelity_key)
+        arch = self.space.sample(trial)
+        trial.set_user_attr("arch_id", arch.arch_id)
+        trial.set_user_attr("encoding", arch.encode())
+        self._save_arch(arch)
+        self.progress({"event": "trial_start", "number": trial.number, "index": index, "encoding": arch.encode()})
+        info = analyze(arch)  # ShapeError for a user space's invalid sample: a FAIL trial
+        metrics: dict[str, Any] = {"params": info.params, "macs": info.macs, "flops": info.flops}
+        broken = self._constraints(trial, metrics)
+        if broken:
+            return self._finish(trial, metrics, "infeasible", {"infeasible": "; ".join(broken), "accuracy": 0.0})
+        repeat = self._find_repeat(arch.arch_id, trial.number)
+        if repeat is not None:
+            reused = {k: repeat.user_attrs[k] for k in _METRIC_ATTRS if k in repeat.user_attrs}
+            metrics.update(reused)
+            self._constraints_latency_only(trial, metrics)
+            return self._finish(trial, metrics, "repeat", {"repeat_of": repeat.number})
+        model = build_model(arch, seed=_init_seed(arch.arch_id, self.config.seed))
+        latency = measure_latency(model, arch.input_shape, device=self.device, threads=self.config.latency_threads)
+        metrics.update(latency_ms=latency.median_ms, latency_iqr_ms=latency.iqr_ms, latency_threads=latency.threads)
+        metrics["macs_fvcore"] = count_macs(model, arch.input_shape)
+        metrics["macs_thop"] = count_macs_thop(model, arch.input_shape)
+        broken = self._constraints_latency_only(trial, metrics)
+        if broken:
+            return self._finish(trial, metrics, "infeasible", {"infeasible": "; ".join(broken), "accuracy": 0.0})
+        spec = self.data.spec
+        result = train_model(model, self.data.train, self.data.val, self.train_config, mean=self.mean, std=self.std,
+                             flip=spec.flip, device=self.device)
+        del model
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        metrics.update(accuracy=result.accuracy, train_loss=result.loss, train_seconds=result.seconds,
+                       iterations=result.budget.iterations, epochs=result.budget.epochs,
+                       images_per_second=result.images_per_second, precision=result.precision)
+        return self._finish(trial, metrics, "complete", {})
+
+    def _constraints_latency_only(self, trial: optuna.Trial, metrics: dict[str, Any]) -> list[str]:
+        c = self.config
+        if c.max_latency_ms is None or "latency_ms" not in metrics:
+            return []
+        excess = float(metrics["latency_ms"]) - c.max_latency_ms
+        trial.set_constraint("max_latency_ms", excess)
+        return [f"latency_ms {metrics['latency_ms']:.3g} > {c.max_latency_ms:.3g}"] if excess > 0 else []
+
+    def _finish(self, trial: optuna.Trial, metrics: dict[str, Any], status: str, extra: dict[str, Any]) -> dict:
+        metrics = {**metrics, **extra}
+        for key, value in metrics.items():
+            trial.set_user_attr(key, value)
+        trial.set_user_attr("status", status)
+        values = self._values(metrics)
+        self.study.tell(trial, values)
+        return {"status": status, "values": values, **metrics}
+
+    def _save_arch(self, arch: Architecture) -> None:
+        folder = self.report_dir / "archs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{arch.arch_id}.json"
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(arch.to_json(indent=2) + "\n")
+            tmp.replace(path)
+
+    # ---- the loop
+    def run(self) -> SearchResult:
+        c = self.config
+        settled = settle_stale_trials(self.study)
+        start = time.perf_counter()
+        done_here = 0
+        self.progress({"event": "start", "study": self.study_name, "storage": self.storage_display,
+                       "report_dir": str(self.report_dir), "budget": c.budget, "device": str(self.device),
+                       "space": self.space.name, "dataset": c.dataset, "settled": settled,
+                       "finished": count_finished(self.study.get_trials(deepcopy=False)),
+                       "fidelity": self.fidelity, "n_train": len(self.data.train), "n_val": len(self.data.val)})
+        interrupted = False
+        while True:
+            trials = self.study.get_trials(deepcopy=False)
+            finished = count_finished(trials)
+            running = sum(t.state == TrialState.RUNNING for t in trials)
+            if finished + running >= c.budget:
+                break
+            trial = self.study.ask()
+            before = [t for t in self.study.get_trials(deepcopy=False) if t.number < trial.number]
+            if count_finished(before) + sum(t.state == TrialState.RUNNING for t in before) >= c.budget:
+                trial.set_user_attr(LOST, "surplus: the budget was reached by other workers")
+                self.study.tell(trial, state=TrialState.FAIL)
+                break
+            index = count_finished(before) + 1
+            t0 = time.perf_counter()
+            try:
+                outcome = self.run_trial(trial, index)
+            except KeyboardInterrupt:
+                trial.set_user_attr(LOST, "interrupted")
+                self.study.tell(trial, state=TrialState.FAIL)
+                interrupted = True
+                break
+            except (TrainingError, ShapeError, NasboxError, RuntimeError, ValueError, MemoryError) as exc:
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
+                trial.set_user_attr("status", "failed")
+                trial.set_user_attr("fail_reason", reason)
+                self.study.tell(trial, state=TrialState.FAIL)
+                outcome = {"status": "failed", "fail_reason": reason}
+            done_here += 1
+            elapsed = time.perf_counter() - start
+            finished_now = count_finished(self.study.get_trials(deepcopy=False))
+            per_trial = elapsed / done_here
+            self.progress({"event": "trial_end", "number": trial.number, "index": index, "budget": c.budget,
+                           "elapsed": elapsed, "eta": per_trial * max(0, c.budget - finished_now),
+                           "seconds": time.perf_counter() - t0, "best_accuracy": self._best_accuracy(),
+                           **outcome})
+        result = self.result(interrupted)
+        self.progress({"event": "done", "elapsed": time.perf_counter() - start, "interrupted": interrupted})
+        return result
+
+    def _best_accuracy(self) -> float | None:
+        accs = [t.user_attrs.get("accuracy") for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.user_attrs.get("status") in ("complete", "repeat")]
+        return max(accs) if accs else None
+
+    def result(self, interrupted: bool = False) -> SearchResult:
+        df = trials_dataframe(self.study)
+        pareto = pareto_dataframe(self.study, df)
+        files = write_outputs(self.report_dir, df, pareto)
+        return SearchResult(self.study_name, self.storage_display, self.report_dir, df, pareto,
+                            tuple(self.config.objectives), files, interrupted)
+
+
+_METRIC_ATTRS = ("accuracy", "latency_ms", "latency_iqr_ms", "latency_threads", "macs_fvcore", "macs_thop",
+                 "train_loss", "train_seconds", "iterations", "epochs", "images_per_second", "precision")
+
+
+def _init_seed(arch_id: str, seed: int) -> int:
+    return (int(arch_id[:8], 16) ^ seed) & 0x7FFFFFFF
+
+
+def _safe_name(name: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".")
+    if not safe:
+        raise ConfigError(f"study name {name!r} has no usable characters")
+    return safe
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def torch_tensor(values: tuple[float, ...], device: Any) -> Any:
+    import torch
+
+    return torch.tensor(values, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+
+
+# --------------------------------------------------------------------------- tables and files
+
+_STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "waiting", TrialState.PRUNED: "stopped"}
+TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
+                 "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations", "batch_size", "device",
+                 "arch_id", "encoding", "repeat_of", "infeasible", "fail_reason", "lost", "host", "pid",
+                 "datetime_start", "datetime_complete"]
+
+
+def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
+    """Every trial of a study: metrics, status, fidelity, device, genotype parameters."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        status = a.get("status") or _STATUS.get(t.state, "failed")
+        if LOST in a:
+            status = "lost"
+        worker = a.get("worker") or {}
+        fidelity = a.get("fidelity") or {}
+        row = {
+            "number": t.number, "state": t.state.name, "status": status,
+            **{k: a.get(k) for k in ("accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
+                                     "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations",
+                                     "device", "arch_id", "encoding", "repeat_of", "infeasible", "fail_reason")},
+            "batch_size": fidelity.get("batch_size"),
+            "lost": a.get(LOST), "host": worker.get("host"), "pid": worker.get("pid"),
+            "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
+        }
+        row.update({f"param.{k}": v for k, v in t.params.items()})
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=TRIAL_COLUMNS)
+    return df
+
+
+def pareto_dataframe(study: optuna.Study, df: pd.DataFrame) -> pd.DataFrame:
+    """The Pareto-optimal, feasible trials (Optuna's ``best_trials``), one per genotype."""
+    if df.empty:
+        return df.iloc[0:0]
+    try:
+        best = study.best_trials
+    except (RuntimeError, ValueError):
+        best = []
+    numbers = [t.number for t in best if t.user_attrs.get("status") in ("complete", "repeat")]
+    front = df[df["number"].isin(numbers)].drop_duplicates("arch_id")
+    return front.sort_values("accuracy", ascending=False).reset_index(drop=True)
+
+
+def write_outputs(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame) -> list[Path]:
+    """Write ``trials.csv`` and ``pareto.csv`` atomically; return the files written."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, frame in (("trials.csv", df), ("pareto.csv", pareto)):
+        path = report_dir / name
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        frame.to_csv(tmp, index=False)
+        tmp.replace(path)
+        files.append(path)
+    return files
+
+
+def run_search(config: SearchConfig, progress: ProgressCallback | None = None) -> SearchResult:
+    """Run (or resume) a search until the study holds ``config.budget`` counted trials."""
+    return _Search(config, progress).run()
+
+
+def storage_description(url: str | None) -> str:
+    return mask_url(url) if url else "journal file in the study's report folder"
