@@ -35,6 +35,27 @@ def build_model(arch: Architecture, *, seed: int | None = None):  # noqa: ANN201
     return _build(arch, seed=seed)
 
 
+def search(space="seed_cnn", *, progress=None, **options):  # noqa: ANN001, ANN201 - lazy imports
+    """Run (or resume) a search and return its :class:`~nasbox.search.SearchResult`.
+
+    Args:
+        space: a space name, ``file.py:Class`` / ``module:Class`` spec, or a
+            :class:`~nasbox.space.SearchSpace` instance.
+        progress: optional callback receiving progress events (dicts).
+        **options: any field of :class:`~nasbox.search.SearchConfig` (``dataset``,
+            ``budget``, ``epochs``, ``objectives``, ``sampler``, ``max_macs``, ...).
+
+    Example:
+        >>> result = nasbox.search("seed_cnn", dataset="mnist5k", budget=20)
+        >>> result.pareto[["accuracy", "macs", "encoding"]]
+    """
+    from nasbox.search import SearchConfig, run_search
+
+    if "objectives" in options and isinstance(options["objectives"], str):
+        options["objectives"] = tuple(o.strip() for o in options["objectives"].split(","))
+    return run_search(SearchConfig(space=space, **options), progress)
+
+
 __all__ = [
     "FC",
     "Analysis",
@@ -58,4 +79,5 @@ __all__ = [
     "__version__",
     "analyze",
     "build_model",
+    "search",
 ]

@@ -109,7 +109,8 @@ class _Walker:
         bn: bool = True, act: str | None = None, bias: bool | None = None,
     ) -> Shape:
         c, _, _ = shape
-        op = f"conv {kernel}x{kernel}/{stride}" + (" dw" if groups > 1 else "") + (" +bn" if bn else "") + (f" {act}" if act else "")
+        op = (f"conv {kernel}x{kernel}/{stride}" + (" dw" if groups > 1 else "") + (" +bn" if bn else "")
+              + (f" {act}" if act else ""))
         h2, w2 = self._spatial(name, op, shape, kernel, stride)
         weights = kernel * kernel * (c // groups) * out
         has_bias = (not bn) if bias is None else bias
@@ -186,7 +187,8 @@ def analyze(arch: Architecture) -> Analysis:
     shape: Shape = arch.input_shape
     if needs_resize(arch):
         shape = (shape[0], arch.resolution, arch.resolution)
-        walk.rows.append(Layer("resize", f"bilinear resize to {arch.resolution}x{arch.resolution}", shape, 0, 4 * shape[0] * shape[1] * shape[2]))
+        walk.rows.append(Layer("resize", f"bilinear resize to {arch.resolution}x{arch.resolution}", shape, 0,
+                               4 * shape[0] * shape[1] * shape[2]))
     for stage_name, stage in arch.named_stages():
         for j, block in enumerate(stage.blocks):
             shape = walk.block(f"{stage_name}.block{j + 1}", shape, block)
@@ -202,7 +204,8 @@ def analyze(arch: Architecture) -> Analysis:
         walk.rows.append(Layer("head.flatten", "flatten", (c * h * w, 1, 1), 0, 0))
         features = c * h * w
     for i, fc in enumerate(head.fc):
-        walk.rows.append(Layer(f"head.fc{i + 1}", f"linear {fc.act}", (fc.width, 1, 1), features * fc.width + fc.width, features * fc.width))
+        walk.rows.append(Layer(f"head.fc{i + 1}", f"linear {fc.act}", (fc.width, 1, 1),
+                               features * fc.width + fc.width, features * fc.width))
         features = fc.width
     walk.rows.append(Layer("head.classifier", "linear", (arch.num_classes, 1, 1),
                            features * arch.num_classes + arch.num_classes, features * arch.num_classes))

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
-from decimal import Decimal
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Union
+from decimal import Decimal
+from typing import Any, ClassVar
 
 __all__ = [
     "ACTIVATIONS",
@@ -68,7 +69,7 @@ def _check_act(value: Any) -> None:
 def _check_ratio(name: str, value: Any, high: float = 1.0, high_inclusive: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number, got {name}={value!r}")
-    value = float(value)
+    value = float(value) + 0.0  # -0.0 -> 0.0, so equal genotypes serialise equally
     ok = 0.0 <= value <= high if high_inclusive else 0.0 <= value < high
     if not ok:
         raise ValueError(f"{name} must lie in [0, {high}{']' if high_inclusive else ')'}, got {name}={value!r}")
@@ -203,7 +204,8 @@ class InvertedResidual:
         _check_kernel(self.kernel)
         _check_int("stride", self.stride)
         _check_act(self.act)
-        if isinstance(self.expansion, bool) or not isinstance(self.expansion, (int, float)) or self.expansion < 1:
+        if (isinstance(self.expansion, bool) or not isinstance(self.expansion, (int, float))
+                or not math.isfinite(self.expansion) or self.expansion < 1):
             raise ValueError(f"expansion must be a number >= 1, got expansion={self.expansion!r}")
         object.__setattr__(self, "expansion", float(self.expansion))
         object.__setattr__(self, "se_ratio", _check_ratio("se_ratio", self.se_ratio))
@@ -245,7 +247,7 @@ class Inception:
         return 1
 
 
-Block = Union[ConvBlock, ResidualBlock, DepthwiseSeparable, InvertedResidual, Inception]
+Block = ConvBlock | ResidualBlock | DepthwiseSeparable | InvertedResidual | Inception
 BLOCK_TYPES: dict[str, type] = {
     cls.type: cls for cls in (ConvBlock, ResidualBlock, DepthwiseSeparable, InvertedResidual, Inception)
 }
@@ -264,7 +266,10 @@ def block_from_dict(data: dict[str, Any]) -> Block:
     unknown = set(kwargs) - allowed
     if unknown:
         raise ValueError(f"unknown field(s) {sorted(unknown)} for block type {kind!r}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a missing required field
+        raise ValueError(f"bad block {data!r}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- stages, head
@@ -366,7 +371,7 @@ class Architecture:
         shape = tuple(self.input_shape)
         if len(shape) != 3:
             raise ValueError(f"input_shape must be (C, H, W), got input_shape={self.input_shape!r}")
-        for name, v in zip(("channels", "height", "width"), shape):
+        for name, v in zip(("channels", "height", "width"), shape, strict=True):
             _check_int(f"input {name}", v)
         object.__setattr__(self, "input_shape", shape)
         _check_int("num_classes", self.num_classes)
@@ -436,21 +441,27 @@ class Architecture:
         def stage(d: Any) -> Stage:
             if not isinstance(d, dict):
                 raise ValueError(f"a stage must be an object, got {d!r}")
+            extra = set(d) - {"blocks", "pool"}
+            if extra:
+                raise ValueError(f"unknown stage field(s) {sorted(extra)}")
             pool = d.get("pool")
             return Stage(
                 blocks=tuple(block_from_dict(b) for b in d.get("blocks", [])),
                 pool=None if pool is None else Pool(**pool),
             )
 
-        head = data.get("head") or {}
+        head = data.get("head", {})
         if not isinstance(head, dict):
             raise ValueError(f"head must be an object, got {head!r}")
+        extra = set(head) - {"pool", "fc", "dropout"}
+        if extra:
+            raise ValueError(f"unknown head field(s) {sorted(extra)}")
         try:
             return cls(
                 input_shape=tuple(data["input_shape"]),
                 num_classes=data["num_classes"],
                 resolution=data.get("resolution"),
-                stem=stage(data.get("stem") or {}),
+                stem=stage(data.get("stem", {})),
                 stages=tuple(stage(s) for s in data["stages"]),
                 head=Head(
                     pool=head.get("pool", "gap"),
@@ -498,6 +509,8 @@ class Architecture:
 
     @classmethod
     def decode(cls, text: str) -> Architecture:
+        if not isinstance(text, str):
+            raise ValueError(f"an encoded architecture is a string, got {type(text).__name__}")
         parts = [p.strip() for p in text.split("|")]
         if len(parts) < 2:
             raise ValueError(f"an encoded architecture has an input and a head section, got {text!r}")
@@ -542,6 +555,7 @@ _FIELD_TOKENS: dict[str, str] = {
     "k5": "kc",
 }
 _TOKEN_FIELDS = {v: k for k, v in _FIELD_TOKENS.items()}
+_OMIT_DEFAULT = frozenset({"kernel", "stride", "n_convs", "se_ratio", "k5", "expansion"})
 # activation short names in encodings (no "_", which separates tokens)
 _ACT_SHORT = {"relu": "relu", "relu6": "relu6", "silu": "silu", "hardswish": "hswish", "gelu": "gelu", "leaky_relu": "lrelu"}
 _SHORT_ACT = {v: k for k, v in _ACT_SHORT.items()}
@@ -561,7 +575,7 @@ def encode_block(b: Block) -> str:
         if name in ("act", "bn", "bias"):
             continue
         value = getattr(b, name)
-        if name != "out_channels" and name in {"kernel", "stride", "n_convs", "se_ratio", "k5", "expansion"} and value == f.default:
+        if name in _OMIT_DEFAULT and value == f.default:
             continue
         text = _fmt(value) if isinstance(value, float) else str(value)
         tokens.append(_FIELD_TOKENS[name] + text)
@@ -597,6 +611,8 @@ def decode_block(token: str) -> Block:
                 raise ValueError(f"bad token {tok!r} in block {token!r}")
             name = _TOKEN_FIELDS[m.group(1)]
             value = m.group(2)
+            if name in kwargs:
+                raise ValueError(f"field {name!r} given twice in block {token!r}")
             kwargs[name] = float(value) if name in ("se_ratio", "expansion") else int(value)
     try:
         return cls(**kwargs)
@@ -635,6 +651,8 @@ def _decode_stage(text: str) -> Stage:
     if text and text != "-":
         for run in text.split(","):
             token, _, count = run.partition("*")
+            if count and (not count.isdigit() or int(count) < 1):
+                raise ValueError(f"bad repeat count {count!r} in {run!r}; expected a positive integer")
             blocks.extend([decode_block(token)] * (int(count) if count else 1))
     return Stage(tuple(blocks), pool)
 

@@ -104,7 +104,8 @@ def init_weights(model: nn.Module) -> None:
     """MSRA/Kaiming initialisation (He et al., 2015) as in torchvision's ResNet.
 
     Convolutions: Kaiming normal, fan-out, ReLU gain; BatchNorm: weight 1, bias 0;
-    linear layers: normal(0, 0.01), bias 0. The last BatchNorm of each residual branch
+    hidden linear layers: Kaiming normal, fan-in (they feed an activation); the final
+    classifier: normal(0, 0.01), bias 0, as torchvision does. The last BatchNorm of each residual branch
     starts at zero ("zero-init residual", Goyal et al., 2017), so that every residual
     block begins as the identity, which helps short training runs.
     """
@@ -117,8 +118,11 @@ def init_weights(model: nn.Module) -> None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             nn.init.zeros_(m.bias)
+    classifier = getattr(getattr(model, "head", None), "classifier", None)
+    if isinstance(classifier, nn.Linear):
+        nn.init.normal_(classifier.weight, 0, 0.01)
     for m in model.modules():
         if isinstance(m, B.ResidualBlock):
             last = getattr(m, f"conv{m.n_convs}")

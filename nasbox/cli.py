@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -55,6 +57,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="which random sample of a space to show")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _space_options(p)
+
+    p = sub.add_parser("search", help="search a space: sample, train briefly, score, keep the Pareto front")
+    p.add_argument("--space", default="seed_cnn", help="space name, path/to/file.py:Class or package.module:Class")
+    _space_options(p)
+    p.add_argument("--dataset", default="mnist5k", help="mnist5k (bundled, default), cifar10, imagefolder, synthetic")
+    p.add_argument("--data-dir", help="where the dataset lives (cifar10: holds cifar-10-batches-py/)")
+    p.add_argument("--download", action="store_true", help="download the dataset if it is missing (cifar10)")
+    p.add_argument("--subset", type=int, help="search on a stratified subset of N training images")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training set")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=float, help="training per candidate in epochs (default: per dataset)")
+    budget.add_argument("--iterations", type=int, help="training per candidate in iterations")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
+    p.add_argument("--objectives", default="accuracy,macs,params,latency",
+                   help="comma-separated, from accuracy, macs, flops, params, latency")
+    p.add_argument("--sampler", default="tpe", help="tpe (multi-objective TPE, default), nsga2, nsga3, random, gp")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-params", type=float, help="constraint: at most this many parameters (checked before training)")
+    p.add_argument("--max-macs", type=float, help="constraint: at most this many MACs (checked before training)")
+    p.add_argument("--max-latency-ms", type=float, help="constraint: batch-1 latency limit (checked before training)")
+    p.add_argument("--budget", type=int, default=50, help="finished trials of the whole study (a rerun resumes to it)")
+    p.add_argument("--study", help="study name (default: <space>-<dataset>)")
+    p.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"),
+                   help="Optuna storage URL (default: $NASBOX_STORAGE, else a journal file in the report folder)")
+    p.add_argument("--reports-dir", default="reports", help="where report folders are written")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
     p = sub.add_parser("zoo", help="list the classic networks")
     p.add_argument("--input", type=_shape, default=(3, 32, 32), metavar="C,H,W")
@@ -181,13 +210,135 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search_config(args: argparse.Namespace):
+    from nasbox.search import SearchConfig
+    from nasbox.space import parse_space_args
+
+    def as_int(name: str) -> int | None:
+        value = getattr(args, name)
+        if value is None:
+            return None
+        if value != int(value):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a whole number, got {value}")
+        return int(value)
+
+    return SearchConfig(
+        space=args.space, space_args=parse_space_args(args.space_arg), space_config=args.space_config,
+        dataset=args.dataset, data_dir=args.data_dir, download=args.download, subset=args.subset,
+        val_fraction=args.val_fraction, epochs=args.epochs, iterations=args.iterations, batch_size=args.batch_size,
+        lr=args.lr, objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
+        sampler=args.sampler, seed=args.seed, max_params=as_int("max_params"), max_macs=as_int("max_macs"),
+        max_latency_ms=args.max_latency_ms, budget=args.budget, study=args.study, storage=args.storage,
+        reports_dir=args.reports_dir, device=args.device,
+    )
+
+
+def _fmt_count(n: Any) -> str:
+    if n is None or n != n:
+        return "-"
+    n = float(n)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+class _SearchProgress:
+    """Renders the search's progress events: a line per trial, a live bar on terminals."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                                 console=console, transient=True, disable=not console.is_terminal)
+        self.task = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "start":
+            self.console.print(f"study [bold]{event['study']}[/] ({event['storage']}), space {event['space']}, "
+                               f"dataset {event['dataset']} ({event['n_train']:,} train / {event['n_val']:,} val), "
+                               f"device {event['device']}")
+            self.console.print(f"per candidate: {event['budget_text']}; budget {event['budget']} trials, "
+                               f"{event['finished']} already finished" + (f"; settled stale trials {event['settled']}"
+                                                                            if event["settled"] else ""))
+            self.progress.start()
+            self.task = self.progress.add_task(f"trial {event['finished']}/{event['budget']}", total=event["budget"],
+                                               completed=event["finished"], info="")
+        elif kind == "trial_start":
+            self.progress.update(self.task, description=f"trial {event['index']}/{self._total()}",
+                                 info=event["encoding"][:80])
+        elif kind == "trial_end":
+            status = event["status"]
+            acc = event.get("accuracy")
+            text = f"acc {acc:.4f}" if status == "complete" or status == "repeat" else status
+            if status == "failed":
+                text += f" ({event.get('fail_reason', '')[:90]})"
+            elif status == "infeasible":
+                text += f" ({event.get('infeasible', '')})"
+            best = event.get("best_accuracy")
+            lat = event.get("latency_ms")
+            self.console.print(
+                f"[{event['index']:>{len(str(event['budget']))}}/{event['budget']}] #{event['number']} {text} | "
+                f"MACs {_fmt_count(event.get('macs'))} | params {_fmt_count(event.get('params'))} | "
+                f"latency {'-' if lat is None else f'{lat:.3g} ms'} | {event['seconds']:.1f} s | "
+                f"best {'-' if best is None else f'{best:.4f}'} | elapsed {_fmt_time(event['elapsed'])}, "
+                f"ETA {_fmt_time(event['eta'])}", soft_wrap=True)
+            self.progress.update(self.task, completed=event["index"], info=f"best {best or 0:.4f}")
+        elif kind == "done":
+            self.progress.stop()
+
+    def _total(self) -> int:
+        return int(self.progress.tasks[0].total) if self.progress.tasks else 0
+
+
+def cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
+    from rich.table import Table
+
+    from nasbox.search import run_search
+
+    console = _console()
+    config = _search_config(args)
+    progress = _SearchProgress(console)
+    try:
+        result = run_search(config, progress)
+    finally:
+        progress.progress.stop()
+    pareto = result.pareto
+    table = Table(title=f"Pareto-optimal candidates of {result.study_name} ({len(pareto)} of {len(result.trials)} "
+                        f"trials; objectives {', '.join(result.objectives)})")
+    for col, just in (("rank", "right"), ("trial", "right"), ("accuracy", "right"), ("MACs", "right"),
+                      ("params", "right"), ("latency ms", "right"), ("encoding", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for i, row in pareto.iterrows():
+        table.add_row(str(i + 1), str(row["number"]), f"{row['accuracy']:.4f}", _fmt_count(row["macs"]),
+                      _fmt_count(row["params"]), f"{row['latency_ms']:.3g}", str(row["encoding"]))
+    console.print(table)
+    console.print("files written:")
+    for path in result.files:
+        console.print(f"  {path}")
+    console.print(f"  {result.report_dir / 'archs'}/<arch_id>.json")
+    if result.interrupted:
+        console.print("stopped: finished trials are kept. Resume with:\n  nasbox " + shlex.join(argv))
+        return 130
+    return 0
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     return value
 
 
-COMMANDS = {"spaces": cmd_spaces, "show": cmd_show, "zoo": cmd_zoo}
+COMMANDS = {"spaces": cmd_spaces, "show": cmd_show, "zoo": cmd_zoo, "search": cmd_search}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "search":
+            return cmd_search(args, argv)
         return COMMANDS[args.command](args)
     except NasboxError as exc:
         if debug:

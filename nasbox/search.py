@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -70,9 +71,10 @@ class SearchConfig:
     download: bool = False
     subset: int | None = None
     val_fraction: float = 0.1
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. synthetic_shape, synthetic_size
     epochs: float | None = None
     iterations: int | None = None
-    batch_size: int = 128
+    batch_size: int = 32
     lr: float = 0.1
     objectives: tuple[str, ...] = ("accuracy", "macs", "params", "latency")
     sampler: str = "tpe"
@@ -121,7 +123,7 @@ class SearchConfig:
 
 # Per-candidate training when none is given: enough to rank candidates on the bundled
 # data within the 10-minute CPU target of the default search.
-DEFAULT_EPOCHS = {"mnist5k": 2.0, "synthetic": 1.0, "cifar10": 1.0, "imagefolder": 2.0}
+DEFAULT_EPOCHS = {"mnist5k": 1.0, "synthetic": 1.0, "cifar10": 1.0, "imagefolder": 2.0}
 
 
 @dataclass
@@ -150,8 +152,10 @@ def make_sampler(name: str, seed: int, n_objectives: int) -> optuna.samplers.Bas
     """The seeded sampler for ``--sampler``. ``tpe`` is multi-objective TPE with
     multivariate, grouped densities (handles the spaces' conditional parameters)."""
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10,
-                                          constant_liar=True)
+        with warnings.catch_warnings():  # multivariate/group are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10,
+                                              constant_liar=True)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
     if name == "nsga3":
@@ -222,7 +226,8 @@ class _Search:
         self.progress = progress or (lambda event: None)
         self.device = resolve_device(config.device)
         self.data = load_dataset(config.dataset, data_dir=config.data_dir, download=config.download,
-                                 val_fraction=config.val_fraction, subset=config.subset, seed=config.seed)
+                                 val_fraction=config.val_fraction, subset=config.subset, seed=config.seed,
+                                 **config.dataset_options)
         spec = self.data.spec
         self.space: SearchSpace = get_space(config.space, input_shape=spec.input_shape, num_classes=spec.num_classes,
                                             args=config.space_args, toml_file=config.space_config)
@@ -235,8 +240,6 @@ class _Search:
         self.storage, self.storage_display = open_storage(config.storage, self.report_dir)
         self.study = self._open_study()
         self.data = self.data.to(self.device)
-        self.mean = torch_tensor(spec.mean, self.device)
-        self.std = torch_tensor(spec.std, self.device)
 
     # ---- study setup
     def _setup_attrs(self) -> dict[str, Any]:
@@ -253,7 +256,6 @@ class _Search:
     def _open_study(self) -> optuna.Study:
         c = self.config
         directions = [OBJECTIVES[o][0] for o in c.objectives]
-        sampler = make_sampler(c.sampler, c.seed, len(directions))
         try:
             existing = optuna.study.get_all_study_names(self.storage)
         except Exception as exc:  # storage backends raise many kinds of errors
@@ -261,6 +263,10 @@ class _Search:
                                f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
         setup = self._setup_attrs()
         if self.study_name in existing:
+            # A resumed sampler is seeded with the trials already there: reseeding with the
+            # same seed would replay the first run's random start-up samples.
+            probe = optuna.load_study(study_name=self.study_name, storage=self.storage)
+            sampler = make_sampler(c.sampler, c.seed + len(probe.get_trials(deepcopy=False)), len(directions))
             study = optuna.load_study(study_name=self.study_name, storage=self.storage, sampler=sampler)
             old = study.user_attrs.get("setup", {})
             for key in ("objectives", "space", "dataset", "input_shape", "num_classes", "space_bounds"):
@@ -270,6 +276,7 @@ class _Search:
                         f"not {setup[key]!r}; use another --study name or the original settings")
             return study
         self.report_dir.mkdir(parents=True, exist_ok=True)
+        sampler = make_sampler(c.sampler, c.seed, len(directions))
         study = optuna.create_study(study_name=self.study_name, storage=self.storage, sampler=sampler,
                                     directions=directions, load_if_exists=True)
         study.set_user_attr("setup", setup)
@@ -337,8 +344,7 @@ class _Search:
         if broken:
             return self._finish(trial, metrics, "infeasible", {"infeasible": "; ".join(broken), "accuracy": 0.0})
         spec = self.data.spec
-        result = train_model(model, self.data.train, self.data.val, self.train_config, mean=self.mean, std=self.std,
-                             flip=spec.flip, device=self.device)
+        result = train_model(model, self.data.train, self.data.val, self.train_config, spec, device=self.device)
         del model
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -383,7 +389,8 @@ class _Search:
                        "report_dir": str(self.report_dir), "budget": c.budget, "device": str(self.device),
                        "space": self.space.name, "dataset": c.dataset, "settled": settled,
                        "finished": count_finished(self.study.get_trials(deepcopy=False)),
-                       "fidelity": self.fidelity, "n_train": len(self.data.train), "n_val": len(self.data.val)})
+                       "fidelity": self.fidelity, "budget_text": self._budget_text(),
+                       "n_train": len(self.data.train), "n_val": len(self.data.val)})
         interrupted = False
         while True:
             trials = self.study.get_trials(deepcopy=False)
@@ -424,6 +431,12 @@ class _Search:
         self.progress({"event": "done", "elapsed": time.perf_counter() - start, "interrupted": interrupted})
         return result
 
+    def _budget_text(self) -> str:
+        from nasbox.train import resolve_budget
+
+        return resolve_budget(len(self.data.train), self.config.batch_size, epochs=self.config.epochs,
+                              iterations=self.config.iterations).describe()
+
     def _best_accuracy(self) -> float | None:
         accs = [t.user_attrs.get("accuracy") for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.user_attrs.get("status") in ("complete", "repeat")]
@@ -458,12 +471,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
-
-
-def torch_tensor(values: tuple[float, ...], device: Any) -> Any:
-    import torch
-
-    return torch.tensor(values, dtype=torch.float32, device=device).view(1, -1, 1, 1)
 
 
 # --------------------------------------------------------------------------- tables and files
@@ -530,6 +537,7 @@ def write_outputs(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame) -> l
 
 def run_search(config: SearchConfig, progress: ProgressCallback | None = None) -> SearchResult:
     """Run (or resume) a search until the study holds ``config.budget`` counted trials."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     return _Search(config, progress).run()
 
 

@@ -84,14 +84,15 @@ class SearchSpace(ABC):
             value = getattr(self, f.name)
             if isinstance(value, list):
                 object.__setattr__(self, f.name, tuple(value))
-        if len(self.input_shape) != 3 or not all(isinstance(v, int) and v > 0 for v in self.input_shape):
+        if len(self.input_shape) != 3 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in self.input_shape):
             raise SpaceError(f"input_shape must be (C, H, W) positive integers, got input_shape={self.input_shape!r}")
-        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 2:
             raise SpaceError(f"num_classes must be an integer >= 2, got num_classes={self.num_classes!r}")
         self.validate()
 
     # ---- to implement
-    def validate(self) -> None:
+    def validate(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Check the bounds; raise :class:`SpaceError` quoting the broken rule."""
 
     @abstractmethod
@@ -101,7 +102,11 @@ class SearchSpace(ABC):
     # ---- provided
     def bind(self, input_shape: tuple[int, int, int], num_classes: int) -> SearchSpace:
         """The same bounds for another input shape and number of classes."""
-        return dataclasses.replace(self, input_shape=tuple(input_shape), num_classes=num_classes)
+        try:
+            shape = tuple(input_shape)
+        except TypeError:
+            raise SpaceError(f"input_shape must be (C, H, W), got {input_shape!r}") from None
+        return dataclasses.replace(self, input_shape=shape, num_classes=num_classes)
 
     def bounds(self) -> dict[str, Any]:
         """The configurable fields and their values (input binding excluded)."""
@@ -140,7 +145,9 @@ class SearchSpace(ABC):
         return total
 
     def size_estimate(self) -> str:
-        """The size as ``~10^k`` text, for tables."""
+        """The size as ``~10^k`` text, for tables (``infinite`` with continuous parameters)."""
+        if any(kind == "float" for kind, _ in self.parameters().values()):
+            return "infinite"
         n = self.size()
         return f"{n:,}" if n < 1_000_000 else f"~10^{math.log10(n):.1f}"
 
@@ -161,7 +168,11 @@ class SearchSpace(ABC):
         return self.sample(_Recorder())
 
     def check(self, arch: Architecture) -> Architecture:
-        """Raise :class:`ShapeError` if ``arch`` is invalid for the bound input; return it."""
+        """Raise :class:`SpaceError` if ``arch`` is not for the bound input and classes, or
+        :class:`ShapeError` if a feature map vanishes in it; return it."""
+        if arch.input_shape != self.input_shape or arch.num_classes != self.num_classes:
+            raise SpaceError(f"architecture is for input {arch.input_shape} with {arch.num_classes} classes, "
+                             f"the space is bound to {self.input_shape} with {self.num_classes}")
         analyze(arch)
         return arch
 
@@ -248,7 +259,8 @@ def get_space(
         cls = load_space(spec)
         space = cls(**_coerce_all(cls, _merged(toml_file, args)))
     if input_shape is not None or num_classes is not None:
-        space = space.bind(input_shape or space.input_shape, num_classes or space.num_classes)
+        space = space.bind(space.input_shape if input_shape is None else input_shape,
+                           space.num_classes if num_classes is None else num_classes)
     return space
 
 
@@ -263,7 +275,11 @@ def _merged(toml_file: str | Path | None, args: Mapping[str, Any] | None) -> dic
             raise SpaceError(f"space config file {str(path)!r} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise SpaceError(f"space config file {str(path)!r} is not valid TOML: {exc}") from None
-        merged.update(data.get("space", data))
+        table = data.get("space", data)
+        if not isinstance(table, dict):
+            raise SpaceError(f"space config file {str(path)!r} needs a [space] table of bounds, "
+                             f"got space = {table!r}")
+        merged.update(table)
     merged.update(args or {})
     return merged
 
@@ -324,5 +340,5 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         if hint is float:
             return float(value)
     except ValueError:
-        raise SpaceError(f"bad value for {key}: {value!r} is not a {hint.__name__}") from None
+        raise SpaceError(f"bad value for {key}: {value!r} is not a valid {hint.__name__}") from None
     return value

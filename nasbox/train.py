@@ -211,6 +211,10 @@ def train_model(
         TrainingError: the loss became NaN or infinite, or the device ran out of memory.
     """
     budget = resolve_budget(len(train), config.batch_size, epochs=config.epochs, iterations=config.iterations)
+    if device.type == "cpu":
+        # Denormal floats (a dying network's tiny activations and gradients) make x86 CPUs
+        # 30x slower; flushing them to zero costs nothing in accuracy.
+        torch.set_flush_denormal(True)
     bf16 = use_bf16(device, config.amp)
     cl = config.channels_last == "on" or (config.channels_last == "auto" and (device.type == "cuda" or bf16))
     model.to(device)

@@ -92,7 +92,7 @@ class EfficientNetSpace(SearchSpace):
     large_input: int = 64
 
     name = "efficientnet"
-    description = "EfficientNet MBConv+SE stages: compound width/depth/resolution multipliers, per-stage kernel, expansion"
+    description = "EfficientNet MBConv+SE stages: compound width/depth/resolution scaling, per-stage kernel, expansion"
     rules = (
         "compound scaling: depth ceil(d * depth_mult), width make_divisible(c * width_mult, 8), "
         "resolution round(size * res_mult) (Tan & Le 2019)",
@@ -130,7 +130,7 @@ class EfficientNetSpace(SearchSpace):
         stem_stride, size = adapt_stride(size, 3, stem_stride, self.min_map)
         stem = Stage((ConvBlock(make_divisible(self.stem_channels * width_mult), 3, stem_stride, self.act),))
         stages = []
-        for i, (c, d, s) in enumerate(zip(self.channels, self.depths, self.strides), start=1):
+        for i, (c, d, s) in enumerate(zip(self.channels, self.depths, self.strides, strict=True), start=1):
             k = trial.suggest_categorical(f"stage{i}.kernel", self.kernels)
             t = trial.suggest_categorical(f"stage{i}.expansion", self.expansions) if i > 1 else self.first_expansion
             stride, size = adapt_stride(size, k, s, self.min_map)

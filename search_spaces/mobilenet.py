@@ -16,9 +16,9 @@ Layout of a candidate::
     head: global average pool -> dropout -> linear classifier
 
 With the defaults a 32x32 input ends on a 2x2 map (32, 16, 8, 4, 2) and a 224x224 one on
-7x7, as in the paper; with ``depths`` at MobileNetV2's ``(1, 2, 3, 4, 3, 3, 1)``,
-expansion 6 (1 in stage 1), kernel 3, ReLU6, no SE and width 1.0 a candidate is exactly
-MobileNetV2.
+7x7, as in the paper. The default ``depth_max=3`` keeps candidates cheap; with
+``depth_max=4``, MobileNetV2's depths ``1 2 3 4 3 3 1``, expansion 6 (1 in stage 1),
+kernel 3, ReLU6, no SE and width 1.0, a 224x224 candidate is exactly MobileNetV2.
 
 Parameters (stable names, all drawn on every trial): ``width_mult``, ``act``, and
 ``stage{i}.expansion``, ``stage{i}.kernel``, ``stage{i}.depth``, ``stage{i}.se`` for
@@ -35,7 +35,7 @@ from nasbox.arch import ACTIVATIONS, Architecture, ConvBlock, Head, InvertedResi
 from nasbox.errors import SpaceError
 from nasbox.space import SearchSpace, register_space
 
-__all__ = ["MobileNetSpace", "adapt_stride", "make_divisible"]
+__all__ = ["MobileNetSpace", "adapt_stride", "check_common", "make_divisible"]
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -180,7 +180,7 @@ class MobileNetSpace(SearchSpace):
         stem_stride, size = adapt_stride((h, w), 3, stem_stride, self.min_map)
         stem = Stage((ConvBlock(make_divisible(self.stem_channels * width_mult), 3, stem_stride, act),))
         stages = []
-        for i, (c, s) in enumerate(zip(self.channels, self.strides), start=1):
+        for i, (c, s) in enumerate(zip(self.channels, self.strides, strict=True), start=1):
             t = trial.suggest_categorical(f"stage{i}.expansion", self.expansions)
             k = trial.suggest_categorical(f"stage{i}.kernel", self.kernels)
             depth = trial.suggest_int(f"stage{i}.depth", self.depth_min, self.depth_max)

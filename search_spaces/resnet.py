@@ -13,6 +13,10 @@ Layout of a candidate::
           the first block of stages 2+ has stride 2 while the map can still halve
     head: global average pool -> linear classifier (no dropout: the ResNet recipe)
 
+With ``widths=(64,)``, 2 blocks per stage, kernel 3, ReLU and no SE, a 224x224 candidate
+of four stages is exactly ResNet-18 (with SE in every stage, SE-ResNet-18); the default
+widths are far narrower, for candidates that train in a brief search on a CPU.
+
 Widths follow the paper's rule (a base width that doubles per stage, keeping the cost
 of each stage roughly constant) instead of a free per-stage choice: a free choice would
 put wide layers on the full-resolution map, the most expensive place, for no accuracy

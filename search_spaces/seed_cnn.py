@@ -55,7 +55,7 @@ class SeedCNNSpace(SearchSpace):
     m_max: int = 5
     l_min: int = 0
     l_max: int = 2
-    channels: tuple[int, ...] = (8, 16, 24, 32, 48, 64)
+    channels: tuple[int, ...] = (8, 16, 24, 32)
     kernels: tuple[int, ...] = (1, 3, 5, 7)
     activations: tuple[str, ...] = ("relu", "relu6", "silu", "hardswish", "gelu", "leaky_relu")
     pools: tuple[str, ...] = ("max", "avg", "min", "none")

@@ -1,0 +1,58 @@
+"""Latency repeatability: one architecture measured in 3 separate processes.
+
+Prints each process's median batch-1 latency and max/min across processes.
+Target: max/min <= 1.10.
+
+    python bench/latency_repeat.py [--arch resnet18|<encoding>] [--processes 3] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+CHILD = """
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+from nasbox.arch import Architecture
+from nasbox.build import build_model
+from nasbox.measure import measure_latency
+from nasbox.train import resolve_device
+from nasbox.zoo import ZOO_NAMES, get_zoo
+spec, device = sys.argv[1], resolve_device(sys.argv[2])
+arch = get_zoo(spec) if spec in ZOO_NAMES else Architecture.decode(spec)
+lat = measure_latency(build_model(arch, seed=0), arch.input_shape, device=device)
+print(json.dumps(lat.to_dict()))
+"""
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--arch", action="append", help="zoo name or encoding (repeatable)")
+    p.add_argument("--processes", type=int, default=3)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json")
+    args = p.parse_args()
+    archs = args.arch or ["resnet18", "i1x28x28n10 | cn_c16+max2 | cn_c32+max2 | cn_c64+max2 | cn_c64+max2 | gap"]
+    out = []
+    for spec in archs:
+        runs = []
+        for _ in range(args.processes):
+            proc = subprocess.run([sys.executable, "-c", CHILD, spec, args.device], capture_output=True, text=True,
+                                  check=True)
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        medians = [r["median_ms"] for r in runs]
+        ratio = max(medians) / min(medians)
+        out.append({"arch": spec, "medians_ms": medians, "iqr_ms": [r["iqr_ms"] for r in runs], "max_over_min": ratio,
+                    "device": runs[0]["device"], "threads": runs[0]["threads"]})
+        print(f"{spec[:60]:60s} medians {', '.join(f'{m:.3f}' for m in medians)} ms  max/min {ratio:.3f} "
+              f"(target <= 1.10)", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Trial overhead: a search trial's wall time over the bare training time of the same model.
+
+Runs a seeded random search of N candidates through nasbox (sampling, analysis, fvcore and
+thop counts, latency, training, validation, storage), then trains each candidate again in
+a minimal PyTorch loop (same data on the same device, same steps, batch size, precision
+and memory format; no augmentation, no evaluation, no bookkeeping) and prints the ratio of
+the two wall times. Target: median <= 1.15 on CPU.
+
+    python bench/trial_overhead.py [--dataset mnist5k] [--candidates 5] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from nasbox.arch import Architecture
+from nasbox.build import build_model
+from nasbox.data import load_dataset
+from nasbox.search import SearchConfig, run_search
+from nasbox.train import resolve_budget, resolve_device, use_bf16
+
+warnings.filterwarnings("ignore")
+
+
+def bare_training(arch: Architecture, data, steps: int, batch_size: int, device: torch.device, seed: int) -> float:
+    bf16 = use_bf16(device)
+    cl = device.type == "cuda" or bf16
+    model = build_model(arch, seed=seed).to(device)
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    images, labels = data.train.images.to(device), data.train.labels.to(device)
+    mean = torch.tensor(data.spec.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(data.spec.std, device=device).view(1, -1, 1, 1)
+    per_epoch = len(labels) // batch_size
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    model.train()
+    t0 = time.perf_counter()
+    order = torch.randperm(len(labels), device=device)
+    for step in range(steps):
+        if step and step % per_epoch == 0:
+            order = torch.randperm(len(labels), device=device)
+        idx = order[(step % per_epoch) * batch_size:(step % per_epoch + 1) * batch_size]
+        x = ((images[idx].float() / 255 - mean) / std)
+        if cl:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model(x), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--data-dir")
+    p.add_argument("--candidates", type=int, default=5)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the search's default")
+    p.add_argument("--json", help="write the figures to this file")
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = {"batch_size": args.batch_size} if args.batch_size else {}
+        cfg = SearchConfig(dataset=args.dataset, data_dir=args.data_dir, budget=args.candidates, sampler="random",
+                           seed=args.seed, reports_dir=tmp, device=args.device, **extra)
+        result = run_search(cfg)
+        done = result.trials[result.trials["status"] == "complete"]
+        archs = {a: Architecture.from_json((Path(tmp) / result.report_dir.name / "archs" / f"{a}.json").read_text())
+                 for a in done["arch_id"]}
+    cfg = cfg.default_epochs()
+    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
+    rows = []
+    for _, row in done.iterrows():
+        wall = (row["datetime_complete"] - row["datetime_start"]).total_seconds()
+        budget = resolve_budget(len(data.train), cfg.batch_size, epochs=cfg.epochs, iterations=cfg.iterations)
+        bare = bare_training(archs[row["arch_id"]], data, budget.iterations, cfg.batch_size, device, args.seed)
+        rows.append({"trial": int(row["number"]), "macs": int(row["macs"]), "trial_s": wall, "bare_s": bare,
+                     "ratio": wall / bare})
+        print(f"trial {row['number']}: {row['macs'] / 1e6:8.2f} MMACs  trial {wall:7.2f} s  bare {bare:7.2f} s  "
+              f"ratio {wall / bare:.3f}", flush=True)
+    median = statistics.median(r["ratio"] for r in rows)
+    print(f"median trial/bare ratio over {len(rows)} candidates on {device}: {median:.3f} (target <= 1.15)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": str(device), "median_ratio": median, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Tests of the command line: listings, per-layer tables, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nasbox.cli import main
+from nasbox.space import list_spaces
+from nasbox.zoo import get_zoo
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert "Traceback" not in err
+
+
+def test_spaces_lists_every_registered_space(capsys):
+    code, out, _ = run(capsys, "spaces", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert {r["name"] for r in rows} == {cls.name for cls in list_spaces()} >= {
+        "seed_cnn", "resnet", "mobilenet", "efficientnet"}
+    seed = next(r for r in rows if r["name"] == "seed_cnn")
+    assert any("N < 5" in rule for rule in seed["rules"]) and seed["size"] > 1
+
+
+def test_show_resnet18_reports_the_published_parameter_count(capsys):
+    code, out, _ = run(capsys, "show", "resnet18")
+    assert code == 0
+    assert "11,173,962" in out
+    code, out, _ = run(capsys, "show", "resnet18", "--json")
+    data = json.loads(out)
+    assert data["params"] == 11_173_962
+    assert data["flops"] == 2 * data["macs"]
+    assert sum(layer["params"] for layer in data["layers"]) == data["params"]
+
+
+def test_show_space_sample_and_arch_file_agree(capsys, tmp_path):
+    code, out, _ = run(capsys, "show", "seed_cnn", "--input", "1,28,28", "--seed", "3", "--json")
+    assert code == 0
+    data = json.loads(out)
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(data["architecture"]))
+    code, out2, _ = run(capsys, "show", str(path), "--json")
+    assert code == 0
+    again = json.loads(out2)
+    assert again["arch_id"] == data["arch_id"] and again["macs"] == data["macs"]
+    assert data["architecture"]["input_shape"] == [1, 28, 28]
+    last = data["layers"][-1]
+    assert last["name"] == "head.classifier" and last["out_shape"] == [10, 1, 1]
+
+
+def test_show_table_has_layer_shape_params_macs_and_totals(capsys):
+    code, out, _ = run(capsys, "show", "vgg11", "--input", "3x32x32")
+    assert code == 0
+    total = sum(p.numel() for p in __import__("nasbox").build_model(get_zoo("vgg11")).parameters())
+    assert f"{total:,}" in out
+    assert "32 x 32 x 64" in out  # W x H x D of the first conv
+
+
+def test_zoo_lists_every_network(capsys):
+    code, out, _ = run(capsys, "zoo", "--json")
+    rows = json.loads(out)
+    assert code == 0 and {r["name"] for r in rows} >= {"alexnet", "vgg16", "resnet18", "mobilenet_v2"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["show", "no_such_space"], ["unknown space", "seed_cnn"]),
+        (["show", "seed_cnn", "--space-arg", "m_max"], ["malformed --space-arg"]),
+        (["show", "seed_cnn", "--space-arg", "n_max=5"], ["N < 5"]),
+        (["show", "seed_cnn", "--space-arg", "m_max=six"], ["m_max"]),
+        (["show", "seed_cnn", "--space-arg", "colour=red"], ["no bound 'colour'"]),
+        (["show", "missing.json"], ["does not exist"]),
+        (["show", "seed_cnn", "--input", "3,32"], ["C,H,W"]),
+        (["search", "--budget", "0"], ["budget"]),
+        (["search", "--budget", "-3"], ["budget"]),
+        (["search", "--objectives", "accuracy,speed"], ["unknown objective", "speed"]),
+        (["search", "--sampler", "bayes"], ["unknown sampler"]),
+        (["search", "--epochs", "1", "--iterations", "5"], ["not allowed with"]),
+        (["search", "--dataset", "cifar10", "--data-dir", "/nonexistent/dir"], ["/nonexistent/dir"]),
+        (["search", "--dataset", "imagenet"], ["imagenet"]),
+        (["search", "--device", "tpu"], ["tpu"]),
+        (["frobnicate"], ["invalid choice"]),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(capsys, tmp_path, monkeypatch, argv, needles):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, *needles)
+    assert not (tmp_path / "reports").exists() or argv[0] != "search"
+
+
+def test_malformed_arch_json(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    code, _, err = run(capsys, "show", str(bad))
+    assert_one_line_error(code, err, "malformed architecture file")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"input_shape": [3, 32, 32], "num_classes": 10, "stages": [{"blocks": [
+        {"type": "conv", "out_channels": 8, "kernel": 4}]}]}))
+    code, _, err = run(capsys, "show", str(wrong))
+    assert_one_line_error(code, err, "kernel")
+
+
+def test_vanishing_map_in_arch_json_names_the_layer(capsys, tmp_path):
+    stages = [{"blocks": [{"type": "conv", "out_channels": 8}], "pool": {"kind": "max", "kernel": 2, "stride": 2}}] * 6
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps({"input_shape": [1, 28, 28], "num_classes": 10, "stages": stages}))
+    code, _, err = run(capsys, "show", str(path))
+    assert_one_line_error(code, err, "stage5.pool")
+
+
+def _search_args(reports: Path) -> list[str]:
+    return ["search", "--dataset", "synthetic", "--iterations", "2", "--batch-size", "32", "--budget", "2",
+            "--reports-dir", str(reports), "--device", "cpu", "--space-arg", "channels=4", "--space-arg", "kernels=3",
+            "--space-arg", "n_max=1", "--space-arg", "l_max=0", "--space-arg", "m_max=4"]
+
+
+def test_search_cli_end_to_end_and_bad_input_leaves_the_study_untouched(capsys, tmp_path):
+    reports = tmp_path / "reports"
+    code, out, err = run(capsys, *_search_args(reports))
+    assert code == 0, err
+    assert "Pareto-optimal" in out and "trials.csv" in out and "[2/2]" in out
+    folder = reports / "seed_cnn-synthetic"
+    journal, trials = folder / "journal.log", folder / "trials.csv"
+    before = (journal.read_bytes(), trials.read_bytes())
+    # same study, other objectives: refused, nothing rewritten
+    code, _, err = run(capsys, *_search_args(reports), "--objectives", "accuracy,params")
+    assert_one_line_error(code, err, "objectives")
+    code, _, err = run(capsys, *_search_args(reports), "--budget", "0")
+    assert_one_line_error(code, err, "budget")
+    assert (journal.read_bytes(), trials.read_bytes()) == before
+    # rerunning the same command resumes: nothing more to do
+    code, out, _ = run(capsys, *_search_args(reports))
+    assert code == 0 and "2 already finished" in out
+    assert journal.read_bytes().count(b'"state":1') == before[0].count(b'"state":1')
+
+
+def test_unwritable_reports_folder(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run(capsys, *_search_args(blocker))
+    assert_one_line_error(code, err, "reports-dir")
+
+
+def test_corrupt_cifar_batch(capsys, tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                 "batches.meta"):
+        (folder / name).write_bytes(b"\x80\x04garbage")
+    code, _, err = run(capsys, "search", "--dataset", "cifar10", "--data-dir", str(tmp_path),
+                       "--reports-dir", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "CIFAR")
+    assert not (tmp_path / "r").exists()
+
+
+def test_console_script_exit_code():
+    proc = subprocess.run([sys.executable, "-m", "nasbox.cli", "show", "nope"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
