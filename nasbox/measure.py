@@ -56,12 +56,12 @@ def count_macs_thop(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
     """thop's count of MACs at batch 1 (on a copy; thop adds buffers to the modules it visits)."""
     import logging
 
-    from thop import profile
-
-    model = copy.deepcopy(model).eval()
-    logging.getLogger("thop").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from thop import profile
+
+        model = copy.deepcopy(model).eval()
+        logging.getLogger("thop").setLevel(logging.ERROR)
         macs, _ = profile(model, inputs=(_example(model, input_shape),), verbose=False)
     return int(macs)
 
@@ -96,8 +96,8 @@ def measure_latency(
     tolerance: float = 0.05,
     max_warmup_s: float = 10.0,
     min_runs: int = 30,
-    max_runs: int = 200,
-    budget_s: float = 2.0,
+    max_runs: int = 100,
+    budget_s: float = 1.0,
     channels_last: bool = False,
 ) -> Latency:
     """Median batch-1 forward latency of a fresh copy of ``model`` in eval mode.
@@ -109,6 +109,8 @@ def measure_latency(
     within about ``budget_s`` seconds. CPU timing uses ``threads`` intra-op threads
     (restored afterwards); CUDA timing synchronises around every call.
     """
+    if window < 2 or min_runs < 2 or max_runs < min_runs:
+        raise ValueError(f"need window >= 2 and 2 <= min_runs <= max_runs, got {window=}, {min_runs=}, {max_runs=}")
     device = torch.device(device)
     model = copy.deepcopy(model).to(device).eval()
     if channels_last:

@@ -67,12 +67,12 @@ def resolve_budget(n_train: int, batch_size: int, *, epochs: float | None = None
         raise ConfigError("the training split is empty")
     per_epoch = max(1, n_train // batch_size)
     if epochs is not None:
-        if not epochs > 0:
-            raise ConfigError(f"epochs must be > 0, got epochs={epochs}")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not (math.isfinite(epochs) and epochs > 0):
+            raise ConfigError(f"epochs must be a finite number > 0, got epochs={epochs}")
         iters = max(1, round(epochs * per_epoch))
     else:
-        if iterations < 1:
-            raise ConfigError(f"iterations must be >= 1, got iterations={iterations}")
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+            raise ConfigError(f"iterations must be an integer >= 1, got iterations={iterations}")
         iters = iterations
     return Budget(iters, iters / per_epoch, per_epoch, batch_size)
 
@@ -93,6 +93,12 @@ class TrainConfig:
     augment: bool = True
     amp: str = "auto"  # "auto" | "bf16" | "off"
     channels_last: str = "auto"  # "auto" | "on" | "off"
+
+    def __post_init__(self) -> None:
+        if self.amp not in ("auto", "bf16", "off"):
+            raise ConfigError(f"amp must be auto, bf16 or off, got amp={self.amp!r}")
+        if self.channels_last not in ("auto", "on", "off"):
+            raise ConfigError(f"channels_last must be auto, on or off, got channels_last={self.channels_last!r}")
     eval_batch_size: int = 512
     seed: int = 0
 
@@ -150,9 +156,8 @@ def use_bf16(device: torch.device, amp: str = "auto") -> bool:
         return True
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) and torch.backends.cpu.get_cpu_capability() in (
-            "AVX512", "AMX")
+    try:  # native bf16 only (AVX-512 BF16 or AMX); emulated bf16 is slower than fp32
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except (AttributeError, RuntimeError):
         return False
 
@@ -231,10 +236,15 @@ def train_model(
     log_every = max(check_every, budget.iterations // 50)
     history: list[tuple[int, float]] = []
     step = window = 0
+    value = float("nan")
     stopped_at = None
     running = torch.zeros((), device=device)
     t0 = time.perf_counter()
     model.train()
+    # dropout draws from the global generator: seed it (in a fork) so a run is reproducible
+    rng = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+    rng.__enter__()
+    torch.manual_seed(config.seed)
     try:
         for x, y in loader.iterate(budget.iterations):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -258,12 +268,16 @@ def train_model(
             if step in rungs:
                 if rungs[step](step, model):
                     stopped_at = step
+                    if not history or history[-1][0] != step:  # log the loss where training stopped
+                        history.append((step, running.item() / window if window else value))
                     break
                 model.train()
     except torch.OutOfMemoryError:
         if device.type == "cuda":
             torch.cuda.empty_cache()
         raise TrainingError(f"out of memory on {device} at batch size {config.batch_size}") from None
+    finally:
+        rng.__exit__(None, None, None)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0

@@ -129,15 +129,11 @@ def test_budget_rejects_empty_training_split():
         resolve_budget(0, 8, epochs=1)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: epochs=inf (e.g. `--epochs inf`, parsed by argparse type=float) "
-                                       "raises OverflowError from round(), not ConfigError")
 def test_budget_rejects_infinite_epochs():
     with pytest.raises(ConfigError):
         resolve_budget(1840, 8, epochs=float("inf"))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a non-integer iteration budget is accepted as is (Budget.iterations="
-                                       "2.5), and DeviceLoader.iterate(2.5) then never hits 0 and runs a whole epoch")
 def test_budget_rejects_fractional_iterations():
     with pytest.raises(ConfigError):
         resolve_budget(1840, 8, iterations=2.5)
@@ -224,9 +220,6 @@ def test_rung_returning_true_stops_there(data):
     assert 0.0 <= result.accuracy <= 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: when a rung stops training between log steps (budget > 50 "
-                                       "iterations), the step it stopped at is not logged, so result.loss is an "
-                                       "earlier step's loss")
 def test_rung_stop_logs_the_final_loss(data):
     model = build_model(tiny_arch(), seed=0)
     result = train_model(model, data.train, None, fp32(iterations=200), data.spec, device=CPU,
@@ -275,8 +268,6 @@ def test_training_is_deterministic(data):
     assert not torch.equal(state(model)["stage1.block1.conv.weight"], a["stage1.block1.conv.weight"])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: train_model does not seed the global RNG that dropout draws from, so "
-                                       "TrainConfig.seed does not make a model with dropout reproducible")
 def test_training_with_dropout_is_deterministic(data):
     states = []
     for _ in range(2):
@@ -418,9 +409,6 @@ def test_use_bf16_auto_on_cpu_follows_native_support():
     assert use_bf16(CPU) == use_bf16(CPU, "auto")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: use_bf16 trusts torch.ops.mkldnn._is_mkldnn_bf16_supported(), which "
-                                       "is true on any AVX-512 CPU (oneDNN emulates bf16 there), so an AVX-512 CPU "
-                                       "without AVX512_BF16/AMX (e.g. Skylake-X) gets slow emulated bf16")
 def test_use_bf16_auto_off_on_avx512_without_native_bf16(monkeypatch):
     # Simulate a Skylake-X: AVX-512 (so oneDNN reports bf16 support) but no AVX512_BF16 and no AMX.
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
