@@ -7,18 +7,31 @@ study, and it comes with heartbeats that fail the trials of dead workers.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import re
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from nasbox.errors import StorageError
 
-__all__ = ["JOURNAL_NAME", "mask_url", "open_storage", "process_alive", "process_start_time"]
+__all__ = [
+    "JOURNAL_NAME",
+    "fail_stale_trials",
+    "heartbeat",
+    "mask_url",
+    "open_storage",
+    "process_alive",
+    "process_start_time",
+]
 
 JOURNAL_NAME = "journal.log"
-HEARTBEAT_INTERVAL_S = 60
-GRACE_PERIOD_S = 180
+HEARTBEAT_INTERVAL_S = 30
+LOST = "lost"  # user attribute: why a trial does not count toward the budget
 
 
 def mask_url(url: str) -> str:
@@ -26,10 +39,18 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def open_storage(url: str | None, report_dir: Path) -> tuple[Any, str]:
+def _mark_stale(study: Any, trial: Any) -> None:
+    """Heartbeat callback: a trial failed for a dead worker does not count."""
+    study._storage.set_trial_user_attr(trial._trial_id, LOST, "stale: its worker stopped sending heartbeats")
+
+
+def open_storage(url: str | None, report_dir: Path, heartbeat_s: int = HEARTBEAT_INTERVAL_S) -> tuple[Any, str]:
     """Open the study storage: ``(storage, display text without password)``.
 
-    ``url=None`` uses a journal file in ``report_dir`` (created if needed).
+    ``url=None`` uses a journal file in ``report_dir`` (created if needed). An RDB URL
+    (PostgreSQL for several machines) gets heartbeats every ``heartbeat_s`` seconds; a
+    RUNNING trial without one for ``3 * heartbeat_s`` is failed and marked lost by the
+    next worker that asks for a trial.
 
     Raises:
         StorageError: the folder is not writable or the URL cannot be opened.
@@ -50,15 +71,24 @@ def open_storage(url: str | None, report_dir: Path) -> tuple[Any, str]:
         return optuna.storages.JournalStorage(backend), str(path)
     display = mask_url(url)
     if url.startswith(("postgresql", "mysql", "sqlite")):
-        try:
-            storage = optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
-                engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
-            )
-        except Exception as exc:  # sqlalchemy raises many kinds of errors
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StorageError(f"cannot open storage {display}: {mask_url(first)}") from None
-        return storage, display
+        from sqlalchemy.exc import IntegrityError
+
+        for attempt in range(5):
+            try:
+                storage = optuna.storages.RDBStorage(
+                    url, heartbeat_interval=heartbeat_s, grace_period=3 * heartbeat_s,
+                    engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
+                    heartbeat_stale_trial_callback=_mark_stale,
+                )
+                return storage, display
+            except IntegrityError:
+                # Workers starting together on a new database race to create Optuna's
+                # schema; the loser finds it made by the winner on the next try.
+                time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+            except Exception as exc:  # sqlalchemy raises many kinds of errors
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise StorageError(f"cannot open storage {display}: {mask_url(first)}") from None
+        raise StorageError(f"cannot open storage {display}: the schema could not be created (concurrent workers)")
     raise StorageError(f"unsupported storage URL {display}; use postgresql://, mysql://, sqlite:/// or omit it")
 
 
@@ -89,3 +119,40 @@ def process_alive(pid: int | None, start_time: int | None = None) -> bool:
         now = process_start_time(pid)
         return now is None or now == start_time
     return True
+
+
+def fail_stale_trials(study: Any) -> None:
+    """Fail (and mark lost) the RUNNING trials whose worker stopped its heartbeat (RDB storages)."""
+    import optuna
+
+    optuna.storages.fail_stale_trials(study)
+
+
+@contextlib.contextmanager
+def heartbeat(study: Any, trial: Any) -> Iterator[None]:
+    """Record the trial's heartbeat in a background thread while the block runs.
+
+    Optuna beats only inside ``study.optimize``; nasbox drives trials with ask and tell,
+    so it keeps the beat itself. A no-op for storages without heartbeats (journal file).
+    """
+    storage = study._storage  # Study keeps its storage private; the heartbeat API is the storage's
+    interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
+    if not interval:
+        yield
+        return
+    trial_id = trial._trial_id
+    storage.record_heartbeat(trial_id)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            with contextlib.suppress(Exception):  # a lost connection must not kill the trial
+                storage.record_heartbeat(trial_id)
+
+    thread = threading.Thread(target=beat, name="nasbox-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
