@@ -13,16 +13,16 @@ log="$out/gpu-log.txt"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
   echo "== trial overhead (cifar10, 1 epoch per candidate, batch 256)"
-  timeout 200 python3 bench/trial_overhead.py --dataset cifar10 --data-dir "$data" --device cuda \
+  timeout 150 python3 bench/trial_overhead.py --dataset cifar10 --data-dir "$data" --device cuda \
     --candidates 5 --batch-size 256 --json "$out/trial_overhead.json"
   echo "== data path (cifar10)"
-  timeout 150 python3 bench/data_path.py --data-dir "$data" --device cuda --steps 200 --resnet-steps 60 \
+  timeout 120 python3 bench/data_path.py --data-dir "$data" --device cuda --steps 200 --resnet-steps 60 \
     --workers 8 --json "$out/data_path.json"
   echo "== latency repeatability (3 processes)"
-  timeout 120 python3 bench/latency_repeat.py --device cuda --json "$out/latency.json"
+  timeout 90 python3 bench/latency_repeat.py --device cuda --json "$out/latency.json"
   echo "== search: 20 trials on cifar10, 1 epoch each, batch 256"
   start=$(date +%s)
-  timeout 240 python3 -m nasbox.cli search --dataset cifar10 --data-dir "$data" --budget 20 --epochs 1 \
+  timeout 200 python3 -m nasbox.cli search --dataset cifar10 --data-dir "$data" --budget 20 --epochs 1 \
     --batch-size 256 --device cuda --reports-dir "$out/reports" | tail -n 40
   echo "search wall time $(( $(date +%s) - start )) s"
   cp "$out"/reports/*/trials.csv "$out/search_trials.csv" 2>/dev/null

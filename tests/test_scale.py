@@ -38,6 +38,7 @@ def wait_all(procs: list[subprocess.Popen], timeout: float = 300) -> list[tuple[
     return [p.communicate(timeout=timeout) for p in procs]
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_three_workers_share_a_postgres_study_exactly(postgres_url, tmp_path):
     cmd = search_cmd("--storage", postgres_url, "--study", "three", "--reports-dir", str(tmp_path), budget=9)
@@ -61,6 +62,7 @@ def test_three_workers_share_a_postgres_study_exactly(postgres_url, tmp_path):
             assert b"s3cret-pw" not in path.read_bytes(), path
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_killed_worker_is_failed_by_heartbeat_and_the_budget_is_reached(postgres_url, tmp_path):
     name = "killed"
@@ -93,6 +95,7 @@ def test_a_killed_worker_is_failed_by_heartbeat_and_the_budget_is_reached(postgr
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_bad_storage_input_is_one_line_exit_2(postgres_url, tmp_path):
     wrong = postgres_url.replace("s3cret-pw", "wrong-pw")
@@ -132,6 +135,7 @@ def test_mask_url():
     assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_on_the_journal_storage(tmp_path):
     """Kill a one-process search several times; rerunning it still ends at exactly the budget."""
     budget = 6

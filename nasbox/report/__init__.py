@@ -1,0 +1,39 @@
+"""The Pareto report of a study: an offline HTML page, Markdown, PNG plots and CSV tables.
+
+Plain data is computed first (:mod:`~nasbox.report.collect`, :mod:`~nasbox.report.fronts`,
+:mod:`~nasbox.report.hypervolume`, :mod:`~nasbox.report.candidates`,
+:mod:`~nasbox.report.setup_info`), then rendered (:mod:`~nasbox.report.page`,
+:mod:`~nasbox.report.plotly_figs`, :mod:`~nasbox.report.png`,
+:mod:`~nasbox.report.markdown`, :mod:`~nasbox.report.layers`), as Optuna's
+``visualization/_pareto_front.py`` separates ``_get_pareto_front_info`` from its plot.
+
+Example::
+
+    >>> from nasbox.report import build_report, open_study, report_dir_for
+    >>> study = open_study("seed_cnn-mnist5k")                   # reports/seed_cnn-mnist5k/journal.log
+    >>> report = build_report(study, report_dir_for(study.study_name))
+    >>> report.index                                             # reports/seed_cnn-mnist5k/index.html
+"""
+
+from __future__ import annotations
+
+from nasbox.report.build import Report, build_report, record_run_facts
+from nasbox.report.collect import ReportData, TrialRow, collect
+from nasbox.report.fronts import FrontInfo, front_info
+from nasbox.report.hypervolume import HypervolumeInfo, hypervolume_info
+from nasbox.report.source import open_study, report_dir_for
+
+__all__ = [
+    "FrontInfo",
+    "HypervolumeInfo",
+    "Report",
+    "ReportData",
+    "TrialRow",
+    "build_report",
+    "collect",
+    "front_info",
+    "hypervolume_info",
+    "open_study",
+    "record_run_facts",
+    "report_dir_for",
+]

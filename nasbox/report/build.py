@@ -1,0 +1,205 @@
+"""Building a study's report folder: compute once, render every page and plot, write atomically.
+
+``reports/<study>/`` receives ``index.html`` (with ``plotly.min.js`` beside it),
+``report.md``, the PNG plots, ``trials.csv``, ``pareto.csv`` and, under ``archs/``, each
+genotype as JSON and its per-layer page. Everything is derived from the storage (and the
+zoo cache beside the report folders), so rebuilding from a copy of the storage gives the
+same files.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import optuna
+
+from nasbox.analysis import analyze
+from nasbox.arch import Architecture
+from nasbox.errors import NasboxError
+from nasbox.report.candidates import candidates, zoo_comparisons
+from nasbox.report.collect import ReportData, collect, finished_count
+from nasbox.report.fronts import front_infos
+from nasbox.report.hypervolume import hypervolume_info
+from nasbox.report.layers import render_layers
+from nasbox.report.markdown import render_markdown
+from nasbox.report.page import PLOTLY_JS, render_index
+from nasbox.report.png import write_front_png, write_hypervolume_png
+from nasbox.zoo_score import CACHE_DIR, ZooScore, load_zoo_scores, settings_from_config
+
+__all__ = ["Report", "build_report", "plotly_js_path", "record_run_facts"]
+
+_VERSIONED = ("nasbox", "torch", "torchvision", "optuna", "numpy", "fvcore", "thop")
+
+
+class Report(NamedTuple):
+    """What :func:`build_report` wrote."""
+
+    report_dir: Path
+    index: Path
+    files: list[Path]
+    data: ReportData
+
+
+def _write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if isinstance(text, bytes):
+        tmp.write_bytes(text)
+    else:
+        tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def plotly_js_path() -> Path | None:
+    """The ``plotly.min.js`` bundled with the plotly package, without importing plotly."""
+    spec = importlib.util.find_spec("plotly")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "package_data" / "plotly.min.js"
+        if path.is_file():
+            return path
+    return None
+
+
+def _copy_plotly(report_dir: Path) -> Path | None:
+    source = plotly_js_path()
+    if source is None:
+        return None  # the page shows the PNG plots instead
+    target = report_dir / PLOTLY_JS
+    if not target.is_file() or target.stat().st_size != source.stat().st_size:
+        tmp = target.with_name(f".{PLOTLY_JS}.{os.getpid()}.tmp")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+    return target
+
+
+def record_run_facts(study: optuna.Study, spec: Any = None, device: Any = None) -> dict[str, Any]:
+    """Store what a report needs but the trials do not hold: split sizes, library versions
+    and the device's name (the ``run`` user attribute); called by the search.
+
+    Args:
+        study: the study.
+        spec: the dataset's :class:`~nasbox.data.DatasetSpec` (split sizes), if known.
+        device: the ``torch.device`` the search ran on, if known.
+    """
+    facts: dict[str, Any] = dict(study.user_attrs.get("run") or {})
+    if spec is not None:
+        facts["splits"] = {"train": spec.train_size, "val": spec.val_size, "test": spec.test_size}
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    facts["versions"] = versions
+    if device is not None:
+        facts["device_name"] = _device_name(device)
+    if facts != study.user_attrs.get("run"):
+        study.set_user_attr("run", facts)
+    return facts
+
+
+def _device_name(device: Any) -> str:
+    if getattr(device, "type", None) == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _zoo(data: ReportData, reports_dir: Path) -> tuple[list[ZooScore], str]:
+    settings = settings_from_config(data.config, data.devices[0] if len(data.devices) == 1 else None)
+    command = f"nasbox zoo --study {shlex.quote(data.study_name)}"
+    if settings is None:
+        return [], "not comparable yet (the study's device or fidelity is not known)"
+    scores = load_zoo_scores(reports_dir, settings)
+    if not any(s.status == "complete" for s in scores):
+        return [], (f"not scored for this dataset, fidelity and device; run '{command}' "
+                    f"to train them the same way (cached in {CACHE_DIR}/{settings.key()}.json)")
+    return scores, f"cache {CACHE_DIR}/{settings.key()}.json"
+
+
+def _archs(data: ReportData, report_dir: Path) -> list[Path]:
+    files = []
+    seen: dict[str, list] = {}
+    for t in data.trials:
+        if t.arch_id and t.encoding:
+            seen.setdefault(t.arch_id, []).append(t)
+    for arch_id, trials in seen.items():
+        try:
+            arch = Architecture.decode(trials[0].encoding)
+            info = analyze(arch)
+        except (NasboxError, ValueError, TypeError):
+            continue  # not decodable (e.g. a user space's own blocks): no per-layer page
+        if arch.arch_id != arch_id:
+            continue
+        path = report_dir / "archs" / f"{arch_id}.json"
+        if not path.is_file():  # the search writes it; a report on another machine restores it
+            files.append(_write(path, arch.to_json(indent=2) + "\n"))
+        files.append(_write(report_dir / "archs" / f"{arch_id}.html",
+                            render_layers(arch, info, trials, data.study_name)))
+    return files
+
+
+def _csvs(study: optuna.Study, report_dir: Path) -> list[Path]:
+    from nasbox.search import pareto_dataframe, trials_dataframe
+
+    df = trials_dataframe(study)
+    pareto = pareto_dataframe(study, df)
+    files = []
+    for name, frame in (("trials.csv", df), ("pareto.csv", pareto)):
+        files.append(_write(report_dir / name, frame.to_csv(index=False)))
+    return files
+
+
+def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: str | Path | None = None,
+                 write_csv: bool = True) -> Report | None:
+    """Write the report of ``study`` into ``report_dir``.
+
+    Args:
+        study: a study written by :func:`nasbox.search.run_search` (it may still be running).
+        report_dir: the study's report folder (``reports/<study>``).
+        reports_dir: where the zoo cache lies (default: the parent of ``report_dir``).
+        write_csv: also write ``trials.csv`` and ``pareto.csv`` (the search writes its own).
+
+    Returns:
+        The files written, or ``None`` when the study has no finished trial yet (nothing is
+        written then, and an earlier report is kept).
+    """
+    if finished_count(study) == 0:
+        return None
+    report_dir = Path(report_dir)
+    reports_dir = Path(reports_dir) if reports_dir is not None else report_dir.parent
+    data = collect(study)
+    zoo, zoo_hint = _zoo(data, reports_dir)
+    fronts = front_infos(data, zoo)
+    hv = hypervolume_info(data)
+    rows = candidates(data, fronts, zoo)
+    comparisons = zoo_comparisons(data, zoo)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    files = _csvs(study, report_dir) if write_csv else []
+    files += _archs(data, report_dir)
+    for f in fronts:
+        files.append(write_front_png(f, report_dir / f"front_{f.cost}.png"))
+    files.append(write_hypervolume_png(hv, report_dir / "hypervolume.png"))
+    js = _copy_plotly(report_dir)
+    if js is not None:
+        files.append(js)
+    files.append(_write(report_dir / "report.md", render_markdown(data, fronts, hv, rows, comparisons, zoo_hint)))
+    index = _write(report_dir / "index.html", render_index(data, fronts, hv, rows, comparisons, zoo_hint,
+                                                           plotly=js is not None))
+    files.append(index)
+    return Report(report_dir, index, files, data)

@@ -1,0 +1,216 @@
+"""Everything a report shows, read from a study into plain data (no rendering here).
+
+:func:`collect` reads the trials and the study's user attributes once and returns a
+:class:`ReportData` of plain values; the pages, plots and tables are computed from it. A
+failed trial keeps no metrics of its own, so its MACs and parameters are recomputed from
+its encoding by :func:`nasbox.analysis.analyze` (no torch, milliseconds) and marked as such.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nasbox.analysis import analyze
+from nasbox.arch import Architecture
+from nasbox.errors import NasboxError
+
+__all__ = ["TRAINED", "NOT_TRAINED", "ReportData", "TrialRow", "collect", "finished_count"]
+
+#: statuses of trials that were trained and scored (a repeat reuses an earlier score)
+TRAINED = ("complete", "repeat")
+#: statuses of trials without an accuracy, in the order the plots' strips show them
+NOT_TRAINED = ("infeasible", "failed", "lost", "running")
+_STATE_STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "running"}
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as the report sees it.
+
+    Attributes:
+        number: Optuna's trial number.
+        status: ``complete``, ``repeat``, ``infeasible``, ``failed``, ``lost`` or ``running``.
+        accuracy: validation top-1, ``None`` unless trained.
+        macs, flops, params: counts at batch 1 (``None`` when unknown).
+        latency_ms, latency_iqr_ms: median batch-1 latency and its spread (``None`` unless measured).
+        encoding, arch_id: the genotype (``None`` when the trial never sampled one).
+        reason: why it is infeasible, failed or lost (``None`` otherwise).
+        repeat_of: the trial whose score a repeat reuses.
+        costs_from_analysis: MACs/params were recomputed from the encoding (failed trials).
+        start, complete: ISO dates.
+    """
+
+    number: int
+    status: str
+    accuracy: float | None = None
+    macs: int | None = None
+    flops: int | None = None
+    params: int | None = None
+    latency_ms: float | None = None
+    latency_iqr_ms: float | None = None
+    encoding: str | None = None
+    arch_id: str | None = None
+    reason: str | None = None
+    repeat_of: int | None = None
+    costs_from_analysis: bool = False
+    start: str | None = None
+    complete: str | None = None
+
+    @property
+    def trained(self) -> bool:
+        return self.status in TRAINED and self.accuracy is not None
+
+    def metric(self, name: str) -> float | None:
+        """``accuracy``, ``macs``, ``flops``, ``params`` or ``latency`` (``latency_ms``)."""
+        value = getattr(self, "latency_ms" if name == "latency" else name)
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """A study, read once: its trials, setup and objectives, as plain data."""
+
+    study_name: str
+    objectives: tuple[str, ...]
+    directions: tuple[str, ...]
+    trials: tuple[TrialRow, ...]
+    setup: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)  # split sizes and versions recorded by the search
+    pareto_numbers: tuple[int, ...] = ()  # Pareto-optimal in all objectives, one trial per genotype
+    fidelity: dict[str, Any] = field(default_factory=dict)  # epochs, iterations (both once one trained), batch
+    devices: tuple[str, ...] = ()  # the devices the trials ran on (one, unless workers differed)
+
+    def by_status(self, status: str) -> list[TrialRow]:
+        return [t for t in self.trials if t.status == status]
+
+    def counts(self) -> dict[str, int]:
+        """Trials per status, in a fixed order (zero counts included)."""
+        return {s: len(self.by_status(s)) for s in (*TRAINED, *NOT_TRAINED)}
+
+    def trial(self, number: int) -> TrialRow:
+        for t in self.trials:
+            if t.number == number:
+                return t
+        raise KeyError(number)
+
+
+
+def _num(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _int(value: Any) -> int | None:
+    f = _num(value)
+    return None if f is None else int(round(f))
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat(sep=" ", timespec="seconds")
+
+
+def _status(t: FrozenTrial) -> str:
+    a = t.user_attrs
+    if "lost" in a:
+        return "lost"
+    status = a.get("status")
+    if status in (*TRAINED, "infeasible", "failed"):
+        return status
+    return _STATE_STATUS.get(t.state, "failed")
+
+
+def _row(t: FrozenTrial) -> tuple[TrialRow, dict[str, Any]]:
+    a = t.user_attrs
+    status = _status(t)
+    macs, params = _int(a.get("macs")), _int(a.get("params"))
+    from_analysis = False
+    encoding = a.get("encoding") if isinstance(a.get("encoding"), str) else None
+    if (macs is None or params is None) and encoding:
+        try:
+            info = analyze(Architecture.decode(encoding))
+            macs, params, from_analysis = info.macs, info.params, True
+        except (NasboxError, ValueError, TypeError):
+            pass
+    flops = _int(a.get("flops"))
+    if flops is None and macs is not None:
+        flops = 2 * macs
+    reason = a.get("lost") or a.get("infeasible") or a.get("fail_reason")
+    if status == "running":
+        reason = "still running"
+    elif reason is None and t.state == TrialState.PRUNED:
+        reason = "stopped early"
+    row = TrialRow(
+        number=t.number, status=status,
+        accuracy=_num(a.get("accuracy")) if status in TRAINED else None,
+        macs=macs, flops=flops, params=params,
+        latency_ms=_num(a.get("latency_ms")), latency_iqr_ms=_num(a.get("latency_iqr_ms")),
+        encoding=encoding, arch_id=a.get("arch_id") if isinstance(a.get("arch_id"), str) else None,
+        reason=str(reason) if reason is not None else None,
+        repeat_of=_int(a.get("repeat_of")), costs_from_analysis=from_analysis,
+        start=_iso(t.datetime_start), complete=_iso(t.datetime_complete),
+    )
+    budget = {}
+    if _num(a.get("iterations")) is not None and _num(a.get("epochs")) is not None:
+        budget = {"trained_iterations": _int(a["iterations"]), "trained_epochs": _num(a["epochs"])}
+    return row, budget
+
+
+def _pareto_numbers(study: optuna.Study, rows: dict[int, TrialRow]) -> tuple[int, ...]:
+    """Optuna's ``best_trials`` (feasible, non-dominated in all objectives) that were
+    trained, one per genotype, best accuracy first (as :func:`nasbox.search.pareto_dataframe`)."""
+    try:
+        best = study.best_trials
+    except (RuntimeError, ValueError):
+        return ()
+    chosen: dict[str | None, int] = {}
+    for t in sorted(best, key=lambda t: t.number):
+        row = rows.get(t.number)
+        if row is None or not row.trained:
+            continue
+        chosen.setdefault(row.arch_id if row.arch_id else f"#{t.number}", t.number)
+    return tuple(sorted(chosen.values(), key=lambda n: (-(rows[n].accuracy or 0.0), n)))
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials with a result of their own: complete, repeat, infeasible or failed (not lost)."""
+    return sum(_status(t) in (*TRAINED, "infeasible", "failed")
+               for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING)
+
+
+def collect(study: optuna.Study) -> ReportData:
+    """Read a study written by :func:`nasbox.search.run_search` into a :class:`ReportData`."""
+    attrs = study.user_attrs
+    setup = dict(attrs.get("setup") or {})
+    config = dict(attrs.get("config") or {})
+    objectives = tuple(setup.get("objectives") or config.get("objectives") or ())
+    directions = tuple(d.name.lower() for d in study.directions)
+    if len(objectives) != len(directions):
+        objectives = tuple(f"objective {i}" for i in range(len(directions)))
+    rows: dict[int, TrialRow] = {}
+    fidelity: dict[str, Any] = {k: config.get(k) for k in ("epochs", "iterations", "batch_size", "lr")}
+    devices: list[str] = []
+    for t in study.get_trials(deepcopy=False):
+        rows[t.number], budget = _row(t)
+        device = t.user_attrs.get("device")
+        if isinstance(device, str) and device not in devices:
+            devices.append(device)
+        if budget and rows[t.number].status == "complete" and "trained_iterations" not in fidelity:
+            fidelity.update(budget)
+    return ReportData(
+        study_name=study.study_name, objectives=objectives, directions=directions,
+        trials=tuple(rows[n] for n in sorted(rows)), setup=setup, config=config,
+        run=dict(attrs.get("run") or {}), pareto_numbers=_pareto_numbers(study, rows),
+        fidelity=fidelity, devices=tuple(devices),
+    )

@@ -1,0 +1,102 @@
+"""The 2-D Pareto fronts, accuracy against each cost, as plain data.
+
+With four objectives a large share of the trials is non-dominated, so the report leads
+with three 2-D views: accuracy (maximised) against MACs, parameters and latency
+(minimised). Every trial belongs to exactly one group of each view:
+
+* ``front``: trained, feasible, non-dominated in (accuracy, cost);
+* ``dominated``: trained and feasible, but dominated in this view;
+* ``repeat``: a genotype scored before (drawn on top of its first trial);
+* ``infeasible``, ``failed``, ``lost``, ``running``: no accuracy; drawn in a strip
+  under the plot at their cost, when the cost is known;
+* ``missing``: no value on this axis at all (e.g. the latency of a candidate that was
+  never measured); the view lists them by number.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from nasbox.pareto import hypervolume, non_dominated_mask
+from nasbox.report.collect import NOT_TRAINED, ReportData, TrialRow
+from nasbox.zoo_score import ZooScore
+
+__all__ = ["COSTS", "FrontInfo", "front_info", "front_infos", "trained_points", "zoo_metric"]
+
+#: cost -> (axis title, short name, unit)
+COSTS: dict[str, tuple[str, str, str]] = {
+    "macs": ("MACs (batch 1)", "MACs", ""),
+    "params": ("parameters", "params", ""),
+    "latency": ("latency, median batch-1 ms", "latency", "ms"),
+}
+REFERENCE_FACTOR = 1.1  # reference point of a cost: 1.1 x the largest value among the points
+
+
+class FrontInfo(NamedTuple):
+    """One 2-D view: its groups of trials, the zoo networks and the view's hypervolume."""
+
+    cost: str
+    title: str
+    front: list[TrialRow]  # sorted by cost
+    dominated: list[TrialRow]
+    repeat: list[TrialRow]
+    strip: dict[str, list[TrialRow]]  # status -> trials without accuracy but with this cost
+    missing: list[TrialRow]
+    zoo: list[ZooScore]
+    hypervolume: float  # normalised: accuracy in [0, 1] x cost / reference in [0, 1]
+    reference: float  # the cost of the reference point (its accuracy is 0)
+
+    def numbers(self) -> set[int]:
+        """Every trial number of the view (all of the study's trials)."""
+        groups = [self.front, self.dominated, self.repeat, self.missing, *self.strip.values()]
+        return {t.number for group in groups for t in group}
+
+
+def trained_points(data: ReportData) -> list[TrialRow]:
+    """Trained, feasible trials that are not repeats: the points fronts are computed on."""
+    return [t for t in data.trials if t.status == "complete" and t.accuracy is not None]
+
+
+def front_info(data: ReportData, cost: str, zoo: list[ZooScore] | None = None) -> FrontInfo:
+    """The view of accuracy against ``cost`` (``macs``, ``params`` or ``latency``)."""
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost=}")
+    front, dominated, repeat, missing = [], [], [], []
+    strip: dict[str, list[TrialRow]] = {s: [] for s in NOT_TRAINED}
+    points = [t for t in trained_points(data) if t.metric(cost) is not None]
+    mask = (non_dominated_mask([[t.accuracy, t.metric(cost)] for t in points], ["maximize", "minimize"])
+            if points else np.zeros(0, dtype=bool))
+    on_front = {t.number for t, m in zip(points, mask, strict=True) if m}
+    for t in data.trials:
+        x = t.metric(cost)
+        if x is None:
+            missing.append(t)
+        elif t.status == "repeat" and t.accuracy is not None:
+            repeat.append(t)
+        elif t.number in on_front:
+            front.append(t)
+        elif t.status == "complete" and t.accuracy is not None:
+            dominated.append(t)
+        else:
+            strip[t.status if t.status in strip else "failed"].append(t)
+    front.sort(key=lambda t: (t.metric(cost), -(t.accuracy or 0.0), t.number))
+    reference = REFERENCE_FACTOR * max((t.metric(cost) for t in points), default=0.0)
+    hv = 0.0
+    if points and reference > 0:
+        hv = hypervolume([[t.accuracy, t.metric(cost) / reference] for t in front], ["maximize", "minimize"],
+                         [0.0, 1.0])
+    scored = [z for z in (zoo or []) if z.status == "complete" and zoo_metric(z, cost) is not None]
+    return FrontInfo(cost, COSTS[cost][0], front, dominated, repeat, strip, missing, scored, hv, reference)
+
+
+def zoo_metric(z: ZooScore, cost: str) -> float | None:
+    """A zoo network's value on a cost axis (``None`` when not measured)."""
+    value = z.latency_ms if cost == "latency" else getattr(z, cost)
+    return None if value is None else float(value)
+
+
+def front_infos(data: ReportData, zoo: list[ZooScore] | None = None) -> list[FrontInfo]:
+    """The three views, MACs, parameters and latency."""
+    return [front_info(data, cost, zoo) for cost in COSTS]

@@ -1,0 +1,167 @@
+"""The report's main page, ``index.html`` (rendering only: every number comes from the compute modules).
+
+The page needs no network: Plotly is loaded from ``plotly.min.js`` beside it, the figures
+are inline JSON, and without JavaScript the PNG plots stand in for them. Every string that
+comes from the user or the storage (study name, space arguments, encodings, reasons) is
+escaped.
+"""
+
+from __future__ import annotations
+
+from nasbox.report._assets import CSS, SCRIPT
+from nasbox.report._format import esc, fmt_acc, fmt_count, fmt_ms, fmt_objective, script_json, wrap_encoding
+from nasbox.report.candidates import Candidate, ZooComparison
+from nasbox.report.collect import NOT_TRAINED, ReportData
+from nasbox.report.fronts import COSTS, FrontInfo
+from nasbox.report.hypervolume import HypervolumeInfo
+from nasbox.report.plotly_figs import front_caption, front_figure, hypervolume_figure
+from nasbox.report.setup_info import METRIC_DEFINITIONS, setup_facts, space_bounds
+
+__all__ = ["PLOTLY_JS", "render_index"]
+
+PLOTLY_JS = "plotly.min.js"
+
+
+def _num_cell(value: float | None, text: str) -> str:
+    v = "" if value is None else repr(float(value)) if isinstance(value, float) else str(value)
+    return f'<td class="num" data-v="{esc(v)}">{esc(text)}</td>'
+
+
+def _header(data: ReportData, hv: HypervolumeInfo, n_pareto: int) -> str:
+    counts = ", ".join(f"{n} {esc(s)}" for s, n in data.counts().items() if n)
+    accs = [t.accuracy for t in data.trials if t.trained]
+    best = max(accs) if accs else None
+    return f"""<header>
+<h1>nasbox report · <span id="study-name">{esc(data.study_name)}</span></h1>
+<p>{len(data.trials)} trials ({counts or 'none'}) · objectives: {esc(', '.join(data.objectives))}</p>
+<p><span class="kpi">best accuracy <b>{fmt_acc(best)}</b></span>
+<span class="kpi">Pareto-optimal candidates <b>{n_pareto}</b></span>
+<span class="kpi">hypervolume <b id="hv-value">{hv.value:.4f}</b></span></p>
+</header>"""
+
+
+def _front_panel(info: FrontInfo) -> str:
+    notes = []
+    strip = ", ".join(f"{len(info.strip[s])} {esc(s)}" for s in NOT_TRAINED if info.strip.get(s))
+    if strip:
+        notes.append(f"without an accuracy, in the strip: {strip}")
+    if info.missing:
+        listed = ", ".join(f"#{t.number} ({esc(t.status)})" for t in info.missing[:40])
+        more = f" and {len(info.missing) - 40} more" if len(info.missing) > 40 else ""
+        notes.append(f'<span class="missing" data-numbers="{" ".join(str(t.number) for t in info.missing)}">'
+                     f"no {esc(COSTS[info.cost][1])} value, not drawn: {listed}{more}</span>")
+    png = f"front_{info.cost}.png"
+    note = " · ".join(notes) or "every trial is drawn"
+    return (f'<div><h3>{esc(front_caption(info))}</h3><div class="plot" id="front-{info.cost}">'
+            f'<img src="{png}" alt="accuracy vs {esc(info.cost)}"></div><p class="note">{note}</p></div>')
+
+
+def _zoo_section(data: ReportData, comparisons: list[ZooComparison], zoo_hint: str) -> str:
+    if not comparisons:
+        return f'<p class="note" id="zoo-hint">Classic networks: {esc(zoo_hint)}</p>'
+    rows = []
+    for c in comparisons:
+        z = c.zoo
+        ref = c.cheapest or c.closest
+        if ref is None:
+            verdict = "no trained candidate yet"
+        else:
+            ratio = ", ".join(f"{100 * v:.3g}% of its {COSTS[k][1]}" for k, v in c.ratios.items())
+            lead = "reaches its accuracy with" if c.cheapest else "does not reach it; the most accurate has"
+            name = (f'<a href="#cand-{ref.number}">#{ref.number}</a>' if ref.number in data.pareto_numbers
+                    else f"#{ref.number}")
+            verdict = f"trial {name} {lead} {fmt_acc(ref.accuracy)} at {ratio}"
+        dom = ", ".join(f"#{n}" for n in c.dominating[:12]) + (" ..." if len(c.dominating) > 12 else "")
+        rows.append(f"<tr><td>{esc(z.name)}</td>{_num_cell(z.accuracy, fmt_acc(z.accuracy))}"
+                    f"{_num_cell(z.macs, fmt_count(z.macs))}{_num_cell(z.params, fmt_count(z.params))}"
+                    f"{_num_cell(z.latency_ms, fmt_ms(z.latency_ms))}<td>{verdict}</td>"
+                    f"<td>{len(c.dominating)}{(': ' + dom) if dom else ''}</td></tr>")
+    return f"""<h2>Against the classic networks</h2>
+<p class="note">Zoo networks trained and measured with this study's fidelity and device ({esc(zoo_hint)}).</p>
+<table class="sortable" id="zoo-table"><thead><tr><th>network</th><th class="num">accuracy</th><th class="num">MACs</th>
+<th class="num">params</th><th class="num">latency ms</th><th>cheapest candidate at least as accurate</th>
+<th>candidates better in accuracy and every cost</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"""
+
+
+def _hv_section(hv: HypervolumeInfo) -> str:
+    ref = ", ".join(f"{esc(o)} {fmt_objective(o, r)}"
+                    for o, r in zip(hv.objectives, hv.reference, strict=True))
+    return f"""<section id="hypervolume"><h2>Hypervolume</h2>
+<p>Hypervolume <b>{hv.value:.4f}</b> of {hv.n_points} trained, feasible trials in all {len(hv.objectives)} objectives.
+Reference point: <span id="hv-reference">{ref}</span> (accuracy 0; each cost 1.1 x its largest value among these
+trials). Each cost is divided by its reference and accuracy is used as it is, so the space is the unit box and the
+hypervolume is the share of it that the candidates dominate.</p>
+<h3>hypervolume after each trial</h3>
+<div class="plot" id="hv-history"><img src="hypervolume.png" alt="hypervolume over trials"></div></section>"""
+
+
+def _candidates_table(rows: list[Candidate], with_zoo: bool) -> str:
+    body = []
+    for c in rows:
+        t = c.trial
+        links = (f'<a href="archs/{esc(t.arch_id)}.html">layers</a> · <a href="archs/{esc(t.arch_id)}.json">JSON</a>'
+                 if t.arch_id else "-")
+        fronts = "".join(f'<span class="tag">{esc(COSTS[f][1])}</span>' for f in c.fronts)
+        zoo = f"<td>{esc(', '.join(c.beats)) or '-'}</td>" if with_zoo else ""
+        body.append(
+            f'<tr id="cand-{t.number}" data-trial="{t.number}">{_num_cell(c.rank, str(c.rank))}'
+            f"{_num_cell(t.number, '#' + str(t.number))}{_num_cell(t.accuracy, fmt_acc(t.accuracy))}"
+            f"{_num_cell(t.macs, fmt_count(t.macs))}{_num_cell(t.flops, fmt_count(t.flops))}"
+            f"{_num_cell(t.params, fmt_count(t.params))}{_num_cell(t.latency_ms, fmt_ms(t.latency_ms))}"
+            f"{_num_cell(t.latency_iqr_ms, fmt_ms(t.latency_iqr_ms))}<td>{fronts or '-'}</td>{zoo}"
+            f'<td class="enc">{wrap_encoding(t.encoding, " | ")}</td><td>{links}</td></tr>')
+    zoo_head = "<th>dominates (zoo)</th>" if with_zoo else ""
+    return f"""<section id="candidates"><h2>Pareto-optimal candidates ({len(rows)})</h2>
+<p class="note">Non-dominated in all objectives among the feasible, trained trials (one trial per genotype), most
+accurate first. Click a column to sort. MACs and FLOPs at batch 1 (FLOPs = 2 x MACs); latency: median batch-1 ms
+and its IQR.</p>
+<table class="sortable" id="pareto-table"><thead><tr><th class="num">rank</th><th class="num">trial</th>
+<th class="num">accuracy</th><th class="num">MACs</th><th class="num">FLOPs</th><th class="num">params</th>
+<th class="num">latency ms</th><th class="num">IQR ms</th><th>2-D fronts</th>{zoo_head}<th>encoding</th>
+<th>genotype</th></tr></thead><tbody>{''.join(body)}</tbody></table></section>"""
+
+
+def _setup_section(data: ReportData) -> str:
+    facts = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in setup_facts(data))
+    bounds = "".join(f"<dt>{esc(k)}</dt><dd><code>{esc(v)}</code></dd>" for k, v in space_bounds(data))
+    metrics = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in METRIC_DEFINITIONS)
+    return f"""<section id="setup"><h2>Setup</h2><dl class="facts">{facts}</dl>
+<h2>Space bounds</h2><dl class="facts" id="space-bounds">{bounds or '<dt>-</dt><dd>not recorded</dd>'}</dl></section>
+<section id="metrics"><h2>Metric definitions</h2><dl class="facts">{metrics}</dl></section>"""
+
+
+def render_index(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo, rows: list[Candidate],
+                 comparisons: list[ZooComparison], zoo_hint: str, *, plotly: bool = True) -> str:
+    """The whole ``index.html`` as text (``plotly=False``: no ``plotly.min.js`` beside it, PNG plots only)."""
+    figures = {f"front-{f.cost}": front_figure(f) for f in fronts}
+    figures["hv-history"] = hypervolume_figure(hv)
+    panels = "".join(_front_panel(f) for f in fronts)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>nasbox report · {esc(data.study_name)}</title>
+<style>{CSS}</style>
+{f'<script src="{PLOTLY_JS}"></script>' if plotly else ''}
+</head><body>
+{_header(data, hv, len(rows))}
+<main>
+<section id="fronts"><h2>Pareto fronts: accuracy against each cost</h2>
+<p class="note">Blue: the 2-D front (non-dominated in accuracy and that cost), joined by its staircase; grey:
+dominated; open circles: repeats of a genotype scored before; stars: classic networks. Trials without an accuracy
+(infeasible, failed, lost, running) sit in the strip under each plot at their cost. Hover a point for its encoding
+and metrics. Log-scaled costs.</p>
+<div class="grid">{panels}</div>
+{_zoo_section(data, comparisons, zoo_hint)}
+</section>
+{_hv_section(hv)}
+{_candidates_table(rows, bool(comparisons))}
+{_setup_section(data)}
+<section id="files"><h2>Files</h2><p><a href="report.md">report.md</a> · <a href="trials.csv">trials.csv</a> (every
+trial) · <a href="pareto.csv">pareto.csv</a> (the candidates above) · <a href="archs/">archs/</a> (genotypes as JSON and
+per-layer tables)</p></section>
+</main>
+<script type="application/json" id="figures">{script_json(figures)}</script>
+<script>{SCRIPT}</script>
+</body></html>
+"""

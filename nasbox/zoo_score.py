@@ -1,0 +1,256 @@
+"""Scoring the classic networks of the zoo the way a study scores its candidates.
+
+A zoo network is trained with the same recipe, budget (epochs or iterations, batch size,
+learning rate) and data split as a study's candidates, on the same kind of device, and
+measured the same way (analytic MACs and parameters, batch-1 latency), so that the Pareto
+report can place ResNet-18 or MobileNetV2 on the same axes as the searched candidates.
+
+Scores are cached in one JSON file per *key* (dataset and its split options, training
+fidelity, device), under ``<reports>/zoo-cache/``; a report overlays the cache whose key
+matches its study. Each network is saved as soon as it is scored, so an interrupted run
+keeps what it finished and a rerun scores only the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasbox.errors import ConfigError, NasboxError, TrainingError
+
+__all__ = [
+    "CACHE_DIR",
+    "ZooSettings",
+    "ZooScore",
+    "cache_path",
+    "load_zoo_scores",
+    "score_zoo",
+    "settings_from_config",
+]
+
+CACHE_DIR = "zoo-cache"
+_FORMAT = 1
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+def _device_name(device: str) -> str:
+    return device[:-2] if device.endswith(":0") else device
+
+
+@dataclass(frozen=True)
+class ZooSettings:
+    """Data, fidelity and device of a scoring run (the same fields as a study's config).
+
+    ``data_dir`` and ``seed`` are used but are not part of the cache key: the same dataset
+    in another folder is the same data, and the seed changes the split, not the setting.
+    """
+
+    dataset: str
+    device: str
+    epochs: float | None = None
+    iterations: int | None = None
+    batch_size: int = 32
+    lr: float = 0.1
+    subset: int | None = None
+    val_fraction: float = 0.1
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    seed: int = 0
+    latency_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if (self.epochs is None) == (self.iterations is None):
+            raise ConfigError("give the zoo's training budget as exactly one of --epochs or --iterations")
+
+    def key_fields(self) -> dict[str, Any]:
+        """What must match for a zoo score to be comparable with a study's candidates."""
+        return {
+            "dataset": {"name": self.dataset, "subset": self.subset, "val_fraction": float(self.val_fraction),
+                        "options": _plain(self.dataset_options)},
+            "fidelity": {"epochs": None if self.epochs is None else float(self.epochs),
+                         "iterations": None if self.iterations is None else int(self.iterations),
+                         "batch_size": int(self.batch_size), "lr": float(self.lr), "augment": True},
+            "device": _device_name(self.device),
+        }
+
+    def key(self) -> str:
+        """A readable, unique file stem, e.g. ``mnist5k-e1-b32-cpu-3f2a9c01``."""
+        fields = self.key_fields()
+        digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
+        budget = f"e{self.epochs:g}" if self.epochs is not None else f"i{self.iterations}"
+        stem = f"{self.dataset}-{budget}-b{self.batch_size}-{fields['device']}-{digest}"
+        return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def settings_from_config(config: dict[str, Any], device: str | None) -> ZooSettings | None:
+    """The zoo settings of a study, from its ``config`` user attribute and the device its
+    trials ran on; ``None`` when the study does not say enough (e.g. no trial ran yet and
+    its device was ``auto``)."""
+    if not config.get("dataset"):
+        return None
+    device = device or (config.get("device") if config.get("device") not in (None, "auto") else None)
+    if device is None:
+        return None
+    try:
+        return ZooSettings(
+            dataset=config["dataset"], device=device, epochs=config.get("epochs"), iterations=config.get("iterations"),
+            batch_size=int(config.get("batch_size") or 32), lr=float(config.get("lr") or 0.1),
+            subset=config.get("subset"), val_fraction=float(config.get("val_fraction", 0.1)),
+            dataset_options=dict(config.get("dataset_options") or {}), data_dir=config.get("data_dir"),
+            seed=int(config.get("seed") or 0), latency_threads=int(config.get("latency_threads") or 1))
+    except (ConfigError, TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class ZooScore:
+    """One zoo network's score (the metrics a study's trial records)."""
+
+    name: str
+    description: str
+    status: str  # "complete" or "failed"
+    accuracy: float | None
+    macs: int
+    flops: int
+    params: int
+    latency_ms: float | None
+    latency_iqr_ms: float | None
+    encoding: str
+    arch_id: str
+    train_seconds: float | None = None
+    iterations: int | None = None
+    epochs: float | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cache_path(reports_dir: str | Path, settings: ZooSettings) -> Path:
+    """``<reports_dir>/zoo-cache/<key>.json``."""
+    return Path(reports_dir) / CACHE_DIR / f"{settings.key()}.json"
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"unreadable zoo cache {path}: {exc}; delete it to score again") from None
+    return data if isinstance(data, dict) and data.get("format") == _FORMAT else {}
+
+
+def load_zoo_scores(reports_dir: str | Path, settings: ZooSettings | None) -> list[ZooScore]:
+    """The cached scores matching ``settings`` (empty when none), in the zoo's order."""
+    from nasbox.zoo import ZOO_NAMES
+
+    if settings is None:
+        return []
+    try:
+        data = _read_cache(cache_path(reports_dir, settings))
+    except ConfigError:
+        return []
+    if data.get("key_fields") != settings.key_fields():
+        return []
+    models = data.get("models") or {}
+    known = [n for n in ZOO_NAMES if n in models] + sorted(n for n in models if n not in ZOO_NAMES)
+    scores = []
+    for name in known:
+        try:
+            scores.append(ZooScore(**models[name]))
+        except TypeError:
+            continue
+    return scores
+
+
+def _write_cache(path: Path, settings: ZooSettings, models: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": _FORMAT, "key": settings.key(), "key_fields": settings.key_fields(),
+               "settings": _plain(asdict(settings)), "models": models}
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, reports_dir: str | Path = "reports",
+              force: bool = False, progress: ProgressCallback | None = None) -> tuple[Path, list[ZooScore]]:
+    """Train and measure zoo networks with a study's fidelity; cache and return the scores.
+
+    Args:
+        settings: data, budget and device (see :func:`settings_from_config`).
+        models: zoo names (default: all of :data:`nasbox.zoo.ZOO_NAMES`).
+        reports_dir: the reports folder; the cache lies in its ``zoo-cache/``.
+        force: score again networks that are already cached.
+        progress: callback receiving ``{"event": "start"|"model_start"|"model_end", ...}``.
+
+    Returns:
+        The cache file and the scores of ``models`` (cached or new).
+
+    Raises:
+        SpaceError: an unknown zoo name. DataError/ConfigError: the data cannot be loaded.
+    """
+    from nasbox.analysis import analyze
+    from nasbox.build import build_model
+    from nasbox.data import load_dataset
+    from nasbox.measure import measure_latency
+    from nasbox.train import TrainConfig, resolve_device, train_model
+    from nasbox.zoo import ZOO_NAMES, get_zoo, list_zoo
+
+    names = list(models) if models else list(ZOO_NAMES)
+    for name in names:
+        get_zoo(name)  # SpaceError for an unknown name, before any work
+    report = progress or (lambda event: None)
+    device = resolve_device(settings.device)
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.dataset_options.items()}
+    data = load_dataset(settings.dataset, data_dir=settings.data_dir, val_fraction=settings.val_fraction,
+                        subset=settings.subset, seed=settings.seed, **options).to(device)
+    spec = data.spec
+    path = cache_path(reports_dir, settings)
+    cached = _read_cache(path)
+    stored: dict[str, Any] = dict(cached.get("models") or {}) if cached.get("key_fields") == settings.key_fields() else {}
+    descriptions = dict(list_zoo())
+    train_config = TrainConfig(epochs=settings.epochs, iterations=settings.iterations, batch_size=settings.batch_size,
+                               lr=settings.lr, seed=settings.seed)
+    report({"event": "start", "cache": str(path), "models": names, "device": str(device), "dataset": spec.name,
+            "n_train": spec.train_size, "n_val": spec.val_size})
+    for name in names:
+        if name in stored and not force:
+            report({"event": "model_end", "name": name, "cached": True, **stored[name]})
+            continue
+        arch = get_zoo(name, spec.input_shape, spec.num_classes)
+        info = analyze(arch)
+        report({"event": "model_start", "name": name, "macs": info.macs, "params": info.params})
+        base = dict(name=name, description=descriptions.get(name, ""), macs=info.macs, flops=info.flops,
+                    params=info.params, encoding=arch.encode(), arch_id=arch.arch_id)
+        t0 = time.perf_counter()
+        try:
+            model = build_model(arch, seed=settings.seed)
+            latency = measure_latency(model, arch.input_shape, device=device, threads=settings.latency_threads)
+            result = train_model(model, data.train, data.val, train_config, spec, device=device)
+            score = ZooScore(**base, status="complete", accuracy=result.accuracy, latency_ms=latency.median_ms,
+                             latency_iqr_ms=latency.iqr_ms, train_seconds=result.seconds,
+                             iterations=result.budget.iterations, epochs=result.budget.epochs)
+        except (TrainingError, NasboxError, RuntimeError, MemoryError) as exc:
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            score = ZooScore(**base, status="failed", accuracy=None, latency_ms=None, latency_iqr_ms=None, reason=reason)
+        stored[name] = score.to_dict()
+        _write_cache(path, settings, stored)
+        report({"event": "model_end", "name": name, "cached": False, "seconds": time.perf_counter() - t0,
+                **stored[name]})
+    return path, [ZooScore(**stored[n]) for n in names]
