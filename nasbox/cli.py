@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Optuna storage URL (default: $NASBOX_STORAGE, else a journal file in the report folder)")
     p.add_argument("--reports-dir", default="reports", help="where report folders are written")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes on this machine sharing the study (one per GPU with --device cuda)")
     p.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",
                    help="RDB storages: heartbeat interval; a trial silent for 3x this is failed (dead worker)")
 
@@ -131,7 +134,8 @@ def _zoo_score_options(p: argparse.ArgumentParser) -> None:
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    # A log file or pipe gets wide lines (no wrapping at 80 columns); a terminal its own width.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:
@@ -430,6 +434,41 @@ class _SearchProgress:
         return int(self.progress.tasks[0].total) if self.progress.tasks else 0
 
 
+def _start_workers(console, args: argparse.Namespace, argv: list[str]) -> list:
+    """Start ``--workers N`` - 1 more processes of the same command; this one is worker 0.
+
+    Returns ``[(device, process or None, log path or None), ...]`` with this process first.
+    """
+    import subprocess
+
+    from nasbox.search import worker_devices
+
+    devices = worker_devices(args.device, args.workers)
+    strip = {"--workers", "--device"}
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        if item in strip:
+            skip = True
+            continue
+        if item.split("=", 1)[0] in strip:
+            continue
+        rest.append(item)
+    log_dir = Path(args.reports_dir) / "worker-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out = [(devices[0], None, None)]
+    for i, device in enumerate(devices[1:], start=1):
+        log = log_dir / f"worker{i}-{os.getpid()}.log"
+        cmd = [sys.executable, "-m", "nasbox.cli", *rest, "--workers", "1", "--device", device]
+        proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        console.print(f"worker {i}: pid {proc.pid} on {device}, log {log}")
+        out.append((device, proc, log))
+    console.print(f"worker 0: this process on {devices[0]}")
+    return out
+
+
 def cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
     from rich.table import Table
 
@@ -437,11 +476,22 @@ def cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
 
     console = _console()
     config = _search_config(args)
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    config.check()
+    children = _start_workers(console, args, argv) if args.workers > 1 else []
+    if children:
+        config.device = children[0][0]
     progress = _SearchProgress(console)
     try:
         result = run_search(config, progress)
     finally:
         progress.progress.stop()
+    for _, proc, log in children[1:]:
+        if proc.wait() != 0:
+            console.print(f"worker {proc.pid} ended with exit code {proc.returncode}; see {log}")
+    if children and not result.interrupted:
+        result = run_search(config)  # every worker is done: tables and report of the whole study
     pareto = result.pareto
     table = Table(title=f"Pareto-optimal candidates of {result.study_name} ({len(pareto)} of {len(result.trials)} "
                         f"trials; objectives {', '.join(result.objectives)})")
@@ -474,6 +524,9 @@ COMMANDS = {"spaces": cmd_spaces, "show": cmd_show, "zoo": cmd_zoo, "search": cm
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    if not debug:  # libraries' deprecation notices are not the user's business
+        for category in (FutureWarning, DeprecationWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category)
     try:
         args = build_parser().parse_args(argv)
         if args.command == "search":

@@ -571,6 +571,17 @@ def write_outputs(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame, *, s
     return files
 
 
+def worker_devices(device: str, workers: int) -> list[str]:
+    """The device of each of ``workers`` processes: GPUs in turn for ``cuda``/``auto`` on a
+    machine with GPUs (``cuda:0``, ``cuda:1``, ...), else ``device`` for all."""
+    import torch
+
+    if device in ("cuda", "auto") and torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        return [f"cuda:{i % n}" for i in range(workers)]
+    return [device] * workers
+
+
 def run_search(config: SearchConfig, progress: ProgressCallback | None = None) -> SearchResult:
     """Run (or resume) a search until the study holds ``config.budget`` counted trials."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -123,9 +123,13 @@ def process_alive(pid: int | None, start_time: int | None = None) -> bool:
 
 def fail_stale_trials(study: Any) -> None:
     """Fail (and mark lost) the RUNNING trials whose worker stopped its heartbeat (RDB storages)."""
+    import warnings
+
     import optuna
 
-    optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():  # the function is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 @contextlib.contextmanager

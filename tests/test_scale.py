@@ -165,3 +165,18 @@ def test_sigkill_at_random_moments_on_the_journal_storage(tmp_path):
 def _journal_study(journal: Path) -> optuna.Study:
     storage, _ = open_storage(None, journal.parent)
     return optuna.load_study(study_name=journal.parent.name, storage=storage)
+
+
+def test_workers_option_runs_several_processes_on_one_study(tmp_path):
+    proc = subprocess.run(search_cmd("--reports-dir", str(tmp_path), "--study", "multi", "--workers", "2", budget=6),
+                          capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "worker 1: pid" in proc.stdout and "Pareto-optimal" in proc.stdout
+    trials = _journal_study(tmp_path / "multi" / "journal.log").get_trials()
+    assert count_finished(trials) == 6
+    counted = [t for t in trials if t.state.is_finished() and LOST not in t.user_attrs]
+    assert len({t.user_attrs["worker"]["pid"] for t in counted}) == 2
+    # the final tables cover the whole study, written after every worker ended
+    import pandas as pd
+
+    assert len(pd.read_csv(tmp_path / "multi" / "trials.csv")) == len(trials)
