@@ -1,0 +1,323 @@
+"""Full training of a chosen candidate: epoch by epoch, checkpointed, resumable, tested once.
+
+``nasbox train`` turns a search's choice into a trained model. :func:`resolve_candidate`
+finds the genotype (a study's trial, an architecture JSON file or a zoo network);
+:func:`full_train` trains it with the recipe of :mod:`nasbox.train` (SGD + Nesterov
+momentum, warm-up and cosine decay over the whole run, label smoothing, bf16 autocast and
+channels_last where they pay), scores the *validation* split after every epoch, saves a
+checkpoint after every epoch and evaluates the *test* split exactly once, at the end.
+
+A checkpoint (:data:`CHECKPOINT_NAME` in the model's folder) holds tensors and plain data
+only, so it loads with ``torch.load(weights_only=True)``: the weights, the optimizer and
+scheduler states, the epoch, the RNG states, the genotype as canonical JSON with its
+SHA-256, the recipe and dataset as JSON, the per-epoch metrics and the command line. A
+rerun of the same command resumes from it; the resumed run ends with the same weights as
+an uninterrupted one (bit for bit in fp32 on the same machine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasbox.arch import Architecture
+from nasbox.candidate import model_dir, resolve_candidate, study_data_options  # noqa: F401 - re-exported
+from nasbox.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, atomic_write, load_checkpoint, save_checkpoint
+from nasbox.data import Data, DatasetSpec, DeviceLoader
+from nasbox.errors import ConfigError, TrainingError
+from nasbox.train import TrainConfig, _lr_lambda, _param_groups, evaluate, resolve_budget, resolve_device, use_bf16
+
+__all__ = ["FullTrainConfig", "FullTrainResult", "full_train", "model_dir", "resolve_candidate", "study_data_options"]
+
+METRICS_NAME = "metrics.json"
+CURVE_NAME = "learning_curve.png"
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+# --------------------------------------------------------------------------- full training
+
+
+@dataclass(frozen=True)
+class FullTrainConfig(TrainConfig):
+    """The recipe of :class:`nasbox.train.TrainConfig` with a budget of whole ``epochs``."""
+
+    epochs: int = 30
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"epochs must be a whole number >= 1, got epochs={self.epochs!r}")
+        if self.iterations is not None:
+            raise ConfigError("full training counts whole epochs; leave iterations unset")
+
+    def key(self) -> dict[str, Any]:
+        """What a resumed run must share with the checkpoint (all but the evaluation batch size)."""
+        return {k: v for k, v in asdict(self).items() if k != "eval_batch_size"}
+
+
+@dataclass
+class FullTrainResult:
+    """What :func:`full_train` produced; ``history`` has one dict per epoch trained so far."""
+
+    out_dir: Path
+    arch_id: str
+    encoding: str
+    epochs: int
+    start_epoch: int
+    history: list[dict[str, Any]]
+    test_accuracy: float | None
+    finished: bool
+    device: str
+    command: str | None
+
+    @property
+    def val_accuracy(self) -> float | None:
+        return self.history[-1]["val_accuracy"] if self.history else None
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        return sum(h["seconds"] for h in self.history) / len(self.history) if self.history else None
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out_dir / CHECKPOINT_NAME
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "out_dir": str(self.out_dir), "val_accuracy": self.val_accuracy,
+                "seconds_per_epoch": self.seconds_per_epoch}
+
+
+def _check_resumable(ck: Checkpoint, arch: Architecture, config: FullTrainConfig, spec: DatasetSpec) -> None:
+    hint = "rerun with its settings to resume it, start over (--restart), or train into another folder (--name)"
+    if ck.arch != arch:
+        raise CheckpointError(f"{ck.path} holds genotype {ck.arch.arch_id}, not {arch.arch_id}; {hint}")
+    mine = json.loads(json.dumps(config.key()))
+    diff = [f"{k}={ck.config.get(k)!r} (now {mine[k]!r})" for k in mine if ck.config.get(k) != mine[k]]
+    if diff:
+        raise CheckpointError(f"{ck.path} was trained with {', '.join(diff)}; {hint}")
+    if ck.data != json.loads(json.dumps(spec.to_dict())):
+        raise CheckpointError(f"{ck.path} was trained on other data ({ck.data.get('name')}, "
+                              f"{ck.data.get('train_size')} training images); {hint}")
+
+
+def full_train(arch: Architecture, data: Data, config: FullTrainConfig, out_dir: str | Path, *,
+               progress: ProgressCallback | None = None, resume: bool = True, device: str | torch.device = "auto",
+               command: str | None = None, source: str | None = None, until_epoch: int | None = None) -> FullTrainResult:
+    """Train ``arch`` fully on ``data.train``, checkpointing into ``out_dir`` after every epoch.
+
+    Args:
+        progress: receives ``start``, ``step``, ``epoch`` (loss, val accuracy, seconds,
+            ETA), ``test`` and ``done`` events as dicts.
+        resume: continue from ``out_dir``'s checkpoint (which must match the genotype,
+            recipe and data); ``False`` starts over and replaces it.
+        command: the command line that reproduces the run, stored with the results.
+        until_epoch: stop (checkpointed, unfinished) after this epoch; rerun to go on.
+
+    Returns:
+        The result; a finished checkpoint is returned as it is, without training or testing again.
+
+    Raises:
+        CheckpointError: the checkpoint is tampered with or belongs to another run, or
+            another process is training into ``out_dir``.
+        TrainingError: the loss became NaN or infinite, or the device ran out of memory.
+    """
+    emit = progress or (lambda event: None)
+    device = resolve_device(device) if isinstance(device, str) else device
+    spec = data.spec
+    if arch.input_shape != spec.input_shape or arch.num_classes != spec.num_classes:
+        raise ConfigError(f"genotype is for input {arch.input_shape} with {arch.num_classes} classes, the data has "
+                          f"{spec.input_shape} with {spec.num_classes}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out):
+        return _full_train(arch, data, config, out, emit, resume, device, command, source, until_epoch)
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold ``out/.lock`` (an advisory ``flock``, released by the OS if the process dies) for the run."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock
+        yield
+        return
+    with open(out / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckpointError(f"another process is training into {out}; wait for it, stop it, or train into "
+                                  "another folder (--name)") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Path, emit: ProgressCallback,
+                resume: bool, device: torch.device, command: str | None, source: str | None,
+                until_epoch: int | None) -> FullTrainResult:
+    """:func:`full_train` once the folder is held: resume or start, train, test, save."""
+    spec = data.spec
+    ck = load_checkpoint(out / CHECKPOINT_NAME) if resume and (out / CHECKPOINT_NAME).exists() else None
+    if ck is not None:
+        _check_resumable(ck, arch, config, spec)
+        command, source = command or ck.command, source or ck.source
+    history: list[dict[str, Any]] = list(ck.history) if ck else []
+    test_acc = ck.test_accuracy if ck else None
+    start = ck.epoch if ck else 0
+
+    def result(finished: bool) -> FullTrainResult:
+        return FullTrainResult(out, arch.arch_id, arch.encode(), config.epochs, start, history, test_acc, finished,
+                               str(device), command)
+
+    if ck is not None and ck.finished:
+        emit({"event": "done", "cached": True, "test_accuracy": test_acc, "out_dir": str(out)})
+        return result(True)
+    from nasbox.build import build_model
+
+    data = data.to(device)
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # as nasbox.train: denormals make x86 CPUs 30x slower
+    bf16 = use_bf16(device, config.amp)
+    cl = config.channels_last == "on" or (config.channels_last == "auto" and (device.type == "cuda" or bf16))
+    model = (ck.model if ck else build_model(arch, seed=config.seed)).to(device)
+    if cl:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    budget = resolve_budget(len(data.train), config.batch_size, epochs=config.epochs)
+    optimizer = torch.optim.SGD(_param_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum,
+                                nesterov=config.nesterov)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(budget.iterations, config.warmup_fraction))
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    loader = DeviceLoader(data.train, spec, config.batch_size, device=device, augment=config.augment,
+                          seed=config.seed, channels_last=cl)
+    if ck is not None:
+        optimizer.load_state_dict(ck.state["optimizer"])
+        scheduler.load_state_dict(ck.state["scheduler"])
+    precision = "bf16" if bf16 else "fp32"
+    emit({"event": "start", "epochs": config.epochs, "start_epoch": start, "device": str(device),
+          "precision": precision, "budget_text": budget.describe(), "n_train": len(data.train),
+          "n_val": len(data.val), "n_test": len(data.test) if data.test is not None else 0, "out_dir": str(out)})
+    cuda = [device] if device.type == "cuda" else []
+    scored = {"bf16": bf16, "channels_last": cl, "batch_size": config.eval_batch_size, "device": device}
+    t_run = time.perf_counter()
+    with torch.random.fork_rng(devices=cuda):  # dropout's RNG: seeded, saved and restored, the caller's untouched
+        if ck is None:
+            torch.manual_seed(config.seed)
+        else:
+            torch.set_rng_state(ck.state["rng"]["cpu"])
+            if cuda and isinstance(ck.state["rng"].get("cuda"), torch.Tensor):
+                torch.cuda.set_rng_state(ck.state["rng"]["cuda"], device)
+        for epoch in range(start, config.epochs if until_epoch is None else min(config.epochs, until_epoch)):
+            t0 = time.perf_counter()
+            loader.set_epoch(epoch)
+            loss = _train_epoch(model, loader, optimizer, scheduler, criterion, bf16,
+                                lambda step, e=epoch: emit({"event": "step", "epoch": e + 1, "step": step,
+                                                            "steps": len(loader)}))
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - t0
+            val = evaluate(model, data.val, spec, **scored) if len(data.val) else None
+            model.train()
+            history.append({"epoch": epoch + 1, "loss": loss, "val_accuracy": val, "lr": scheduler.get_last_lr()[0],
+                            "seconds": seconds, "images_per_second": len(loader) * config.batch_size / seconds,
+                            "precision": precision, "device": str(device)})
+            rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if cuda else None}
+            last = epoch + 1 == config.epochs
+            if last and data.test is not None and len(data.test):
+                test_acc = evaluate(model, data.test, spec, **scored)  # the only look at the test split
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "rng": rng}
+            _save(out, arch, config, spec, epoch + 1, last, history, test_acc, command, source, state)
+            per_epoch = (time.perf_counter() - t_run) / (epoch + 1 - start)
+            emit({"event": "epoch", **history[-1], "epochs": config.epochs,
+                  "eta": per_epoch * (config.epochs - epoch - 1)})
+            if last and test_acc is not None:
+                emit({"event": "test", "test_accuracy": test_acc, "n_test": len(data.test)})
+    finished = len(history) == config.epochs
+    if finished:
+        _write_curve(out / CURVE_NAME, history, test_acc)
+    emit({"event": "done", "cached": False, "test_accuracy": test_acc, "out_dir": str(out), "finished": finished})
+    return result(finished)
+
+
+def _train_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.optim.Optimizer, scheduler: Any,
+                 criterion: nn.Module, bf16: bool, on_step: Callable[[int], None]) -> float:
+    """One pass over ``loader`` with the recipe's step; returns the mean loss (checked finite)."""
+    device = loader.device
+    every = max(1, len(loader) // 20)
+    running = torch.zeros((), device=device)
+    step = 0
+    try:
+        for x, y in loader:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = criterion(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            running += loss.detach().float()
+            step += 1
+            if step % every == 0:
+                on_step(step)
+    except torch.OutOfMemoryError:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise TrainingError(f"out of memory on {device} at batch size {loader.batch_size}; lower --batch-size") from None
+    value = running.item() / max(1, step)
+    if not math.isfinite(value):
+        raise TrainingError(f"the loss became {value}; lower --lr or check the data")
+    return value
+
+
+def _save(out: Path, arch: Architecture, config: FullTrainConfig, spec: DatasetSpec, epoch: int, finished: bool,
+          history: list[dict[str, Any]], test_acc: float | None, command: str | None, source: str | None,
+          state: dict[str, Any]) -> None:
+    """Write the checkpoint and ``metrics.json``, each atomically (a crash leaves the previous ones)."""
+    from nasbox import __version__
+    from nasbox.analysis import analyze
+
+    save_checkpoint(out / CHECKPOINT_NAME, arch, config=config.key(), data=spec.to_dict(), epoch=epoch,
+                    finished=finished, history=history, test_accuracy=test_acc, command=command, source=source, **state)
+    info = analyze(arch)
+    metrics = {"arch_id": arch.arch_id, "encoding": arch.encode(), "source": source, "command": command,
+               "finished": finished, "epochs_done": epoch, "epochs": config.epochs,
+               "test_accuracy": test_acc, "test_size": spec.test_size,
+               "val_accuracy": history[-1]["val_accuracy"] if history else None,
+               "seconds_per_epoch": sum(h["seconds"] for h in history) / len(history) if history else None,
+               "params": info.params, "macs": info.macs, "history": history, "config": config.key(),
+               "dataset": spec.to_dict(), "genotype": arch.to_dict(), "nasbox": __version__, "torch": torch.__version__}
+    text = json.dumps(metrics, indent=2) + "\n"
+    atomic_write(out / METRICS_NAME, lambda p: p.write_text(text))
+
+
+def _write_curve(path: Path, history: list[dict[str, Any]], test_acc: float | None) -> None:
+    """Loss and validation accuracy per epoch (matplotlib, Agg canvas, no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["loss"] for h in history], "o-", color="tab:blue", label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss (label-smoothed)", color="tab:blue")
+    acc = ax.twinx()
+    acc.plot(epochs, [h["val_accuracy"] for h in history], "s-", color="tab:orange", label="validation accuracy")
+    if test_acc is not None:
+        acc.plot([epochs[-1]], [test_acc], "*", color="tab:red", markersize=12, label=f"test accuracy {test_acc:.4f}")
+    acc.set_ylabel("top-1 accuracy", color="tab:orange")
+    handles = ax.get_legend_handles_labels()[0] + acc.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="center right", fontsize="small")
+    ax.set_title("learning curve")
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
