@@ -26,5 +26,10 @@ log="$out/gpu-log.txt"
     --batch-size 256 --device cuda --reports-dir "$out/reports" | tail -n 40
   echo "search wall time $(( $(date +%s) - start )) s"
   cp "$out"/reports/*/trials.csv "$out/search_trials.csv" 2>/dev/null
+  best=$(python3 -c "import pandas as pd; df = pd.read_csv('$out/search_trials.csv'); \
+print(int(df[df.status == 'complete'].sort_values('accuracy').iloc[-1].number))")
+  echo "== full training: ResNet-18 (CIFAR stem) and the best candidate (trial $best), 5 epochs, against a minimal loop"
+  timeout 200 python3 bench/full_train.py --data-dir "$data" --device cuda --epochs 5 --zoo resnet18 \
+    --study seed_cnn-cifar10 --trial "$best" --reports-dir "$out/reports" --json "$out/full_train.json"
   rm -rf "$out/reports"
 } 2>&1 | tee "$log"

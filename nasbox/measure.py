@@ -95,6 +95,7 @@ def measure_latency(
     window: int = 10,
     tolerance: float = 0.05,
     max_warmup_s: float = 10.0,
+    min_warmup_s: float | None = None,
     min_runs: int = 30,
     max_runs: int = 100,
     budget_s: float = 1.0,
@@ -105,13 +106,16 @@ def measure_latency(
     Warm-up runs in windows of ``window`` calls until the medians of two consecutive
     windows differ by less than ``tolerance`` (or ``max_warmup_s`` passes): the first
     calls in a process, or right after training at a large batch, can be 10-100x slower
-    than steady state. Then at least ``min_runs`` and at most ``max_runs`` timed calls,
+    than steady state. On CUDA the warm-up lasts at least ``min_warmup_s`` (default 0.5 s)
+    so that the GPU's clocks have ramped up. Then at least ``min_runs`` and at most ``max_runs`` timed calls,
     within about ``budget_s`` seconds. CPU timing uses ``threads`` intra-op threads
     (restored afterwards); CUDA timing synchronises around every call.
     """
     if window < 2 or min_runs < 2 or max_runs < min_runs:
         raise ValueError(f"need window >= 2 and 2 <= min_runs <= max_runs, got {window=}, {min_runs=}, {max_runs=}")
     device = torch.device(device)
+    if min_warmup_s is None:  # a GPU's clocks take a moment to ramp up; a CPU's are steady
+        min_warmup_s = 0.5 if device.type == "cuda" else 0.0
     model = copy.deepcopy(model).to(device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -138,7 +142,8 @@ def measure_latency(
             while True:
                 current = statistics.median(timed() for _ in range(window))
                 warmup += window
-                if previous is not None and abs(current - previous) <= tolerance * max(previous, 1e-6):
+                settled = previous is not None and abs(current - previous) <= tolerance * max(previous, 1e-6)
+                if settled and time.perf_counter() - start >= min_warmup_s:
                     break
                 if time.perf_counter() - start > max_warmup_s:
                     break
