@@ -96,8 +96,8 @@ def measure_latency(
     tolerance: float = 0.05,
     max_warmup_s: float = 10.0,
     min_warmup_s: float | None = None,
-    min_runs: int = 30,
-    max_runs: int = 100,
+    min_runs: int = 20,
+    max_runs: int = 60,
     budget_s: float = 1.0,
     channels_last: bool = False,
 ) -> Latency:
