@@ -34,7 +34,7 @@ from nasbox.candidate import model_dir, resolve_candidate, study_data_options  #
 from nasbox.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, atomic_write, load_checkpoint, save_checkpoint
 from nasbox.data import Data, DatasetSpec, DeviceLoader
 from nasbox.errors import ConfigError, TrainingError
-from nasbox.train import TrainConfig, _lr_lambda, _param_groups, evaluate, resolve_budget, resolve_device, use_bf16
+from nasbox.train import Recipe, TrainConfig, evaluate, resolve_budget, resolve_device
 
 __all__ = ["FullTrainConfig", "FullTrainResult", "full_train", "model_dir", "resolve_candidate", "study_data_options"]
 
@@ -185,19 +185,12 @@ def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Pa
     from nasbox.build import build_model
 
     data = data.to(device)
-    if device.type == "cpu":
-        torch.set_flush_denormal(True)  # as nasbox.train: denormals make x86 CPUs 30x slower
-    bf16 = use_bf16(device, config.amp)
-    cl = config.channels_last == "on" or (config.channels_last == "auto" and (device.type == "cuda" or bf16))
-    model = (ck.model if ck else build_model(arch, seed=config.seed)).to(device)
-    if cl:
-        model.to(memory_format=torch.channels_last)
-    model.train()
+    model = ck.model if ck else build_model(arch, seed=config.seed)
     budget = resolve_budget(len(data.train), config.batch_size, epochs=config.epochs)
-    optimizer = torch.optim.SGD(_param_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(budget.iterations, config.warmup_fraction))
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    recipe = Recipe.make(model, config, budget.iterations, device)
+    bf16, cl = recipe.bf16, recipe.channels_last
+    optimizer, scheduler = recipe.optimizer, recipe.scheduler
+    model.train()
     loader = DeviceLoader(data.train, spec, config.batch_size, device=device, augment=config.augment,
                           seed=config.seed, channels_last=cl)
     if ck is not None:
@@ -220,7 +213,7 @@ def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Pa
         for epoch in range(start, config.epochs if until_epoch is None else min(config.epochs, until_epoch)):
             t0 = time.perf_counter()
             loader.set_epoch(epoch)
-            loss = _train_epoch(model, loader, optimizer, scheduler, criterion, bf16,
+            loss = _train_epoch(model, loader, recipe,
                                 lambda step, e=epoch: emit({"event": "step", "epoch": e + 1, "step": step,
                                                             "steps": len(loader)}))
             if device.type == "cuda":
@@ -250,29 +243,16 @@ def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Pa
     return result(finished)
 
 
-def _train_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.optim.Optimizer, scheduler: Any,
-                 criterion: nn.Module, bf16: bool, on_step: Callable[[int], None]) -> float:
-    """One pass over ``loader`` with the recipe's step; returns the mean loss (checked finite)."""
-    device = loader.device
+def _train_epoch(model: nn.Module, loader: DeviceLoader, recipe: Recipe, on_step: Callable[[int], None]) -> float:
+    """One pass over ``loader`` with the recipe's steps; returns the mean loss (checked finite)."""
     every = max(1, len(loader) // 20)
-    running = torch.zeros((), device=device)
+    running = torch.zeros((), device=loader.device)
     step = 0
-    try:
-        for x, y in loader:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = criterion(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            running += loss.detach().float()
-            step += 1
-            if step % every == 0:
-                on_step(step)
-    except torch.OutOfMemoryError:
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        raise TrainingError(f"out of memory on {device} at batch size {loader.batch_size}; lower --batch-size") from None
+    for loss in recipe.steps(model, loader):
+        running += loss
+        step += 1
+        if step % every == 0:
+            on_step(step)
     value = running.item() / max(1, step)
     if not math.isfinite(value):
         raise TrainingError(f"the loss became {value}; lower --lr or check the data")

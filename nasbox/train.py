@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from nasbox.errors import ConfigError, TrainingError
 
 __all__ = [
     "Budget",
+    "Recipe",
     "TrainConfig",
     "TrainResult",
     "evaluate",
@@ -182,6 +183,61 @@ def _lr_lambda(total: int, warmup_fraction: float) -> Callable[[int], float]:
     return factor
 
 
+@dataclass
+class Recipe:
+    """The training recipe made concrete for one model and budget: precision, memory
+    format, optimiser, schedule and loss. :func:`train_model` (brief, in iterations) and
+    :func:`nasbox.fulltrain.full_train` (whole epochs, checkpointed) both train through it."""
+
+    bf16: bool
+    channels_last: bool
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    criterion: nn.Module
+    device: torch.device
+    batch_size: int
+
+    @classmethod
+    def make(cls, model: nn.Module, config: TrainConfig, total_iterations: int, device: torch.device) -> Recipe:
+        """Put ``model`` on ``device`` (channels_last where it pays) and set up its training."""
+        if device.type == "cpu":
+            # Denormal floats (a dying network's tiny activations and gradients) make x86 CPUs
+            # 30x slower; flushing them to zero costs nothing in accuracy.
+            torch.set_flush_denormal(True)
+        bf16 = use_bf16(device, config.amp)
+        cl = config.channels_last == "on" or (config.channels_last == "auto" and (device.type == "cuda" or bf16))
+        model.to(device)
+        if cl:
+            model.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(_param_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum,
+                                    nesterov=config.nesterov)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_iterations, config.warmup_fraction))
+        criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        return cls(bf16, cl, optimizer, scheduler, criterion, device, config.batch_size)
+
+    def steps(self, model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[torch.Tensor]:
+        """One optimisation step per batch; yields each step's loss (a detached device
+        scalar, so the caller decides when to sync). Out of memory -> :class:`TrainingError`."""
+        try:
+            for x, y in batches:
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                    loss = self.criterion(model(x), y)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                self.scheduler.step()
+                yield loss.detach().float()
+        except torch.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise TrainingError(f"out of memory on {self.device} at batch size {self.batch_size}; "
+                                "lower --batch-size") from None
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if self.bf16 else "fp32"
+
+
 def evaluate(model: nn.Module, split: Split, spec: DatasetSpec, *, device: torch.device,
              batch_size: int = 512, bf16: bool = False, channels_last: bool = False) -> float:
     """Top-1 accuracy of ``model`` on ``split`` (no augmentation)."""
@@ -216,19 +272,8 @@ def train_model(
         TrainingError: the loss became NaN or infinite, or the device ran out of memory.
     """
     budget = resolve_budget(len(train), config.batch_size, epochs=config.epochs, iterations=config.iterations)
-    if device.type == "cpu":
-        # Denormal floats (a dying network's tiny activations and gradients) make x86 CPUs
-        # 30x slower; flushing them to zero costs nothing in accuracy.
-        torch.set_flush_denormal(True)
-    bf16 = use_bf16(device, config.amp)
-    cl = config.channels_last == "on" or (config.channels_last == "auto" and (device.type == "cuda" or bf16))
-    model.to(device)
-    if cl:
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(_param_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(budget.iterations, config.warmup_fraction))
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    recipe = Recipe.make(model, config, budget.iterations, device)
+    bf16, cl = recipe.bf16, recipe.channels_last
     loader = DeviceLoader(train, spec, config.batch_size, device=device, augment=config.augment, seed=config.seed,
                           channels_last=cl)
     rungs = rungs or {}
@@ -246,14 +291,8 @@ def train_model(
     rng.__enter__()
     torch.manual_seed(config.seed)
     try:
-        for x, y in loader.iterate(budget.iterations):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = criterion(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            running += loss.detach().float()
+        for loss in recipe.steps(model, loader.iterate(budget.iterations)):
+            running += loss
             window += 1
             step += 1
             last = step == budget.iterations
@@ -272,10 +311,6 @@ def train_model(
                         history.append((step, running.item() / window if window else value))
                     break
                 model.train()
-    except torch.OutOfMemoryError:
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        raise TrainingError(f"out of memory on {device} at batch size {config.batch_size}") from None
     finally:
         rng.__exit__(None, None, None)
     if device.type == "cuda":
@@ -287,4 +322,4 @@ def train_model(
                             channels_last=cl)
     last_loss = history[-1][1] if history else float("nan")
     return TrainResult(accuracy, last_loss, budget, seconds, step * config.batch_size / max(seconds, 1e-9),
-                       "bf16" if bf16 else "fp32", history, stopped_at)
+                       recipe.precision, history, stopped_at)
