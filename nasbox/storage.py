@@ -13,6 +13,7 @@ import random
 import re
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,13 @@ def open_storage(url: str | None, report_dir: Path, heartbeat_s: int = HEARTBEAT
 
         for attempt in range(5):
             try:
-                storage = optuna.storages.RDBStorage(
-                    url, heartbeat_interval=heartbeat_s, grace_period=3 * heartbeat_s,
-                    engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
-                    heartbeat_stale_trial_callback=_mark_stale,
-                )
+                with warnings.catch_warnings():  # heartbeats are marked experimental
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    storage = optuna.storages.RDBStorage(
+                        url, heartbeat_interval=heartbeat_s, grace_period=3 * heartbeat_s,
+                        engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
+                        heartbeat_stale_trial_callback=_mark_stale,
+                    )
                 return storage, display
             except IntegrityError:
                 # Workers starting together on a new database race to create Optuna's
