@@ -1,0 +1,181 @@
+"""The ``nasbox`` command line: argument parsing and presentation only.
+
+Every user error ends as one line, ``error: <what and how to fix>``, and exit code 2
+(``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from typing import NoReturn
+
+from nasbox.cli._common import _console as _console  # re-exported: shared by the command modules
+from nasbox.cli.inspect import cmd_show, cmd_spaces, cmd_zoo
+from nasbox.cli.model import _candidate_options, cmd_export, cmd_train
+from nasbox.cli.score import _zoo_score_options, cmd_report
+from nasbox.cli.search import cmd_search
+from nasbox.errors import ConfigError, NasboxError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
+        raise ConfigError(f"{message} (see '{self.prog} --help')")
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected C,H,W or CxHxW, got {text!r}") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected three positive integers C,H,W, got {text!r}")
+    return shape  # type: ignore[return-value]
+
+
+def _space_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a bound of the space, e.g. m_max=6 or kernels=3,5 (repeatable)")
+    p.add_argument("--space-config", metavar="FILE.toml", help="bounds from a TOML file ([space] table)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nasbox", description="Neural architecture search and efficient networks for PyTorch.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("spaces", help="list the search spaces")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("show", help="per-layer table of a space's sample, a zoo network or an arch JSON file")
+    p.add_argument("target", help="space name (or file.py:Class), zoo name, or path to an architecture JSON")
+    p.add_argument("--input", type=_shape, default=None, metavar="C,H,W",
+                   help="input shape (default 3,32,32; an arch JSON carries its own)")
+    p.add_argument("--classes", type=int, default=None, help="number of classes (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="which random sample of a space to show")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _space_options(p)
+
+    p = sub.add_parser("search", help="search a space: sample, train briefly, score, keep the Pareto front")
+    p.add_argument("--space", default="seed_cnn", help="space name, path/to/file.py:Class or package.module:Class")
+    _space_options(p)
+    p.add_argument("--dataset", default="mnist5k", help="mnist5k (bundled, default), cifar10, imagefolder, synthetic")
+    p.add_argument("--data-dir", help="where the dataset lives (cifar10: holds cifar-10-batches-py/)")
+    p.add_argument("--download", action="store_true", help="download the dataset if it is missing (cifar10)")
+    p.add_argument("--subset", type=int, help="search on a stratified subset of N training images")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training set")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=float, help="training per candidate in epochs (default: per dataset)")
+    budget.add_argument("--iterations", type=int, help="training per candidate in iterations")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crop (+ flip where sensible) while training (default: off for mnist5k, on otherwise)")
+    p.add_argument("--objectives", default="accuracy,macs,params,latency",
+                   help="comma-separated, from accuracy, macs, flops, params, latency")
+    p.add_argument("--sampler", default="tpe", help="tpe (multi-objective TPE, default), nsga2, nsga3, random, gp")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-params", type=float, help="constraint: at most this many parameters (checked before training)")
+    p.add_argument("--max-macs", type=float, help="constraint: at most this many MACs (checked before training)")
+    p.add_argument("--max-latency-ms", type=float, help="constraint: batch-1 latency limit (checked before training)")
+    p.add_argument("--budget", type=int, default=50, help="finished trials of the whole study (a rerun resumes to it)")
+    p.add_argument("--study", help="study name (default: <space>-<dataset>)")
+    p.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"),
+                   help="Optuna storage URL (default: $NASBOX_STORAGE, else a journal file in the report folder)")
+    p.add_argument("--reports-dir", default="reports", help="where report folders are written")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes on this machine sharing the study (one per GPU with --device cuda)")
+    p.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",
+                   help="RDB storages: heartbeat interval; a trial silent for 3x this is failed (dead worker)")
+
+    p = sub.add_parser("zoo", help="list the classic networks; with --dataset or --study, train and score them")
+    p.add_argument("--input", type=_shape, default=(3, 32, 32), metavar="C,H,W")
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    _zoo_score_options(p)
+
+    p = sub.add_parser("report", help="rebuild a study's report (HTML page, Markdown, plots, CSVs) from its storage")
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"),
+                   help="Optuna storage URL or journal file (default: $NASBOX_STORAGE, else "
+                        "<reports-dir>/<study>/journal.log)")
+    p.add_argument("--reports-dir", default="reports", help="where report folders are (and the zoo cache)")
+    p = sub.add_parser("train", help="train a candidate fully (a study's trial, an arch JSON or a zoo network), "
+                                     "test it once, checkpoint every epoch")
+    _candidate_options(p)
+    p.add_argument("--dataset", help="default: the study's dataset (without --study: mnist5k)")
+    p.add_argument("--data-dir", help="where the dataset lives (default: the study's)")
+    p.add_argument("--download", action="store_true", help="download the dataset if it is missing (cifar10)")
+    p.add_argument("--subset", type=int, help="a stratified subset of N training images (default: the study's)")
+    p.add_argument("--val-fraction", type=float, help="validation share (default: the study's, else 0.1)")
+    p.add_argument("--epochs", type=int, default=30, help="whole epochs (default 30)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (warm-up, then cosine decay)")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, batch order and augmentation")
+    p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
+                   help="bf16 autocast: auto = on CUDA and on CPUs with native bf16")
+    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto")
+    p.add_argument("--no-augment", action="store_true", help="no random crop and flip")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--name", help="model folder <reports-dir>/<study>/models/<name> (default: trial<N>, the zoo "
+                                  "name or the arch id)")
+    p.add_argument("--restart", action="store_true", help="start over instead of resuming the folder's checkpoint")
+    p.add_argument("--stop-after", type=int, metavar="EPOCH",
+                   help="stop after this epoch (checkpointed); rerun without it to continue")
+
+    p = sub.add_parser("export", help="export a candidate, trained or untrained, to ONNX or TorchScript")
+    _candidate_options(p)
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="weights (and genotype) from this checkpoint; default: the candidate's 'nasbox train' "
+                        "checkpoint when there is one")
+    p.add_argument("--name", help="model folder name, as for 'nasbox train'")
+    p.add_argument("--untrained", action="store_true", help="export the random initialisation even if trained")
+    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    p.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), default="auto",
+                   help="ONNX exporter: dynamo (torch.export, needs onnxscript), legacy, or auto")
+    p.add_argument("--output", "-o", metavar="PATH", help="default: model.onnx / model.torchscript.pt in the model "
+                                                         "folder, or <name>-untrained.* under exports/")
+    p.add_argument("--input", type=_shape, metavar="C,H,W", help="input shape of a --zoo network (default: the "
+                                                                 "study's, else 3,32,32)")
+    p.add_argument("--classes", type=int, help="classes of a --zoo network (default: the study's, else 10)")
+    p.add_argument("--atol", type=float, default=1e-4, help="largest difference from PyTorch accepted")
+    p.add_argument("--no-verify", action="store_true", help="skip the comparison with PyTorch")
+    p.add_argument("--measure", choices=("onnxruntime",),
+                   help="time the ONNX file in onnxruntime (batch 1, CPU); with --study/--trial it is stored in "
+                        "the study")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads for --measure")
+    return parser
+
+
+COMMANDS = {"spaces": cmd_spaces, "show": cmd_show, "zoo": cmd_zoo, "search": cmd_search, "report": cmd_report,
+            "export": cmd_export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    if not debug:  # libraries' deprecation notices are not the user's business
+        for category in (FutureWarning, DeprecationWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "search":
+            return cmd_search(args, argv)
+        if args.command == "train":
+            return cmd_train(args, argv)
+        return COMMANDS[args.command](args)
+    except NasboxError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

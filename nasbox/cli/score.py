@@ -1,0 +1,127 @@
+"""``nasbox report`` and ``nasbox zoo --dataset/--study`` (scoring the zoo for a report)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+from typing import Any
+
+from nasbox.cli._common import _console, _fmt_count
+from nasbox.errors import ConfigError
+
+
+def _zoo_score_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scoring (train the networks like a study's candidates, for its report)")
+    g.add_argument("--dataset", help="score on this dataset: mnist5k, cifar10, imagefolder, synthetic")
+    g.add_argument("--study", help="score with a study's dataset, fidelity and device")
+    g.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"), help="the study's storage (with --study)")
+    g.add_argument("--models", help="comma-separated zoo names (default: all)")
+    budget = g.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=float, help="training per network in epochs (default: per dataset)")
+    budget.add_argument("--iterations", type=int, help="training per network in iterations")
+    g.add_argument("--batch-size", type=int, default=None, help="default 32, as a search")
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.1, as a search)")
+    g.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+    g.add_argument("--data-dir", help="where the dataset lives")
+    g.add_argument("--subset", type=int, help="a stratified subset of N training images, as the study's")
+    g.add_argument("--val-fraction", type=float, default=None, help="validation share (default 0.1)")
+    g.add_argument("--seed", type=int, default=None, help="split and training seed (default 0)")
+    g.add_argument("--reports-dir", default="reports", help="the cache goes to <reports-dir>/zoo-cache/")
+    g.add_argument("--force", action="store_true", help="score again networks that are cached")
+
+
+def _zoo_settings(args: argparse.Namespace):
+    from nasbox.search import DEFAULT_EPOCHS
+    from nasbox.train import resolve_device
+    from nasbox.zoo_score import ZooSettings, settings_from_config
+
+    if args.study:
+        if args.dataset:
+            raise ConfigError("give --dataset or --study, not both (a study fixes its dataset)")
+        fixed = [f"--{n.replace('_', '-')}" for n in ("epochs", "iterations", "batch_size", "lr", "subset",
+                                                      "val_fraction", "seed", "device") if getattr(args, n) is not None]
+        if fixed:
+            raise ConfigError(f"with --study the fidelity and device come from the study; drop {', '.join(fixed)}")
+        from nasbox.report import collect, open_study
+
+        data = collect(open_study(args.study, args.storage, args.reports_dir))
+        device = data.devices[0] if data.devices else str(resolve_device(data.config.get("device") or "auto"))
+        settings = settings_from_config({**data.config, "data_dir": args.data_dir or data.config.get("data_dir")},
+                                        device)
+        if settings is None:
+            raise ConfigError(f"study {args.study!r} does not record its dataset and fidelity; use --dataset")
+        return settings
+    epochs = args.epochs
+    if epochs is None and args.iterations is None:
+        epochs = DEFAULT_EPOCHS.get(args.dataset, 1.0)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    return ZooSettings(dataset=args.dataset, device=str(resolve_device(args.device or "auto")), epochs=epochs,
+                       iterations=args.iterations, batch_size=args.batch_size or 32,
+                       lr=0.1 if args.lr is None else args.lr, subset=args.subset,
+                       val_fraction=0.1 if args.val_fraction is None else args.val_fraction, data_dir=args.data_dir,
+                       seed=args.seed or 0)
+
+
+def cmd_zoo_score(args: argparse.Namespace) -> int:
+    from nasbox.zoo_score import score_zoo
+
+    settings = _zoo_settings(args)
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    console = _console()
+    say = functools.partial(console.print, soft_wrap=True)
+
+    def progress(event: dict[str, Any]) -> None:
+        if args.json:
+            return
+        if event["event"] == "start":
+            say(f"scoring {len(event['models'])} zoo network(s) on {event['dataset']} "
+                          f"({event['n_train']:,} train / {event['n_val']:,} val), device {event['device']}; "
+                          f"cache {event['cache']}")
+        elif event["event"] == "model_start":
+            say(f"  {event['name']}: MACs {_fmt_count(event['macs'])}, params "
+                          f"{_fmt_count(event['params'])}, training ...")
+        elif event["event"] == "model_end":
+            how = "cached" if event["cached"] else f"{event['seconds']:.1f} s"
+            if event["status"] == "complete":
+                say(f"  {event['name']}: acc {event['accuracy']:.4f} | MACs {_fmt_count(event['macs'])} | "
+                              f"params {_fmt_count(event['params'])} | latency {event['latency_ms']:.3g} ms ({how})")
+            else:
+                say(f"  {event['name']}: failed ({event.get('reason')}) ({how})")
+
+    path, scores = score_zoo(settings, models, reports_dir=args.reports_dir, force=args.force, progress=progress)
+    if args.json:
+        print(json.dumps({"cache": str(path), "key": settings.key(), "scores": [s.to_dict() for s in scores]},
+                         indent=2))
+        return 0
+    if args.study:
+        report = _rebuild_report(args.study, args.storage, args.reports_dir)
+        if report is not None:
+            say(f"report updated: {report.index}")
+    else:
+        say("reports of studies with this dataset, fidelity and device show them after "
+                      "'nasbox report --study NAME'")
+    return 0
+
+
+def _rebuild_report(study_name: str, storage: str | None, reports_dir: str):
+    from nasbox.report import build_report, open_study, report_dir_for
+
+    study = open_study(study_name, storage, reports_dir)
+    return build_report(study, report_dir_for(study_name, reports_dir), reports_dir=reports_dir)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    report = _rebuild_report(args.study, args.storage, args.reports_dir)
+    if report is None:
+        print(f"study {args.study!r} has no finished trial yet: nothing to report (an earlier report is kept)")
+        return 0
+    counts = ", ".join(f"{n} {s}" for s, n in report.data.counts().items() if n)
+    print(f"report of {args.study!r} ({len(report.data.trials)} trials: {counts}; "
+          f"{len(report.data.pareto_numbers)} Pareto-optimal)")
+    print(f"  {report.index}")
+    print(f"  {report.report_dir / 'report.md'}")
+    print(f"  {report.report_dir / 'trials.csv'}, {report.report_dir / 'pareto.csv'}")
+    return 0

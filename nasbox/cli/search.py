@@ -1,0 +1,164 @@
+"""``nasbox search``: configuration, the progress renderer and worker processes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from nasbox.cli._common import _console, _fmt_count, _fmt_time
+from nasbox.errors import ConfigError
+
+
+def _search_config(args: argparse.Namespace):
+    from nasbox.search import SearchConfig
+    from nasbox.space import parse_space_args
+
+    def as_int(name: str) -> int | None:
+        value = getattr(args, name)
+        if value is None:
+            return None
+        if value != int(value):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a whole number, got {value}")
+        return int(value)
+
+    return SearchConfig(
+        space=args.space, space_args=parse_space_args(args.space_arg), space_config=args.space_config,
+        dataset=args.dataset, data_dir=args.data_dir, download=args.download, subset=args.subset,
+        val_fraction=args.val_fraction, epochs=args.epochs, iterations=args.iterations, batch_size=args.batch_size,
+        lr=args.lr, augment=args.augment, objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
+        sampler=args.sampler, seed=args.seed, max_params=as_int("max_params"), max_macs=as_int("max_macs"),
+        max_latency_ms=args.max_latency_ms, budget=args.budget, study=args.study, storage=args.storage,
+        reports_dir=args.reports_dir, device=args.device, heartbeat_s=args.heartbeat,
+    )
+
+
+class _SearchProgress:
+    """Renders the search's progress events: a line per trial, a live bar on terminals."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                                 console=console, transient=True, disable=not console.is_terminal)
+        self.task = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "start":
+            self.console.print(f"study [bold]{event['study']}[/] ({event['storage']}), space {event['space']}, "
+                               f"dataset {event['dataset']} ({event['n_train']:,} train / {event['n_val']:,} val), "
+                               f"device {event['device']}")
+            self.console.print(f"per candidate: {event['budget_text']}; budget {event['budget']} trials, "
+                               f"{event['finished']} already finished" + (f"; settled stale trials {event['settled']}"
+                                                                            if event["settled"] else ""))
+            self.progress.start()
+            self.task = self.progress.add_task(f"trial {event['finished']}/{event['budget']}", total=event["budget"],
+                                               completed=event["finished"], info="")
+        elif kind == "trial_start":
+            self.progress.update(self.task, description=f"trial {event['index']}/{self._total()}",
+                                 info=event["encoding"][:80])
+        elif kind == "trial_end":
+            status = event["status"]
+            acc = event.get("accuracy")
+            text = f"acc {acc:.4f}" if status == "complete" or status == "repeat" else status
+            if status == "failed":
+                text += f" ({event.get('fail_reason', '')[:90]})"
+            elif status == "infeasible":
+                text += f" ({event.get('infeasible', '')})"
+            best = event.get("best_accuracy")
+            lat = event.get("latency_ms")
+            self.console.print(
+                f"[{event['index']:>{len(str(event['budget']))}}/{event['budget']}] #{event['number']} {text} | "
+                f"MACs {_fmt_count(event.get('macs'))} | params {_fmt_count(event.get('params'))} | "
+                f"latency {'-' if lat is None else f'{lat:.3g} ms'} | {event['seconds']:.1f} s | "
+                f"best {'-' if best is None else f'{best:.4f}'} | elapsed {_fmt_time(event['elapsed'])}, "
+                f"ETA {_fmt_time(event['eta'])}", soft_wrap=True)
+            self.progress.update(self.task, completed=event["index"], info=f"best {best or 0:.4f}")
+        elif kind == "done":
+            self.progress.stop()
+
+    def _total(self) -> int:
+        return int(self.progress.tasks[0].total) if self.progress.tasks else 0
+
+
+def _start_workers(console, args: argparse.Namespace, argv: list[str]) -> list:
+    """Start ``--workers N`` - 1 more processes of the same command; this one is worker 0.
+
+    Returns ``[(device, process or None, log path or None), ...]`` with this process first.
+    """
+    import subprocess
+
+    from nasbox.search import worker_devices
+
+    devices = worker_devices(args.device, args.workers)
+    strip = {"--workers", "--device"}
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        if item in strip:
+            skip = True
+            continue
+        if item.split("=", 1)[0] in strip:
+            continue
+        rest.append(item)
+    log_dir = Path(args.reports_dir) / "worker-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out = [(devices[0], None, None)]
+    for i, device in enumerate(devices[1:], start=1):
+        log = log_dir / f"worker{i}-{os.getpid()}.log"
+        cmd = [sys.executable, "-m", "nasbox.cli", *rest, "--workers", "1", "--device", device]
+        proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        console.print(f"worker {i}: pid {proc.pid} on {device}, log {log}")
+        out.append((device, proc, log))
+    console.print(f"worker 0: this process on {devices[0]}")
+    return out
+
+
+def cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
+    from rich.table import Table
+
+    from nasbox.search import run_search
+
+    console = _console()
+    config = _search_config(args)
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    config.check()
+    children = _start_workers(console, args, argv) if args.workers > 1 else []
+    if children:
+        config.device = children[0][0]
+    progress = _SearchProgress(console)
+    try:
+        result = run_search(config, progress)
+    finally:
+        progress.progress.stop()
+    for _, proc, log in children[1:]:
+        if proc.wait() != 0:
+            console.print(f"worker {proc.pid} ended with exit code {proc.returncode}; see {log}")
+    if children and not result.interrupted:
+        result = run_search(config)  # every worker is done: tables and report of the whole study
+    pareto = result.pareto
+    table = Table(title=f"Pareto-optimal candidates of {result.study_name} ({len(pareto)} of {len(result.trials)} "
+                        f"trials; objectives {', '.join(result.objectives)})")
+    for col, just in (("rank", "right"), ("trial", "right"), ("accuracy", "right"), ("MACs", "right"),
+                      ("params", "right"), ("latency ms", "right"), ("encoding", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for i, row in pareto.iterrows():
+        table.add_row(str(i + 1), str(row["number"]), f"{row['accuracy']:.4f}", _fmt_count(row["macs"]),
+                      _fmt_count(row["params"]), f"{row['latency_ms']:.3g}", str(row["encoding"]))
+    console.print(table)
+    console.print("files written:")
+    for path in result.files:
+        console.print(f"  {path}")
+    console.print(f"  {result.report_dir / 'archs'}/<arch_id>.json")
+    if result.interrupted:
+        console.print("stopped: finished trials are kept. Resume with:\n  nasbox " + shlex.join(argv))
+        return 130
+    return 0
