@@ -89,6 +89,8 @@ class SearchConfig:
     device: str = "auto"
     latency_threads: int = 1
     heartbeat_s: int = 30
+    early_stop: bool = False
+    early_stop_eta: int = 3
 
     def check(self) -> None:
         """Validate the plain values; raises :class:`ConfigError` naming the bad one."""
@@ -358,14 +360,32 @@ class _Search:
         if broken:
             return self._finish(trial, metrics, "infeasible", {"infeasible": "; ".join(broken), "accuracy": 0.0})
         spec = self.data.spec
-        result = train_model(model, self.data.train, self.data.val, self.train_config, spec, device=self.device)
+        result = train_model(model, self.data.train, self.data.val, self.train_config, spec, device=self.device,
+                             rungs=self._rungs(trial, metrics))
         del model
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         metrics.update(accuracy=result.accuracy, train_loss=result.loss, train_seconds=result.seconds,
                        iterations=result.budget.iterations, epochs=result.budget.epochs,
                        images_per_second=result.images_per_second, precision=result.precision)
+        if result.stopped_at is not None:
+            return self._finish(trial, metrics, "stopped", {"stopped_at": result.stopped_at})
         return self._finish(trial, metrics, "complete", {})
+
+    def _rungs(self, trial: optuna.Trial, metrics: dict[str, Any]) -> dict | None:
+        """Early-stopping rungs (``--early-stop``): stop where the candidate is clearly
+        dominated on (accuracy at the rung, costs) by the candidates that reached it before."""
+        from nasbox.early_stop import ParetoEarlyStopper, make_rung_callbacks, rung_iterations
+        from nasbox.train import resolve_budget
+
+        c = self.config
+        if not c.early_stop or "accuracy" not in c.objectives:
+            return None
+        costs = [OBJECTIVES[o][1] for o in c.objectives if o != "accuracy"]
+        total = resolve_budget(len(self.data.train), c.batch_size, epochs=c.epochs, iterations=c.iterations).iterations
+        stopper = ParetoEarlyStopper(reduction_factor=c.early_stop_eta, cost_names=costs)
+        return make_rung_callbacks(trial, stopper, rung_iterations(total), {n: metrics[n] for n in costs},
+                                   self.data.val, self.data.spec, self.train_config, device=self.device)
 
     def _constraints_latency_only(self, trial: optuna.Trial, metrics: dict[str, Any]) -> list[str]:
         c = self.config
@@ -381,7 +401,10 @@ class _Search:
             trial.set_user_attr(key, value)
         trial.set_user_attr("status", status)
         values = self._values(metrics)
-        self.study.tell(trial, values)
+        if status == "stopped":  # stopped early: PRUNED, which every sampler handles, with no values
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            self.study.tell(trial, values)
         return {"status": status, "values": values, **metrics}
 
     def _save_arch(self, arch: Architecture) -> None:

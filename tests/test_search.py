@@ -245,3 +245,23 @@ def test_every_sampler_runs(tmp_path):
     for sampler in ("tpe", "nsga2", "nsga3", "random", "gp"):
         result = run_search(config(tmp_path, sampler=sampler, budget=2, study=f"s-{sampler}"))
         assert len(result.trials) == 2, sampler
+
+
+def test_early_stopping_stops_dominated_candidates_and_keeps_their_rung(tmp_path):
+    # eta=100 promotes only the non-dominated candidates at each rung, so stops are certain
+    cfg = config(tmp_path, budget=8, iterations=8, early_stop=True, early_stop_eta=100, sampler="random",
+                 space_args=dict(TINY, channels="4,8,12,16"))
+    result = run_search(cfg)
+    df = result.trials
+    assert len(df) == 8 and count_finished(load(cfg).get_trials()) == 8
+    stopped = df[df["status"] == "stopped"]
+    assert len(stopped) >= 1
+    assert (stopped["state"] == "PRUNED").all()
+    study = load(cfg)
+    for t in study.get_trials():
+        if t.user_attrs.get("status") == "stopped":
+            assert t.user_attrs["stopped_at"] in (2, 4)
+            assert t.user_attrs["early_stop"]["iteration"] == t.user_attrs["stopped_at"]
+            assert any(k.startswith("rung") for k in t.user_attrs)
+    assert not set(result.pareto["number"]) & set(stopped["number"])  # never on the front
+    assert (result.report_dir / "index.html").is_file()

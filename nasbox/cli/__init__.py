@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Optuna storage URL (default: $NASBOX_STORAGE, else a journal file in the report folder)")
     p.add_argument("--reports-dir", default="reports", help="where report folders are written")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--early-stop", action="store_true",
+                   help="stop candidates that are dominated at 1/4 or 1/2 of their training (multi-objective ASHA)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes on this machine sharing the study (one per GPU with --device cuda)")
     p.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",
