@@ -91,6 +91,7 @@ class SearchConfig:
     heartbeat_s: int = 30
     early_stop: bool = False
     early_stop_eta: int = 3
+    prescreen: int = 0  # score this many random genotypes per trial with zero-cost proxies, train the best
 
     def check(self) -> None:
         """Validate the plain values; raises :class:`ConfigError` naming the bad one."""
@@ -112,6 +113,9 @@ class SearchConfig:
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {v}")
+        if self.prescreen < 0 or self.early_stop_eta < 2:
+            raise ConfigError(f"--prescreen must be >= 0 and the early-stop reduction >= 2, got {self.prescreen}, "
+                              f"{self.early_stop_eta}")
         if self.subset is not None and self.subset < 10:
             raise ConfigError(f"--subset must be at least 10 images, got {self.subset}")
         if not 0.0 < self.val_fraction < 1.0:
@@ -372,6 +376,26 @@ class _Search:
             return self._finish(trial, metrics, "stopped", {"stopped_at": result.stopped_at})
         return self._finish(trial, metrics, "complete", {})
 
+    def _prescreen(self, n_trials: int) -> None:
+        """Zero-cost pre-screening (``--prescreen K``): score K random genotypes with the
+        proxies (synflow, NASWOT, jacob_cov) on one batch, and queue the best for training.
+        Its proxy scores and those of the others are stored on the trial it becomes."""
+        import random
+
+        from nasbox.data import eval_batches
+        from nasbox.proxies import DEFAULT_PROXIES, rank_candidates, score_proxies
+
+        c = self.config
+        if not hasattr(self, "_proxy_batch"):
+            x, _ = next(eval_batches(self.data.train, self.data.spec, 64, device=self.device))
+            self._proxy_batch = x
+        rng = random.Random(c.seed * 1_000_003 + n_trials)
+        drawn = [self.space.sample_random(rng) for _ in range(c.prescreen)]
+        scores = [score_proxies(arch, self._proxy_batch, seed=_init_seed(arch.arch_id, c.seed)) for _, arch in drawn]
+        best = rank_candidates(scores, DEFAULT_PROXIES)[0]
+        self.study.enqueue_trial(drawn[best][0], user_attrs={
+            "proxies": scores[best], "prescreen": {"drawn": c.prescreen, "rank_of_drawn": 1}})
+
     def _rungs(self, trial: optuna.Trial, metrics: dict[str, Any]) -> dict | None:
         """Early-stopping rungs (``--early-stop``): stop where the candidate is clearly
         dominated on (accuracy at the rung, costs) by the candidates that reached it before."""
@@ -442,6 +466,8 @@ class _Search:
                 settle_stale_trials(self.study)
                 time.sleep(self.poll_s)
                 continue
+            if c.prescreen > 1:
+                self._prescreen(len(trials))
             trial = self.study.ask()
             before = [t for t in self.study.get_trials(deepcopy=False) if t.number < trial.number]
             if count_finished(before) + sum(t.state == TrialState.RUNNING for t in before) >= c.budget:

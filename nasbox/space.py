@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 import importlib.util
 import math
+import random
 import sys
 import tomllib
 import types
@@ -61,6 +62,27 @@ class _Recorder:
     def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float:
         self.seen[name] = ("float", (low, high))
         return float(self.params.get(name, low))
+
+
+class _RandomTrial(_Recorder):
+    """A stand-in for ``optuna.Trial`` that draws every parameter uniformly from ``rng``."""
+
+    def __init__(self, rng: random.Random) -> None:
+        super().__init__()
+        self.rng = rng
+
+    def suggest_categorical(self, name: str, choices: Iterable[Any]) -> Any:
+        choices = tuple(choices)
+        self.params[name] = self.rng.choice(choices)
+        return super().suggest_categorical(name, choices)
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        self.params[name] = self.rng.randrange(low, high + 1, step)
+        return super().suggest_int(name, low, high, step=step, log=log)
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float:
+        self.params[name] = self.rng.uniform(low, high)
+        return super().suggest_float(name, low, high, step=step, log=log)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +146,12 @@ class SearchSpace(ABC):
             return self.sample(optuna.trial.FixedTrial(dict(params)))
         except ValueError as exc:
             raise SpaceError(f"parameters do not fit space {self.name!r}: {exc}") from None
+
+    def sample_random(self, rng: random.Random) -> tuple[dict[str, Any], Architecture]:
+        """Uniformly random parameters (without a study) and their genotype."""
+        trial = _RandomTrial(rng)
+        arch = self.sample(trial)
+        return dict(trial.params), arch
 
     def parameters(self) -> dict[str, tuple[str, Any]]:
         """Every parameter the space samples: ``name -> (kind, choices or range)``."""

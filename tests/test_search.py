@@ -265,3 +265,26 @@ def test_early_stopping_stops_dominated_candidates_and_keeps_their_rung(tmp_path
             assert any(k.startswith("rung") for k in t.user_attrs)
     assert not set(result.pareto["number"]) & set(stopped["number"])  # never on the front
     assert (result.report_dir / "index.html").is_file()
+
+
+def test_prescreening_trains_the_proxy_best_of_k_random_candidates(tmp_path, monkeypatch):
+    import nasbox.proxies
+
+    real = nasbox.proxies.score_proxies
+    scored = []
+
+    def spy(arch, images, names=nasbox.proxies.DEFAULT_PROXIES, seed=0):
+        out = real(arch, images, names, seed)
+        scored.append((arch.arch_id, out))
+        return out
+
+    monkeypatch.setattr(nasbox.proxies, "score_proxies", spy)
+    cfg = config(tmp_path, budget=3, prescreen=4, space_args=dict(TINY, channels="4,8,12,16"))
+    result = run_search(cfg)
+    assert len(result.trials) == 3 and len(scored) == 12  # 4 scored per trial
+    for i, t in enumerate(load(cfg).get_trials()):
+        batch = scored[4 * i:4 * i + 4]
+        best = nasbox.proxies.rank_candidates([s for _, s in batch])[0]
+        assert t.user_attrs["arch_id"] == batch[best][0]  # the trained genotype is the proxy-best one
+        assert set(t.user_attrs["proxies"]) == {"synflow", "naswot", "jacob_cov"}
+        assert t.user_attrs["prescreen"]["drawn"] == 4

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--early-stop", action="store_true",
                    help="stop candidates that are dominated at 1/4 or 1/2 of their training (multi-objective ASHA)")
+    p.add_argument("--prescreen", type=int, default=0, metavar="K",
+                   help="score K random candidates per trial with zero-cost proxies (synflow, NASWOT, jacob_cov) "
+                        "and train only the most promising")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes on this machine sharing the study (one per GPU with --device cuda)")
     p.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",
