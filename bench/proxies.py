@@ -1,0 +1,81 @@
+"""Zero-cost proxies against trained accuracy: Spearman correlation on a built-in space.
+
+Samples N random candidates of a space (Optuna's RandomSampler, seeded), scores each with
+the proxies on one batch of 64 training images (no training), trains each briefly with the
+search's recipe (1 epoch, batch 32, no augmentation) and prints each proxy's Spearman rank
+correlation with the validation accuracy, the combined rank's, and the time per proxy.
+Published on NAS-Bench-201 CIFAR-10: synflow 0.74, jacob_cov 0.73.
+
+    python bench/proxies.py [--space seed_cnn] [--dataset mnist5k] [--candidates 60] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import torch
+
+from nasbox.build import build_model
+from nasbox.data import eval_batches, load_dataset
+from nasbox.proxies import DEFAULT_PROXIES, PROXIES, rank_candidates, score_proxies
+from nasbox.space import get_space
+from nasbox.train import TrainConfig, train_model
+
+warnings.filterwarnings("ignore")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--space", default="seed_cnn")
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--data-dir")
+    p.add_argument("--candidates", type=int, default=60)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json")
+    args = p.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cpu = torch.device("cpu")
+    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    space = get_space(args.space, input_shape=data.spec.input_shape, num_classes=data.spec.num_classes)
+    batch = next(eval_batches(data.train, data.spec, 64))[0]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed))
+    rows = []
+    for i in range(args.candidates):
+        arch = space.sample(study.ask())
+        row = {"i": i, "encoding": arch.encode()}
+        model = build_model(arch, seed=0)
+        for name in DEFAULT_PROXIES:
+            t0 = time.perf_counter()
+            row[name] = PROXIES[name](model, batch)
+            row[f"{name}_s"] = time.perf_counter() - t0
+        row["scores"] = score_proxies(arch, batch)
+        result = train_model(build_model(arch, seed=0), data.train, data.val,
+                             TrainConfig(epochs=1, batch_size=32, augment=False), data.spec, device=cpu)
+        row["accuracy"] = result.accuracy
+        row["train_s"] = result.seconds
+        rows.append(row)
+        print(f"{i:3d} acc {row['accuracy']:.4f} " + " ".join(f"{n} {row[n]:.3g}" for n in DEFAULT_PROXIES), flush=True)
+    df = pd.DataFrame(rows)
+    order = rank_candidates(list(df["scores"]), DEFAULT_PROXIES)
+    df["combined"] = 0.0
+    for pos, idx in enumerate(order):
+        df.loc[idx, "combined"] = -pos
+    out = {}
+    for name in (*DEFAULT_PROXIES, "combined"):
+        rho = df[name].astype(float).corr(df["accuracy"], method="spearman")
+        seconds = df[f"{name}_s"].median() if f"{name}_s" in df else float("nan")
+        out[name] = {"spearman": rho, "median_seconds": seconds}
+        print(f"{name:10s} Spearman {rho:+.3f}  median {seconds:.3f} s per candidate")
+    print(f"median training time per candidate {df['train_s'].median():.2f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
