@@ -26,15 +26,7 @@ from nasbox.arch import (
 from nasbox.build import build_model
 from nasbox.errors import ShapeError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a loaded 2-core machine OpenMP spinning made
-    each small forward pass up to 1000x slower; restore the setting for other test modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def every_block_arch() -> Architecture:

@@ -27,15 +27,8 @@ from nasbox.measure import count_macs, count_macs_thop, count_params, measure_la
 from nasbox.zoo import get_zoo
 
 # thop's import-time use of distutils' LooseVersion, outside nasbox's control
-pytestmark = pytest.mark.filterwarnings("ignore:distutils Version classes are deprecated:DeprecationWarning")
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads on the 2-core machine; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.filterwarnings("ignore:distutils Version classes are deprecated:DeprecationWarning"),
+              pytest.mark.usefixtures("one_thread")]
 
 
 ARCHS = {

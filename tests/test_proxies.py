@@ -28,13 +28,7 @@ SHAPE = (1, 16, 16)
 NAMES = ("synflow", "naswot", "jacob_cov")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads (see tests/test_build.py)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_cnn(width: int = 8, act: str = "relu") -> Architecture:
