@@ -155,7 +155,7 @@ def _archs(data: ReportData, report_dir: Path) -> list[Path]:
 
 
 def _csvs(study: optuna.Study, report_dir: Path) -> list[Path]:
-    from nasbox.search import pareto_dataframe, trials_dataframe
+    from nasbox.results import pareto_dataframe, trials_dataframe
 
     df = trials_dataframe(study)
     pareto = pareto_dataframe(study, df)

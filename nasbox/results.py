@@ -1,0 +1,88 @@
+"""A study as tables and files: every trial as a DataFrame, the Pareto set, the CSVs and the report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from nasbox.storage import LOST
+
+__all__ = ["TRIAL_COLUMNS", "pareto_dataframe", "trials_dataframe", "write_outputs"]
+
+_STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "waiting", TrialState.PRUNED: "stopped"}
+TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
+                 "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations", "batch_size", "device",
+                 "arch_id", "encoding", "repeat_of", "infeasible", "fail_reason", "lost", "host", "pid",
+                 "datetime_start", "datetime_complete"]
+
+
+def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
+    """Every trial of a study: metrics, status, fidelity, device, genotype parameters."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        status = a.get("status") or _STATUS.get(t.state, "failed")
+        if LOST in a:
+            status = "lost"
+        worker = a.get("worker") or {}
+        fidelity = a.get("fidelity") or {}
+        row = {
+            "number": t.number, "state": t.state.name, "status": status,
+            **{k: a.get(k) for k in ("accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
+                                     "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations",
+                                     "device", "arch_id", "encoding", "repeat_of", "infeasible", "fail_reason")},
+            "batch_size": fidelity.get("batch_size"),
+            "lost": a.get(LOST), "host": worker.get("host"), "pid": worker.get("pid"),
+            "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
+        }
+        row.update({f"param.{k}": v for k, v in t.params.items()})
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=TRIAL_COLUMNS)
+    return df
+
+
+def pareto_dataframe(study: optuna.Study, df: pd.DataFrame) -> pd.DataFrame:
+    """The Pareto-optimal, feasible trials (Optuna's ``best_trials``), one per genotype."""
+    if df.empty:
+        return df.iloc[0:0]
+    try:
+        best = study.best_trials
+    except (RuntimeError, ValueError):
+        best = []
+    numbers = [t.number for t in best if t.user_attrs.get("status") in ("complete", "repeat")]
+    front = df[df["number"].isin(numbers)].drop_duplicates("arch_id")
+    return front.sort_values("accuracy", ascending=False).reset_index(drop=True)
+
+
+def write_outputs(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame, *, study: optuna.Study | None = None,
+                  spec: Any = None, device: Any = None) -> list[Path]:
+    """Write ``trials.csv`` and ``pareto.csv`` atomically and, given the study, the report
+    (``index.html``, ``report.md``, plots; see :mod:`nasbox.report`); return the files written.
+
+    ``spec`` (the dataset's split sizes) and ``device`` are recorded in the study, so that a
+    report rebuilt from the storage alone states them too.
+    """
+    report_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, frame in (("trials.csv", df), ("pareto.csv", pareto)):
+        path = report_dir / name
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        frame.to_csv(tmp, index=False)
+        tmp.replace(path)
+        files.append(path)
+    if study is not None:
+        from nasbox.report import build_report, record_run_facts
+
+        record_run_facts(study, spec, device)
+        report = build_report(study, report_dir, write_csv=False)
+        if report is not None:
+            files.append(report.report_dir / "report.md")
+            files.append(report.index)
+    return files
