@@ -19,11 +19,12 @@ import warnings
 from pathlib import Path
 
 import torch
+from _baseline import MinimalLoop
 
 from nasbox.arch import Architecture
 from nasbox.build import build_model
 from nasbox.data import load_dataset, torchvision_loader
-from nasbox.train import TrainConfig, resolve_device, train_model, use_bf16
+from nasbox.train import TrainConfig, resolve_device, train_model
 from nasbox.zoo import get_zoo
 
 warnings.filterwarnings("ignore")
@@ -32,36 +33,20 @@ SMALL_CNN = "i3x32x32n10 | cn_c32+max2 | cn_c64+max2 | cn_c128+max2 | cn_c256+ma
 
 
 def torchvision_loop(arch: Architecture, data, steps: int, batch_size: int, device: torch.device, workers: int) -> float:
-    bf16 = use_bf16(device)
-    cl = device.type == "cuda" or bf16
-    model = build_model(arch, seed=0).to(device)
-    if cl:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    loop = MinimalLoop(arch, device)
     loader = torchvision_loader(data, batch_size, augment=True, num_workers=workers)
-    model.train()
     done = 0
     t0 = None
     while done < steps + 2:
         for x, y in loader:
             if done == 2:  # the first batches pay for starting the workers
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
+                loop.sync()
                 t0 = time.perf_counter()
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if cl:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = loss_fn(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loop.step(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
             done += 1
             if done == steps + 2:
                 break
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    loop.sync()
     return steps * batch_size / (time.perf_counter() - t0)
 
 

@@ -19,41 +19,30 @@ import warnings
 from pathlib import Path
 
 import torch
+from _baseline import MinimalLoop, normalizer
 
-from nasbox.build import build_model
 from nasbox.data import load_dataset
 from nasbox.fulltrain import FullTrainConfig, full_train, resolve_candidate
-from nasbox.train import resolve_device, use_bf16
+from nasbox.train import resolve_device
 
 warnings.filterwarnings("ignore")
 
 
 def minimal_epoch_seconds(arch, data, batch_size: int, device: torch.device, epochs: int = 2) -> float:
-    """Seconds per epoch of a bare bf16/channels_last loop (the first epoch is warm-up)."""
-    bf16 = use_bf16(device)
-    model = build_model(arch, seed=0).to(device).to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    """Seconds per epoch of the bare loop (the first epoch is warm-up)."""
+    loop = MinimalLoop(arch, device)
+    normalise = normalizer(data, device)
     images, labels = data.train.images.to(device), data.train.labels.to(device)
-    mean = torch.tensor(data.spec.mean, device=device).view(1, -1, 1, 1) * 255
-    std = torch.tensor(data.spec.std, device=device).view(1, -1, 1, 1) * 255
     steps = len(labels) // batch_size
     times = []
     for _ in range(epochs + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        loop.sync()
         t0 = time.perf_counter()
         order = torch.randperm(len(labels), device=device)
         for i in range(steps):
             idx = order[i * batch_size:(i + 1) * batch_size]
-            x = ((images[idx].float() - mean) / std).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = loss_fn(model(x), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+            loop.step(normalise(images[idx]), labels[idx])
+        loop.sync()
         times.append(time.perf_counter() - t0)
     return sum(times[1:]) / epochs
 

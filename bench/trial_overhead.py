@@ -23,47 +23,30 @@ import warnings
 from pathlib import Path
 
 import torch
+from _baseline import MinimalLoop, normalizer
 
 from nasbox.arch import Architecture
-from nasbox.build import build_model
 from nasbox.data import load_dataset
 from nasbox.search import SearchConfig, run_search
-from nasbox.train import resolve_budget, resolve_device, use_bf16
+from nasbox.train import resolve_budget, resolve_device
 
 warnings.filterwarnings("ignore")
 
 
 def bare_training(arch: Architecture, data, steps: int, batch_size: int, device: torch.device, seed: int) -> float:
-    bf16 = use_bf16(device)
-    cl = device.type == "cuda" or bf16
-    model = build_model(arch, seed=seed).to(device)
-    if cl:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    """Seconds for ``steps`` bare steps over seeded permutations of the training split."""
+    loop = MinimalLoop(arch, device)
+    normalise = normalizer(data, device)
     images, labels = data.train.images.to(device), data.train.labels.to(device)
-    mean = torch.tensor(data.spec.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(data.spec.std, device=device).view(1, -1, 1, 1)
     per_epoch = len(labels) // batch_size
-    if device.type == "cpu":
-        torch.set_flush_denormal(True)
-    model.train()
+    generator = torch.Generator(device=device).manual_seed(seed)
     t0 = time.perf_counter()
-    order = torch.randperm(len(labels), device=device)
     for step in range(steps):
-        if step and step % per_epoch == 0:
-            order = torch.randperm(len(labels), device=device)
+        if step % per_epoch == 0:
+            order = torch.randperm(len(labels), device=device, generator=generator)
         idx = order[(step % per_epoch) * batch_size:(step % per_epoch + 1) * batch_size]
-        x = ((images[idx].float() / 255 - mean) / std)
-        if cl:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = loss_fn(model(x), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+        loop.step(normalise(images[idx]), labels[idx])
+    loop.sync()
     return time.perf_counter() - t0
 
 

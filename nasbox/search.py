@@ -310,12 +310,13 @@ class _Search:
                 return t
         return None
 
-    def _constraints(self, trial: optuna.Trial, metrics: dict[str, Any]) -> list[str]:
+    def _constraints(self, trial: optuna.Trial, metrics: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+        """Set the trial's constraints among ``keys`` whose metric is known; return the broken ones."""
         c = self.config
         broken = []
-        for key, limit, metric in (("max_params", c.max_params, "params"), ("max_macs", c.max_macs, "macs"),
-                                   ("max_latency_ms", c.max_latency_ms, "latency_ms")):
-            if limit is None or metric not in metrics:
+        for key, metric in (("max_params", "params"), ("max_macs", "macs"), ("max_latency_ms", "latency_ms")):
+            limit = getattr(c, key)
+            if key not in keys or limit is None or metric not in metrics:
                 continue
             excess = float(metrics[metric]) - float(limit)
             trial.set_constraint(key, excess)
@@ -344,14 +345,14 @@ class _Search:
         self.progress({"event": "trial_start", "number": trial.number, "index": index, "encoding": arch.encode()})
         info = analyze(arch)  # ShapeError for a user space's invalid sample: a FAIL trial
         metrics: dict[str, Any] = {"params": info.params, "macs": info.macs, "flops": info.flops}
-        broken = self._constraints(trial, metrics)
+        broken = self._constraints(trial, metrics, _ANALYTIC)
         if broken:
             return self._finish(trial, metrics, "infeasible", {"infeasible": "; ".join(broken), "accuracy": 0.0})
         repeat = self._find_repeat(arch.arch_id, trial.number)
         if repeat is not None:
             reused = {k: repeat.user_attrs[k] for k in _METRIC_ATTRS if k in repeat.user_attrs}
             metrics.update(reused)
-            self._constraints_latency_only(trial, metrics)
+            self._constraints(trial, metrics, _MEASURED)
             return self._finish(trial, metrics, "repeat", {"repeat_of": repeat.number})
         model = build_model(arch, seed=_init_seed(arch.arch_id, self.config.seed))
         t0 = time.perf_counter()
@@ -361,7 +362,7 @@ class _Search:
         metrics["macs_fvcore"] = count_macs(model, arch.input_shape)
         metrics["macs_thop"] = count_macs_thop(model, arch.input_shape)
         metrics.update(latency_seconds=t1 - t0, count_seconds=time.perf_counter() - t1)
-        broken = self._constraints_latency_only(trial, metrics)
+        broken = self._constraints(trial, metrics, _MEASURED)
         if broken:
             return self._finish(trial, metrics, "infeasible", {"infeasible": "; ".join(broken), "accuracy": 0.0})
         spec = self.data.spec
@@ -411,14 +412,6 @@ class _Search:
         stopper = ParetoEarlyStopper(reduction_factor=c.early_stop_eta, cost_names=costs)
         return make_rung_callbacks(trial, stopper, rung_iterations(total), {n: metrics[n] for n in costs},
                                    self.data.val, self.data.spec, self.train_config, device=self.device)
-
-    def _constraints_latency_only(self, trial: optuna.Trial, metrics: dict[str, Any]) -> list[str]:
-        c = self.config
-        if c.max_latency_ms is None or "latency_ms" not in metrics:
-            return []
-        excess = float(metrics["latency_ms"]) - c.max_latency_ms
-        trial.set_constraint("max_latency_ms", excess)
-        return [f"latency_ms {metrics['latency_ms']:.3g} > {c.max_latency_ms:.3g}"] if excess > 0 else []
 
     def _finish(self, trial: optuna.Trial, metrics: dict[str, Any], status: str, extra: dict[str, Any]) -> dict:
         metrics = {**metrics, **extra}
@@ -522,6 +515,8 @@ class _Search:
                             tuple(self.config.objectives), files, interrupted)
 
 
+_ANALYTIC = ("max_params", "max_macs")  # checked from the genotype, before anything is built
+_MEASURED = ("max_latency_ms",)  # checked after measuring, before training
 _METRIC_ATTRS = ("accuracy", "latency_ms", "latency_iqr_ms", "latency_threads", "macs_fvcore", "macs_thop",
                  "train_loss", "train_seconds", "iterations", "epochs", "images_per_second", "precision")
 

@@ -8,8 +8,9 @@ import json
 import os
 from typing import Any
 
-from nasbox.cli._common import _console, _fmt_count
+from nasbox.cli._common import _console
 from nasbox.errors import ConfigError
+from nasbox.report._format import fmt_count as _fmt_count
 
 
 def _zoo_score_options(p: argparse.ArgumentParser) -> None:

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nasbox.cli._common import _console, _fmt_count, _fmt_time
+from nasbox.cli._common import _console, _fmt_time
 from nasbox.errors import ConfigError
+from nasbox.report._format import fmt_count as _fmt_count
 
 
 def _search_config(args: argparse.Namespace):

@@ -17,8 +17,8 @@ def esc(value: Any) -> str:
 
 
 def fmt_count(n: float | None) -> str:
-    """``1234567`` -> ``1.23M``; ``None`` -> ``-``."""
-    if n is None:
+    """``1234567`` -> ``1.23M``; ``None`` or NaN -> ``-``."""
+    if n is None or n != n:
         return "-"
     n = float(n)
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
