@@ -27,7 +27,9 @@ from torch import nn
 from nasbox.arch import Architecture
 from nasbox.build import build_model
 
-__all__ = ["ACTIVATION_TYPES", "PROXIES", "jacob_cov", "naswot", "rank_candidates", "score_proxies", "synflow"]
+__all__ = [
+    "ACTIVATION_TYPES", "PROXIES", "jacob_cov", "mean_proxy_ranks", "naswot", "rank_candidates", "score_proxies", "synflow",
+]
 
 #: Modules whose outputs NASWOT turns into binary codes (ReLU and its modern relatives).
 ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
@@ -245,6 +247,26 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     return (ends - (counts - 1) / 2)[inverse]
 
 
+def mean_proxy_ranks(scores: Sequence[Mapping[str, float]], names: Sequence[str] = DEFAULT_PROXIES) -> np.ndarray:
+    """Each candidate's mean over ``names`` of its per-proxy rank (1 = worst, n = best;
+    ties share the average rank, NaN counts as ``-inf``), as in the rank-voting of
+    Abdelfattah et al., 2021.
+
+    Raises:
+        ValueError: ``names`` is empty or a candidate lacks one of them.
+    """
+    if not names:
+        raise ValueError(f"proxy ranking needs at least one proxy name, got {names=}")
+    missing = [(i, name) for i, s in enumerate(scores) for name in names if name not in s]
+    if missing:
+        raise ValueError(f"candidates lack proxy scores (index, name): {missing[:5]}")
+    mean_rank = np.zeros(len(scores))
+    for name in names:
+        values = np.array([float(s[name]) for s in scores], dtype=np.float64)
+        mean_rank += _average_ranks(np.where(np.isnan(values), -np.inf, values))
+    return mean_rank / len(names) if len(scores) else mean_rank
+
+
 def rank_candidates(scores: Sequence[Mapping[str, float]], names: Sequence[str] = DEFAULT_PROXIES) -> list[int]:
     """Order candidates by the mean of their per-proxy ranks, best first.
 
@@ -263,16 +285,5 @@ def rank_candidates(scores: Sequence[Mapping[str, float]], names: Sequence[str] 
     Raises:
         ValueError: ``names`` is empty or a candidate lacks one of them.
     """
-    if not names:
-        raise ValueError(f"rank_candidates needs at least one proxy name, got {names=}")
-    if not scores:
-        return []
-    missing = [(i, name) for i, s in enumerate(scores) for name in names if name not in s]
-    if missing:
-        raise ValueError(f"candidates lack proxy scores (index, name): {missing[:5]}")
-    mean_rank = np.zeros(len(scores))
-    for name in names:
-        values = np.array([float(s[name]) for s in scores], dtype=np.float64)
-        mean_rank += _average_ranks(np.where(np.isnan(values), -np.inf, values))
-    mean_rank /= len(names)
+    mean_rank = mean_proxy_ranks(scores, names)
     return [int(i) for i in np.argsort(-mean_rank, kind="stable")]

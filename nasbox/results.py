@@ -27,7 +27,7 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
         status = a.get("status") or _STATUS.get(t.state, "failed")
-        if LOST in a:
+        if LOST in a and status != "screened":
             status = "lost"
         worker = a.get("worker") or {}
         fidelity = a.get("fidelity") or {}

@@ -18,6 +18,7 @@ the same command resumes until exactly ``budget`` trials are counted.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -34,6 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nasbox.analysis import analyze
 from nasbox.arch import Architecture
 from nasbox.errors import ConfigError, NasboxError, ShapeError, StorageError, TrainingError
+from nasbox.pareto import non_dominated_mask
 from nasbox.results import pareto_dataframe, trials_dataframe, write_outputs
 from nasbox.space import SearchSpace, get_space
 from nasbox.storage import LOST, fail_stale_trials, heartbeat, open_storage, process_alive, process_start_time
@@ -92,7 +94,7 @@ class SearchConfig:
     heartbeat_s: int = 30
     early_stop: bool = False
     early_stop_eta: int = 3
-    prescreen: int = 0  # score this many random genotypes per trial with zero-cost proxies, train the best
+    prescreen: int = 0  # proposals scored with zero-cost proxies per trained trial (0 or 1: no pre-screening)
 
     def check(self) -> None:
         """Validate the plain values; raises :class:`ConfigError` naming the bad one."""
@@ -314,7 +316,7 @@ class _Search:
         """Set the trial's constraints among ``keys`` whose metric is known; return the broken ones."""
         c = self.config
         broken = []
-        for key, metric in (("max_params", "params"), ("max_macs", "macs"), ("max_latency_ms", "latency_ms")):
+        for key, metric in _LIMITS:
             limit = getattr(c, key)
             if key not in keys or limit is None or metric not in metrics:
                 continue
@@ -378,25 +380,61 @@ class _Search:
             return self._finish(trial, metrics, "stopped", {"stopped_at": result.stopped_at})
         return self._finish(trial, metrics, "complete", {})
 
-    def _prescreen(self, n_trials: int) -> None:
-        """Zero-cost pre-screening (``--prescreen K``): score K random genotypes with the
-        proxies (synflow, NASWOT, jacob_cov) on one batch, and queue the best for training.
-        Its proxy scores and those of the others are stored on the trial it becomes."""
-        import random
+    def _ask(self) -> optuna.Trial:
+        """The next trial: the sampler's proposal, or with ``--prescreen K`` the most
+        promising of K proposals (see :meth:`_prescreen`)."""
+        if self.config.prescreen <= 1:
+            return self.study.ask()
+        return self._prescreen([self.study.ask() for _ in range(self.config.prescreen)])
 
+    def _prescreen(self, proposals: list[optuna.Trial]) -> optuna.Trial:
+        """Zero-cost pre-screening: score the sampler's K proposals with the proxies
+        (synflow, NASWOT, jacob_cov) on one batch, without training, and keep the first
+        proposal that no other one dominates on (mean proxy rank, analytic costs of the
+        study's objectives); genotypes over an analytic limit go last. The others are told
+        FAIL, marked screened out with their scores: they do not count toward the budget and
+        the samplers ignore them. Every proposal keeps its proxy scores."""
         from nasbox.data import eval_batches
-        from nasbox.proxies import DEFAULT_PROXIES, rank_candidates, score_proxies
+        from nasbox.proxies import DEFAULT_PROXIES, mean_proxy_ranks, score_proxies
 
         c = self.config
         if not hasattr(self, "_proxy_batch"):
-            x, _ = next(eval_batches(self.data.train, self.data.spec, 64, device=self.device))
-            self._proxy_batch = x
-        rng = random.Random(c.seed * 1_000_003 + n_trials)
-        drawn = [self.space.sample_random(rng) for _ in range(c.prescreen)]
-        scores = [score_proxies(arch, self._proxy_batch, seed=_init_seed(arch.arch_id, c.seed)) for _, arch in drawn]
-        best = rank_candidates(scores, DEFAULT_PROXIES)[0]
-        self.study.enqueue_trial(drawn[best][0], user_attrs={
-            "proxies": scores[best], "prescreen": {"drawn": c.prescreen, "rank_of_drawn": 1}})
+            self._proxy_batch = next(eval_batches(self.data.train, self.data.spec, 64, device=self.device))[0]
+        costs = [OBJECTIVES[o][1] for o in c.objectives if OBJECTIVES[o][1] in _ANALYTIC_METRICS]
+        scores, points, usable = [], [], []
+        for trial in proposals:
+            try:
+                arch = self.space.sample(trial)
+                info = analyze(arch)
+            except (ShapeError, NasboxError, ValueError):
+                scores.append({n: -math.inf for n in DEFAULT_PROXIES})
+                points.append(None)
+                continue
+            metrics = {"params": info.params, "macs": info.macs, "flops": info.flops}
+            for key, value in {"arch_id": arch.arch_id, "encoding": arch.encode(), **metrics}.items():
+                trial.set_user_attr(key, value)
+            scores.append(score_proxies(arch, self._proxy_batch, seed=_init_seed(arch.arch_id, c.seed)))
+            points.append([metrics[m] for m in costs])
+            if not any(getattr(c, key) is not None and metrics[m] > getattr(c, key) for key, m in _LIMITS
+                       if key in _ANALYTIC):
+                usable.append(len(points) - 1)
+        ranks = mean_proxy_ranks(scores)
+        pool = usable or [i for i, p in enumerate(points) if p is not None]
+        on_front: set[int] = set()
+        if pool:
+            mask = non_dominated_mask([[ranks[i], *points[i]] for i in pool], ["maximize", *["minimize"] * len(costs)])
+            on_front = {i for i, keep in zip(pool, mask, strict=True) if keep}
+        chosen = min(on_front, default=0)  # none valid: the first, which then fails as a trial of its own
+        for i, trial in enumerate(proposals):
+            trial.set_user_attr("proxies", scores[i])
+            trial.set_user_attr("prescreen", {"proposals": len(proposals), "proxy_rank": float(ranks[i]),
+                                              "chosen": i == chosen, "on_front": i in on_front})
+            if i != chosen:
+                trial.set_user_attr("status", "screened")
+                trial.set_user_attr(LOST, f"screened out by --prescreen: trial #{proposals[chosen].number} was "
+                                          "more promising")
+                self.study.tell(trial, state=TrialState.FAIL)
+        return proposals[chosen]
 
     def _rungs(self, trial: optuna.Trial, metrics: dict[str, Any]) -> dict | None:
         """Early-stopping rungs (``--early-stop``): stop where the candidate is clearly
@@ -460,9 +498,7 @@ class _Search:
                 settle_stale_trials(self.study)
                 time.sleep(self.poll_s)
                 continue
-            if c.prescreen > 1:
-                self._prescreen(len(trials))
-            trial = self.study.ask()
+            trial = self._ask()
             before = [t for t in self.study.get_trials(deepcopy=False) if t.number < trial.number]
             if count_finished(before) + sum(t.state == TrialState.RUNNING for t in before) >= c.budget:
                 trial.set_user_attr(LOST, "surplus: the budget was reached by other workers")
@@ -515,6 +551,8 @@ class _Search:
                             tuple(self.config.objectives), files, interrupted)
 
 
+_LIMITS = (("max_params", "params"), ("max_macs", "macs"), ("max_latency_ms", "latency_ms"))  # option, metric
+_ANALYTIC_METRICS = ("params", "macs", "flops")  # known from the genotype alone
 _ANALYTIC = ("max_params", "max_macs")  # checked from the genotype, before anything is built
 _MEASURED = ("max_latency_ms",)  # checked after measuring, before training
 _METRIC_ATTRS = ("accuracy", "latency_ms", "latency_iqr_ms", "latency_threads", "macs_fvcore", "macs_thop",

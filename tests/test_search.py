@@ -267,8 +267,9 @@ def test_early_stopping_stops_dominated_candidates_and_keeps_their_rung(tmp_path
     assert (result.report_dir / "index.html").is_file()
 
 
-def test_prescreening_trains_the_proxy_best_of_k_random_candidates(tmp_path, monkeypatch):
+def test_prescreening_trains_the_first_non_dominated_of_k_sampler_proposals(tmp_path, monkeypatch):
     import nasbox.proxies
+    from nasbox.pareto import non_dominated_mask
 
     real = nasbox.proxies.score_proxies
     scored = []
@@ -279,12 +280,23 @@ def test_prescreening_trains_the_proxy_best_of_k_random_candidates(tmp_path, mon
         return out
 
     monkeypatch.setattr(nasbox.proxies, "score_proxies", spy)
-    cfg = config(tmp_path, budget=3, prescreen=4, space_args=dict(TINY, channels="4,8,12,16"))
+    cfg = config(tmp_path, budget=3, prescreen=4, objectives=("accuracy", "macs"),
+                 space_args=dict(TINY, channels="4,8,12,16"))
     result = run_search(cfg)
-    assert len(result.trials) == 3 and len(scored) == 12  # 4 scored per trial
-    for i, t in enumerate(load(cfg).get_trials()):
-        batch = scored[4 * i:4 * i + 4]
-        best = nasbox.proxies.rank_candidates([s for _, s in batch])[0]
-        assert t.user_attrs["arch_id"] == batch[best][0]  # the trained genotype is the proxy-best one
-        assert set(t.user_attrs["proxies"]) == {"synflow", "naswot", "jacob_cov"}
-        assert t.user_attrs["prescreen"]["drawn"] == 4
+    trials = load(cfg).get_trials()
+    assert len(trials) == 12 and len(scored) == 12 and count_finished(trials) == 3  # 4 proposals per trained trial
+    assert (result.trials["status"] == "screened").sum() == 9
+    for first in range(0, 12, 4):
+        group = trials[first:first + 4]
+        assert [t.user_attrs["arch_id"] for t in group] == [a for a, _ in scored[first:first + 4]]
+        ranks = nasbox.proxies.mean_proxy_ranks([s for _, s in scored[first:first + 4]])
+        front = non_dominated_mask([[r, t.user_attrs["macs"]] for r, t in zip(ranks, group, strict=True)],
+                                   ["maximize", "minimize"])
+        chosen = [t for t in group if t.user_attrs["prescreen"]["chosen"]]
+        assert len(chosen) == 1 and chosen[0].number == group[int(front.argmax())].number  # the first non-dominated
+        assert chosen[0].state == optuna.trial.TrialState.COMPLETE and "accuracy" in chosen[0].user_attrs
+        for t in group:
+            assert t.user_attrs["proxies"] == dict(scored[trials.index(t)][1])
+            if t is not chosen[0]:
+                assert t.state == optuna.trial.TrialState.FAIL and t.user_attrs["status"] == "screened"
+                assert "accuracy" not in t.user_attrs
