@@ -17,6 +17,7 @@ the same command resumes until exactly ``budget`` trials are counted.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -26,7 +27,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
@@ -39,6 +40,9 @@ from nasbox.pareto import non_dominated_mask
 from nasbox.results import pareto_dataframe, trials_dataframe, write_outputs
 from nasbox.space import SearchSpace, get_space
 from nasbox.storage import LOST, fail_stale_trials, heartbeat, open_storage, process_alive, process_start_time
+
+if TYPE_CHECKING:
+    from nasbox.latency_model import LatencyTable
 
 __all__ = [
     "OBJECTIVES",
@@ -59,6 +63,7 @@ OBJECTIVES: dict[str, tuple[str, str]] = {
     "latency": ("minimize", "latency_ms"),
 }
 SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
+LATENCY_MODES = ("measure", "predict")
 
 
 @dataclass
@@ -91,6 +96,7 @@ class SearchConfig:
     reports_dir: str = "reports"
     device: str = "auto"
     latency_threads: int = 1
+    latency: str = "measure"  # "measure" each candidate, or "predict" it from the device's per-block table
     heartbeat_s: int = 30
     early_stop: bool = False
     early_stop_eta: int = 3
@@ -119,6 +125,8 @@ class SearchConfig:
         if self.prescreen < 0 or self.early_stop_eta < 2:
             raise ConfigError(f"--prescreen must be >= 0 and the early-stop reduction >= 2, got {self.prescreen}, "
                               f"{self.early_stop_eta}")
+        if self.latency not in LATENCY_MODES:
+            raise ConfigError(f"--latency must be one of {', '.join(LATENCY_MODES)}, got {self.latency!r}")
         if self.subset is not None and self.subset < 10:
             raise ConfigError(f"--subset must be at least 10 images, got {self.subset}")
         if not 0.0 < self.val_fraction < 1.0:
@@ -358,9 +366,14 @@ class _Search:
             return self._finish(trial, metrics, "repeat", {"repeat_of": repeat.number})
         model = build_model(arch, seed=_init_seed(arch.arch_id, self.config.seed))
         t0 = time.perf_counter()
-        latency = measure_latency(model, arch.input_shape, device=self.device, threads=self.config.latency_threads)
+        if self.config.latency == "predict":
+            predicted = self.latency_table.predict(arch, model)
+            metrics.update(latency_ms=predicted.ms, latency_source="predicted", latency_units_measured=predicted.new_units)
+        else:
+            latency = measure_latency(model, arch.input_shape, device=self.device, threads=self.config.latency_threads)
+            metrics.update(latency_ms=latency.median_ms, latency_iqr_ms=latency.iqr_ms, latency_threads=latency.threads,
+                           latency_source="measured")
         t1 = time.perf_counter()
-        metrics.update(latency_ms=latency.median_ms, latency_iqr_ms=latency.iqr_ms, latency_threads=latency.threads)
         metrics["macs_fvcore"] = count_macs(model, arch.input_shape)
         metrics["macs_thop"] = count_macs_thop(model, arch.input_shape)
         metrics.update(latency_seconds=t1 - t0, count_seconds=time.perf_counter() - t1)
@@ -380,6 +393,13 @@ class _Search:
             return self._finish(trial, metrics, "stopped", {"stopped_at": result.stopped_at})
         return self._finish(trial, metrics, "complete", {})
 
+    @functools.cached_property
+    def latency_table(self) -> LatencyTable:
+        """This device's per-block latency table (``--latency predict`` and pre-screening)."""
+        from nasbox.latency_model import LatencyTable
+
+        return LatencyTable.open(self.device, threads=self.config.latency_threads)
+
     def _ask(self) -> optuna.Trial:
         """The next trial: the sampler's proposal, or with ``--prescreen K`` the most
         promising of K proposals (see :meth:`_prescreen`)."""
@@ -390,8 +410,9 @@ class _Search:
     def _prescreen(self, proposals: list[optuna.Trial]) -> optuna.Trial:
         """Zero-cost pre-screening: score the sampler's K proposals with the proxies
         (synflow, NASWOT, jacob_cov) on one batch, without training, and keep the first
-        proposal that no other one dominates on (mean proxy rank, analytic costs of the
-        study's objectives); genotypes over an analytic limit go last. The others are told
+        proposal that no other one dominates on (mean proxy rank, and the study's cost
+        objectives known before training: MACs and params from the genotype, latency from
+        the device's lookup table); genotypes over a MACs or params limit go last. The others are told
         FAIL, marked screened out with their scores: they do not count toward the budget and
         the samplers ignore them. Every proposal keeps its proxy scores."""
         from nasbox.data import eval_batches
@@ -400,7 +421,8 @@ class _Search:
         c = self.config
         if not hasattr(self, "_proxy_batch"):
             self._proxy_batch = next(eval_batches(self.data.train, self.data.spec, 64, device=self.device))[0]
-        costs = [OBJECTIVES[o][1] for o in c.objectives if OBJECTIVES[o][1] in _ANALYTIC_METRICS]
+        # the costs among the objectives known before training: MACs, params, and latency from the predictor
+        costs = [OBJECTIVES[o][1] for o in c.objectives if OBJECTIVES[o][1] in (*_ANALYTIC_METRICS, "latency_ms")]
         scores, points, usable = [], [], []
         for trial in proposals:
             try:
@@ -411,7 +433,10 @@ class _Search:
                 points.append(None)
                 continue
             metrics = {"params": info.params, "macs": info.macs, "flops": info.flops}
-            for key, value in {"arch_id": arch.arch_id, "encoding": arch.encode(), **metrics}.items():
+            attrs = {"arch_id": arch.arch_id, "encoding": arch.encode(), **metrics}
+            if "latency_ms" in costs:
+                metrics["latency_ms"] = attrs["latency_predicted_ms"] = self.latency_table.predict(arch).ms
+            for key, value in attrs.items():
                 trial.set_user_attr(key, value)
             scores.append(score_proxies(arch, self._proxy_batch, seed=_init_seed(arch.arch_id, c.seed)))
             points.append([metrics[m] for m in costs])
@@ -555,7 +580,7 @@ _LIMITS = (("max_params", "params"), ("max_macs", "macs"), ("max_latency_ms", "l
 _ANALYTIC_METRICS = ("params", "macs", "flops")  # known from the genotype alone
 _ANALYTIC = ("max_params", "max_macs")  # checked from the genotype, before anything is built
 _MEASURED = ("max_latency_ms",)  # checked after measuring, before training
-_METRIC_ATTRS = ("accuracy", "latency_ms", "latency_iqr_ms", "latency_threads", "macs_fvcore", "macs_thop",
+_METRIC_ATTRS = ("accuracy", "latency_ms", "latency_iqr_ms", "latency_threads", "latency_source", "macs_fvcore", "macs_thop",
                  "train_loss", "train_seconds", "iterations", "epochs", "images_per_second", "precision")
 
 

@@ -92,8 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early-stop", action="store_true",
                    help="stop candidates that are dominated at 1/4 or 1/2 of their training (multi-objective ASHA)")
     p.add_argument("--prescreen", type=int, default=0, metavar="K",
-                   help="score K random candidates per trial with zero-cost proxies (synflow, NASWOT, jacob_cov) "
-                        "and train only the most promising")
+                   help="score K of the sampler's proposals per trial with zero-cost proxies (synflow, NASWOT, "
+                        "jacob_cov) and train only the most promising; the others are kept as 'screened'")
+    p.add_argument("--latency", choices=("measure", "predict"), default="measure",
+                   help="measure each candidate's batch-1 latency, or predict it from a per-block lookup table "
+                        "measured once per device (kept in ~/.cache/nasbox/latency)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes on this machine sharing the study (one per GPU with --device cuda)")
     p.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",

@@ -1,0 +1,243 @@
+"""Latency predictor: a lookup table of per-block latencies on the measuring device.
+
+A network's batch-1 latency is predicted as the sum of the latencies of its *units* -- the
+input resize, every block, every stage pool and the head -- each measured once, in
+isolation, on the device, for its exact configuration and input shape (the lookup-table
+approach of ProxylessNAS, FBNet and Once-for-All). Units repeat across candidates (the
+same block type, widths and feature-map size), so after a few candidates most of a new
+one's units are known and its latency costs no measurement at all.
+
+Running a network adds a little to its units' sum (the calls of the enclosing
+``nn.Sequential`` modules, cache effects between units). The table learns that as one
+*scale* factor: its first :data:`CALIBRATION_NETWORKS` predictions also measure the whole
+network, and the scale is the median ratio of measured latency to the units' sum.
+
+The table is a JSON file per device (CPU model and thread count, or GPU name, and the
+PyTorch version) under ``$NASBOX_CACHE_DIR`` (default ``~/.cache/nasbox``)``/latency/``.
+Several workers may share it: entries are merged with the file's before each write.
+
+    >>> table = LatencyTable.open("cpu", threads=1)  # doctest: +SKIP
+    >>> table.predict(arch).ms  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from nasbox.analysis import _Walker, needs_resize
+from nasbox.arch import Architecture
+from nasbox.measure import measure_latency
+
+__all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "cache_dir", "device_key", "network_units"]
+
+#: predictions that also measure the whole network, to learn the table's scale factor
+CALIBRATION_NETWORKS = 5
+_FORMAT = 1
+# per-unit timing: a shorter budget than a whole network's (the units' errors average out)
+_UNIT_TIMING = {"min_runs": 20, "max_runs": 40, "budget_s": 0.2}
+
+Shape = tuple[int, int, int]
+
+
+class Unit(NamedTuple):
+    """One measured piece of a network: its module path, table key and input shape."""
+
+    name: str  # module path in the built model: "resize", "stage2.block1", "stage2.pool", "head"
+    key: str
+    in_shape: Shape
+
+
+class Prediction(NamedTuple):
+    """A predicted latency.
+
+    Attributes:
+        ms: predicted batch-1 latency (milliseconds).
+        units: units the network has.
+        new_units: units that were not in the table and were measured now.
+        measured_ms: the whole network's measured latency, when this prediction was one
+            of the table's calibration networks (``None`` otherwise).
+    """
+
+    ms: float
+    units: int
+    new_units: int
+    measured_ms: float | None = None
+
+
+def _shape_text(shape: Shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def network_units(arch: Architecture) -> list[Unit]:
+    """The units of ``arch`` in forward order; run one after the other, they are the network.
+
+    Keys name everything that sets a unit's work: the block's genotype (type, widths,
+    kernel, stride, activation, SE), its input shape and, for the head, the classes.
+    """
+    walk = _Walker()
+    shape: Shape = arch.input_shape
+    units = []
+    if needs_resize(arch):
+        units.append(Unit("resize", f"resize {arch.resolution} in {_shape_text(shape)}", shape))
+        shape = (shape[0], arch.resolution, arch.resolution)
+    for stage_name, stage in arch.named_stages():
+        for j, block in enumerate(stage.blocks):
+            units.append(Unit(f"{stage_name}.block{j + 1}", f"{block!r} in {_shape_text(shape)}", shape))
+            shape = walk.block(f"{stage_name}.block{j + 1}", shape, block)
+        if stage.pool is not None:
+            units.append(Unit(f"{stage_name}.pool", f"{stage.pool!r} in {_shape_text(shape)}", shape))
+            shape = walk.pool(f"{stage_name}.pool", shape, stage.pool)
+    units.append(Unit("head", f"{arch.head!r} classes={arch.num_classes} in {_shape_text(shape)}", shape))
+    return units
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def device_key(device: str | torch.device, threads: int = 1) -> str:
+    """What a latency table is valid for: the device model, CPU threads and PyTorch version."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{_cpu_name()} {threads} thread{'s' if threads != 1 else ''}"
+    return f"{device.type} {name} torch {torch.__version__.split('+')[0]}"
+
+
+def cache_dir() -> Path:
+    """``$NASBOX_CACHE_DIR``, else ``$XDG_CACHE_HOME/nasbox``, else ``~/.cache/nasbox``."""
+    if os.environ.get("NASBOX_CACHE_DIR"):
+        return Path(os.environ["NASBOX_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nasbox"
+
+
+MeasureFn = Callable[[nn.Module, Shape], float]
+
+
+class LatencyTable:
+    """Per-unit latencies of one device, with the scale factor learnt from whole networks.
+
+    Args:
+        path: the JSON file (read if it exists; written after every new measurement), or
+            ``None`` for a table in memory only.
+        key: the device key (:func:`device_key`); a file written for another key is ignored.
+        measure: ``measure(module, input_shape) -> milliseconds``, the device's timing of a
+            unit; :meth:`open` makes one from :func:`nasbox.measure.measure_latency`.
+        measure_whole: the same for a whole network (for calibration); ``None`` leaves the
+            table uncalibrated (scale 1).
+    """
+
+    def __init__(self, path: Path | None, key: str, measure: MeasureFn, measure_whole: MeasureFn | None = None) -> None:
+        self.path, self.key = path, key
+        self._measure, self._measure_whole = measure, measure_whole
+        self.entries: dict[str, float] = {}
+        self.calibration: list[tuple[float, float]] = []  # (units' sum, measured whole network) in ms
+        self._merge(self._read())
+
+    @classmethod
+    def open(cls, device: str | torch.device = "cpu", threads: int = 1, directory: Path | None = None) -> LatencyTable:
+        """The table of ``device`` (``threads`` CPU threads) in ``directory`` (default :func:`cache_dir`)."""
+        device = torch.device(device)
+        key = device_key(device, threads)
+        slug = re.sub(r"[^A-Za-z0-9.]+", "-", key).strip("-").lower()
+        path = (directory or cache_dir()) / "latency" / f"{slug}.json"
+
+        warm = {"min_warmup_s": 0.05} if device.type == "cuda" else {}  # the GPU is warm after the first unit
+
+        def unit(module: nn.Module, shape: Shape) -> float:
+            return measure_latency(module, shape, device=device, threads=threads, **_UNIT_TIMING, **warm).median_ms
+
+        def whole(model: nn.Module, shape: Shape) -> float:
+            return measure_latency(model, shape, device=device, threads=threads).median_ms
+
+        return cls(path, key, unit, whole)
+
+    # ---- file
+    def _read(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        ok = isinstance(data, dict) and data.get("format") == _FORMAT and data.get("device") == self.key
+        return data if ok else {}
+
+    def _merge(self, data: dict[str, Any]) -> None:
+        for k, v in (data.get("units") or {}).items():
+            if isinstance(v, (int, float)) and v > 0:
+                self.entries.setdefault(k, float(v))
+        known = set(self.calibration)
+        for pair in data.get("calibration") or []:
+            if isinstance(pair, list) and len(pair) == 2 and tuple(pair) not in known:
+                self.calibration.append((float(pair[0]), float(pair[1])))
+
+    def save(self) -> None:
+        """Write the table, merged with what other workers wrote meanwhile (atomic replace)."""
+        if self.path is None:
+            return
+        self._merge(self._read())
+        data = {"format": _FORMAT, "device": self.key, "units": dict(sorted(self.entries.items())),
+                "calibration": [list(p) for p in self.calibration]}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1) + "\n")
+            tmp.replace(self.path)
+        except OSError:
+            pass  # a read-only cache only costs re-measuring
+
+    # ---- prediction
+    @property
+    def scale(self) -> float:
+        """Measured whole-network latency per millisecond of units (1.0 before calibration)."""
+        ratios = [whole / total for total, whole in self.calibration if total > 0]
+        return statistics.median(ratios) if ratios else 1.0
+
+    def calibrated(self) -> bool:
+        return len(self.calibration) >= CALIBRATION_NETWORKS
+
+    def predict(self, arch: Architecture, model: nn.Module | None = None) -> Prediction:
+        """Predicted batch-1 latency of ``arch`` (its model, when given, saves a build).
+
+        Units missing from the table are measured now and stored; until the table is
+        calibrated the whole network is measured too (:data:`CALIBRATION_NETWORKS`).
+        """
+        units = network_units(arch)
+        missing = [u for u in units if u.key not in self.entries]
+        calibrate = not self.calibrated() and self._measure_whole is not None
+        measured = None
+        if missing or calibrate:
+            if model is None:
+                from nasbox.build import build_model
+
+                model = build_model(arch, seed=0)
+            model = model.eval()
+            for u in missing:
+                if u.key not in self.entries:  # a unit may repeat within one network
+                    self.entries[u.key] = self._measure(model.get_submodule(u.name), u.in_shape)
+            total = sum(self.entries[u.key] for u in units)
+            if calibrate:
+                measured = self._measure_whole(model, arch.input_shape)
+                self.calibration.append((total, measured))
+            self.save()
+        total = sum(self.entries[u.key] for u in units)
+        return Prediction(total * self.scale, len(units), len({u.key for u in missing}), measured)
