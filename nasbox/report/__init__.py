@@ -2,7 +2,7 @@
 
 Plain data is computed first (:mod:`~nasbox.report.collect`, :mod:`~nasbox.report.fronts`,
 :mod:`~nasbox.report.hypervolume`, :mod:`~nasbox.report.candidates`,
-:mod:`~nasbox.report.setup_info`), then rendered (:mod:`~nasbox.report.page`,
+:mod:`~nasbox.report.screening`, :mod:`~nasbox.report.setup_info`), then rendered (:mod:`~nasbox.report.page`,
 :mod:`~nasbox.report.plotly_figs`, :mod:`~nasbox.report.png`,
 :mod:`~nasbox.report.markdown`, :mod:`~nasbox.report.layers`), as Optuna's
 ``visualization/_pareto_front.py`` separates ``_get_pareto_front_info`` from its plot.

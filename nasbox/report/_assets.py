@@ -32,6 +32,7 @@ table.sortable th.asc:after { content: " \\2191"; color: var(--accent); }
 table.sortable th.desc:after { content: " \\2193"; color: var(--accent); }
 code, .enc { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 .enc { word-break: break-all; }
+#screening table { width: auto; min-width: 50%; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 16px; margin: 0; }
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }

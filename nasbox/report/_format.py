@@ -8,7 +8,11 @@ from typing import Any
 
 from nasbox.report.collect import TrialRow
 
-__all__ = ["esc", "fmt_acc", "fmt_count", "fmt_ms", "fmt_objective", "hover_text", "script_json", "wrap_encoding"]
+__all__ = ["PROXY_LABELS", "esc", "fmt_acc", "fmt_count", "fmt_missing", "fmt_ms", "fmt_objective", "fmt_proxies",
+           "hover_text", "proxy_label", "script_json", "wrap_encoding"]
+
+#: how the report names the zero-cost proxies (any other name is shown as it is)
+PROXY_LABELS = {"synflow": "synflow", "naswot": "NASWOT", "jacob_cov": "jacob_cov"}
 
 
 def esc(value: Any) -> str:
@@ -44,6 +48,30 @@ def fmt_objective(name: str, value: float) -> str:
     return f"{value:.4g}"
 
 
+def fmt_missing(rows: list[TrialRow], limit: int | None = None) -> str:
+    """Trials without a value on an axis, as plain text: ``#7 (failed), #9 (running)`` (the first
+    ``limit``, then a count), and the screened-out proposals only as a count (there are many)."""
+    listed = [t for t in rows if t.status != "screened"]
+    shown = listed if limit is None else listed[:limit]
+    text = ", ".join(f"#{t.number} ({t.status})" for t in shown)
+    if len(listed) > len(shown):
+        text += f" and {len(listed) - len(shown)} more"
+    screened = len(rows) - len(listed)
+    if screened:
+        text += f"{', plus ' if text else ''}{screened} screened out"
+    return text
+
+
+def proxy_label(name: str) -> str:
+    """A proxy's name as the report writes it (``naswot`` -> ``NASWOT``)."""
+    return PROXY_LABELS.get(name, name)
+
+
+def fmt_proxies(scores: dict[str, float]) -> str:
+    """``synflow 3.57, NASWOT 451, jacob_cov -122``: 3 significant digits, ``-inf`` for a failed proxy."""
+    return ", ".join(f"{proxy_label(name)} {value:.3g}" for name, value in scores.items())
+
+
 def wrap_encoding(encoding: str | None, sep: str = "<br>") -> str:
     """An escaped encoding, one section per line (sections are `` | ``-separated)."""
     if not encoding:
@@ -55,7 +83,10 @@ def hover_text(t: TrialRow, note: str = "") -> str:
     """Hover label of a trial for Plotly (escaped; Plotly renders ``<br>`` and ``<b>``)."""
     lines = [f"<b>trial #{t.number}</b> · {esc(t.status)}" + (f" · {esc(note)}" if note else "")]
     if t.accuracy is not None:
-        lines.append(f"accuracy {fmt_acc(t.accuracy)}")
+        lines.append(f"accuracy {fmt_acc(t.accuracy)}" + (" at its rung" if t.status == "stopped" else ""))
+    if t.stopped_at is not None:
+        of = f" (of {t.budget_iterations})" if t.budget_iterations is not None else ""
+        lines.append(f"stopped at iteration {t.stopped_at}{of}")
     macs = f"MACs {fmt_count(t.macs)} (FLOPs {fmt_count(t.flops)})"
     if t.costs_from_analysis:
         macs += " from the genotype"
@@ -65,6 +96,8 @@ def hover_text(t: TrialRow, note: str = "") -> str:
         lines.append(f"latency {fmt_ms(t.latency_ms)} ms (IQR {fmt_ms(t.latency_iqr_ms)})")
     if t.repeat_of is not None:
         lines.append(f"repeat of trial #{t.repeat_of}")
+    if t.proxies:
+        lines.append(f"proxies: {esc(fmt_proxies(t.proxies))}")
     if t.reason and t.status not in ("complete", "repeat"):
         lines.append(esc(t.reason[:160]))
     lines.append(wrap_encoding(t.encoding))

@@ -31,6 +31,7 @@ from nasbox.report.layers import render_layers
 from nasbox.report.markdown import render_markdown
 from nasbox.report.page import PLOTLY_JS, render_index
 from nasbox.report.png import write_front_png, write_hypervolume_png
+from nasbox.report.screening import screening_info
 from nasbox.zoo_score import CACHE_DIR, ZooScore, load_zoo_scores, settings_from_config
 
 __all__ = ["Report", "build_report", "plotly_js_path", "record_run_facts"]
@@ -189,6 +190,7 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
     hv = hypervolume_info(data)
     rows = candidates(data, fronts, zoo)
     comparisons = zoo_comparisons(data, zoo)
+    screening = screening_info(data)
     report_dir.mkdir(parents=True, exist_ok=True)
     files = _csvs(study, report_dir) if write_csv else []
     files += _archs(data, report_dir)
@@ -198,8 +200,9 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
     js = _copy_plotly(report_dir)
     if js is not None:
         files.append(js)
-    files.append(_write(report_dir / "report.md", render_markdown(data, fronts, hv, rows, comparisons, zoo_hint)))
-    index = _write(report_dir / "index.html", render_index(data, fronts, hv, rows, comparisons, zoo_hint,
+    files.append(_write(report_dir / "report.md", render_markdown(data, fronts, hv, rows, comparisons, zoo_hint,
+                                                                  screening)))
+    index = _write(report_dir / "index.html", render_index(data, fronts, hv, rows, comparisons, zoo_hint, screening,
                                                            plotly=js is not None))
     files.append(index)
     return Report(report_dir, index, files, data)

@@ -4,6 +4,9 @@
 :class:`ReportData` of plain values; the pages, plots and tables are computed from it. A
 failed trial keeps no metrics of its own, so its MACs and parameters are recomputed from
 its encoding by :func:`nasbox.analysis.analyze` (no torch, milliseconds) and marked as such.
+A trial stopped early (``--early-stop``) keeps the accuracy of the rung where it stopped;
+the proposals that zero-cost pre-screening (``--prescreen``) left untrained are ``screened``,
+and every trial the proxies scored keeps its scores.
 """
 
 from __future__ import annotations
@@ -20,12 +23,16 @@ from nasbox.analysis import analyze
 from nasbox.arch import Architecture
 from nasbox.errors import NasboxError
 
-__all__ = ["TRAINED", "NOT_TRAINED", "ReportData", "TrialRow", "collect", "finished_count"]
+__all__ = ["COUNTED", "NOT_TRAINED", "STATUSES", "TRAINED", "ReportData", "TrialRow", "collect", "finished_count"]
 
 #: statuses of trials that were trained and scored (a repeat reuses an earlier score)
 TRAINED = ("complete", "repeat")
 #: statuses of trials without an accuracy, in the order the plots' strips show them
-NOT_TRAINED = ("infeasible", "failed", "lost", "running")
+NOT_TRAINED = ("infeasible", "screened", "failed", "lost", "running")
+#: every status, in the order the counts list them (``stopped``: trained part-way, accuracy at its rung)
+STATUSES = (*TRAINED, "stopped", *NOT_TRAINED)
+#: statuses of trials with a result of their own, which count toward the search's budget
+COUNTED = (*TRAINED, "stopped", "infeasible", "failed")
 _STATE_STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "running"}
 
 
@@ -35,15 +42,23 @@ class TrialRow:
 
     Attributes:
         number: Optuna's trial number.
-        status: ``complete``, ``repeat``, ``infeasible``, ``failed``, ``lost`` or ``running``.
-        accuracy: validation top-1, ``None`` unless trained.
+        status: ``complete``, ``repeat``, ``stopped``, ``infeasible``, ``screened``, ``failed``, ``lost`` or
+            ``running``.
+        accuracy: validation top-1 (for a stopped trial: at the rung where it stopped), ``None`` unless
+            trained or stopped.
         macs, flops, params: counts at batch 1 (``None`` when unknown).
         latency_ms, latency_iqr_ms: median batch-1 latency and its spread (``None`` unless measured).
         encoding, arch_id: the genotype (``None`` when the trial never sampled one).
-        reason: why it is infeasible, failed or lost (``None`` otherwise).
+        reason: why it is infeasible, screened out, failed or lost (``None`` otherwise).
         repeat_of: the trial whose score a repeat reuses.
         costs_from_analysis: MACs/params were recomputed from the encoding (failed trials).
         start, complete: ISO dates.
+        stopped_at: the iteration at which a stopped trial stopped (``None`` otherwise).
+        budget_iterations: the training budget in iterations of a trial that trained, stopped ones
+            included (``None`` when not recorded).
+        proxies: zero-cost proxy scores (``{"synflow": ..., "naswot": ..., "jacob_cov": ...}``) of a
+            trial that pre-screening scored, ``None`` otherwise; a proxy that failed on the candidate
+            scores ``-inf`` (NaN scores are left out).
     """
 
     number: int
@@ -61,6 +76,9 @@ class TrialRow:
     costs_from_analysis: bool = False
     start: str | None = None
     complete: str | None = None
+    stopped_at: int | None = None
+    budget_iterations: int | None = None
+    proxies: dict[str, float] | None = field(default=None, hash=False)
 
     @property
     def trained(self) -> bool:
@@ -92,7 +110,7 @@ class ReportData:
 
     def counts(self) -> dict[str, int]:
         """Trials per status, in a fixed order (zero counts included)."""
-        return {s: len(self.by_status(s)) for s in (*TRAINED, *NOT_TRAINED)}
+        return {s: len(self.by_status(s)) for s in STATUSES}
 
     def trial(self, number: int) -> TrialRow:
         for t in self.trials:
@@ -123,12 +141,44 @@ def _iso(dt: datetime | None) -> str | None:
 
 def _status(t: FrozenTrial) -> str:
     a = t.user_attrs
+    status = a.get("status")
+    if status == "screened":  # kept out of the budget by the lost key, but not lost
+        return status
     if "lost" in a:
         return "lost"
-    status = a.get("status")
-    if status in (*TRAINED, "infeasible", "failed"):
+    if status in COUNTED:
         return status
     return _STATE_STATUS.get(t.state, "failed")
+
+
+def _proxies(value: Any) -> dict[str, float] | None:
+    """The proxy scores of a trial: numbers only, NaN left out, ``-inf`` (a failed proxy) kept."""
+    if not isinstance(value, dict):
+        return None
+    scores = {str(k): float(v) for k, v in value.items()
+              if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)}
+    return scores or None
+
+
+def _accuracy(a: dict[str, Any], status: str) -> float | None:
+    """Validation accuracy of a trained trial, or of a stopped one at its rung."""
+    if status in TRAINED:
+        return _num(a.get("accuracy"))
+    if status == "stopped":
+        stop = a.get("early_stop")
+        return _num(a.get("accuracy", stop.get("accuracy") if isinstance(stop, dict) else None))
+    return None
+
+
+def _stop(a: dict[str, Any], status: str) -> tuple[int | None, int | None]:
+    """``(stopped_at, budget_iterations)``: where a stopped trial stopped, and the training budget of any
+    trial that trained (the ``iterations`` its training was given; ignored where not beyond the stop)."""
+    budget = _int(a.get("iterations"))
+    if status != "stopped":
+        return None, budget
+    stop = a.get("early_stop")
+    at = _int(a.get("stopped_at", stop.get("iteration") if isinstance(stop, dict) else None))
+    return at, budget if budget is not None and (at is None or budget > at) else None
 
 
 def _row(t: FrozenTrial) -> tuple[TrialRow, dict[str, Any]]:
@@ -149,17 +199,18 @@ def _row(t: FrozenTrial) -> tuple[TrialRow, dict[str, Any]]:
     reason = a.get("lost") or a.get("infeasible") or a.get("fail_reason")
     if status == "running":
         reason = "still running"
-    elif reason is None and t.state == TrialState.PRUNED:
+    elif reason is None and t.state == TrialState.PRUNED and status != "stopped":
         reason = "stopped early"
+    stopped_at, budget_iterations = _stop(a, status)
     row = TrialRow(
-        number=t.number, status=status,
-        accuracy=_num(a.get("accuracy")) if status in TRAINED else None,
+        number=t.number, status=status, accuracy=_accuracy(a, status),
         macs=macs, flops=flops, params=params,
         latency_ms=_num(a.get("latency_ms")), latency_iqr_ms=_num(a.get("latency_iqr_ms")),
         encoding=encoding, arch_id=a.get("arch_id") if isinstance(a.get("arch_id"), str) else None,
         reason=str(reason) if reason is not None else None,
         repeat_of=_int(a.get("repeat_of")), costs_from_analysis=from_analysis,
         start=_iso(t.datetime_start), complete=_iso(t.datetime_complete),
+        stopped_at=stopped_at, budget_iterations=budget_iterations, proxies=_proxies(a.get("proxies")),
     )
     budget = {}
     if _num(a.get("iterations")) is not None and _num(a.get("epochs")) is not None:
@@ -184,9 +235,9 @@ def _pareto_numbers(study: optuna.Study, rows: dict[int, TrialRow]) -> tuple[int
 
 
 def finished_count(study: optuna.Study) -> int:
-    """Trials with a result of their own: complete, repeat, infeasible or failed (not lost)."""
-    return sum(_status(t) in (*TRAINED, "infeasible", "failed")
-               for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING)
+    """Trials with a result of their own: complete, repeat, stopped, infeasible or failed (not lost
+    nor screened out)."""
+    return sum(_status(t) in COUNTED for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING)
 
 
 def collect(study: optuna.Study) -> ReportData:

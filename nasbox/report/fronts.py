@@ -7,8 +7,11 @@ with three 2-D views: accuracy (maximised) against MACs, parameters and latency
 * ``front``: trained, feasible, non-dominated in (accuracy, cost);
 * ``dominated``: trained and feasible, but dominated in this view;
 * ``repeat``: a genotype scored before (drawn on top of its first trial);
-* ``infeasible``, ``failed``, ``lost``, ``running``: no accuracy; drawn in a strip
-  under the plot at their cost, when the cost is known;
+* ``stopped``: stopped early at a rung (``--early-stop``); drawn at its accuracy at that
+  rung, never on the front nor in the hypervolume;
+* ``infeasible``, ``screened``, ``failed``, ``lost``, ``running``: no accuracy (a stopped
+  trial without a recorded accuracy joins ``failed``); drawn in a strip under the plot at
+  their cost, when the cost is known;
 * ``missing``: no value on this axis at all (e.g. the latency of a candidate that was
   never measured); the view lists them by number.
 """
@@ -42,6 +45,7 @@ class FrontInfo(NamedTuple):
     front: list[TrialRow]  # sorted by cost
     dominated: list[TrialRow]
     repeat: list[TrialRow]
+    stopped: list[TrialRow]  # stopped early, with their accuracy at the rung where they stopped
     strip: dict[str, list[TrialRow]]  # status -> trials without accuracy but with this cost
     missing: list[TrialRow]
     zoo: list[ZooScore]
@@ -50,7 +54,7 @@ class FrontInfo(NamedTuple):
 
     def numbers(self) -> set[int]:
         """Every trial number of the view (all of the study's trials)."""
-        groups = [self.front, self.dominated, self.repeat, self.missing, *self.strip.values()]
+        groups = [self.front, self.dominated, self.repeat, self.stopped, self.missing, *self.strip.values()]
         return {t.number for group in groups for t in group}
 
 
@@ -63,7 +67,7 @@ def front_info(data: ReportData, cost: str, zoo: list[ZooScore] | None = None) -
     """The view of accuracy against ``cost`` (``macs``, ``params`` or ``latency``)."""
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost=}")
-    front, dominated, repeat, missing = [], [], [], []
+    front, dominated, repeat, stopped, missing = [], [], [], [], []
     strip: dict[str, list[TrialRow]] = {s: [] for s in NOT_TRAINED}
     points = [t for t in trained_points(data) if t.metric(cost) is not None]
     mask = (non_dominated_mask([[t.accuracy, t.metric(cost)] for t in points], ["maximize", "minimize"])
@@ -79,6 +83,8 @@ def front_info(data: ReportData, cost: str, zoo: list[ZooScore] | None = None) -
             front.append(t)
         elif t.status == "complete" and t.accuracy is not None:
             dominated.append(t)
+        elif t.status == "stopped" and t.accuracy is not None:
+            stopped.append(t)
         else:
             strip[t.status if t.status in strip else "failed"].append(t)
     front.sort(key=lambda t: (t.metric(cost), -(t.accuracy or 0.0), t.number))
@@ -88,7 +94,7 @@ def front_info(data: ReportData, cost: str, zoo: list[ZooScore] | None = None) -
         hv = hypervolume([[t.accuracy, t.metric(cost) / reference] for t in front], ["maximize", "minimize"],
                          [0.0, 1.0])
     scored = [z for z in (zoo or []) if z.status == "complete" and zoo_metric(z, cost) is not None]
-    return FrontInfo(cost, COSTS[cost][0], front, dominated, repeat, strip, missing, scored, hv, reference)
+    return FrontInfo(cost, COSTS[cost][0], front, dominated, repeat, stopped, strip, missing, scored, hv, reference)
 
 
 def zoo_metric(z: ZooScore, cost: str) -> float | None:

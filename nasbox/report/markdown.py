@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from nasbox.report._format import fmt_acc, fmt_count, fmt_ms, fmt_objective
+from nasbox.report._format import fmt_acc, fmt_count, fmt_missing, fmt_ms, fmt_objective
 from nasbox.report.candidates import Candidate, ZooComparison
 from nasbox.report.collect import ReportData
 from nasbox.report.fronts import COSTS, FrontInfo
 from nasbox.report.hypervolume import HypervolumeInfo
+from nasbox.report.screening import ScreeningInfo, screening_blocks
 from nasbox.report.setup_info import METRIC_DEFINITIONS, setup_facts, space_bounds
 
 __all__ = ["md_escape", "render_markdown"]
@@ -20,8 +21,25 @@ def md_escape(text: object) -> str:
     return s.replace("\n", " ")
 
 
+def _table(head: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> list[str]:
+    """A Markdown table of plain-text cells (escaped), left-aligned."""
+    return ["| " + " | ".join(md_escape(h) for h in head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows)]
+
+
+def _screening(data: ReportData, info: ScreeningInfo) -> list[str]:
+    if not info.shown:
+        return []
+    out = ["## Early stopping and pre-screening", ""]
+    for block in screening_blocks(info, data.config):
+        out += [md_escape(block.text), ""]
+        if block.rows:
+            out += [*_table(block.head, block.rows), ""]
+    return out
+
+
 def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo, rows: list[Candidate],
-                    comparisons: list[ZooComparison], zoo_hint: str) -> str:
+                    comparisons: list[ZooComparison], zoo_hint: str, screening: ScreeningInfo) -> str:
     """The whole ``report.md`` as text."""
     counts = ", ".join(f"{n} {s}" for s, n in data.counts().items() if n)
     out = [f"# nasbox report: {md_escape(data.study_name)}", "",
@@ -34,11 +52,13 @@ def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeIn
         out.append("")
         note = (f"accuracy vs {label}: {len(f.front)} on the front, hypervolume {f.hypervolume:.4f} "
                 f"(reference: accuracy 0, {label} {ref})")
+        if f.stopped:
+            note += f"; {len(f.stopped)} stopped early, at their accuracy at the rung"
         strip = ", ".join(f"{len(v)} {k}" for k, v in f.strip.items() if v)
         if strip:
             note += f"; without accuracy, in the strip: {strip}"
         if f.missing:
-            note += "; no value, not drawn: " + ", ".join(f"#{t.number} ({t.status})" for t in f.missing)
+            note += "; no value, not drawn: " + fmt_missing(f.missing)
         out += [note + ".", ""]
     out += ["## Against the classic networks", ""]
     if comparisons:
@@ -55,6 +75,7 @@ def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeIn
         out += ["", f"Zoo scores: {md_escape(zoo_hint)}.", ""]
     else:
         out += [f"{md_escape(zoo_hint)}.", ""]
+    out += _screening(data, screening)
     ref = ", ".join(f"{o} {fmt_objective(o, r)}"
                     for o, r in zip(hv.objectives, hv.reference, strict=True))
     out += ["## Hypervolume", "", f"Hypervolume **{hv.value:.4f}** of {hv.n_points} trained, feasible trials in "

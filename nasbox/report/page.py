@@ -9,12 +9,22 @@ escaped.
 from __future__ import annotations
 
 from nasbox.report._assets import CSS, SCRIPT
-from nasbox.report._format import esc, fmt_acc, fmt_count, fmt_ms, fmt_objective, script_json, wrap_encoding
+from nasbox.report._format import (
+    esc,
+    fmt_acc,
+    fmt_count,
+    fmt_missing,
+    fmt_ms,
+    fmt_objective,
+    script_json,
+    wrap_encoding,
+)
 from nasbox.report.candidates import Candidate, ZooComparison
 from nasbox.report.collect import NOT_TRAINED, ReportData
 from nasbox.report.fronts import COSTS, FrontInfo
 from nasbox.report.hypervolume import HypervolumeInfo
 from nasbox.report.plotly_figs import front_caption, front_figure, hypervolume_figure
+from nasbox.report.screening import ScreeningInfo, screening_blocks
 from nasbox.report.setup_info import METRIC_DEFINITIONS, setup_facts, space_bounds
 
 __all__ = ["PLOTLY_JS", "render_index"]
@@ -41,15 +51,13 @@ def _header(data: ReportData, hv: HypervolumeInfo, n_pareto: int) -> str:
 
 
 def _front_panel(info: FrontInfo) -> str:
-    notes = []
+    notes = [f"{len(info.stopped)} stopped early, at their accuracy at the rung"] if info.stopped else []
     strip = ", ".join(f"{len(info.strip[s])} {esc(s)}" for s in NOT_TRAINED if info.strip.get(s))
     if strip:
         notes.append(f"without an accuracy, in the strip: {strip}")
     if info.missing:
-        listed = ", ".join(f"#{t.number} ({esc(t.status)})" for t in info.missing[:40])
-        more = f" and {len(info.missing) - 40} more" if len(info.missing) > 40 else ""
         notes.append(f'<span class="missing" data-numbers="{" ".join(str(t.number) for t in info.missing)}">'
-                     f"no {esc(COSTS[info.cost][1])} value, not drawn: {listed}{more}</span>")
+                     f"no {esc(COSTS[info.cost][1])} value, not drawn: {esc(fmt_missing(info.missing, 40))}</span>")
     png = f"front_{info.cost}.png"
     note = " · ".join(notes) or "every trial is drawn"
     return (f'<div><h3>{esc(front_caption(info))}</h3><div class="plot" id="front-{info.cost}">'
@@ -95,6 +103,19 @@ hypervolume is the share of it that the candidates dominate.</p>
 <div class="plot" id="hv-history"><img src="hypervolume.png" alt="hypervolume over trials"></div></section>"""
 
 
+def _screening_section(data: ReportData, info: ScreeningInfo) -> str:
+    if not info.shown:
+        return ""
+    parts = []
+    for block in screening_blocks(info, data.config):
+        parts.append(f'<p id="{block.key}">{esc(block.text)}</p>')
+        if block.rows:
+            head = "".join(f"<th>{esc(h)}</th>" for h in block.head)
+            body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in block.rows)
+            parts.append(f'<table id="{block.key}-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    return f'<section id="screening"><h2>Early stopping and pre-screening</h2>{"".join(parts)}</section>'
+
+
 def _candidates_table(rows: list[Candidate], with_zoo: bool) -> str:
     body = []
     for c in rows:
@@ -131,11 +152,14 @@ def _setup_section(data: ReportData) -> str:
 
 
 def render_index(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo, rows: list[Candidate],
-                 comparisons: list[ZooComparison], zoo_hint: str, *, plotly: bool = True) -> str:
+                 comparisons: list[ZooComparison], zoo_hint: str, screening: ScreeningInfo, *,
+                 plotly: bool = True) -> str:
     """The whole ``index.html`` as text (``plotly=False``: no ``plotly.min.js`` beside it, PNG plots only)."""
     figures = {f"front-{f.cost}": front_figure(f) for f in fronts}
     figures["hv-history"] = hypervolume_figure(hv)
     panels = "".join(_front_panel(f) for f in fronts)
+    stopped = ("; hollow grey diamonds: candidates stopped early, at their accuracy at the rung where they stopped "
+               "(never on a front)") if data.counts()["stopped"] else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -148,12 +172,13 @@ def render_index(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo,
 <main>
 <section id="fronts"><h2>Pareto fronts: accuracy against each cost</h2>
 <p class="note">Blue: the 2-D front (non-dominated in accuracy and that cost), joined by its staircase; grey:
-dominated; open circles: repeats of a genotype scored before; stars: classic networks. Trials without an accuracy
-(infeasible, failed, lost, running) sit in the strip under each plot at their cost. Hover a point for its encoding
-and metrics. Log-scaled costs.</p>
+dominated; open circles: repeats of a genotype scored before; stars: classic networks{stopped}. Trials without an
+accuracy (infeasible, screened out, failed, lost, running) sit in the strip under each plot at their cost. Hover a
+point for its encoding and metrics. Log-scaled costs.</p>
 <div class="grid">{panels}</div>
 {_zoo_section(data, comparisons, zoo_hint)}
 </section>
+{_screening_section(data, screening)}
 {_hv_section(hv)}
 {_candidates_table(rows, bool(comparisons))}
 {_setup_section(data)}

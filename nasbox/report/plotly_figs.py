@@ -22,8 +22,10 @@ STYLE: dict[str, tuple[str, str, str, int]] = {
     "front": ("on the front", "#1f6fd1", "circle", 10),
     "dominated": ("dominated", "#9aa3ad", "circle", 7),
     "repeat": ("repeat (scored before)", "#1f6fd1", "circle-open", 12),
+    "stopped": ("stopped early (accuracy at its rung)", "#6f7782", "diamond-open", 8),
     "zoo": ("classic network (zoo)", "#111111", "star", 13),
     "infeasible": ("infeasible (not trained)", "#e8871e", "x", 9),
+    "screened": ("screened (by the proxies, not trained)", "#b4bfd0", "circle", 5),
     "failed": ("failed", "#d62728", "diamond", 9),
     "lost": ("lost (interrupted)", "#6b4fa0", "triangle-down", 9),
     "running": ("running", "#2ca02c", "hourglass", 9),
@@ -61,7 +63,10 @@ def front_figure(info: FrontInfo) -> dict[str, Any]:
     front = _trace("front", info.front, cost, note=f"on the {label} front")
     front["mode"] = "lines+markers"
     front["line"] = {"shape": "hv", "color": STYLE["front"][1], "width": 2}
-    traces = [_trace("dominated", info.dominated, cost), front, _trace("repeat", info.repeat, cost)]
+    traces = [_trace("dominated", info.dominated, cost)]
+    if info.stopped:
+        traces.append(_trace("stopped", info.stopped, cost, note="never on a front"))
+    traces += [front, _trace("repeat", info.repeat, cost)]
     if info.zoo:
         name, color, symbol, size = STYLE["zoo"]
         traces.append({
@@ -97,7 +102,7 @@ def front_figure(info: FrontInfo) -> dict[str, Any]:
         layout["yaxis2"] = {"domain": [0.0, strip_height], "type": "category", "categoryarray": categories,
                             "categoryorder": "array", "range": [-0.6, n - 0.4], "tickmode": "array",
                             "tickvals": categories, "ticktext": categories, "tickfont": {"size": 10},
-                            "showgrid": False}
+                            "showgrid": False, "automargin": True}
     return {"data": traces, "layout": layout}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nasbox.report.collect import NOT_TRAINED
+from nasbox.report.collect import NOT_TRAINED, TrialRow
 from nasbox.report.fronts import COSTS, FrontInfo, zoo_metric
 from nasbox.report.hypervolume import HypervolumeInfo
 from nasbox.report.plotly_figs import STYLE
@@ -12,8 +12,8 @@ from nasbox.report.plotly_figs import STYLE
 __all__ = ["write_front_png", "write_hypervolume_png"]
 
 # Plotly symbol -> matplotlib marker
-_MARKERS = {"circle": "o", "circle-open": "o", "star": "*", "x": "x", "diamond": "D", "triangle-down": "v",
-            "hourglass": "P"}
+_MARKERS = {"circle": "o", "circle-open": "o", "star": "*", "x": "x", "diamond": "D", "diamond-open": "D",
+            "triangle-down": "v", "hourglass": "P"}
 
 
 def _pyplot():
@@ -37,6 +37,12 @@ def _scatter(ax, group: str, xs: list, ys: list, label: str) -> None:
                linewidths=1.4 if open_marker else 0.4)
 
 
+def _trials(ax, group: str, rows: list[TrialRow], cost: str, label: str) -> None:
+    """Trials at (cost, accuracy), labelled with their count (nothing when there are none)."""
+    if rows:
+        _scatter(ax, group, [t.metric(cost) for t in rows], [t.accuracy for t in rows], f"{label} ({len(rows)})")
+
+
 def write_front_png(info: FrontInfo, path: Path) -> Path:
     """Accuracy against one cost, with the strip of untrained trials below."""
     plt = _pyplot()
@@ -49,16 +55,13 @@ def write_front_png(info: FrontInfo, path: Path) -> Path:
         ax2 = ax
     cost = info.cost
     label = COSTS[cost][1]
-    if info.dominated:
-        _scatter(ax, "dominated", [t.metric(cost) for t in info.dominated], [t.accuracy for t in info.dominated],
-                 f"dominated ({len(info.dominated)})")
+    _trials(ax, "dominated", info.dominated, cost, "dominated")
+    _trials(ax, "stopped", info.stopped, cost, "stopped early, at its rung")
     if info.front:
         xs, ys = [t.metric(cost) for t in info.front], [t.accuracy for t in info.front]
         ax.step(xs, ys, where="post", color=STYLE["front"][1], linewidth=1.6, zorder=2)
         _scatter(ax, "front", xs, ys, f"on the front ({len(info.front)})")
-    if info.repeat:
-        _scatter(ax, "repeat", [t.metric(cost) for t in info.repeat], [t.accuracy for t in info.repeat],
-                 f"repeat ({len(info.repeat)})")
+    _trials(ax, "repeat", info.repeat, cost, "repeat")
     if info.zoo:
         xs, ys = [zoo_metric(z, cost) for z in info.zoo], [z.accuracy for z in info.zoo]
         _scatter(ax, "zoo", xs, ys, f"zoo ({len(info.zoo)})")

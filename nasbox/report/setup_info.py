@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nasbox.report.collect import ReportData
+from nasbox.report.collect import COUNTED, ReportData
 from nasbox.storage import mask_url
 
 __all__ = ["METRIC_DEFINITIONS", "RECIPE", "fidelity_text", "setup_facts", "space_bounds"]
@@ -99,7 +99,7 @@ def setup_facts(data: ReportData) -> list[tuple[str, str]]:
     dataset = f"{s.get('dataset') or c.get('dataset') or '-'}"
     extra = [f"subset {c['subset']:,}" if c.get("subset") else None, f"validation fraction {_fmt(c.get('val_fraction'))}",
              f"options {_fmt(options)}" if options else None]
-    counted = counts["complete"] + counts["repeat"] + counts["infeasible"] + counts["failed"]
+    counted = sum(counts[s] for s in COUNTED)
     versions = data.run.get("versions") or {}
     storage = mask_url(c["storage"]) if c.get("storage") else "journal file (journal.log beside this report)"
     return [
