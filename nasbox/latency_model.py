@@ -7,10 +7,24 @@ approach of ProxylessNAS, FBNet and Once-for-All). Units repeat across candidate
 same block type, widths and feature-map size), so after a few candidates most of a new
 one's units are known and its latency costs no measurement at all.
 
-Running a network adds a little to its units' sum (the calls of the enclosing
-``nn.Sequential`` modules, cache effects between units). The table learns that as one
-*scale* factor: its first :data:`CALIBRATION_NETWORKS` predictions also measure the whole
-network, and the scale is the median ratio of measured latency to the units' sum.
+A network is slower than the sum of its units measured alone: a unit timed in a loop
+finds its weights in the core's cache, while in a network every unit's weights have been
+pushed out by the others' once they no longer fit in it together, and come from the
+shared cache or memory. The table models a whole network as
+
+    a * (units' sum) + c * (weights beyond the core's cache, in millions of float32)
+
+``a`` (a few per cent) is the overhead of running units back to back; ``c`` is the time to
+fetch a million weights (on a 2-core EPYC with 1 MB of L2 per core, about 0.25 ms: 5-25 %
+of a 1-10 ms network). The table's first :data:`CALIBRATION_NETWORKS` predictions also
+measure the whole network (three times, on fresh copies of the model, keeping the median);
+``a`` is the median ratio of measured to units' sum over those whose weights fit in the
+cache (1 when none does); ``c`` is the larger ones' total ``measured - a * units' sum``
+over their total weights beyond the cache (0 until that total is at least one cache's
+worth). On a GPU (no cache model) ``a``
+alone scales the units' sum. One coefficient at a time, each from its own networks, stays
+put where a least-squares fit of both on a few networks swings (sizes and units' sums rise
+together).
 
 The table is a JSON file per device (CPU model and thread count, or GPU name, and the
 PyTorch version) under ``$NASBOX_CACHE_DIR`` (default ``~/.cache/nasbox``)``/latency/``.
@@ -34,15 +48,16 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from nasbox.analysis import _Walker, needs_resize
+from nasbox.analysis import _Walker, analyze, needs_resize
 from nasbox.arch import Architecture
 from nasbox.measure import measure_latency
 
 __all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "cache_dir", "device_key", "network_units"]
 
-#: predictions that also measure the whole network, to learn the table's scale factor
-CALIBRATION_NETWORKS = 5
-_FORMAT = 1
+#: predictions that also measure the whole network, to learn the weight-fetch time per parameter
+CALIBRATION_NETWORKS = 8
+_CALIBRATION_REPEATS = 3  # measurements of each calibration network (each on a fresh copy of the model)
+_FORMAT = 2
 # per-unit timing: a shorter budget than a whole network's (the units' errors average out)
 _UNIT_TIMING = {"min_runs": 20, "max_runs": 40, "budget_s": 0.2}
 
@@ -132,8 +147,19 @@ def cache_dir() -> Path:
 MeasureFn = Callable[[nn.Module, Shape], float]
 
 
+def _core_cache_bytes(device: torch.device) -> int:
+    """The CPU core's own (L2) cache, which a unit's weights fit in when timed alone; 0 on GPUs."""
+    if device.type != "cpu":
+        return 0
+    try:
+        text = Path("/sys/devices/system/cpu/cpu0/cache/index2/size").read_text().strip().upper()
+        return int(text.rstrip("KMB")) * {"K": 1024, "M": 1024**2}.get(text.rstrip("B")[-1], 1)
+    except (OSError, ValueError, IndexError):
+        return 1024**2  # a common L2 size
+
+
 class LatencyTable:
-    """Per-unit latencies of one device, with the scale factor learnt from whole networks.
+    """Per-unit latencies of one device, with the weight-fetch time learnt from whole networks.
 
     Args:
         path: the JSON file (read if it exists; written after every new measurement), or
@@ -142,14 +168,19 @@ class LatencyTable:
         measure: ``measure(module, input_shape) -> milliseconds``, the device's timing of a
             unit; :meth:`open` makes one from :func:`nasbox.measure.measure_latency`.
         measure_whole: the same for a whole network (for calibration); ``None`` leaves the
-            table uncalibrated (scale 1).
+            table uncalibrated (the units' sum alone).
+        cache_bytes: the cache a unit's weights sit in when it is timed alone (the CPU core's
+            L2); weights beyond it are fetched from farther away in a whole network.
     """
 
-    def __init__(self, path: Path | None, key: str, measure: MeasureFn, measure_whole: MeasureFn | None = None) -> None:
-        self.path, self.key = path, key
+    def __init__(self, path: Path | None, key: str, measure: MeasureFn, measure_whole: MeasureFn | None = None,
+                 cache_bytes: int = 0) -> None:
+        self.path, self.key, self.cache_mparams = path, key, cache_bytes / 4 / 1e6
         self._measure, self._measure_whole = measure, measure_whole
         self.entries: dict[str, float] = {}
-        self.calibration: list[tuple[float, float]] = []  # (units' sum, measured whole network) in ms
+        # (units' sum in ms, parameters in millions, measured whole network in ms)
+        # (units' sum in ms, parameters in millions, measured whole network in ms)
+        self.calibration: list[tuple[float, float, float]] = []
         self._merge(self._read())
 
     @classmethod
@@ -165,10 +196,11 @@ class LatencyTable:
         def unit(module: nn.Module, shape: Shape) -> float:
             return measure_latency(module, shape, device=device, threads=threads, **_UNIT_TIMING, **warm).median_ms
 
-        def whole(model: nn.Module, shape: Shape) -> float:
-            return measure_latency(model, shape, device=device, threads=threads).median_ms
+        def whole(model: nn.Module, shape: Shape) -> float:  # the median over fresh copies: one can be 5-15 % off
+            return statistics.median(measure_latency(model, shape, device=device, threads=threads).median_ms
+                                     for _ in range(_CALIBRATION_REPEATS))
 
-        return cls(path, key, unit, whole)
+        return cls(path, key, unit, whole, cache_bytes=_core_cache_bytes(device))
 
     # ---- file
     def _read(self) -> dict[str, Any]:
@@ -187,8 +219,8 @@ class LatencyTable:
                 self.entries.setdefault(k, float(v))
         known = set(self.calibration)
         for pair in data.get("calibration") or []:
-            if isinstance(pair, list) and len(pair) == 2 and tuple(pair) not in known:
-                self.calibration.append((float(pair[0]), float(pair[1])))
+            if isinstance(pair, list) and len(pair) == 3 and tuple(pair) not in known:
+                self.calibration.append((float(pair[0]), float(pair[1]), float(pair[2])))
 
     def save(self) -> None:
         """Write the table, merged with what other workers wrote meanwhile (atomic replace)."""
@@ -206,11 +238,27 @@ class LatencyTable:
             pass  # a read-only cache only costs re-measuring
 
     # ---- prediction
+    def _beyond_cache(self, params: float) -> float:
+        return max(0.0, params - self.cache_mparams)
+
     @property
-    def scale(self) -> float:
-        """Measured whole-network latency per millisecond of units (1.0 before calibration)."""
-        ratios = [whole / total for total, whole in self.calibration if total > 0]
-        return statistics.median(ratios) if ratios else 1.0
+    def coefficients(self) -> tuple[float, float]:
+        """``(a, c)``: ``latency = a * units' sum + c * weights beyond the cache (millions)``;
+        ``(1, 0)`` before calibration."""
+        pairs = [(total, self._beyond_cache(params), whole) for total, params, whole in self.calibration if total > 0]
+        if not pairs:
+            return 1.0, 0.0
+        if self.cache_mparams <= 0:  # no cache model (GPUs): one scale factor
+            return statistics.median(whole / total for total, _, whole in pairs), 0.0
+        fitting = [whole / total for total, beyond, whole in pairs if beyond == 0]
+        a = statistics.median(fitting) if fitting else 1.0
+        spilling = [(whole - a * total, beyond) for total, beyond, whole in pairs if beyond > 0]
+        beyond = sum(b for _, b in spilling)
+        if beyond < self.cache_mparams:  # too little beyond the cache to tell the fetch time from noise
+            return a, 0.0
+        # total extra time over total weights beyond the cache, so that a network just past
+        # the cache (a tiny denominator) cannot swing it; a fetch takes time (c >= 0)
+        return a, max(0.0, sum(extra for extra, _ in spilling) / beyond)
 
     def calibrated(self) -> bool:
         return len(self.calibration) >= CALIBRATION_NETWORKS
@@ -222,6 +270,7 @@ class LatencyTable:
         calibrated the whole network is measured too (:data:`CALIBRATION_NETWORKS`).
         """
         units = network_units(arch)
+        params = analyze(arch).params / 1e6
         missing = [u for u in units if u.key not in self.entries]
         calibrate = not self.calibrated() and self._measure_whole is not None
         measured = None
@@ -237,7 +286,9 @@ class LatencyTable:
             total = sum(self.entries[u.key] for u in units)
             if calibrate:
                 measured = self._measure_whole(model, arch.input_shape)
-                self.calibration.append((total, measured))
+                self.calibration.append((total, params, measured))
             self.save()
         total = sum(self.entries[u.key] for u in units)
-        return Prediction(total * self.scale, len(units), len({u.key for u in missing}), measured)
+        a, c = self.coefficients
+        ms = a * total + c * self._beyond_cache(params)
+        return Prediction(ms, len(units), len({u.key for u in missing}), measured)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nasbox.analysis import analyze
 from nasbox.build import build_model
 from nasbox.latency_model import CALIBRATION_NETWORKS, LatencyTable, device_key, network_units
 from nasbox.space import get_space
@@ -55,7 +56,8 @@ def test_unit_keys_name_the_block_and_its_input():
 
 class FakeDevice:
     """Deterministic timings: a unit costs 1 ms per 1,000 parameters + 0.1 ms; a network
-    costs 1.25 x the sum of its units, as if running them together had an overhead."""
+    costs 1.05 x the sum of its units + 0.3 ms per million parameters beyond 150,000 (its
+    weights no longer sit in the cache)."""
 
     def __init__(self) -> None:
         self.unit_calls: list[tuple[int, ...]] = []
@@ -71,13 +73,19 @@ class FakeDevice:
 
     def whole(self, model, shape) -> float:
         self.whole_calls += 1
-        return 1.25 * sum(self.unit_ms(model.get_submodule(u.name)) for u in network_units(model.arch))
+        return self.truth(model)
+
+    def truth(self, model) -> float:
+        units = sum(self.unit_ms(model.get_submodule(u.name)) for u in network_units(model.arch))
+        return 1.05 * units + 0.3 * max(0.0, sum(p.numel() for p in model.parameters()) / 1e6 - 0.15)
 
 
-def test_table_measures_each_unit_once_and_learns_its_scale_from_whole_networks(tmp_path):
+def test_table_measures_each_unit_once_and_learns_its_model_from_whole_networks(tmp_path):
     dev = FakeDevice()
-    table = LatencyTable(tmp_path / "t.json", "fake", dev.measure, dev.whole)
+    table = LatencyTable(tmp_path / "t.json", "fake", dev.measure, dev.whole, cache_bytes=600_000)  # 150,000 weights
     archs = _samples("seed_cnn", CALIBRATION_NETWORKS + 3, seed=3)
+    sizes = [analyze(a).params for a in archs[:CALIBRATION_NETWORKS]]
+    assert min(sizes) < 150_000 < max(sizes)  # calibration sees networks on both sides of the cache
     for i, arch in enumerate(archs):
         before, known = len(dev.unit_calls), set(table.entries)
         p = table.predict(arch)
@@ -86,8 +94,8 @@ def test_table_measures_each_unit_once_and_learns_its_scale_from_whole_networks(
             assert p.measured_ms is not None and dev.whole_calls == i + 1
         else:
             assert p.measured_ms is None and dev.whole_calls == CALIBRATION_NETWORKS
-    assert table.scale == pytest.approx(1.25)
-    truth = 1.25 * sum(dev.unit_ms(build_model(archs[-1]).get_submodule(u.name)) for u in network_units(archs[-1]))
+    assert table.coefficients == pytest.approx((1.05, 0.3), rel=1e-6)
+    truth = dev.truth(build_model(archs[-1]))
     calls = len(dev.unit_calls)
     again = table.predict(archs[-1])
     assert again.ms == pytest.approx(truth) and again.new_units == 0 and len(dev.unit_calls) == calls  # all cached
@@ -111,7 +119,7 @@ def test_table_file_keeps_entries_merges_writers_and_ignores_other_devices(tmp_p
     data = json.loads(path.read_text())
     assert data["device"] == "dev-A" and data["units"] == reread.entries
     other = LatencyTable(path, "dev-B", dev.measure, dev.whole)
-    assert other.entries == {} and other.calibration == [] and other.scale == 1.0
+    assert other.entries == {} and other.calibration == [] and other.coefficients == (1.0, 0.0)
 
 
 def test_real_cpu_prediction_is_near_the_measurement(tmp_path, one_thread):
@@ -122,7 +130,8 @@ def test_real_cpu_prediction_is_near_the_measurement(tmp_path, one_thread):
     archs = _samples("seed_cnn", CALIBRATION_NETWORKS + 2, seed=7)
     for arch in archs[:CALIBRATION_NETWORKS]:
         table.predict(arch)
-    assert table.calibrated() and 0.5 < table.scale < 2.0
+    a, c = table.coefficients
+    assert table.calibrated() and 0.5 < a < 2.0 and 0.0 <= c < 2.0
     for arch in archs[CALIBRATION_NETWORKS:]:
         predicted = table.predict(arch).ms
         measured = measure_latency(build_model(arch, seed=0), arch.input_shape).median_ms
@@ -155,7 +164,7 @@ def test_search_with_predicted_latency_never_measures_a_whole_candidate(tmp_path
     result = run_search(cfg)
     trained = result.trials[result.trials["status"] == "complete"]
     assert len(trained) >= 1 and (trained["latency_ms"] > 0).all()
-    assert len(whole_network_timings) <= 1  # the table's one calibration network; no trial measured its own
+    assert len(set(whole_network_timings)) <= 1  # the table's one calibration network; no trial measured its own
     table_files = list(Path(tmp_path / "cache" / "latency").glob("*.json"))
     assert len(table_files) == 1 and json.loads(table_files[0].read_text())["units"]
     import optuna
