@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import statistics
 from collections.abc import Callable
@@ -50,7 +49,7 @@ from torch import nn
 
 from nasbox.analysis import _Walker, analyze, needs_resize
 from nasbox.arch import Architecture
-from nasbox.measure import measure_latency
+from nasbox.measure import device_name, measure_latency
 
 __all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "cache_dir", "device_key", "network_units"]
 
@@ -116,23 +115,12 @@ def network_units(arch: Architecture) -> list[Unit]:
     return units
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
-
-
 def device_key(device: str | torch.device, threads: int = 1) -> str:
     """What a latency table is valid for: the device model, CPU threads and PyTorch version."""
     device = torch.device(device)
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = f"{_cpu_name()} {threads} thread{'s' if threads != 1 else ''}"
+    name = device_name(device)
+    if device.type != "cuda":
+        name += f" {threads} thread{'s' if threads != 1 else ''}"
     return f"{device.type} {name} torch {torch.__version__.split('+')[0]}"
 
 

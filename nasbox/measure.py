@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import copy
 import gc
+import platform
 import statistics
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["Latency", "count_macs", "count_macs_thop", "count_params", "measure_latency"]
+__all__ = ["Latency", "count_macs", "count_macs_thop", "count_params", "device_name", "measure_latency"]
 
 
 def count_params(model: nn.Module) -> int:
@@ -79,6 +81,20 @@ class Latency:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def device_name(device: str | torch.device) -> str:
+    """The device's model: the GPU's name, or the CPU's from ``/proc/cpuinfo``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
 
 
 def _sync(device: torch.device) -> None:

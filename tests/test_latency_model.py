@@ -165,6 +165,7 @@ def test_search_with_predicted_latency_never_measures_a_whole_candidate(tmp_path
     trained = result.trials[result.trials["status"] == "complete"]
     assert len(trained) >= 1 and (trained["latency_ms"] > 0).all()
     assert len(set(whole_network_timings)) <= 1  # the table's one calibration network; no trial measured its own
+    assert "latency, predicted batch-1 ms" in (result.report_dir / "index.html").read_text()  # the axis says so
     table_files = list(Path(tmp_path / "cache" / "latency").glob("*.json"))
     assert len(table_files) == 1 and json.loads(table_files[0].read_text())["units"]
     import optuna

@@ -108,17 +108,9 @@ def record_run_facts(study: optuna.Study, spec: Any = None, device: Any = None) 
 
 
 def _device_name(device: Any) -> str:
-    if getattr(device, "type", None) == "cuda":
-        import torch
+    from nasbox.measure import device_name  # torch only when a device is named
 
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return device_name(device)
 
 
 def _zoo(data: ReportData, reports_dir: Path) -> tuple[list[ZooScore], str]:

@@ -94,7 +94,10 @@ def front_info(data: ReportData, cost: str, zoo: list[ZooScore] | None = None) -
         hv = hypervolume([[t.accuracy, t.metric(cost) / reference] for t in front], ["maximize", "minimize"],
                          [0.0, 1.0])
     scored = [z for z in (zoo or []) if z.status == "complete" and zoo_metric(z, cost) is not None]
-    return FrontInfo(cost, COSTS[cost][0], front, dominated, repeat, stopped, strip, missing, scored, hv, reference)
+    title = COSTS[cost][0]
+    if cost == "latency" and data.config.get("latency") == "predict":
+        title = "latency, predicted batch-1 ms (lookup table)"
+    return FrontInfo(cost, title, front, dominated, repeat, stopped, strip, missing, scored, hv, reference)
 
 
 def zoo_metric(z: ZooScore, cost: str) -> float | None:
