@@ -21,11 +21,11 @@ measure the whole network (three times, on fresh copies of the model, keeping th
 ``a`` is the median ratio of measured to units' sum over those whose weights fit in the
 cache (1 when none does); ``c`` is the larger ones' total ``measured - a * units' sum``
 over their total weights beyond the cache (0 until that total is at least one cache's
-worth). On a GPU (no cache model) ``a``
-alone scales the units' sum; that is not accurate (on an H200, 47-60 % of candidates within
-+-10 %: batch-1 GPU latency is launch-bound), so use it on CPUs. One coefficient at a time, each from its own networks, stays
-put where a least-squares fit of both on a few networks swings (sizes and units' sums rise
-together).
+worth). One coefficient at a time, each from its own networks, stays put where a
+least-squares fit of both on a few networks swings (sizes and units' sums rise together).
+On a GPU (no cache model) ``a`` alone scales the units' sum, which is not accurate (on an
+H200, 47-60 % of candidates within +-10 %: batch-1 GPU latency is launch-bound); the
+predictor is meant for CPUs.
 
 The table is a JSON file per device (CPU model and thread count, or GPU name, and the
 PyTorch version) under ``$NASBOX_CACHE_DIR`` (default ``~/.cache/nasbox``)``/latency/``.
