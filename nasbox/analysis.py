@@ -35,7 +35,7 @@ from nasbox.arch import (
 )
 from nasbox.errors import ShapeError
 
-__all__ = ["Analysis", "Layer", "analyze", "conv_out", "hidden_channels", "needs_resize", "se_channels"]
+__all__ = ["Analysis", "Layer", "Part", "analyze", "conv_out", "hidden_channels", "needs_resize", "se_channels"]
 
 Shape = tuple[int, int, int]  # (C, H, W)
 
@@ -50,6 +50,14 @@ class Layer(NamedTuple):
     macs: int
 
 
+class Part(NamedTuple):
+    """A top-level piece of the built model, in forward order, and the shape it is fed."""
+
+    name: str  # module path: "resize", "stage2.block1", "stage2.pool" or "head"
+    genotype: Block | Pool | None  # the block or pool; None for the resize and the head
+    in_shape: Shape
+
+
 class Analysis(NamedTuple):
     """Per-layer rows and totals of an architecture."""
 
@@ -57,6 +65,7 @@ class Analysis(NamedTuple):
     params: int
     macs: int
     body_shape: Shape  # (C, H, W) the head receives
+    parts: tuple[Part, ...] = ()  # resize?, blocks and pools, head: run in turn, they are the model
 
     @property
     def flops(self) -> int:
@@ -185,15 +194,20 @@ def analyze(arch: Architecture) -> Analysis:
     """
     walk = _Walker()
     shape: Shape = arch.input_shape
+    parts = []
     if needs_resize(arch):
+        parts.append(Part("resize", None, shape))
         shape = (shape[0], arch.resolution, arch.resolution)
         walk.rows.append(Layer("resize", f"bilinear resize to {arch.resolution}x{arch.resolution}", shape, 0,
                                4 * shape[0] * shape[1] * shape[2]))
     for stage_name, stage in arch.named_stages():
         for j, block in enumerate(stage.blocks):
-            shape = walk.block(f"{stage_name}.block{j + 1}", shape, block)
+            parts.append(Part(f"{stage_name}.block{j + 1}", block, shape))
+            shape = walk.block(parts[-1].name, shape, block)
         if stage.pool is not None:
-            shape = walk.pool(f"{stage_name}.pool", shape, stage.pool)
+            parts.append(Part(f"{stage_name}.pool", stage.pool, shape))
+            shape = walk.pool(parts[-1].name, shape, stage.pool)
+    parts.append(Part("head", None, shape))
     body_shape = shape
     c, h, w = shape
     head = arch.head
@@ -210,4 +224,4 @@ def analyze(arch: Architecture) -> Analysis:
     walk.rows.append(Layer("head.classifier", "linear", (arch.num_classes, 1, 1),
                            features * arch.num_classes + arch.num_classes, features * arch.num_classes))
     rows = tuple(walk.rows)
-    return Analysis(rows, sum(r.params for r in rows), sum(r.macs for r in rows), body_shape)
+    return Analysis(rows, sum(r.params for r in rows), sum(r.macs for r in rows), body_shape, tuple(parts))

@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from nasbox.analysis import _Walker, analyze, needs_resize
+from nasbox.analysis import Analysis, analyze
 from nasbox.arch import Architecture
 from nasbox.measure import device_name, measure_latency
 
@@ -93,26 +93,22 @@ def _shape_text(shape: Shape) -> str:
     return "x".join(str(s) for s in shape)
 
 
-def network_units(arch: Architecture) -> list[Unit]:
+def network_units(arch: Architecture, info: Analysis | None = None) -> list[Unit]:
     """The units of ``arch`` in forward order; run one after the other, they are the network.
 
     Keys name everything that sets a unit's work: the block's genotype (type, widths,
     kernel, stride, activation, SE), its input shape and, for the head, the classes.
     """
-    walk = _Walker()
-    shape: Shape = arch.input_shape
     units = []
-    if needs_resize(arch):
-        units.append(Unit("resize", f"resize {arch.resolution} in {_shape_text(shape)}", shape))
-        shape = (shape[0], arch.resolution, arch.resolution)
-    for stage_name, stage in arch.named_stages():
-        for j, block in enumerate(stage.blocks):
-            units.append(Unit(f"{stage_name}.block{j + 1}", f"{block!r} in {_shape_text(shape)}", shape))
-            shape = walk.block(f"{stage_name}.block{j + 1}", shape, block)
-        if stage.pool is not None:
-            units.append(Unit(f"{stage_name}.pool", f"{stage.pool!r} in {_shape_text(shape)}", shape))
-            shape = walk.pool(f"{stage_name}.pool", shape, stage.pool)
-    units.append(Unit("head", f"{arch.head!r} classes={arch.num_classes} in {_shape_text(shape)}", shape))
+    for part in (info or analyze(arch)).parts:
+        shape = _shape_text(part.in_shape)
+        if part.name == "resize":
+            what = f"resize {arch.resolution}"
+        elif part.name == "head":
+            what = f"{arch.head!r} classes={arch.num_classes}"
+        else:
+            what = repr(part.genotype)
+        units.append(Unit(part.name, f"{what} in {shape}", part.in_shape))
     return units
 
 
@@ -258,8 +254,8 @@ class LatencyTable:
         Units missing from the table are measured now and stored; until the table is
         calibrated the whole network is measured too (:data:`CALIBRATION_NETWORKS`).
         """
-        units = network_units(arch)
-        params = analyze(arch).params / 1e6
+        info = analyze(arch)
+        units, params = network_units(arch, info), info.params / 1e6
         missing = [u for u in units if u.key not in self.entries]
         calibrate = not self.calibrated() and self._measure_whole is not None
         measured = None
@@ -272,12 +268,12 @@ class LatencyTable:
             for u in missing:
                 if u.key not in self.entries:  # a unit may repeat within one network
                     self.entries[u.key] = self._measure(model.get_submodule(u.name), u.in_shape)
-            total = sum(self.entries[u.key] for u in units)
-            if calibrate:
-                measured = self._measure_whole(model, arch.input_shape)
-                self.calibration.append((total, params, measured))
-            self.save()
         total = sum(self.entries[u.key] for u in units)
+        if calibrate:
+            measured = self._measure_whole(model, arch.input_shape)
+            self.calibration.append((total, params, measured))
+        if missing or calibrate:
+            self.save()
         a, c = self.coefficients
         ms = a * total + c * self._beyond_cache(params)
         return Prediction(ms, len(units), len({u.key for u in missing}), measured)
