@@ -91,8 +91,7 @@ def load_runs(out: Path) -> dict[tuple[str, int], list[dict]]:
     """Every run's counted trials in order: ``{(mode, seed): [{t, acc, macs}, ...]}``."""
     import optuna
 
-    from nasbox.search import _counted
-    from nasbox.storage import open_storage
+    from nasbox.storage import counts_toward_budget, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     runs = {}
@@ -107,7 +106,7 @@ def load_runs(out: Path) -> dict[tuple[str, int], list[dict]]:
         start = min((t.datetime_start for t in trials if t.datetime_start), default=None)
         rows = []
         for t in trials:
-            if not _counted(t) or t.datetime_complete is None:
+            if not counts_toward_budget(t) or t.datetime_complete is None:
                 continue
             a = t.user_attrs
             trained = a.get("status") in ("complete", "repeat") and a.get("accuracy") is not None

@@ -8,13 +8,11 @@ from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
 
-from nasbox.storage import LOST
+from nasbox.storage import LOST, trial_status
 
 __all__ = ["TRIAL_COLUMNS", "pareto_dataframe", "trials_dataframe", "write_outputs"]
 
-_STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "waiting", TrialState.PRUNED: "stopped"}
 TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
                  "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations", "batch_size", "device",
                  "arch_id", "encoding", "repeat_of", "infeasible", "fail_reason", "lost", "host", "pid",
@@ -26,9 +24,7 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
-        status = a.get("status") or _STATUS.get(t.state, "failed")
-        if LOST in a and status != "screened":
-            status = "lost"
+        status = trial_status(t)
         worker = a.get("worker") or {}
         fidelity = a.get("fidelity") or {}
         row = {

@@ -39,7 +39,7 @@ from nasbox.errors import ConfigError, NasboxError, ShapeError, StorageError, Tr
 from nasbox.pareto import non_dominated_mask
 from nasbox.results import pareto_dataframe, trials_dataframe, write_outputs
 from nasbox.space import SearchSpace, get_space
-from nasbox.storage import LOST, fail_stale_trials, heartbeat, open_storage, process_alive, process_start_time
+from nasbox.storage import LOST, count_finished, fail_stale_trials, heartbeat, open_storage, process_alive, process_start_time
 
 if TYPE_CHECKING:
     from nasbox.latency_model import LatencyTable
@@ -192,17 +192,6 @@ def make_sampler(name: str, seed: int, n_objectives: int) -> optuna.samplers.Bas
 
 
 # --------------------------------------------------------------------------- trial states
-
-
-def _counted(t: FrozenTrial) -> bool:
-    if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return t.state == TrialState.FAIL and LOST not in t.user_attrs
-
-
-def count_finished(trials: list[FrozenTrial]) -> int:
-    """Trials that count toward the budget."""
-    return sum(_counted(t) for t in trials)
 
 
 def _worker_id() -> dict[str, Any]:
@@ -413,7 +402,7 @@ class _Search:
         proposal that no other one dominates on (mean proxy rank, and the study's cost
         objectives known before training: MACs and params from the genotype, latency from
         the device's lookup table); genotypes over a MACs or params limit go last. The others are told
-        FAIL, marked screened out with their scores: they do not count toward the budget and
+        FAIL with status ``screened`` and their scores: they do not count toward the budget and
         the samplers ignore them. Every proposal keeps its proxy scores."""
         from nasbox.data import eval_batches
         from nasbox.proxies import DEFAULT_PROXIES, mean_proxy_ranks, score_proxies
@@ -456,8 +445,8 @@ class _Search:
                                               "chosen": i == chosen, "on_front": i in on_front})
             if i != chosen:
                 trial.set_user_attr("status", "screened")
-                trial.set_user_attr(LOST, f"screened out by --prescreen: trial #{proposals[chosen].number} was "
-                                          "more promising")
+                trial.set_user_attr("fail_reason", f"screened out by --prescreen: trial #{proposals[chosen].number} "
+                                                   "was more promising")
                 self.study.tell(trial, state=TrialState.FAIL)
         return proposals[chosen]
 
@@ -525,11 +514,12 @@ class _Search:
                 continue
             trial = self._ask()
             before = [t for t in self.study.get_trials(deepcopy=False) if t.number < trial.number]
-            if count_finished(before) + sum(t.state == TrialState.RUNNING for t in before) >= c.budget:
+            finished_before = count_finished(before)
+            if finished_before + sum(t.state == TrialState.RUNNING for t in before) >= c.budget:
                 trial.set_user_attr(LOST, "surplus: the budget was reached by other workers")
                 self.study.tell(trial, state=TrialState.FAIL)
                 continue
-            index = count_finished(before) + 1
+            index = finished_before + 1
             t0 = time.perf_counter()
             try:
                 with heartbeat(self.study, trial):

@@ -21,18 +21,50 @@ from typing import Any
 from nasbox.errors import StorageError
 
 __all__ = [
+    "COUNTED",
     "JOURNAL_NAME",
+    "count_finished",
+    "counts_toward_budget",
     "fail_stale_trials",
     "heartbeat",
     "mask_url",
     "open_storage",
     "process_alive",
     "process_start_time",
+    "trial_status",
 ]
 
 JOURNAL_NAME = "journal.log"
 HEARTBEAT_INTERVAL_S = 30
 LOST = "lost"  # user attribute: why a trial does not count toward the budget
+#: the statuses nasbox records for a trial with a result of its own, which counts toward the budget
+COUNTED = ("complete", "repeat", "stopped", "infeasible", "failed")
+_STATE_STATUS = {"RUNNING": "running", "WAITING": "running"}
+
+
+def counts_toward_budget(trial: Any) -> bool:
+    """Finished with a result of its own: COMPLETE, PRUNED (stopped early), or FAIL unless
+    marked :data:`LOST` (interrupted, stale, surplus) or screened out by pre-screening."""
+    state, attrs = trial.state.name, trial.user_attrs
+    if state == "FAIL":
+        return LOST not in attrs and attrs.get("status") != "screened"
+    return state in ("COMPLETE", "PRUNED")
+
+
+def count_finished(trials: Any) -> int:
+    """How many of ``trials`` count toward the budget."""
+    return sum(counts_toward_budget(t) for t in trials)
+
+
+def trial_status(trial: Any) -> str:
+    """The status of a trial as nasbox reports it: the ``status`` it recorded (one of
+    :data:`COUNTED`, or ``screened``), ``lost``, ``running``, else ``failed``."""
+    status = trial.user_attrs.get("status")
+    if LOST in trial.user_attrs:
+        return "lost"
+    if status in (*COUNTED, "screened"):
+        return status
+    return _STATE_STATUS.get(trial.state.name, "failed")
 
 
 def mask_url(url: str) -> str:

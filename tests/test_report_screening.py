@@ -78,7 +78,7 @@ def hand_made() -> optuna.Study:
     study.add_trial(_stopped(4, 4, 0.20, _costs(8)))
     for i in (9, 10):
         study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={
-            **_costs(i), "status": "screened", "lost": "screened out by --prescreen: trial #0 was more promising",
+            **_costs(i), "status": "screened", "fail_reason": "screened out by --prescreen: trial #0 was more promising",
             "proxies": _proxies(0.5, -INF), "prescreen": {"proposals": 3, "chosen": False}}))
     study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs=_costs(11)))
     study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={**_costs(12), "lost": "interrupted"}))

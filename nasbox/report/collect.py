@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nasbox.analysis import analyze
 from nasbox.arch import Architecture
 from nasbox.errors import NasboxError
+from nasbox.storage import COUNTED, count_finished, trial_status
 
 __all__ = ["COUNTED", "NOT_TRAINED", "STATUSES", "TRAINED", "ReportData", "TrialRow", "collect", "finished_count"]
 
@@ -31,9 +32,6 @@ TRAINED = ("complete", "repeat")
 NOT_TRAINED = ("infeasible", "screened", "failed", "lost", "running")
 #: every status, in the order the counts list them (``stopped``: trained part-way, accuracy at its rung)
 STATUSES = (*TRAINED, "stopped", *NOT_TRAINED)
-#: statuses of trials with a result of their own, which count toward the search's budget
-COUNTED = (*TRAINED, "stopped", "infeasible", "failed")
-_STATE_STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "running"}
 
 
 @dataclass(frozen=True)
@@ -139,18 +137,6 @@ def _iso(dt: datetime | None) -> str | None:
     return None if dt is None else dt.isoformat(sep=" ", timespec="seconds")
 
 
-def _status(t: FrozenTrial) -> str:
-    a = t.user_attrs
-    status = a.get("status")
-    if status == "screened":  # kept out of the budget by the lost key, but not lost
-        return status
-    if "lost" in a:
-        return "lost"
-    if status in COUNTED:
-        return status
-    return _STATE_STATUS.get(t.state, "failed")
-
-
 def _proxies(value: Any) -> dict[str, float] | None:
     """The proxy scores of a trial: numbers only, NaN left out, ``-inf`` (a failed proxy) kept."""
     if not isinstance(value, dict):
@@ -183,7 +169,7 @@ def _stop(a: dict[str, Any], status: str) -> tuple[int | None, int | None]:
 
 def _row(t: FrozenTrial) -> tuple[TrialRow, dict[str, Any]]:
     a = t.user_attrs
-    status = _status(t)
+    status = trial_status(t)
     macs, params = _int(a.get("macs")), _int(a.get("params"))
     from_analysis = False
     encoding = a.get("encoding") if isinstance(a.get("encoding"), str) else None
@@ -237,7 +223,7 @@ def _pareto_numbers(study: optuna.Study, rows: dict[int, TrialRow]) -> tuple[int
 def finished_count(study: optuna.Study) -> int:
     """Trials with a result of their own: complete, repeat, stopped, infeasible or failed (not lost
     nor screened out)."""
-    return sum(_status(t) in COUNTED for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING)
+    return count_finished(study.get_trials(deepcopy=False))
 
 
 def collect(study: optuna.Study) -> ReportData:
