@@ -11,7 +11,7 @@ import pandas as pd
 
 from nasbox.storage import LOST, trial_status
 
-__all__ = ["TRIAL_COLUMNS", "pareto_dataframe", "trials_dataframe", "write_outputs"]
+__all__ = ["TRIAL_COLUMNS", "pareto_dataframe", "pareto_numbers", "trials_dataframe", "write_outputs"]
 
 TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
                  "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations", "batch_size", "device",
@@ -44,17 +44,26 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     return df
 
 
-def pareto_dataframe(study: optuna.Study, df: pd.DataFrame) -> pd.DataFrame:
-    """The Pareto-optimal, feasible trials (Optuna's ``best_trials``), one per genotype."""
-    if df.empty:
-        return df.iloc[0:0]
+def pareto_numbers(study: optuna.Study) -> tuple[int, ...]:
+    """Optuna's ``best_trials`` (feasible, non-dominated in all objectives) that were trained,
+    one per genotype (the first trial of it), best accuracy first."""
     try:
         best = study.best_trials
     except (RuntimeError, ValueError):
-        best = []
-    numbers = [t.number for t in best if t.user_attrs.get("status") in ("complete", "repeat")]
-    front = df[df["number"].isin(numbers)].drop_duplicates("arch_id")
-    return front.sort_values("accuracy", ascending=False).reset_index(drop=True)
+        return ()
+    chosen: dict[str, tuple[float, int]] = {}
+    for t in sorted(best, key=lambda t: t.number):
+        accuracy = t.user_attrs.get("accuracy")
+        if trial_status(t) in ("complete", "repeat") and isinstance(accuracy, (int, float)):
+            chosen.setdefault(t.user_attrs.get("arch_id") or f"#{t.number}", (-float(accuracy), t.number))
+    return tuple(n for _, n in sorted(chosen.values()))
+
+
+def pareto_dataframe(study: optuna.Study, df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`pareto_numbers`, in its order."""
+    if df.empty:
+        return df.iloc[0:0]
+    return df.set_index("number", drop=False).loc[list(pareto_numbers(study))].reset_index(drop=True)
 
 
 def write_outputs(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame, *, study: optuna.Study | None = None,

@@ -297,3 +297,16 @@ def test_the_screening_page_opens_offline_in_chromium(searched, tmp_path):
         assert any(n.startswith("screened (by the proxies") for n in names)
     finally:
         browser.close()
+
+
+def test_pareto_csv_and_report_list_the_same_front_without_genotype_ids():
+    from nasbox.pareto import non_dominated_mask
+    from nasbox.results import pareto_dataframe, trials_dataframe
+
+    study = hand_made()  # no trial has an arch_id: each is a genotype of its own
+    done = [t for t in study.trials if t.user_attrs.get("status") == "complete"]
+    mask = non_dominated_mask([t.values for t in done], DIRS)
+    expected = sorted((t for t, m in zip(done, mask, strict=True) if m), key=lambda t: (-t.values[0], t.number))
+    assert len(expected) >= 2
+    assert collect(study).pareto_numbers == tuple(t.number for t in expected)
+    assert list(pareto_dataframe(study, trials_dataframe(study))["number"]) == [t.number for t in expected]

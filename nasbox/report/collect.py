@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nasbox.analysis import analyze
 from nasbox.arch import Architecture
 from nasbox.errors import NasboxError
+from nasbox.results import pareto_numbers
 from nasbox.storage import COUNTED, count_finished, trial_status
 
 __all__ = ["COUNTED", "NOT_TRAINED", "STATUSES", "TRAINED", "ReportData", "TrialRow", "collect", "finished_count"]
@@ -204,22 +205,6 @@ def _row(t: FrozenTrial) -> tuple[TrialRow, dict[str, Any]]:
     return row, budget
 
 
-def _pareto_numbers(study: optuna.Study, rows: dict[int, TrialRow]) -> tuple[int, ...]:
-    """Optuna's ``best_trials`` (feasible, non-dominated in all objectives) that were
-    trained, one per genotype, best accuracy first (as :func:`nasbox.search.pareto_dataframe`)."""
-    try:
-        best = study.best_trials
-    except (RuntimeError, ValueError):
-        return ()
-    chosen: dict[str | None, int] = {}
-    for t in sorted(best, key=lambda t: t.number):
-        row = rows.get(t.number)
-        if row is None or not row.trained:
-            continue
-        chosen.setdefault(row.arch_id if row.arch_id else f"#{t.number}", t.number)
-    return tuple(sorted(chosen.values(), key=lambda n: (-(rows[n].accuracy or 0.0), n)))
-
-
 def finished_count(study: optuna.Study) -> int:
     """Trials with a result of their own: complete, repeat, stopped, infeasible or failed (not lost
     nor screened out)."""
@@ -248,6 +233,6 @@ def collect(study: optuna.Study) -> ReportData:
     return ReportData(
         study_name=study.study_name, objectives=objectives, directions=directions,
         trials=tuple(rows[n] for n in sorted(rows)), setup=setup, config=config,
-        run=dict(attrs.get("run") or {}), pareto_numbers=_pareto_numbers(study, rows),
+        run=dict(attrs.get("run") or {}), pareto_numbers=pareto_numbers(study),
         fidelity=fidelity, devices=tuple(devices),
     )
