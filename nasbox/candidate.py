@@ -15,38 +15,10 @@ from typing import Any
 
 from nasbox.arch import Architecture
 from nasbox.data import DatasetSpec
-from nasbox.errors import ConfigError, StorageError
+from nasbox.errors import ConfigError
+from nasbox.storage import open_study, report_dir_for
 
-__all__ = ["model_dir", "open_study", "resolve_candidate", "study_data_options"]
-
-
-def open_study(name: str, storage: str | None = None, reports_dir: str | Path = "reports") -> Any:
-    """Load an existing study (``<reports_dir>/<study>/journal.log`` by default); creates nothing.
-
-    Raises:
-        StorageError: no such journal, database or study.
-    """
-    import optuna
-
-    from nasbox.search import safe_name
-    from nasbox.storage import JOURNAL_NAME, open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    folder = Path(reports_dir) / safe_name(name)
-    if storage is None and not (folder / JOURNAL_NAME).is_file():
-        raise StorageError(f"no study {name!r}: {folder / JOURNAL_NAME} does not exist; give the --reports-dir "
-                           "the search wrote to, or its --storage")
-    if storage is not None and storage.startswith("sqlite:///") and not Path(storage[10:]).is_file():
-        raise StorageError(f"no study {name!r}: the database {storage[10:]} does not exist")
-    backend, display = open_storage(storage, folder)
-    try:
-        names = optuna.study.get_all_study_names(backend)
-    except Exception as exc:  # storage backends raise many kinds of errors
-        raise StorageError(f"cannot read storage {display}: {type(exc).__name__}") from None
-    if name not in names:
-        known = ", ".join(repr(n) for n in sorted(names)[:10]) or "no study"
-        raise StorageError(f"no study named {name!r} in {display} (it holds {known})")
-    return optuna.load_study(study_name=name, storage=backend)
+__all__ = ["model_dir", "resolve_candidate", "study_data_options"]
 
 
 def study_data_options(study: Any) -> dict[str, Any]:
@@ -62,15 +34,13 @@ def study_data_options(study: Any) -> dict[str, Any]:
 
 
 def _trial_arch(study: Any, number: int, reports_dir: str | Path) -> tuple[Architecture, Any]:
-    from nasbox.search import safe_name
-
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     t = trials.get(number)
     if t is None:
         have = f"trials 0..{max(trials)}" if trials else "no trial"
         raise ConfigError(f"study {study.study_name!r} has no trial {number} (it has {have})")
     arch_id = t.user_attrs.get("arch_id")
-    path = Path(reports_dir) / safe_name(study.study_name) / "archs" / f"{arch_id}.json"
+    path = report_dir_for(study.study_name, reports_dir) / "archs" / f"{arch_id}.json"
     if arch_id and path.is_file():  # the stored genotype, if it is still the one recorded
         try:
             arch = Architecture.from_json(path.read_text())
@@ -135,5 +105,5 @@ def model_dir(reports_dir: str | Path, name: str, study: str | None = None) -> P
     """``<reports>/<study>/models/<name>``, or ``<reports>/models/<name>`` without a study."""
     from nasbox.search import safe_name
 
-    base = Path(reports_dir) / safe_name(study) if study else Path(reports_dir)
+    base = report_dir_for(study, reports_dir) if study else Path(reports_dir)
     return base / "models" / safe_name(name)

@@ -302,7 +302,7 @@ def record_onnx_latency(study: Any, trial_number: int, ms: float, *, latency: La
         ConfigError: the study has no such trial, or ``ms`` is not a positive number.
     """
     if isinstance(study, str):
-        from nasbox.candidate import open_study
+        from nasbox.storage import open_study
 
         study = open_study(study, storage, reports_dir)
     if not (isinstance(ms, (int, float)) and ms > 0):

@@ -10,7 +10,7 @@ import torch
 
 from nasbox.arch import FC, Architecture, ConvBlock, Head, Pool, Stage
 from nasbox.build import build_model
-from nasbox.candidate import open_study, resolve_candidate
+from nasbox.candidate import resolve_candidate
 from nasbox.checkpoint import CHECKPOINT_NAME, CheckpointError
 from nasbox.data import load_dataset
 from nasbox.errors import ConfigError
@@ -26,6 +26,7 @@ from nasbox.export import (
 from nasbox.fulltrain import FullTrainConfig, full_train
 from nasbox.search import SearchConfig, run_search
 from nasbox.space import list_spaces
+from nasbox.storage import open_study
 from nasbox.zoo import ZOO_NAMES, get_zoo
 
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None

@@ -34,7 +34,7 @@ def study(tmp_path_factory):
         space="seed_cnn", space_args=dict(TINY), dataset="synthetic",
         dataset_options={"synthetic_shape": (3, 16, 16), "synthetic_size": 300}, iterations=4, batch_size=32,
         budget=2, reports_dir=str(reports), device="cpu", seed=0, study=STUDY))
-    from nasbox.candidate import open_study
+    from nasbox.storage import open_study
 
     data = load_dataset(**study_data_options(open_study(STUDY, None, reports)))
     return reports, data, result.trials

@@ -24,8 +24,9 @@ def _candidate_options(p: argparse.ArgumentParser) -> None:
 
 
 def _train_data(args: argparse.Namespace):
-    from nasbox.candidate import open_study, study_data_options
+    from nasbox.candidate import study_data_options
     from nasbox.data import load_dataset
+    from nasbox.storage import open_study
 
     if args.study:
         options = study_data_options(open_study(args.study, args.storage, args.reports_dir))
@@ -151,7 +152,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         setup = {}
         if args.study:
-            from nasbox.candidate import open_study
+            from nasbox.storage import open_study
 
             setup = open_study(args.study, args.storage, args.reports_dir).user_attrs.get("setup") or {}
         shape = args.input or tuple(setup.get("input_shape") or (3, 32, 32))
