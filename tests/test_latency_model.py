@@ -51,6 +51,7 @@ def test_unit_keys_name_the_block_and_its_input():
     assert [u.key for u in ua] == [u.key for u in again]  # a key is a function of the genotype
     same_block_other_input = [(x, y) for x in ua for y in ub if x.key.split(" in ")[0] == y.key.split(" in ")[0]
                               and x.in_shape != y.in_shape]
+    assert same_block_other_input  # the two samples share a block type at another input
     assert all(x.key != y.key for x, y in same_block_other_input)
 
 
