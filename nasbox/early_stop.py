@@ -266,7 +266,7 @@ def make_rung_callbacks(
     Raises:
         ConfigError: a cost named by the stopper is missing from ``costs``.
     """
-    from nasbox.train import evaluate, use_bf16
+    from nasbox.train import evaluate, numerics
 
     missing = [name for name in stopper.cost_names if name not in costs]
     if missing:
@@ -274,8 +274,7 @@ def make_rung_callbacks(
     own = {name: float(costs[name]) for name in stopper.cost_names}
     for name in stopper.cost_names:
         trial.set_user_attr(name, costs[name])
-    bf16 = use_bf16(device, config.amp)
-    channels_last = config.channels_last == "on" or (config.channels_last == "auto" and (device.type == "cuda" or bf16))
+    bf16, channels_last = numerics(config, device)  # evaluate as training runs
 
     def make(rung: int) -> RungCallback:
         def callback(iteration: int, model: Any) -> bool:

@@ -35,6 +35,7 @@ __all__ = [
     "resolve_budget",
     "resolve_device",
     "train_model",
+    "numerics",
     "use_bf16",
 ]
 
@@ -163,6 +164,13 @@ def use_bf16(device: torch.device, amp: str = "auto") -> bool:
         return False
 
 
+def numerics(config: TrainConfig, device: torch.device) -> tuple[bool, bool]:
+    """``(bf16, channels_last)`` for training and evaluating with ``config`` on ``device``:
+    channels_last with ``auto`` on CUDA and wherever bf16 runs (its kernels prefer it)."""
+    bf16 = use_bf16(device, config.amp)
+    return bf16, config.channels_last == "on" or (config.channels_last == "auto" and (device.type == "cuda" or bf16))
+
+
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     decay, no_decay = [], []
     for p in model.parameters():
@@ -204,8 +212,7 @@ class Recipe:
             # Denormal floats (a dying network's tiny activations and gradients) make x86 CPUs
             # 30x slower; flushing them to zero costs nothing in accuracy.
             torch.set_flush_denormal(True)
-        bf16 = use_bf16(device, config.amp)
-        cl = config.channels_last == "on" or (config.channels_last == "auto" and (device.type == "cuda" or bf16))
+        bf16, cl = numerics(config, device)
         model.to(device)
         if cl:
             model.to(memory_format=torch.channels_last)
