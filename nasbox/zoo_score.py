@@ -217,20 +217,23 @@ def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, rep
         get_zoo(name)  # SpaceError for an unknown name, before any work
     report = progress or (lambda event: None)
     device = resolve_device(settings.device)
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.dataset_options.items()}
-    data = load_dataset(settings.dataset, data_dir=settings.data_dir, val_fraction=settings.val_fraction,
-                        subset=settings.subset, seed=settings.seed, **options).to(device)
-    spec = data.spec
     path = cache_path(reports_dir, settings)
     cached = _read_cache(path)
     stored: dict[str, Any] = dict(cached.get("models") or {}) if cached.get("key_fields") == settings.key_fields() else {}
+    todo = [n for n in names if force or n not in stored]
+    data = spec = None
+    if todo:  # the data only when something is to be trained
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.dataset_options.items()}
+        data = load_dataset(settings.dataset, data_dir=settings.data_dir, val_fraction=settings.val_fraction,
+                            subset=settings.subset, seed=settings.seed, **options).to(device)
+        spec = data.spec
     descriptions = dict(list_zoo())
     train_config = TrainConfig(epochs=settings.epochs, iterations=settings.iterations, batch_size=settings.batch_size,
                                lr=settings.lr, seed=settings.seed)
-    report({"event": "start", "cache": str(path), "models": names, "device": str(device), "dataset": spec.name,
-            "n_train": spec.train_size, "n_val": spec.val_size})
+    report({"event": "start", "cache": str(path), "models": names, "device": str(device), "dataset": settings.dataset,
+            "n_train": spec.train_size if spec else None, "n_val": spec.val_size if spec else None})
     for name in names:
-        if name in stored and not force:
+        if name not in todo:
             report({"event": "model_end", "name": name, "cached": True, **stored[name]})
             continue
         arch = get_zoo(name, spec.input_shape, spec.num_classes)

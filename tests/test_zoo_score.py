@@ -9,6 +9,7 @@ import optuna
 import pytest
 from optuna.trial import create_trial
 
+import nasbox.data
 import nasbox.measure
 import nasbox.train
 import nasbox.zoo
@@ -74,7 +75,14 @@ def test_scores_are_cached_per_network_and_reused(tmp_path, fast_latency, monkey
         raise AssertionError("a cached network was trained again")
 
     monkeypatch.setattr(nasbox.train, "train_model", no_training)
+    load_dataset = nasbox.data.load_dataset
+
+    def no_loading(*a, **k):
+        raise AssertionError("the data was loaded though every network is cached")
+
+    monkeypatch.setattr(nasbox.data, "load_dataset", no_loading)
     assert score_zoo(settings(), ["mobilenet_v2"], reports_dir=tmp_path)[1] == [score]
+    monkeypatch.setattr(nasbox.data, "load_dataset", load_dataset)
 
     def fail(*a, **k):
         raise TrainingError("the loss became nan at iteration 1")

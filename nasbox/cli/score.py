@@ -78,9 +78,9 @@ def cmd_zoo_score(args: argparse.Namespace) -> int:
         if args.json:
             return
         if event["event"] == "start":
-            say(f"scoring {len(event['models'])} zoo network(s) on {event['dataset']} "
-                          f"({event['n_train']:,} train / {event['n_val']:,} val), device {event['device']}; "
-                          f"cache {event['cache']}")
+            sizes = f" ({event['n_train']:,} train / {event['n_val']:,} val)" if event["n_train"] is not None else ""
+            say(f"scoring {len(event['models'])} zoo network(s) on {event['dataset']}{sizes}, device "
+                f"{event['device']}; cache {event['cache']}")
         elif event["event"] == "model_start":
             say(f"  {event['name']}: MACs {_fmt_count(event['macs'])}, params "
                           f"{_fmt_count(event['params'])}, training ...")
