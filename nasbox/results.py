@@ -11,7 +11,7 @@ import pandas as pd
 
 from nasbox.storage import LOST, trial_status
 
-__all__ = ["TRIAL_COLUMNS", "pareto_dataframe", "pareto_numbers", "trials_dataframe", "write_outputs"]
+__all__ = ["TRIAL_COLUMNS", "pareto_dataframe", "pareto_numbers", "trials_dataframe", "write_outputs", "write_tables"]
 
 TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
                  "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations", "batch_size", "device",
@@ -66,14 +66,8 @@ def pareto_dataframe(study: optuna.Study, df: pd.DataFrame) -> pd.DataFrame:
     return df.set_index("number", drop=False).loc[list(pareto_numbers(study))].reset_index(drop=True)
 
 
-def write_outputs(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame, *, study: optuna.Study | None = None,
-                  spec: Any = None, device: Any = None) -> list[Path]:
-    """Write ``trials.csv`` and ``pareto.csv`` atomically and, given the study, the report
-    (``index.html``, ``report.md``, plots; see :mod:`nasbox.report`); return the files written.
-
-    ``spec`` (the dataset's split sizes) and ``device`` are recorded in the study, so that a
-    report rebuilt from the storage alone states them too.
-    """
+def write_tables(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame) -> list[Path]:
+    """``trials.csv`` and ``pareto.csv`` in ``report_dir``, each written atomically."""
     report_dir.mkdir(parents=True, exist_ok=True)
     files = []
     for name, frame in (("trials.csv", df), ("pareto.csv", pareto)):
@@ -82,6 +76,18 @@ def write_outputs(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame, *, s
         frame.to_csv(tmp, index=False)
         tmp.replace(path)
         files.append(path)
+    return files
+
+
+def write_outputs(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame, *, study: optuna.Study | None = None,
+                  spec: Any = None, device: Any = None) -> list[Path]:
+    """Write ``trials.csv`` and ``pareto.csv`` atomically and, given the study, the report
+    (``index.html``, ``report.md``, plots; see :mod:`nasbox.report`); return the files written.
+
+    ``spec`` (the dataset's split sizes) and ``device`` are recorded in the study, so that a
+    report rebuilt from the storage alone states them too.
+    """
+    files = write_tables(report_dir, df, pareto)
     if study is not None:
         from nasbox.report import build_report, record_run_facts
 

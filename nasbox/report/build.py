@@ -148,14 +148,10 @@ def _archs(data: ReportData, report_dir: Path) -> list[Path]:
 
 
 def _csvs(study: optuna.Study, report_dir: Path) -> list[Path]:
-    from nasbox.results import pareto_dataframe, trials_dataframe
+    from nasbox.results import pareto_dataframe, trials_dataframe, write_tables
 
     df = trials_dataframe(study)
-    pareto = pareto_dataframe(study, df)
-    files = []
-    for name, frame in (("trials.csv", df), ("pareto.csv", pareto)):
-        files.append(_write(report_dir / name, frame.to_csv(index=False)))
-    return files
+    return write_tables(report_dir, df, pareto_dataframe(study, df))
 
 
 def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: str | Path | None = None,
