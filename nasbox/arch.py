@@ -476,9 +476,12 @@ class Architecture:
 
     @property
     def arch_id(self) -> str:
-        """Stable 12-hex-digit id: SHA-256 of the canonical JSON (sorted keys, no spaces)."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        """Stable 12-hex-digit id: the start of the SHA-256 of :meth:`canonical_json`."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
+
+    def canonical_json(self) -> str:
+        """The genotype as JSON with sorted keys and no spaces: one text per genotype."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     # ---- compact string encoding (nasbox.encoding)
     def encode(self) -> str:

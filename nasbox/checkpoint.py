@@ -55,8 +55,8 @@ class CheckpointError(ConfigError):
 
 
 def genotype_json(arch: Architecture) -> str:
-    """The canonical JSON of a genotype (sorted keys, no spaces; its SHA-256 starts with the ``arch_id``)."""
-    return json.dumps(arch.to_dict(), sort_keys=True, separators=(",", ":"))
+    """The canonical JSON of a genotype (:meth:`Architecture.canonical_json`; its SHA-256 starts with the ``arch_id``)."""
+    return arch.canonical_json()
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
