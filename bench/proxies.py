@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 import warnings
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 
 from nasbox.build import build_model
 from nasbox.data import eval_batches, load_dataset
-from nasbox.proxies import DEFAULT_PROXIES, PROXIES, rank_candidates, score_proxies
+from nasbox.proxies import DEFAULT_PROXIES, PROXIES, mean_proxy_ranks
 from nasbox.space import get_space
 from nasbox.train import TrainConfig, train_model
 
@@ -54,7 +55,7 @@ def main() -> None:
             t0 = time.perf_counter()
             row[name] = PROXIES[name](model, batch)
             row[f"{name}_s"] = time.perf_counter() - t0
-        row["scores"] = score_proxies(arch, batch)
+        row["scores"] = {n: row[n] if math.isfinite(row[n]) else -math.inf for n in DEFAULT_PROXIES}  # as score_proxies
         result = train_model(build_model(arch, seed=0), data.train, data.val,
                              TrainConfig(epochs=1, batch_size=32, augment=False), data.spec, device=cpu)
         row["accuracy"] = result.accuracy
@@ -62,10 +63,7 @@ def main() -> None:
         rows.append(row)
         print(f"{i:3d} acc {row['accuracy']:.4f} " + " ".join(f"{n} {row[n]:.3g}" for n in DEFAULT_PROXIES), flush=True)
     df = pd.DataFrame(rows)
-    order = rank_candidates(list(df["scores"]), DEFAULT_PROXIES)
-    df["combined"] = 0.0
-    for pos, idx in enumerate(order):
-        df.loc[idx, "combined"] = -pos
+    df["combined"] = mean_proxy_ranks(list(df["scores"]), DEFAULT_PROXIES)
     out = {}
     for name in (*DEFAULT_PROXIES, "combined"):
         rho = df[name].astype(float).corr(df["accuracy"], method="spearman")
