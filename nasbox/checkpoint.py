@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,12 +32,12 @@ from torch import nn
 
 from nasbox.arch import Architecture
 from nasbox.errors import ConfigError
+from nasbox.files import atomic_write
 
 __all__ = [
     "CHECKPOINT_NAME",
     "Checkpoint",
     "CheckpointError",
-    "atomic_write",
     "genotype_json",
     "load_checkpoint",
     "save_checkpoint",
@@ -57,22 +55,6 @@ class CheckpointError(ConfigError):
 def genotype_json(arch: Architecture) -> str:
     """The canonical JSON of a genotype (:meth:`Architecture.canonical_json`; its SHA-256 starts with the ``arch_id``)."""
     return arch.canonical_json()
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write(tmp)`` on a temporary file beside ``path``, flush it to disk, then rename it to ``path``.
-
-    A crash or a full disk leaves the previous ``path`` intact.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass

@@ -26,8 +26,9 @@ import torch
 from torch import nn
 
 from nasbox.arch import Architecture
-from nasbox.checkpoint import atomic_write, load_checkpoint
+from nasbox.checkpoint import load_checkpoint
 from nasbox.errors import ConfigError, NasboxError
+from nasbox.files import atomic_write
 from nasbox.measure import Latency, measure_latency
 
 __all__ = [

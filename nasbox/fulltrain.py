@@ -31,9 +31,10 @@ from torch import nn
 
 from nasbox.arch import Architecture
 from nasbox.candidate import model_dir, resolve_candidate, study_data_options  # noqa: F401 - re-exported
-from nasbox.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, atomic_write, load_checkpoint, save_checkpoint
+from nasbox.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from nasbox.data import Data, DatasetSpec, DeviceLoader
 from nasbox.errors import ConfigError, TrainingError
+from nasbox.files import atomic_write
 from nasbox.train import Recipe, TrainConfig, evaluate, resolve_budget, resolve_device
 
 __all__ = ["FullTrainConfig", "FullTrainResult", "full_train", "model_dir", "resolve_candidate", "study_data_options"]
@@ -277,7 +278,7 @@ def _save(out: Path, arch: Architecture, config: FullTrainConfig, spec: DatasetS
                "params": info.params, "macs": info.macs, "history": history, "config": config.key(),
                "dataset": spec.to_dict(), "genotype": arch.to_dict(), "nasbox": __version__, "torch": torch.__version__}
     text = json.dumps(metrics, indent=2) + "\n"
-    atomic_write(out / METRICS_NAME, lambda p: p.write_text(text))
+    atomic_write(out / METRICS_NAME, text)
 
 
 def _write_curve(path: Path, history: list[dict[str, Any]], test_acc: float | None) -> None:

@@ -29,7 +29,7 @@ predictor is meant for CPUs.
 
 The table is a JSON file per device (CPU model and thread count, or GPU name, and the
 PyTorch version) under ``$NASBOX_CACHE_DIR`` (default ``~/.cache/nasbox``)``/latency/``.
-Several workers may share it: entries are merged with the file's before each write.
+Several workers may share it: each write merges the file's entries under a lock file.
 
     >>> table = LatencyTable.open("cpu", threads=1)  # doctest: +SKIP
     >>> table.predict(arch).ms  # doctest: +SKIP
@@ -50,6 +50,7 @@ from torch import nn
 
 from nasbox.analysis import Analysis, analyze
 from nasbox.arch import Architecture
+from nasbox.files import update_file
 from nasbox.measure import device_name, measure_latency
 
 __all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "cache_dir", "device_key", "network_units"]
@@ -164,7 +165,6 @@ class LatencyTable:
         self._measure, self._measure_whole = measure, measure_whole
         self.entries: dict[str, float] = {}
         # (units' sum in ms, parameters in millions, measured whole network in ms)
-        # (units' sum in ms, parameters in millions, measured whole network in ms)
         self.calibration: list[tuple[float, float, float]] = []
         self._merge(self._read())
 
@@ -192,8 +192,14 @@ class LatencyTable:
         if self.path is None:
             return {}
         try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+            return self._parse(self.path.read_text())
+        except OSError:
+            return {}
+
+    def _parse(self, text: str | None) -> dict[str, Any]:
+        try:
+            data = json.loads(text) if text else {}
+        except ValueError:
             return {}
         ok = isinstance(data, dict) and data.get("format") == _FORMAT and data.get("device") == self.key
         return data if ok else {}
@@ -208,19 +214,20 @@ class LatencyTable:
                 self.calibration.append((float(pair[0]), float(pair[1]), float(pair[2])))
 
     def save(self) -> None:
-        """Write the table, merged with what other workers wrote meanwhile (atomic replace)."""
+        """Write the table, merged under its lock with what other workers wrote meanwhile."""
         if self.path is None:
             return
-        self._merge(self._read())
-        data = {"format": _FORMAT, "device": self.key, "units": dict(sorted(self.entries.items())),
-                "calibration": [list(p) for p in self.calibration]}
+
+        def merged(text: str | None) -> str:
+            self._merge(self._parse(text))
+            data = {"format": _FORMAT, "device": self.key, "units": dict(sorted(self.entries.items())),
+                    "calibration": [list(p) for p in self.calibration]}
+            return json.dumps(data, indent=1) + "\n"
+
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1) + "\n")
-            tmp.replace(self.path)
+            update_file(self.path, merged)
         except OSError:
-            pass  # a read-only cache only costs re-measuring
+            pass  # a read-only cache (or a lock held too long) only costs re-measuring
 
     # ---- prediction
     def _beyond_cache(self, params: float) -> float:

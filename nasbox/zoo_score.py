@@ -8,14 +8,14 @@ report can place ResNet-18 or MobileNetV2 on the same axes as the searched candi
 Scores are cached in one JSON file per *key* (dataset and its split options, training
 fidelity, device), under ``<reports>/zoo-cache/``; a report overlays the cache whose key
 matches its study. Each network is saved as soon as it is scored, so an interrupted run
-keeps what it finished and a rerun scores only the rest.
+keeps what it finished and a rerun scores only the rest; several processes may score into
+one cache (each adds its networks under the file's lock).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nasbox.errors import ConfigError, NasboxError, TrainingError
+from nasbox.files import update_file
 
 __all__ = [
     "CACHE_DIR",
@@ -148,10 +149,17 @@ def cache_path(reports_dir: str | Path, settings: ZooSettings) -> Path:
 
 def _read_cache(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        return _parse_cache(path.read_text(), path)
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"unreadable zoo cache {path}: {exc}; delete it to score again") from None
+
+
+def _parse_cache(text: str | None, path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError as exc:
         raise ConfigError(f"unreadable zoo cache {path}: {exc}; delete it to score again") from None
     return data if isinstance(data, dict) and data.get("format") == _FORMAT else {}
 
@@ -179,13 +187,24 @@ def load_zoo_scores(reports_dir: str | Path, settings: ZooSettings | None) -> li
     return scores
 
 
-def _write_cache(path: Path, settings: ZooSettings, models: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": _FORMAT, "key": settings.key(), "key_fields": settings.key_fields(),
-               "settings": _plain(asdict(settings)), "models": models}
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+def _add_to_cache(path: Path, settings: ZooSettings, new: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``new`` scores into the cache file, under its lock (other processes may be scoring
+    other networks into it); return all the networks it then holds."""
+    merged: dict[str, Any] = {}
+
+    def update(text: str | None) -> str:
+        try:
+            old = _parse_cache(text, path)
+        except ConfigError:
+            old = {}  # a corrupt cache is replaced
+        merged.update(old.get("models") or {} if old.get("key_fields") == settings.key_fields() else {})
+        merged.update(new)
+        payload = {"format": _FORMAT, "key": settings.key(), "key_fields": settings.key_fields(),
+                   "settings": _plain(asdict(settings)), "models": merged}
+        return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+    update_file(path, update)
+    return merged
 
 
 def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, reports_dir: str | Path = "reports",
@@ -252,8 +271,7 @@ def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, rep
         except (TrainingError, NasboxError, RuntimeError, MemoryError) as exc:
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
             score = ZooScore(**base, status="failed", accuracy=None, latency_ms=None, latency_iqr_ms=None, reason=reason)
-        stored[name] = score.to_dict()
-        _write_cache(path, settings, stored)
+        stored.update(_add_to_cache(path, settings, {name: score.to_dict()}))
         report({"event": "model_end", "name": name, "cached": False, "seconds": time.perf_counter() - t0,
                 **stored[name]})
     return path, [ZooScore(**stored[n]) for n in names]

@@ -15,6 +15,7 @@ import numpy as np
 
 from nasbox.data.containers import _Raw
 from nasbox.errors import DataError
+from nasbox.files import atomic_write
 
 try:
     from numpy._core.multiarray import _reconstruct as _np_reconstruct
@@ -172,16 +173,17 @@ def _download_cifar10(root: Path) -> None:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise DataError(f"cannot create {root}: {e.strerror or e}; pass a writable --data-dir") from None
-        part = archive.with_name(archive.name + ".part")
-        try:
+
+        def fetch(part: Path) -> None:
             with urllib.request.urlopen(CIFAR10_URL, timeout=60) as response, open(part, "wb") as out:
                 shutil.copyfileobj(response, out, 1 << 20)
+
+        try:
+            atomic_write(archive, fetch)
         except (urllib.error.URLError, OSError) as e:
-            part.unlink(missing_ok=True)
             reason = getattr(e, "reason", None) or e
             raise DataError(f"could not download CIFAR-10 from {CIFAR10_URL}: {reason}; check the network, or "
                             f"download it by hand into {root} and rerun") from None
-        part.replace(archive)
     _verify_and_extract(archive, CIFAR10_MD5, root)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 import platform
 import shlex
 import shutil
@@ -23,6 +22,7 @@ import optuna
 from nasbox.analysis import analyze
 from nasbox.arch import Architecture
 from nasbox.errors import NasboxError
+from nasbox.files import atomic_write
 from nasbox.report.candidates import candidates, zoo_comparisons
 from nasbox.report.collect import ReportData, collect, finished_count
 from nasbox.report.fronts import front_infos
@@ -48,17 +48,6 @@ class Report(NamedTuple):
     data: ReportData
 
 
-def _write(path: Path, text: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if isinstance(text, bytes):
-        tmp.write_bytes(text)
-    else:
-        tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
 def plotly_js_path() -> Path | None:
     """The ``plotly.min.js`` bundled with the plotly package, without importing plotly."""
     spec = importlib.util.find_spec("plotly")
@@ -75,9 +64,7 @@ def _copy_plotly(report_dir: Path) -> Path | None:
         return None  # the page shows the PNG plots instead
     target = report_dir / PLOTLY_JS
     if not target.is_file() or target.stat().st_size != source.stat().st_size:
-        tmp = target.with_name(f".{PLOTLY_JS}.{os.getpid()}.tmp")
-        shutil.copyfile(source, tmp)
-        tmp.replace(target)
+        atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
     return target
 
 
@@ -141,8 +128,8 @@ def _archs(data: ReportData, report_dir: Path) -> list[Path]:
             continue
         path = report_dir / "archs" / f"{arch_id}.json"
         if not path.is_file():  # the search writes it; a report on another machine restores it
-            files.append(_write(path, arch.to_json(indent=2) + "\n"))
-        files.append(_write(report_dir / "archs" / f"{arch_id}.html",
+            files.append(atomic_write(path, arch.to_json(indent=2) + "\n"))
+        files.append(atomic_write(report_dir / "archs" / f"{arch_id}.html",
                             render_layers(arch, info, trials, data.study_name)))
     return files
 
@@ -188,9 +175,9 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
     js = _copy_plotly(report_dir)
     if js is not None:
         files.append(js)
-    files.append(_write(report_dir / "report.md", render_markdown(data, fronts, hv, rows, comparisons, zoo_hint,
+    files.append(atomic_write(report_dir / "report.md", render_markdown(data, fronts, hv, rows, comparisons, zoo_hint,
                                                                   screening)))
-    index = _write(report_dir / "index.html", render_index(data, fronts, hv, rows, comparisons, zoo_hint, screening,
+    index = atomic_write(report_dir / "index.html", render_index(data, fronts, hv, rows, comparisons, zoo_hint, screening,
                                                            plotly=js is not None))
     files.append(index)
     return Report(report_dir, index, files, data)

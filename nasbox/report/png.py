@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nasbox.files import atomic_write
 from nasbox.report.collect import NOT_TRAINED, TrialRow
 from nasbox.report.fronts import COSTS, FrontInfo, zoo_metric
 from nasbox.report.hypervolume import HypervolumeInfo
@@ -83,7 +84,7 @@ def write_front_png(info: FrontInfo, path: Path) -> Path:
     h2, l2 = ax2.get_legend_handles_labels() if strip else ([], [])
     if handles or h2:
         ax.legend(handles + h2, labels + l2, fontsize=7, loc="best", framealpha=0.85)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path
 
@@ -99,6 +100,6 @@ def write_hypervolume_png(info: HypervolumeInfo, path: Path) -> Path:
     ax.set_ylim(bottom=0)
     ax.set_title(f"hypervolume over trials (final {info.value:.4f})", fontsize=10)
     ax.grid(True, color="#e6e9ee")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path

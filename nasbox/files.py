@@ -1,0 +1,98 @@
+"""Writing files that other processes read: atomically, and under a lock where several write.
+
+Every file nasbox writes for others to read (tables, report pages, genotypes, checkpoints,
+caches shared by concurrent workers) goes through :func:`atomic_write`: the content is
+written to a temporary file beside the target, flushed to disk, and renamed over it, so a
+reader sees the old file or the new one, never half of one, and a crash or a full disk
+leaves the old file as it was. A file that several processes *update* (the latency lookup
+table, the zoo cache) is read, merged and replaced by :func:`update_file`, under a lock
+file (``filelock``) beside it, so that no writer loses another's entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from filelock import FileLock
+
+__all__ = ["LOCK_TIMEOUT_S", "atomic_write", "locked", "update_file"]
+
+#: how long a writer waits for another one's lock before giving up (seconds)
+LOCK_TIMEOUT_S = 120.0
+
+Content = str | bytes | Callable[[Path], None]
+_UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and put back
+os.umask(_UMASK)
+
+
+def atomic_write(path: str | Path, content: Content, *, encoding: str = "utf-8") -> Path:
+    """Replace ``path`` with ``content`` in one step.
+
+    Args:
+        path: the file to write (its folder is created if needed).
+        content: text, bytes, or ``write(tmp_path)``, a function that writes the file
+            itself (``torch.save``, ``DataFrame.to_csv``, a download).
+        encoding: the encoding of text content.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        OSError: the folder is not writable or the disk is full; ``path`` is left as it was
+            and the temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        if callable(content):
+            os.close(fd)
+            fd = -1
+            content(tmp)
+            fd = os.open(tmp, os.O_RDWR)
+        else:
+            data = content.encode(encoding) if isinstance(content, str) else content
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def locked(path: str | Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the lock file ``<path>.lock`` (one writer at a time, across processes)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(path.name + ".lock")), timeout=timeout):
+        yield
+
+
+def update_file(path: str | Path, update: Callable[[str | None], str], *, timeout: float = LOCK_TIMEOUT_S) -> str:
+    """Read ``path``, let ``update(old_text or None)`` merge into it, and replace it, under its lock.
+
+    Returns:
+        The text written.
+    """
+    path = Path(path)
+    with locked(path, timeout):
+        try:
+            old = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            old = None
+        new = update(old)
+        atomic_write(path, new)
+    return new

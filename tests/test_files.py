@@ -1,0 +1,115 @@
+"""Tests of nasbox.files: atomic replacement, and updates by concurrent writers that lose nothing.
+
+The concurrent tests run their writers as separate processes, each updating the same file
+many times with a fresh reader, so that without the lock one writer's read-merge-replace
+would regularly drop the other's entries.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from nasbox.files import atomic_write, update_file
+
+
+def test_atomic_write_text_bytes_and_writer(tmp_path):
+    path = tmp_path / "sub" / "a.txt"
+    assert atomic_write(path, "héllo") == path and path.read_text(encoding="utf-8") == "héllo"
+    atomic_write(path, b"\x00\x01")
+    assert path.read_bytes() == b"\x00\x01"
+    atomic_write(path, lambda p: p.write_text("by the writer"))
+    assert path.read_text() == "by the writer"
+    assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044  # readable by others, as a plain write would be
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.txt"]  # no temporary file left
+
+
+def test_a_failing_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "keep.json"
+    path.write_text('{"old": true}')
+
+    def broken(p: Path) -> None:
+        p.write_text('{"half')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, broken)
+    assert path.read_text() == '{"old": true}'
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.json"]
+
+
+def test_update_file_merges_under_the_lock(tmp_path):
+    path = tmp_path / "t.json"
+    update_file(path, lambda old: json.dumps({**json.loads(old or "{}"), "a": 1}))
+    update_file(path, lambda old: json.dumps({**json.loads(old or "{}"), "b": 2}))
+    assert json.loads(path.read_text()) == {"a": 1, "b": 2}
+
+
+WRITERS = 2
+ENTRIES = 150
+
+
+def run_writers(script: str, path: Path) -> None:
+    """Start WRITERS processes of ``script`` (given ``path`` and its writer index) at once."""
+    code = textwrap.dedent(script)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), str(i), str(ENTRIES)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(WRITERS)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+
+
+def test_two_writers_of_one_json_file_keep_every_entry(tmp_path):
+    path = tmp_path / "shared.json"
+    run_writers("""
+        import json, sys
+        from nasbox.files import update_file
+        path, me, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        for i in range(n):
+            update_file(path, lambda old: json.dumps({**json.loads(old or "{}"), f"w{me}-{i}": i}))
+    """, path)
+    assert len(json.loads(path.read_text())) == WRITERS * ENTRIES
+
+
+def test_two_workers_filling_one_latency_table_keep_every_entry(tmp_path):
+    from nasbox.latency_model import LatencyTable
+
+    path = tmp_path / "latency" / "cpu.json"
+    run_writers("""
+        import sys
+        from pathlib import Path
+        from nasbox.latency_model import LatencyTable
+        path, me, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+        for i in range(n):  # a fresh table each time: what a worker knows is only what it read
+            table = LatencyTable(path, "cpu test", measure=lambda module, shape: 1.0)
+            table.entries[f"unit w{me}-{i}"] = 1.0 + i
+            table.calibration.append((float(i), float(me), 2.0))
+            table.save()
+    """, path)
+    table = LatencyTable(path, "cpu test", measure=lambda module, shape: 1.0)
+    assert len(table.entries) == WRITERS * ENTRIES
+    assert all(table.entries[f"unit w{w}-{i}"] == 1.0 + i for w in range(WRITERS) for i in range(ENTRIES))
+    assert len(table.calibration) == WRITERS * ENTRIES
+
+
+def test_two_zoo_scorers_sharing_one_cache_keep_every_network(tmp_path):
+    from nasbox.zoo_score import ZooSettings, cache_path
+
+    settings = ZooSettings(dataset="synthetic", device="cpu", iterations=2)
+    run_writers("""
+        import sys
+        from pathlib import Path
+        from nasbox.zoo_score import ZooSettings, _add_to_cache, cache_path
+        settings = ZooSettings(dataset="synthetic", device="cpu", iterations=2)
+        reports, me, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+        for i in range(n):
+            _add_to_cache(cache_path(reports, settings), settings, {f"net-w{me}-{i}": {"i": i}})
+    """, tmp_path)
+    models = json.loads(cache_path(tmp_path, settings).read_text())["models"]
+    assert len(models) == WRITERS * ENTRIES
