@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
 
-from nasbox.storage import LOST, trial_status
+from nasbox.files import atomic_write
+from nasbox.storage import lost_reason, trial_status
 
 __all__ = ["TRIAL_COLUMNS", "pareto_dataframe", "pareto_numbers", "trials_dataframe", "write_outputs", "write_tables"]
 
@@ -33,7 +33,7 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
                                      "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations",
                                      "device", "arch_id", "encoding", "repeat_of", "infeasible", "fail_reason")},
             "batch_size": fidelity.get("batch_size"),
-            "lost": a.get(LOST), "host": worker.get("host"), "pid": worker.get("pid"),
+            "lost": lost_reason(t), "host": worker.get("host"), "pid": worker.get("pid"),
             "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
         }
         row.update({f"param.{k}": v for k, v in t.params.items()})
@@ -71,11 +71,7 @@ def write_tables(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame) -> li
     report_dir.mkdir(parents=True, exist_ok=True)
     files = []
     for name, frame in (("trials.csv", df), ("pareto.csv", pareto)):
-        path = report_dir / name
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        frame.to_csv(tmp, index=False)
-        tmp.replace(path)
-        files.append(path)
+        files.append(atomic_write(report_dir / name, lambda p, f=frame: f.to_csv(p, index=False)))
     return files
 
 

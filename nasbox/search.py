@@ -17,11 +17,11 @@ the same command resumes until exactly ``budget`` trials are counted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import os
-import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -36,10 +36,20 @@ from optuna.trial import FrozenTrial, TrialState
 from nasbox.analysis import analyze
 from nasbox.arch import Architecture
 from nasbox.errors import ConfigError, NasboxError, ShapeError, StorageError, TrainingError
+from nasbox.files import atomic_write
 from nasbox.pareto import non_dominated_mask
 from nasbox.results import pareto_dataframe, trials_dataframe, write_outputs
 from nasbox.space import SearchSpace, get_space
-from nasbox.storage import LOST, count_finished, fail_stale_trials, heartbeat, open_storage, process_alive, process_start_time
+from nasbox.storage import (
+    GRACE_BEATS,
+    LOST,
+    Heartbeat,
+    count_finished,
+    fail_stale_trials,
+    open_storage,
+    settle_stale_trials,
+    worker_identity,
+)
 
 if TYPE_CHECKING:
     from nasbox.latency_model import LatencyTable
@@ -118,6 +128,18 @@ class SearchConfig:
             raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"--lr must be a positive number, got {self.lr}")
+        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise ConfigError(f"--epochs must be positive, got {self.epochs}")
+        if self.iterations is not None and self.iterations < 1:
+            raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
+        if not isinstance(self.heartbeat_s, int) or self.heartbeat_s < 1:
+            raise ConfigError(f"--heartbeat must be a whole number of seconds >= 1, got {self.heartbeat_s}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed must lie in [0, 2**32), got {self.seed}")
+        if self.latency_threads < 1:
+            raise ConfigError(f"latency threads must be >= 1, got {self.latency_threads}")
         for name in ("max_params", "max_macs", "max_latency_ms"):
             v = getattr(self, name)
             if v is not None and v <= 0:
@@ -191,38 +213,6 @@ def make_sampler(name: str, seed: int, n_objectives: int) -> optuna.samplers.Bas
     raise ConfigError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
 
 
-# --------------------------------------------------------------------------- trial states
-
-
-def _worker_id() -> dict[str, Any]:
-    pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "pid_start": process_start_time(pid)}
-
-
-def settle_stale_trials(study: optuna.Study) -> list[int]:
-    """Fail the RUNNING trials of this host whose process is gone (journal storage has no
-    heartbeat); they are marked lost and do not count. Returns their numbers."""
-    host = socket.gethostname()
-    settled = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get("worker") or {}
-        if worker.get("host") != host or process_alive(worker.get("pid"), worker.get("pid_start")):
-            continue
-        try:
-            _set_attr(study, t, LOST, "stale: its worker process ended without finishing it")
-            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-            settled.append(t.number)
-        except (RuntimeError, ValueError):  # another worker settled it first
-            continue
-    return settled
-
-
-def _set_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
-    """Set a user attribute on a trial we hold only as a FrozenTrial (e.g. another worker's)."""
-    storage = study._storage  # the storage API itself is public; Study keeps it private
-    storage.set_trial_user_attr(trial._trial_id, key, value)
-
-
 # --------------------------------------------------------------------------- the search
 
 
@@ -238,6 +228,7 @@ class _Search:
         self.config = config = config.default_epochs()
         self.progress = progress or (lambda event: None)
         self.poll_s = min(2.0, config.heartbeat_s / 2)
+        self.grace_s = float(GRACE_BEATS * config.heartbeat_s)  # a RUNNING trial silent this long has lost its worker
         self.device = resolve_device(config.device)
         self.data = load_dataset(config.dataset, data_dir=config.data_dir, download=config.download,
                                  val_fraction=config.val_fraction, subset=config.subset, seed=config.seed,
@@ -267,6 +258,7 @@ class _Search:
             "dataset": c.dataset,
             "input_shape": list(self.data.spec.input_shape),
             "num_classes": self.data.spec.num_classes,
+            "fidelity": self.fidelity,
         }
 
     def _open_study(self) -> optuna.Study:
@@ -284,12 +276,8 @@ class _Search:
             probe = optuna.load_study(study_name=self.study_name, storage=self.storage)
             sampler = make_sampler(c.sampler, c.seed + len(probe.get_trials(deepcopy=False)), len(directions))
             study = optuna.load_study(study_name=self.study_name, storage=self.storage, sampler=sampler)
-            old = study.user_attrs.get("setup", {})
-            for key in ("objectives", "space", "dataset", "input_shape", "num_classes", "space_bounds"):
-                if key in old and old[key] != setup[key]:
-                    raise StorageError(
-                        f"study {self.study_name!r} in {self.storage_display} was run with {key}={old[key]!r}, "
-                        f"not {setup[key]!r}; use another --study name or the original settings")
+            _check_same_setup(study.user_attrs.get("setup", {}), setup, f"study {self.study_name!r} in "
+                              f"{self.storage_display}")
             return study
         self.report_dir.mkdir(parents=True, exist_ok=True)
         sampler = make_sampler(c.sampler, c.seed, len(directions))
@@ -333,7 +321,6 @@ class _Search:
         from nasbox.measure import count_macs, count_macs_thop, measure_latency
         from nasbox.train import train_model
 
-        trial.set_user_attr("worker", _worker_id())
         trial.set_user_attr("device", str(self.device))
         trial.set_user_attr("fidelity", self.fidelity)
         trial.set_user_attr("fidelity_key", self.fidelity_key)
@@ -393,8 +380,15 @@ class _Search:
         """The next trial: the sampler's proposal, or with ``--prescreen K`` the most
         promising of K proposals (see :meth:`_prescreen`)."""
         if self.config.prescreen <= 1:
-            return self.study.ask()
-        return self._prescreen([self.study.ask() for _ in range(self.config.prescreen)])
+            return self._claim(self.study.ask())
+        return self._prescreen([self._claim(self.study.ask()) for _ in range(self.config.prescreen)])
+
+    def _claim(self, trial: optuna.Trial) -> optuna.Trial:
+        """Make a new trial this worker's: its heartbeat starts, then it records the worker.
+        Killed in between, it is settled by its heartbeat; killed before, by its missing worker."""
+        self.beat.hold(trial)
+        trial.set_user_attr("worker", worker_identity())
+        return trial
 
     def _prescreen(self, proposals: list[optuna.Trial]) -> optuna.Trial:
         """Zero-cost pre-screening: score the sampler's K proposals with the proxies
@@ -448,6 +442,7 @@ class _Search:
                 trial.set_user_attr("fail_reason", f"screened out by --prescreen: trial #{proposals[chosen].number} "
                                                    "was more promising")
                 self.study.tell(trial, state=TrialState.FAIL)
+                self.beat.release(trial)
         return proposals[chosen]
 
     def _rungs(self, trial: optuna.Trial, metrics: dict[str, Any]) -> dict | None:
@@ -482,14 +477,16 @@ class _Search:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{arch.arch_id}.json"
         if not path.exists():
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(arch.to_json(indent=2) + "\n")
-            tmp.replace(path)
+            atomic_write(path, arch.to_json(indent=2) + "\n")
 
     # ---- the loop
     def run(self) -> SearchResult:
+        with Heartbeat(self.study) as self.beat:
+            return self._loop()
+
+    def _loop(self) -> SearchResult:
         c = self.config
-        settled = settle_stale_trials(self.study)
+        settled = settle_stale_trials(self.study, self.grace_s)
         start = time.perf_counter()
         done_here = 0
         self.progress({"event": "start", "study": self.study_name, "storage": self.storage_display,
@@ -509,7 +506,7 @@ class _Search:
             if finished + running >= c.budget:
                 # Other workers hold the last trials; wait for them, settling any whose worker
                 # died (its trial would otherwise keep the budget from being reached).
-                settle_stale_trials(self.study)
+                settle_stale_trials(self.study, self.grace_s)
                 time.sleep(self.poll_s)
                 continue
             trial = self._ask()
@@ -518,23 +515,18 @@ class _Search:
             if finished_before + sum(t.state == TrialState.RUNNING for t in before) >= c.budget:
                 trial.set_user_attr(LOST, "surplus: the budget was reached by other workers")
                 self.study.tell(trial, state=TrialState.FAIL)
+                self.beat.release(trial)
                 continue
             index = finished_before + 1
             t0 = time.perf_counter()
             try:
-                with heartbeat(self.study, trial):
-                    outcome = self.run_trial(trial, index)
+                outcome = self._run_one(trial, index)
             except KeyboardInterrupt:
-                trial.set_user_attr(LOST, "interrupted")
-                self.study.tell(trial, state=TrialState.FAIL)
+                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                    trial.set_user_attr(LOST, "interrupted")
+                    self.study.tell(trial, state=TrialState.FAIL)
                 interrupted = True
                 break
-            except (TrainingError, ShapeError, NasboxError, RuntimeError, ValueError, MemoryError) as exc:
-                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
-                trial.set_user_attr("status", "failed")
-                trial.set_user_attr("fail_reason", reason)
-                self.study.tell(trial, state=TrialState.FAIL)
-                outcome = {"status": "failed", "fail_reason": reason}
             done_here += 1
             elapsed = time.perf_counter() - start
             finished_now = count_finished(self.study.get_trials(deepcopy=False))
@@ -546,6 +538,25 @@ class _Search:
         result = self.result(interrupted)
         self.progress({"event": "done", "elapsed": time.perf_counter() - start, "interrupted": interrupted})
         return result
+
+    def _run_one(self, trial: optuna.Trial, index: int) -> dict[str, Any]:
+        """Run one trial to its end: its outcome, a candidate failure (FAIL with its reason),
+        or -- when another worker settled it as stale meanwhile -- lost, left as that worker told it."""
+        try:
+            try:
+                return self.run_trial(trial, index)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                raise
+            except (TrainingError, ShapeError, NasboxError, RuntimeError, ValueError, MemoryError) as exc:
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
+                trial.set_user_attr("fail_reason", reason)
+                trial.set_user_attr("status", "failed")  # last: a FAIL counts only with it (storage.trial_status)
+                self.study.tell(trial, state=TrialState.FAIL)
+                return {"status": "failed", "fail_reason": reason}
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return {"status": "lost", "lost": "settled by another worker while it ran (its heartbeat was late)"}
+        finally:
+            self.beat.release(trial)
 
     def _budget_text(self) -> str:
         from nasbox.train import resolve_budget
@@ -583,6 +594,22 @@ def safe_name(name: str) -> str:
     if not safe:
         raise ConfigError(f"study name {name!r} has no usable characters")
     return safe
+
+
+def _check_same_setup(old: dict[str, Any], new: dict[str, Any], what: str) -> None:
+    """Refuse to resume a study with another setup: objectives, space and bounds, data or
+    fidelity (what a trial's scores depend on). A study from before a key was recorded
+    passes on that key."""
+    for key, value in new.items():
+        if key not in old or old[key] == value:
+            continue
+        if isinstance(value, dict) and isinstance(old[key], dict):
+            diff = [k for k in sorted(set(value) | set(old[key])) if old[key].get(k) != value.get(k)]
+            was = f"{key} " + ", ".join(f"{k}={old[key].get(k)!r}" for k in diff)
+            now = ", ".join(f"{k}={value.get(k)!r}" for k in diff)
+        else:
+            was, now = f"{key}={old[key]!r}", repr(value)
+        raise StorageError(f"{what} was run with {was}, not {now}; use another --study name or the original settings")
 
 
 def _jsonable(value: Any) -> Any:

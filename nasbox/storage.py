@@ -8,13 +8,14 @@ study, and it comes with heartbeats that fail the trials of dead workers.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import random
 import re
+import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,35 +23,62 @@ from nasbox.errors import StorageError
 
 __all__ = [
     "COUNTED",
+    "GRACE_BEATS",
     "JOURNAL_NAME",
     "count_finished",
     "counts_toward_budget",
+    "Heartbeat",
     "fail_stale_trials",
-    "heartbeat",
+    "lost_reason",
     "mask_url",
     "open_storage",
     "open_study",
     "process_alive",
     "process_start_time",
     "report_dir_for",
+    "settle_stale_trials",
     "trial_status",
+    "worker_identity",
 ]
 
 JOURNAL_NAME = "journal.log"
 HEARTBEAT_INTERVAL_S = 30
-LOST = "lost"  # user attribute: why a trial does not count toward the budget
+GRACE_BEATS = 3  # a RUNNING trial silent for this many heartbeat intervals has lost its worker
+LOST = "lost"  # user attribute: why a trial settled by nasbox (interrupted, surplus, stale) does not count
 #: the statuses nasbox records for a trial with a result of its own, which counts toward the budget
 COUNTED = ("complete", "repeat", "stopped", "infeasible", "failed")
-_STATE_STATUS = {"RUNNING": "running", "WAITING": "running"}
+#: the statuses nasbox records on a trial told COMPLETE, and on one told FAIL
+_COMPLETE_STATUSES = ("complete", "repeat", "infeasible")
+_FAIL_STATUSES = ("failed", "screened")
+_STALE_REASON = "stale: its worker stopped (killed, or its machine lost) before finishing it"
+
+
+def trial_status(trial: Any) -> str:
+    """The status of a trial, decided from its state and what its worker recorded while it ran.
+
+    ``running`` (RUNNING or WAITING); a COMPLETE trial's recorded status (``complete``,
+    ``repeat``, ``infeasible``); ``stopped`` (PRUNED: stopped early); a FAIL trial is
+    ``failed`` or ``screened`` only when its worker recorded that before telling it, and
+    ``lost`` otherwise. So a trial failed for a dead worker -- by Optuna's heartbeat check,
+    which writes nothing but the state, or by nasbox's own settling -- is lost whatever
+    its worker had written before it died (even a ``complete`` status just before ``tell``).
+    """
+    state, attrs = trial.state.name, trial.user_attrs
+    status = attrs.get("status")
+    if state in ("RUNNING", "WAITING"):
+        return "running"
+    if state == "COMPLETE":
+        return status if status in _COMPLETE_STATUSES else "complete"
+    if state == "PRUNED":  # nasbox records "stopped" before it prunes; a PRUNED trial without it came from elsewhere
+        return "stopped" if status == "stopped" else "failed"
+    if LOST in attrs or status not in _FAIL_STATUSES:
+        return "lost"
+    return status
 
 
 def counts_toward_budget(trial: Any) -> bool:
-    """Finished with a result of its own: COMPLETE, PRUNED (stopped early), or FAIL unless
-    marked :data:`LOST` (interrupted, stale, surplus) or screened out by pre-screening."""
-    state, attrs = trial.state.name, trial.user_attrs
-    if state == "FAIL":
-        return LOST not in attrs and attrs.get("status") != "screened"
-    return state in ("COMPLETE", "PRUNED")
+    """Finished with a result of its own (:data:`COUNTED`): not running, lost or screened."""
+    return trial_status(trial) in COUNTED
 
 
 def count_finished(trials: Any) -> int:
@@ -58,15 +86,11 @@ def count_finished(trials: Any) -> int:
     return sum(counts_toward_budget(t) for t in trials)
 
 
-def trial_status(trial: Any) -> str:
-    """The status of a trial as nasbox reports it: the ``status`` it recorded (one of
-    :data:`COUNTED`, or ``screened``), ``lost``, ``running``, else ``failed``."""
-    status = trial.user_attrs.get("status")
-    if LOST in trial.user_attrs:
-        return "lost"
-    if status in (*COUNTED, "screened"):
-        return status
-    return _STATE_STATUS.get(trial.state.name, "failed")
+def lost_reason(trial: Any) -> str | None:
+    """Why a lost trial does not count (``None`` for any other trial)."""
+    if trial_status(trial) != "lost":
+        return None
+    return trial.user_attrs.get(LOST) or _STALE_REASON
 
 
 def mask_url(url: str) -> str:
@@ -74,18 +98,13 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def _mark_stale(study: Any, trial: Any) -> None:
-    """Heartbeat callback: a trial failed for a dead worker does not count."""
-    study._storage.set_trial_user_attr(trial._trial_id, LOST, "stale: its worker stopped sending heartbeats")
-
-
 def open_storage(url: str | None, report_dir: Path, heartbeat_s: int = HEARTBEAT_INTERVAL_S) -> tuple[Any, str]:
     """Open the study storage: ``(storage, display text without password)``.
 
     ``url=None`` uses a journal file in ``report_dir`` (created if needed). An RDB URL
     (PostgreSQL for several machines) gets heartbeats every ``heartbeat_s`` seconds; a
-    RUNNING trial without one for ``3 * heartbeat_s`` is failed and marked lost by the
-    next worker that asks for a trial.
+    RUNNING trial without one for ``GRACE_BEATS * heartbeat_s`` is failed by the next
+    worker that asks for a trial, and then known as lost (:func:`trial_status`).
 
     Raises:
         StorageError: the folder is not writable or the URL cannot be opened.
@@ -113,9 +132,8 @@ def open_storage(url: str | None, report_dir: Path, heartbeat_s: int = HEARTBEAT
                 with warnings.catch_warnings():  # heartbeats are marked experimental
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     storage = optuna.storages.RDBStorage(
-                        url, heartbeat_interval=heartbeat_s, grace_period=3 * heartbeat_s,
+                        url, heartbeat_interval=heartbeat_s, grace_period=GRACE_BEATS * heartbeat_s,
                         engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
-                        heartbeat_stale_trial_callback=_mark_stale,
                     )
                 return storage, display
             except IntegrityError:
@@ -158,10 +176,18 @@ def process_alive(pid: int | None, start_time: int | None = None) -> bool:
     return True
 
 
-def fail_stale_trials(study: Any) -> None:
-    """Fail (and mark lost) the RUNNING trials whose worker stopped its heartbeat (RDB storages)."""
-    import warnings
+def worker_identity() -> dict[str, Any]:
+    """What a trial records of the worker that runs it: host, process id and its start time."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "pid_start": process_start_time(pid)}
 
+
+def fail_stale_trials(study: Any) -> None:
+    """Fail the RUNNING trials whose worker stopped its heartbeat (RDB storages).
+
+    Optuna writes nothing but the FAIL state (it fails the trial before it would call a
+    callback, which then could not write to it); :func:`trial_status` knows such a trial as lost.
+    """
     import optuna
 
     with warnings.catch_warnings():  # the function is marked experimental
@@ -169,34 +195,90 @@ def fail_stale_trials(study: Any) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-@contextlib.contextmanager
-def heartbeat(study: Any, trial: Any) -> Iterator[None]:
-    """Record the trial's heartbeat in a background thread while the block runs.
+def settle_stale_trials(study: Any, grace_s: float) -> list[int]:
+    """Fail and mark lost the RUNNING trials that nothing else would settle; return their numbers.
 
-    Optuna beats only inside ``study.optimize``; nasbox drives trials with ask and tell,
-    so it keeps the beat itself. A no-op for storages without heartbeats (journal file).
+    - a trial of this host whose process is gone (the journal storage has no heartbeats);
+    - a trial that recorded no worker ``grace_s`` seconds after it started: its worker died
+      between asking for it and recording itself (heartbeats, which start at that moment
+      too, never began for it, so Optuna's check passes it over).
+
+    Trials of live workers and of other hosts are left to their workers and to heartbeats.
     """
-    storage = study._storage  # Study keeps its storage private; the heartbeat API is the storage's
-    interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
-    if not interval:
-        yield
-        return
-    trial_id = trial._trial_id
-    storage.record_heartbeat(trial_id)
-    stop = threading.Event()
+    from optuna.trial import TrialState
 
-    def beat() -> None:
-        while not stop.wait(interval):
-            with contextlib.suppress(Exception):  # a lost connection must not kill the trial
-                storage.record_heartbeat(trial_id)
+    host = socket.gethostname()
+    now = datetime.datetime.now()
+    settled = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker")
+        if worker is None:
+            started = t.datetime_start
+            if started is None or (now - started.replace(tzinfo=None)).total_seconds() < grace_s:
+                continue
+            reason = "stale: its worker ended before recording itself"
+        elif worker.get("host") == host and not process_alive(worker.get("pid"), worker.get("pid_start")):
+            reason = "stale: its worker process ended without finishing it"
+        else:
+            continue
+        try:
+            study._storage.set_trial_user_attr(t._trial_id, LOST, reason)  # another worker's trial: no Trial object
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            settled.append(t.number)
+        except (RuntimeError, ValueError):  # another worker (or a heartbeat check) settled it first
+            continue
+    return settled
 
-    thread = threading.Thread(target=beat, name="nasbox-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+
+class Heartbeat:
+    """A worker's heartbeat: one background thread beats every trial the worker holds.
+
+    Optuna beats only inside ``study.optimize``; nasbox drives trials with ask and tell, so it
+    keeps the beat itself, from the moment a trial is asked (:meth:`hold`, which beats at once)
+    until it is told (:meth:`release`), pre-screened proposals included. A no-op for storages
+    without heartbeats (the journal file). Use as a context manager around the worker's loop.
+    """
+
+    def __init__(self, study: Any) -> None:
+        self._storage = study._storage  # Study keeps its storage private; the heartbeat API is the storage's
+        getter = getattr(self._storage, "get_heartbeat_interval", None)
+        self.interval: int | None = getter() if getter else None
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        if self.interval:
+            self._thread = threading.Thread(target=self._run, name="nasbox-heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def hold(self, trial: Any) -> None:
+        """Beat ``trial`` now and from now on."""
+        if not self.interval:
+            return
+        self._storage.record_heartbeat(trial._trial_id)
+        with self._lock:
+            self._held.add(trial._trial_id)
+
+    def release(self, trial: Any) -> None:
+        """Stop beating ``trial`` (it was told)."""
+        with self._lock:
+            self._held.discard(trial._trial_id)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                held = sorted(self._held)
+            for trial_id in held:
+                with contextlib.suppress(Exception):  # a lost connection must not kill the worker
+                    self._storage.record_heartbeat(trial_id)
 
 
 # ---- opening an existing study (reports, training and export of a candidate)

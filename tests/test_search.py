@@ -191,6 +191,53 @@ def test_stale_running_trial_of_a_dead_process_is_settled(tmp_path):
     assert LOST not in load(cfg).get_trials()[0].user_attrs
 
 
+def test_a_trial_settled_by_another_worker_while_it_runs_is_lost_and_the_search_goes_on(tmp_path, monkeypatch):
+    """A live worker whose trial another worker failed as stale (a late heartbeat) must not crash:
+    its writes to the finished trial raise UpdateFinishedTrialError, and the trial stays lost."""
+    real = nasbox.train.train_model
+    cfg = config(tmp_path, budget=3, space_args=dict(TINY, channels="4,8,12,16"))
+    settled = []
+
+    def train(*a, **k):
+        result = real(*a, **k)
+        if not settled:  # another worker fails this trial while it trains
+            study = load(cfg)
+            running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            assert len(running) == 1
+            study._storage.set_trial_state_values(running[0]._trial_id, optuna.trial.TrialState.FAIL)
+            settled.append(running[0].number)
+        return result
+
+    monkeypatch.setattr(nasbox.train, "train_model", train)
+    events = []
+    result = run_search(cfg, events.append)
+    trials = load(cfg).get_trials()
+    assert count_finished(trials) == 3 and len(trials) == 4
+    lost = next(t for t in trials if t.number == settled[0])
+    assert lost.state == optuna.trial.TrialState.FAIL
+    assert "accuracy" not in lost.user_attrs and "status" not in lost.user_attrs  # nothing written after
+    row = result.trials.set_index("number").loc[settled[0]]
+    assert row["status"] == "lost" and row["lost"].startswith("stale")
+    ends = [e for e in events if e["event"] == "trial_end"]
+    assert [e["status"] for e in ends].count("lost") == 1
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [({"lr": 0.05}, "lr=0.1"), ({"iterations": 6}, "iterations=4"), ({"batch_size": 16}, "batch_size=32"),
+     ({"iterations": None, "epochs": 1.0}, "epochs=None")],
+)
+def test_resuming_with_another_fidelity_is_refused_and_untouched(tmp_path, kw, message):
+    cfg = config(tmp_path, budget=1)
+    run_search(cfg)
+    journal = Path(cfg.reports_dir) / "seed_cnn-synthetic" / "journal.log"
+    before = journal.read_bytes()
+    with pytest.raises(StorageError, match=f"fidelity.*{message}"):
+        run_search(config(tmp_path, budget=2, **kw))
+    assert journal.read_bytes() == before
+    assert len(run_search(config(tmp_path, budget=2)).trials) == 2  # the same fidelity resumes
+
+
 def test_two_processes_share_one_study(tmp_path):
     reports = tmp_path / "reports"
     cmd = [sys.executable, "-m", "nasbox.cli", "search", "--dataset", "synthetic", "--iterations", "3",
@@ -233,6 +280,12 @@ def test_existing_study_with_other_objectives_is_refused_and_untouched(tmp_path)
         ({"sampler": "bayes"}, "unknown sampler"),
         ({"epochs": 1.0, "iterations": 5}, "not both"),
         ({"max_macs": -1}, "max-macs"),
+        ({"lr": -1.0}, "--lr"),
+        ({"lr": float("nan")}, "--lr"),
+        ({"heartbeat_s": 0}, "--heartbeat"),
+        ({"iterations": 0}, "--iterations"),
+        ({"iterations": None, "epochs": -2.0}, "--epochs"),
+        ({"seed": -1}, "--seed"),
     ],
 )
 def test_bad_config_is_refused_before_anything_is_written(tmp_path, kw, message):

@@ -13,6 +13,7 @@ import warnings
 from typing import NoReturn
 
 from nasbox.cli._common import _console as _console  # re-exported: shared by the command modules
+from nasbox.cli._common import float_above, fraction, int_at_least, seed
 from nasbox.cli.inspect import cmd_show, cmd_spaces, cmd_zoo
 from nasbox.cli.model import _candidate_options, cmd_export, cmd_train
 from nasbox.cli.score import _zoo_score_options, cmd_report
@@ -56,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="space name (or file.py:Class), zoo name, or path to an architecture JSON")
     p.add_argument("--input", type=_shape, default=None, metavar="C,H,W",
                    help="input shape (default 3,32,32; an arch JSON carries its own)")
-    p.add_argument("--classes", type=int, default=None, help="number of classes (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="which random sample of a space to show")
+    p.add_argument("--classes", type=int_at_least(1), default=None, help="number of classes (default 10)")
+    p.add_argument("--seed", type=seed, default=0, help="which random sample of a space to show")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _space_options(p)
 
@@ -67,23 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="mnist5k", help="mnist5k (bundled, default), cifar10, imagefolder, synthetic")
     p.add_argument("--data-dir", help="where the dataset lives (cifar10: holds cifar-10-batches-py/)")
     p.add_argument("--download", action="store_true", help="download the dataset if it is missing (cifar10)")
-    p.add_argument("--subset", type=int, help="search on a stratified subset of N training images")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training set")
+    p.add_argument("--subset", type=int_at_least(10), help="search on a stratified subset of N training images")
+    p.add_argument("--val-fraction", type=fraction, default=0.1, help="validation share of the training set")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=float, help="training per candidate in epochs (default: per dataset)")
-    budget.add_argument("--iterations", type=int, help="training per candidate in iterations")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
+    budget.add_argument("--epochs", type=float_above(0), help="training per candidate in epochs (default: per dataset)")
+    budget.add_argument("--iterations", type=int_at_least(1), help="training per candidate in iterations")
+    p.add_argument("--batch-size", type=int_at_least(1), default=32)
+    p.add_argument("--lr", type=float_above(0), default=0.1, help="peak learning rate")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crop (+ flip where sensible) while training (default: off for mnist5k, on otherwise)")
     p.add_argument("--objectives", default="accuracy,macs,params,latency",
                    help="comma-separated, from accuracy, macs, flops, params, latency")
     p.add_argument("--sampler", default="tpe", help="tpe (multi-objective TPE, default), nsga2, nsga3, random, gp")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-params", type=float, help="constraint: at most this many parameters (checked before training)")
-    p.add_argument("--max-macs", type=float, help="constraint: at most this many MACs (checked before training)")
-    p.add_argument("--max-latency-ms", type=float, help="constraint: batch-1 latency limit (checked before training)")
-    p.add_argument("--budget", type=int, default=50, help="finished trials of the whole study (a rerun resumes to it)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--max-params", type=int_at_least(1),
+                   help="constraint: at most this many parameters (checked before training)")
+    p.add_argument("--max-macs", type=int_at_least(1), help="constraint: at most this many MACs (checked before training)")
+    p.add_argument("--max-latency-ms", type=float_above(0), help="constraint: batch-1 latency limit (checked before training)")
+    p.add_argument("--budget", type=int_at_least(1), default=50,
+                   help="finished trials of the whole study (a rerun resumes to it)")
     p.add_argument("--study", help="study name (default: <space>-<dataset>)")
     p.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"),
                    help="Optuna storage URL (default: $NASBOX_STORAGE, else a journal file in the report folder)")
@@ -91,20 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--early-stop", action="store_true",
                    help="stop candidates that are dominated at 1/4 or 1/2 of their training (multi-objective ASHA)")
-    p.add_argument("--prescreen", type=int, default=0, metavar="K",
+    p.add_argument("--prescreen", type=int_at_least(0), default=0, metavar="K",
                    help="score K of the sampler's proposals per trial with zero-cost proxies (synflow, NASWOT, "
                         "jacob_cov) and train only the most promising; the others are kept as 'screened'")
     p.add_argument("--latency", choices=("measure", "predict"), default="measure",
                    help="measure each candidate's batch-1 latency, or predict it from a per-block lookup table "
                         "measured once per device (kept in ~/.cache/nasbox/latency)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int_at_least(1), default=1,
                    help="worker processes on this machine sharing the study (one per GPU with --device cuda)")
-    p.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",
+    p.add_argument("--heartbeat", type=int_at_least(1), default=30, metavar="SECONDS",
                    help="RDB storages: heartbeat interval; a trial silent for 3x this is failed (dead worker)")
 
     p = sub.add_parser("zoo", help="list the classic networks; with --dataset or --study, train and score them")
     p.add_argument("--input", type=_shape, default=(3, 32, 32), metavar="C,H,W")
-    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--classes", type=int_at_least(1), default=10)
     p.add_argument("--json", action="store_true")
     _zoo_score_options(p)
 
@@ -120,13 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="default: the study's dataset (without --study: mnist5k)")
     p.add_argument("--data-dir", help="where the dataset lives (default: the study's)")
     p.add_argument("--download", action="store_true", help="download the dataset if it is missing (cifar10)")
-    p.add_argument("--subset", type=int, help="a stratified subset of N training images (default: the study's)")
-    p.add_argument("--val-fraction", type=float, help="validation share (default: the study's, else 0.1)")
-    p.add_argument("--epochs", type=int, default=30, help="whole epochs (default 30)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (warm-up, then cosine decay)")
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, batch order and augmentation")
+    p.add_argument("--subset", type=int_at_least(10), help="a stratified subset of N training images (default: the study's)")
+    p.add_argument("--val-fraction", type=fraction, help="validation share (default: the study's, else 0.1)")
+    p.add_argument("--epochs", type=int_at_least(1), default=30, help="whole epochs (default 30)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=128)
+    p.add_argument("--lr", type=float_above(0), default=0.1, help="peak learning rate (warm-up, then cosine decay)")
+    p.add_argument("--weight-decay", type=float_above(0, inclusive=True), default=5e-4)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the initialisation, batch order and augmentation")
     p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
                    help="bf16 autocast: auto = on CUDA and on CPUs with native bf16")
     p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto")
@@ -135,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="model folder <reports-dir>/<study>/models/<name> (default: trial<N>, the zoo "
                                   "name or the arch id)")
     p.add_argument("--restart", action="store_true", help="start over instead of resuming the folder's checkpoint")
-    p.add_argument("--stop-after", type=int, metavar="EPOCH",
+    p.add_argument("--stop-after", type=int_at_least(1), metavar="EPOCH",
                    help="stop after this epoch (checkpointed); rerun without it to continue")
 
     p = sub.add_parser("export", help="export a candidate, trained or untrained, to ONNX or TorchScript")
@@ -152,13 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "folder, or <name>-untrained.* under exports/")
     p.add_argument("--input", type=_shape, metavar="C,H,W", help="input shape of a --zoo network (default: the "
                                                                  "study's, else 3,32,32)")
-    p.add_argument("--classes", type=int, help="classes of a --zoo network (default: the study's, else 10)")
-    p.add_argument("--atol", type=float, default=1e-4, help="largest difference from PyTorch accepted")
+    p.add_argument("--classes", type=int_at_least(1), help="classes of a --zoo network (default: the study's, else 10)")
+    p.add_argument("--atol", type=float_above(0), default=1e-4, help="largest difference from PyTorch accepted")
     p.add_argument("--no-verify", action="store_true", help="skip the comparison with PyTorch")
     p.add_argument("--measure", choices=("onnxruntime",),
                    help="time the ONNX file in onnxruntime (batch 1, CPU); with --study/--trial it is stored in "
                         "the study")
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads for --measure")
+    p.add_argument("--threads", type=int_at_least(1), default=1, help="onnxruntime threads for --measure")
     return parser
 
 

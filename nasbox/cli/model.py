@@ -8,14 +8,14 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from nasbox.cli._common import _console, _fmt_time
+from nasbox.cli._common import _console, _fmt_time, int_at_least
 from nasbox.errors import ConfigError
 
 
 def _candidate_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("candidate (one of --trial, --arch, --zoo; or only --checkpoint for export)")
     g.add_argument("--study", help="the study (its dataset and folder; with --trial, its candidate)")
-    g.add_argument("--trial", type=int, help="trial number in the study")
+    g.add_argument("--trial", type=int_at_least(0), help="trial number in the study")
     g.add_argument("--arch", metavar="FILE.json", help="an architecture JSON file")
     g.add_argument("--zoo", metavar="NAME", help="a zoo network (see 'nasbox zoo')")
     g.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"),

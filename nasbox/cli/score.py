@@ -8,7 +8,7 @@ import json
 import os
 from typing import Any
 
-from nasbox.cli._common import _console
+from nasbox.cli._common import _console, float_above, fraction, int_at_least, seed
 from nasbox.errors import ConfigError
 from nasbox.report._format import fmt_count as _fmt_count
 
@@ -20,15 +20,15 @@ def _zoo_score_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"), help="the study's storage (with --study)")
     g.add_argument("--models", help="comma-separated zoo names (default: all)")
     budget = g.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=float, help="training per network in epochs (default: per dataset)")
-    budget.add_argument("--iterations", type=int, help="training per network in iterations")
-    g.add_argument("--batch-size", type=int, default=None, help="default 32, as a search")
-    g.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.1, as a search)")
+    budget.add_argument("--epochs", type=float_above(0), help="training per network in epochs (default: per dataset)")
+    budget.add_argument("--iterations", type=int_at_least(1), help="training per network in iterations")
+    g.add_argument("--batch-size", type=int_at_least(1), default=None, help="default 32, as a search")
+    g.add_argument("--lr", type=float_above(0), default=None, help="peak learning rate (default 0.1, as a search)")
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
     g.add_argument("--data-dir", help="where the dataset lives")
-    g.add_argument("--subset", type=int, help="a stratified subset of N training images, as the study's")
-    g.add_argument("--val-fraction", type=float, default=None, help="validation share (default 0.1)")
-    g.add_argument("--seed", type=int, default=None, help="split and training seed (default 0)")
+    g.add_argument("--subset", type=int_at_least(10), help="a stratified subset of N training images, as the study's")
+    g.add_argument("--val-fraction", type=fraction, default=None, help="validation share (default 0.1)")
+    g.add_argument("--seed", type=seed, default=None, help="split and training seed (default 0)")
     g.add_argument("--reports-dir", default="reports", help="the cache goes to <reports-dir>/zoo-cache/")
     g.add_argument("--force", action="store_true", help="score again networks that are cached")
 
@@ -57,8 +57,6 @@ def _zoo_settings(args: argparse.Namespace):
     epochs = args.epochs
     if epochs is None and args.iterations is None:
         epochs = DEFAULT_EPOCHS.get(args.dataset, 1.0)
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     return ZooSettings(dataset=args.dataset, device=str(resolve_device(args.device or "auto")), epochs=epochs,
                        iterations=args.iterations, batch_size=args.batch_size or 32,
                        lr=0.1 if args.lr is None else args.lr, subset=args.subset,

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from nasbox.cli._common import _console, _fmt_time
-from nasbox.errors import ConfigError
 from nasbox.report._format import fmt_count as _fmt_count
 
 
@@ -18,20 +17,12 @@ def _search_config(args: argparse.Namespace):
     from nasbox.search import SearchConfig
     from nasbox.space import parse_space_args
 
-    def as_int(name: str) -> int | None:
-        value = getattr(args, name)
-        if value is None:
-            return None
-        if value != int(value):
-            raise ConfigError(f"--{name.replace('_', '-')} must be a whole number, got {value}")
-        return int(value)
-
     return SearchConfig(
         space=args.space, space_args=parse_space_args(args.space_arg), space_config=args.space_config,
         dataset=args.dataset, data_dir=args.data_dir, download=args.download, subset=args.subset,
         val_fraction=args.val_fraction, epochs=args.epochs, iterations=args.iterations, batch_size=args.batch_size,
         lr=args.lr, augment=args.augment, objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
-        sampler=args.sampler, seed=args.seed, max_params=as_int("max_params"), max_macs=as_int("max_macs"),
+        sampler=args.sampler, seed=args.seed, max_params=args.max_params, max_macs=args.max_macs,
         max_latency_ms=args.max_latency_ms, budget=args.budget, study=args.study, storage=args.storage,
         reports_dir=args.reports_dir, device=args.device, heartbeat_s=args.heartbeat, early_stop=args.early_stop,
         prescreen=args.prescreen, latency=args.latency,
@@ -130,8 +121,6 @@ def cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
 
     console = _console()
     config = _search_config(args)
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     config.check()
     children = _start_workers(console, args, argv) if args.workers > 1 else []
     if children:

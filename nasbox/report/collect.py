@@ -23,7 +23,7 @@ from nasbox.analysis import analyze
 from nasbox.arch import Architecture
 from nasbox.errors import NasboxError
 from nasbox.results import pareto_numbers
-from nasbox.storage import COUNTED, count_finished, trial_status
+from nasbox.storage import COUNTED, count_finished, lost_reason, trial_status
 
 __all__ = ["COUNTED", "NOT_TRAINED", "STATUSES", "TRAINED", "ReportData", "TrialRow", "collect", "finished_count"]
 
@@ -183,7 +183,7 @@ def _row(t: FrozenTrial) -> tuple[TrialRow, dict[str, Any]]:
     flops = _int(a.get("flops"))
     if flops is None and macs is not None:
         flops = 2 * macs
-    reason = a.get("lost") or a.get("infeasible") or a.get("fail_reason")
+    reason = lost_reason(t) or a.get("infeasible") or a.get("fail_reason")
     if status == "running":
         reason = "still running"
     elif reason is None and t.state == TrialState.PRUNED and status != "stopped":

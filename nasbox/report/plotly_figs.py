@@ -27,7 +27,7 @@ STYLE: dict[str, tuple[str, str, str, int]] = {
     "infeasible": ("infeasible (not trained)", "#e8871e", "x", 9),
     "screened": ("screened (by the proxies, not trained)", "#b4bfd0", "circle", 5),
     "failed": ("failed", "#d62728", "diamond", 9),
-    "lost": ("lost (interrupted)", "#6b4fa0", "triangle-down", 9),
+    "lost": ("lost (worker stopped)", "#6b4fa0", "triangle-down", 9),
     "running": ("running", "#2ca02c", "hourglass", 9),
 }
 _FONT = {"family": "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", "size": 12}
