@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from nasbox.arch import Architecture
-from nasbox.build import build_model
+from nasbox.model.arch import Architecture
+from nasbox.model.build import build_model
 from nasbox.train import use_bf16
 
 

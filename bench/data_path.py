@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 from _baseline import MinimalLoop
 
-from nasbox.arch import Architecture
-from nasbox.build import build_model
 from nasbox.data import load_dataset, torchvision_loader
+from nasbox.model.arch import Architecture
+from nasbox.model.build import build_model
+from nasbox.model.zoo import get_zoo
 from nasbox.train import TrainConfig, resolve_device, train_model
-from nasbox.zoo import get_zoo
 
 warnings.filterwarnings("ignore")
 

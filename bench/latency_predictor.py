@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nasbox.build import build_model
 from nasbox.latency_model import CALIBRATION_NETWORKS, LatencyTable
 from nasbox.measure import measure_latency
+from nasbox.model.build import build_model
 from nasbox.space import get_space
 
 SHAPES = {"seed_cnn": (1, 28, 28)}  # the default data's shape; the others at CIFAR's

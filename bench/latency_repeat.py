@@ -17,11 +17,11 @@ from pathlib import Path
 CHILD = """
 import json, sys, warnings
 warnings.filterwarnings("ignore")
-from nasbox.arch import Architecture
-from nasbox.build import build_model
+from nasbox.model.arch import Architecture
+from nasbox.model.build import build_model
 from nasbox.measure import measure_latency
 from nasbox.train import resolve_device
-from nasbox.zoo import ZOO_NAMES, get_zoo
+from nasbox.model.zoo import ZOO_NAMES, get_zoo
 spec, device = sys.argv[1], resolve_device(sys.argv[2])
 arch = get_zoo(spec) if spec in ZOO_NAMES else Architecture.decode(spec)
 lat = measure_latency(build_model(arch, seed=0), arch.input_shape, device=device)

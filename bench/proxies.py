@@ -22,8 +22,8 @@ import optuna
 import pandas as pd
 import torch
 
-from nasbox.build import build_model
 from nasbox.data import eval_batches, load_dataset
+from nasbox.model.build import build_model
 from nasbox.proxies import DEFAULT_PROXIES, PROXIES, mean_proxy_ranks
 from nasbox.space import get_space
 from nasbox.train import TrainConfig, train_model

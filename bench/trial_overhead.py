@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 from _baseline import MinimalLoop, normalizer
 
-from nasbox.arch import Architecture
 from nasbox.data import load_dataset
+from nasbox.model.arch import Architecture
 from nasbox.search import SearchConfig, run_search
 from nasbox.train import resolve_budget, resolve_device
 

@@ -2,19 +2,6 @@
 
 from __future__ import annotations
 
-from nasbox.analysis import Analysis, Layer, analyze
-from nasbox.arch import (
-    FC,
-    Architecture,
-    ConvBlock,
-    DepthwiseSeparable,
-    Head,
-    Inception,
-    InvertedResidual,
-    Pool,
-    ResidualBlock,
-    Stage,
-)
 from nasbox.errors import (
     ConfigError,
     DataError,
@@ -24,13 +11,16 @@ from nasbox.errors import (
     StorageError,
     TrainingError,
 )
+from nasbox.model.analysis import Analysis, Layer, analyze
+from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock
 
 __version__ = "0.1.0"
 
 
 def build_model(arch: Architecture, *, seed: int | None = None):  # noqa: ANN201 - lazy torch import
-    """Build the ``nn.Module`` of a genotype (see :func:`nasbox.build.build_model`)."""
-    from nasbox.build import build_model as _build
+    """Build the ``nn.Module`` of a genotype (see :func:`nasbox.model.build.build_model`)."""
+    from nasbox.model.build import build_model as _build
 
     return _build(arch, seed=seed)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nasbox.arch import Architecture
 from nasbox.data import DatasetSpec
 from nasbox.errors import ConfigError
+from nasbox.model.arch import Architecture
 from nasbox.storage import open_study, report_dir_for
 
 __all__ = ["model_dir", "resolve_candidate", "study_data_options"]
@@ -96,7 +96,7 @@ def resolve_candidate(study: str | None = None, trial: int | None = None, arch_f
             raise ConfigError(f"malformed architecture file {path}: {exc}") from None
     if dataset is None:
         raise ConfigError(f"zoo network {zoo!r} needs a dataset for its input shape and classes")
-    from nasbox.zoo import get_zoo
+    from nasbox.model.zoo import get_zoo
 
     return get_zoo(zoo, dataset.input_shape, dataset.num_classes), f"zoo network {zoo}"
 

@@ -6,7 +6,7 @@ numbers and refuses every other object before anything of it runs:
 
 ============================  ==============================================================
 ``format``, ``version``       ``"nasbox-checkpoint"``, 1
-``genotype``                  the canonical JSON of the :class:`~nasbox.arch.Architecture`
+``genotype``                  the canonical JSON of the :class:`~nasbox.model.arch.Architecture`
 ``genotype_sha256``           SHA-256 of that JSON (its first 12 hex digits are the arch_id)
 ``config``, ``data``          the training recipe and the dataset's spec, as JSON
 ``epoch``, ``finished``       epochs done; whether the run is complete (and tested)
@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from nasbox.arch import Architecture
 from nasbox.errors import ConfigError
 from nasbox.files import atomic_write
+from nasbox.model.arch import Architecture
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -131,7 +131,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         config, data, history = (json.loads(raw[k]) for k in ("config", "data", "history"))
     except ValueError as exc:
         raise CheckpointError(f"{path} holds an invalid genotype or metadata: {exc}") from None
-    from nasbox.build import build_model
+    from nasbox.model.build import build_model
 
     try:
         model = build_model(arch, seed=0)

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from nasbox.arch import Architecture
 from nasbox.checkpoint import load_checkpoint
 from nasbox.errors import ConfigError, NasboxError
 from nasbox.files import atomic_write
 from nasbox.measure import Latency, measure_latency
+from nasbox.model.arch import Architecture
 
 __all__ = [
     "EXPORTERS",
@@ -84,8 +84,8 @@ def load_for_export(arch: Architecture | None = None, checkpoint: str | Path | N
         CheckpointError: the checkpoint is tampered with or holds another genotype than ``arch``.
         ConfigError: neither ``arch`` nor ``checkpoint`` is given.
     """
-    from nasbox.build import build_model
     from nasbox.checkpoint import CheckpointError
+    from nasbox.model.build import build_model
 
     if checkpoint is not None:
         ck = load_checkpoint(checkpoint)

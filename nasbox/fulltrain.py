@@ -29,12 +29,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from nasbox.arch import Architecture
 from nasbox.candidate import model_dir, resolve_candidate, study_data_options  # noqa: F401 - re-exported
 from nasbox.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from nasbox.data import Data, DatasetSpec, DeviceLoader
 from nasbox.errors import ConfigError, TrainingError
 from nasbox.files import atomic_write
+from nasbox.model.arch import Architecture
 from nasbox.train import Recipe, TrainConfig, evaluate, resolve_budget, resolve_device
 
 __all__ = ["FullTrainConfig", "FullTrainResult", "full_train", "model_dir", "resolve_candidate", "study_data_options"]
@@ -183,7 +183,7 @@ def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Pa
     if ck is not None and ck.finished:
         emit({"event": "done", "cached": True, "test_accuracy": test_acc, "out_dir": str(out)})
         return result(True)
-    from nasbox.build import build_model
+    from nasbox.model.build import build_model
 
     data = data.to(device)
     model = ck.model if ck else build_model(arch, seed=config.seed)
@@ -265,7 +265,7 @@ def _save(out: Path, arch: Architecture, config: FullTrainConfig, spec: DatasetS
           state: dict[str, Any]) -> None:
     """Write the checkpoint and ``metrics.json``, each atomically (a crash leaves the previous ones)."""
     from nasbox import __version__
-    from nasbox.analysis import analyze
+    from nasbox.model.analysis import analyze
 
     save_checkpoint(out / CHECKPOINT_NAME, arch, config=config.key(), data=spec.to_dict(), epoch=epoch,
                     finished=finished, history=history, test_accuracy=test_acc, command=command, source=source, **state)

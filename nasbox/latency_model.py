@@ -48,10 +48,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from nasbox.analysis import Analysis, analyze
-from nasbox.arch import Architecture
 from nasbox.files import update_file
 from nasbox.measure import device_name, measure_latency
+from nasbox.model.analysis import Analysis, analyze
+from nasbox.model.arch import Architecture
 
 __all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "cache_dir", "device_key", "network_units"]
 
@@ -268,7 +268,7 @@ class LatencyTable:
         measured = None
         if missing or calibrate:
             if model is None:
-                from nasbox.build import build_model
+                from nasbox.model.build import build_model
 
                 model = build_model(arch, seed=0)
             model = model.eval()

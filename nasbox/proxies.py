@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from nasbox.arch import Architecture
-from nasbox.build import build_model
+from nasbox.model.arch import Architecture
+from nasbox.model.build import build_model
 
 __all__ = [
     "ACTIVATION_TYPES", "PROXIES", "jacob_cov", "mean_proxy_ranks", "naswot", "rank_candidates", "score_proxies", "synflow",

@@ -33,10 +33,10 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from nasbox.analysis import analyze
-from nasbox.arch import Architecture
 from nasbox.errors import ConfigError, NasboxError, ShapeError, StorageError, TrainingError
 from nasbox.files import atomic_write
+from nasbox.model.analysis import analyze
+from nasbox.model.arch import Architecture
 from nasbox.pareto import non_dominated_mask
 from nasbox.results import pareto_dataframe, trials_dataframe, write_outputs
 from nasbox.space import SearchSpace, get_space
@@ -317,8 +317,8 @@ class _Search:
     def run_trial(self, trial: optuna.Trial, index: int) -> dict[str, Any]:
         import torch
 
-        from nasbox.build import build_model
         from nasbox.measure import count_macs, count_macs_thop, measure_latency
+        from nasbox.model.build import build_model
         from nasbox.train import train_model
 
         trial.set_user_attr("device", str(self.device))

@@ -26,9 +26,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from nasbox.analysis import analyze
-from nasbox.arch import Architecture
 from nasbox.errors import SpaceError
+from nasbox.model.analysis import analyze
+from nasbox.model.arch import Architecture
 
 __all__ = [
     "SearchSpace",

@@ -166,7 +166,7 @@ def _parse_cache(text: str | None, path: Path) -> dict[str, Any]:
 
 def load_zoo_scores(reports_dir: str | Path, settings: ZooSettings | None) -> list[ZooScore]:
     """The cached scores matching ``settings`` (empty when none), in the zoo's order."""
-    from nasbox.zoo import ZOO_NAMES
+    from nasbox.model.zoo import ZOO_NAMES
 
     if settings is None:
         return []
@@ -213,7 +213,7 @@ def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, rep
 
     Args:
         settings: data, budget and device (see :func:`settings_from_config`).
-        models: zoo names (default: all of :data:`nasbox.zoo.ZOO_NAMES`).
+        models: zoo names (default: all of :data:`nasbox.model.zoo.ZOO_NAMES`).
         reports_dir: the reports folder; the cache lies in its ``zoo-cache/``.
         force: score again networks that are already cached.
         progress: callback receiving ``{"event": "start"|"model_start"|"model_end", ...}``.
@@ -224,12 +224,12 @@ def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, rep
     Raises:
         SpaceError: an unknown zoo name. DataError/ConfigError: the data cannot be loaded.
     """
-    from nasbox.analysis import analyze
-    from nasbox.build import build_model
     from nasbox.data import load_dataset
     from nasbox.measure import measure_latency
+    from nasbox.model.analysis import analyze
+    from nasbox.model.build import build_model
+    from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
     from nasbox.train import TrainConfig, resolve_device, train_model
-    from nasbox.zoo import ZOO_NAMES, get_zoo, list_zoo
 
     names = list(models) if models else list(ZOO_NAMES)
     for name in names:

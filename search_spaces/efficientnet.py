@@ -34,8 +34,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from nasbox.arch import ACTIVATIONS, Architecture, ConvBlock, Head, InvertedResidual, Stage
 from nasbox.errors import SpaceError
+from nasbox.model.arch import ACTIVATIONS, Architecture, Head, Stage
+from nasbox.model.blocks import ConvBlock, InvertedResidual
 from nasbox.space import SearchSpace, register_space
 from search_spaces.mobilenet import adapt_stride, check_common, make_divisible
 

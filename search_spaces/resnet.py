@@ -34,9 +34,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nasbox.analysis import conv_out
-from nasbox.arch import ACTIVATIONS, Architecture, ConvBlock, Head, Pool, ResidualBlock, Stage
 from nasbox.errors import SpaceError
+from nasbox.model.analysis import conv_out
+from nasbox.model.arch import ACTIVATIONS, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock, ResidualBlock
 from nasbox.space import SearchSpace, register_space
 
 __all__ = ["ResNetSpace"]

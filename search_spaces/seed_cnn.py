@@ -20,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nasbox.arch import ACTIVATIONS, FC, Architecture, ConvBlock, Head, Pool, ResidualBlock, Stage
 from nasbox.errors import SpaceError
+from nasbox.model.arch import ACTIVATIONS, FC, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock, ResidualBlock
 from nasbox.space import SearchSpace, register_space
 
 __all__ = ["SeedCNNSpace"]

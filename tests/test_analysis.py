@@ -1,4 +1,4 @@
-"""Tests of nasbox.analysis: the seed formulas by hand, and agreement with PyTorch, fvcore and thop."""
+"""Tests of nasbox.model.analysis: the seed formulas by hand, and agreement with PyTorch, fvcore and thop."""
 
 from __future__ import annotations
 
@@ -9,21 +9,11 @@ import torch
 from fvcore.nn import FlopCountAnalysis
 from torch import nn
 
-from nasbox.analysis import analyze, conv_out, hidden_channels, needs_resize, se_channels
-from nasbox.arch import (
-    FC,
-    Architecture,
-    ConvBlock,
-    DepthwiseSeparable,
-    Head,
-    Inception,
-    InvertedResidual,
-    Pool,
-    ResidualBlock,
-    Stage,
-)
-from nasbox.build import build_model
 from nasbox.errors import NasboxError, ShapeError
+from nasbox.model.analysis import analyze, conv_out, needs_resize
+from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock
+from nasbox.model.build import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -188,8 +178,11 @@ def test_inverted_residual_by_hand():
     r1 = rows(one_block((16, 8, 8), InvertedResidual(16, expansion=1)))
     assert "stage1.block1.conv_pw" not in r1  # expansion 1: no expansion conv
     assert r1["stage1.block1.conv_dw"].params == 9 * 16 + 32
-    assert hidden_channels(16, 6.0) == 96 and hidden_channels(10, 1.25) == 12
-    assert se_channels(16, 0.25) == 4 and se_channels(3, 0.1) == 1
+    # the width rules live on the block configs (torchvision's adjust_channels)
+    assert InvertedResidual(8, expansion=6.0).hidden_channels(16) == 96
+    assert InvertedResidual(8, expansion=1.25).hidden_channels(10) == 12
+    assert InvertedResidual(8, se_ratio=0.25).se_channels(16) == 4 and DepthwiseSeparable(8, se_ratio=0.1).se_channels(3) == 1
+    assert ResidualBlock(16, se_ratio=0.25).se_channels() == 4 and ResidualBlock(3, se_ratio=0.1).se_channels() == 1
 
 
 def test_residual_block_by_hand():

@@ -1,4 +1,4 @@
-"""Tests of the genotype (nasbox.arch): validation, immutability, serialisation, ids."""
+"""Tests of the genotype (nasbox.model.arch): validation, immutability, serialisation, ids."""
 
 from __future__ import annotations
 
@@ -12,20 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from nasbox.arch import (
-    ACTIVATIONS,
-    FC,
-    Architecture,
-    ConvBlock,
-    DepthwiseSeparable,
-    Head,
-    Inception,
-    InvertedResidual,
-    Pool,
-    ResidualBlock,
-    Stage,
-    block_from_dict,
-)
+from nasbox.model.arch import ACTIVATIONS, FC, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock, block_from_dict
 
 TESTS_DIR = Path(__file__).resolve().parent
 BLOCK_CLASSES = (ConvBlock, ResidualBlock, DepthwiseSeparable, InvertedResidual, Inception)
@@ -147,7 +135,7 @@ INVALID = [
     (lambda: Inception(8, 8, 8, -1, 8, 8), "b5_reduce"),
     (lambda: Inception(8, 8, 8, 8, 0, 8), "b5"),
     (lambda: Inception(8, 8, 8, 8, 8, True), "pool_proj"),
-    (lambda: Inception(8, 8, 8, 8, 8, 8, k5=4), "kernel"),
+    (lambda: Inception(8, 8, 8, 8, 8, 8, k5=4), "k5"),
     (lambda: Inception(8, 8, 8, 8, 8, 8, act="sigmoid"), "act"),
     (lambda: Pool("median"), "kind"),
     (lambda: Pool("max", 0), "kernel"),
@@ -620,8 +608,8 @@ def test_block_from_dict_missing_field_is_a_value_error():
 
 def test_arch_and_analysis_do_not_import_torch():
     code = (
-        "import sys; import nasbox.arch, nasbox.analysis; "
-        "from nasbox.analysis import analyze; "
+        "import sys; import nasbox.model.arch, nasbox.model.analysis, nasbox.model.zoo; "
+        "from nasbox.model.analysis import analyze; "
         "sys.path.insert(0, sys.argv[1]); import test_arch; analyze(test_arch.sample_archs()[1]); "
         "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"
     )

@@ -1,4 +1,4 @@
-"""Tests of nasbox.build and nasbox.blocks: purity, initialisation, structure and forward/backward."""
+"""Tests of nasbox.model.build and nasbox.model.layers: purity, initialisation, structure and forward/backward."""
 
 from __future__ import annotations
 
@@ -10,21 +10,11 @@ from torch import nn
 from torch.nn import functional as F
 
 import nasbox
-from nasbox import blocks as B
-from nasbox.arch import (
-    FC,
-    Architecture,
-    ConvBlock,
-    DepthwiseSeparable,
-    Head,
-    Inception,
-    InvertedResidual,
-    Pool,
-    ResidualBlock,
-    Stage,
-)
-from nasbox.build import build_model
 from nasbox.errors import ShapeError
+from nasbox.model import layers as B
+from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock
+from nasbox.model.build import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -153,13 +143,14 @@ def test_bn_and_linear_init():
 
 def test_zero_init_of_the_last_bn_in_residual_blocks():
     model = build_model(every_block_arch(), seed=0)
-    residuals = [m for m in model.modules() if isinstance(m, B.ResidualBlock)]
+    residuals = [m for m in model.modules() if isinstance(m, B.SeqModule) and m.zero_init_last]
     assert len(residuals) == 2
     for block in residuals:
-        last = getattr(block, f"conv{block.n_convs}")
+        convs = [n for n in block.order if n.startswith("conv")]
+        last = getattr(block, convs[-1])
         assert torch.count_nonzero(last.bn.weight) == 0
-        for i in range(1, block.n_convs):
-            assert torch.all(getattr(block, f"conv{i}").bn.weight == 1)
+        for name in convs[:-1]:
+            assert torch.all(getattr(block, name).bn.weight == 1)
         if block.shortcut is not None:
             assert torch.all(block.shortcut.bn.weight == 1)
     for name, m in model.named_modules():  # no other BN starts at zero
@@ -293,7 +284,7 @@ def test_inverted_residual_shortcut_only_when_shape_kept(cin, cout, stride, iden
     model = build_model(one_block(InvertedResidual(cout, stride=stride, expansion=2), input_shape=(cin, 8, 8)),
                         seed=0).eval()
     block = model.stage1.block1
-    assert block.use_shortcut == identity
+    assert block.identity == identity
     with torch.no_grad():  # silence the branch: what remains is the shortcut
         block.conv_pwl.bn.weight.zero_()
         block.conv_pwl.bn.bias.zero_()

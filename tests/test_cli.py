@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from nasbox.cli import main
+from nasbox.model.zoo import get_zoo
 from nasbox.space import list_spaces
-from nasbox.zoo import get_zoo
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

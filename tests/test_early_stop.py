@@ -9,8 +9,6 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from nasbox.arch import Architecture, ConvBlock, Head, Pool, Stage
-from nasbox.build import build_model
 from nasbox.data import load_dataset
 from nasbox.early_stop import (
     STOP_ATTR,
@@ -22,6 +20,9 @@ from nasbox.early_stop import (
     rung_results,
 )
 from nasbox.errors import ConfigError
+from nasbox.model.arch import Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock
+from nasbox.model.build import build_model
 from nasbox.search import make_sampler
 from nasbox.train import TrainConfig, train_model
 

@@ -8,8 +8,6 @@ import importlib.util
 import pytest
 import torch
 
-from nasbox.arch import FC, Architecture, ConvBlock, Head, Pool, Stage
-from nasbox.build import build_model
 from nasbox.candidate import resolve_candidate
 from nasbox.checkpoint import CHECKPOINT_NAME, CheckpointError
 from nasbox.data import load_dataset
@@ -24,10 +22,13 @@ from nasbox.export import (
     verify_onnx,
 )
 from nasbox.fulltrain import FullTrainConfig, full_train
+from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock
+from nasbox.model.build import build_model
+from nasbox.model.zoo import ZOO_NAMES, get_zoo
 from nasbox.search import SearchConfig, run_search
 from nasbox.space import list_spaces
 from nasbox.storage import open_study
-from nasbox.zoo import ZOO_NAMES, get_zoo
 
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
 HAS_DYNAMO = importlib.util.find_spec("onnxscript") is not None

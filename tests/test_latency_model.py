@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nasbox.analysis import analyze
-from nasbox.build import build_model
 from nasbox.latency_model import CALIBRATION_NETWORKS, LatencyTable, device_key, network_units
+from nasbox.model.analysis import analyze
+from nasbox.model.build import build_model
 from nasbox.space import get_space
 
 SPACES = {"seed_cnn": (1, 28, 28), "resnet": (3, 32, 32), "mobilenet": (3, 32, 32), "efficientnet": (3, 32, 32)}

@@ -9,22 +9,12 @@ import torch
 from torch import nn
 
 from nasbox import measure
-from nasbox.analysis import analyze
-from nasbox.arch import (
-    FC,
-    Architecture,
-    ConvBlock,
-    DepthwiseSeparable,
-    Head,
-    Inception,
-    InvertedResidual,
-    Pool,
-    ResidualBlock,
-    Stage,
-)
-from nasbox.build import build_model
 from nasbox.measure import count_macs, count_macs_thop, count_params, measure_latency
-from nasbox.zoo import get_zoo
+from nasbox.model.analysis import analyze
+from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock
+from nasbox.model.build import build_model
+from nasbox.model.zoo import get_zoo
 
 # thop's import-time use of distutils' LooseVersion, outside nasbox's control
 pytestmark = [pytest.mark.filterwarnings("ignore:distutils Version classes are deprecated:DeprecationWarning"),

@@ -9,19 +9,9 @@ import torch
 from torch import nn
 
 from nasbox import proxies
-from nasbox.arch import (
-    FC,
-    Architecture,
-    ConvBlock,
-    DepthwiseSeparable,
-    Head,
-    Inception,
-    InvertedResidual,
-    Pool,
-    ResidualBlock,
-    Stage,
-)
-from nasbox.build import build_model
+from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock
+from nasbox.model.build import build_model
 from nasbox.proxies import jacob_cov, naswot, rank_candidates, score_proxies, synflow
 
 SHAPE = (1, 16, 16)

@@ -19,10 +19,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-import nasbox.build
 import nasbox.measure
-from nasbox.analysis import analyze
+import nasbox.model.build
 from nasbox.cli import main
+from nasbox.model.analysis import analyze
 from nasbox.pareto import hypervolume
 from nasbox.report import build_report, collect, front_info, hypervolume_info, open_study, report_dir_for
 from nasbox.report._format import fmt_acc, fmt_count, fmt_ms
@@ -54,7 +54,7 @@ def _encodings(n: int) -> list[str]:
 
 
 def _metrics(encoding: str) -> dict:
-    from nasbox.arch import Architecture
+    from nasbox.model.arch import Architecture
 
     arch = Architecture.decode(encoding)
     info = analyze(arch)
@@ -413,7 +413,7 @@ DRAWN = """(() => {
 def searched(tmp_path_factory) -> Path:
     """A real search on synthetic data: 7 trials, some infeasible, one forced failure."""
     reports = tmp_path_factory.mktemp("search") / "reports"
-    real_build = nasbox.build.build_model
+    real_build = nasbox.model.build.build_model
     calls = {"n": 0}
 
     def build(arch, seed=None):
@@ -423,7 +423,7 @@ def searched(tmp_path_factory) -> Path:
         return real_build(arch, seed=seed)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(nasbox.build, "build_model", build)
+        mp.setattr(nasbox.model.build, "build_model", build)
         mp.setattr(nasbox.measure, "measure_latency", functools.partial(
             nasbox.measure.measure_latency, min_runs=5, max_runs=20, budget_s=0.05, max_warmup_s=0.3))
         run_search(SearchConfig(space="seed_cnn", space_args=dict(TINY), dataset="synthetic", dataset_options=DATA,

@@ -12,6 +12,7 @@ import optuna
 import pytest
 import torch
 
+import nasbox.model.build
 import nasbox.train
 from nasbox.errors import ConfigError, StorageError
 from nasbox.search import LOST, SearchConfig, count_finished, run_search
@@ -94,9 +95,9 @@ def test_feasible_and_infeasible_mix_by_macs(tmp_path, monkeypatch):
 
 
 def test_a_forced_exception_and_a_nan_do_not_stop_the_study(tmp_path, monkeypatch):
-    import nasbox.build
+    import nasbox.model.build
 
-    real_build = nasbox.build.build_model
+    real_build = nasbox.model.build.build_model
     count = {"n": 0}
 
     class NaNModel(torch.nn.Module):
@@ -116,7 +117,7 @@ def test_a_forced_exception_and_a_nan_do_not_stop_the_study(tmp_path, monkeypatc
             return NaNModel(model)
         return model
 
-    monkeypatch.setattr(nasbox.build, "build_model", build)
+    monkeypatch.setattr(nasbox.model.build, "build_model", build)
     result = run_search(config(tmp_path, budget=4, space_args=dict(TINY, channels="4,8,12,16")))
     df = result.trials
     assert len(df) == 4

@@ -14,9 +14,10 @@ import textwrap
 import optuna
 import pytest
 
-from nasbox.analysis import analyze
-from nasbox.arch import Architecture, ConvBlock, Pool, Stage
 from nasbox.errors import ShapeError, SpaceError
+from nasbox.model.analysis import analyze
+from nasbox.model.arch import Architecture, Pool, Stage
+from nasbox.model.blocks import ConvBlock
 from nasbox.space import SearchSpace, get_space, list_spaces, load_space, parse_space_args
 from search_spaces.seed_cnn import SeedCNNSpace
 
@@ -191,7 +192,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nasbox.arch import Architecture, ConvBlock, Stage
+from nasbox.model.arch import Architecture, Stage
+from nasbox.model.blocks import ConvBlock
 from nasbox.errors import SpaceError
 from nasbox.space import SearchSpace
 
@@ -285,7 +287,7 @@ for _ in range(20):
     space.sample(study.ask())
 assert "torch" not in sys.modules, "sampling seed_cnn imported torch"
 
-from nasbox.analysis import analyze
+from nasbox.model.analysis import analyze
 from nasbox.space import list_spaces
 
 for cls in list_spaces():

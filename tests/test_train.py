@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from nasbox.arch import FC, Architecture, ConvBlock, Head, Pool, Stage
-from nasbox.build import build_model
 from nasbox.data import DatasetSpec, Split, load_dataset
 from nasbox.errors import ConfigError, TrainingError
+from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock
+from nasbox.model.build import build_model
 from nasbox.train import (
     Budget,
     TrainConfig,

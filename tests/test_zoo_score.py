@@ -11,11 +11,11 @@ from optuna.trial import create_trial
 
 import nasbox.data
 import nasbox.measure
+import nasbox.model.zoo
 import nasbox.train
-import nasbox.zoo
-from nasbox.analysis import analyze
 from nasbox.cli import main
 from nasbox.errors import TrainingError
+from nasbox.model.analysis import analyze
 from nasbox.report import report_dir_for
 from nasbox.space import get_space
 from nasbox.storage import open_storage
@@ -65,7 +65,7 @@ def test_scores_are_cached_per_network_and_reused(tmp_path, fast_latency, monkey
     path, scores = score_zoo(settings(), ["mobilenet_v2"], reports_dir=tmp_path)
     assert path == cache_path(tmp_path, settings()) and path.is_file()
     (score,) = scores
-    info = analyze(nasbox.zoo.get_zoo("mobilenet_v2", (3, 16, 16), 10))
+    info = analyze(nasbox.model.zoo.get_zoo("mobilenet_v2", (3, 16, 16), 10))
     assert score.status == "complete" and 0.0 <= score.accuracy <= 1.0 and score.latency_ms > 0
     assert (score.macs, score.flops, score.params, score.iterations) == (info.macs, 2 * info.macs, info.params, 2)
     assert load_zoo_scores(tmp_path, settings()) == [score]

@@ -148,7 +148,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     console = _console()
     arch = None
     if args.zoo:
-        from nasbox.zoo import get_zoo
+        from nasbox.model.zoo import get_zoo
 
         setup = {}
         if args.study:

@@ -19,10 +19,10 @@ from typing import Any, NamedTuple
 
 import optuna
 
-from nasbox.analysis import analyze
-from nasbox.arch import Architecture
 from nasbox.errors import NasboxError
 from nasbox.files import atomic_write
+from nasbox.model.analysis import analyze
+from nasbox.model.arch import Architecture
 from nasbox.report.candidates import candidates, zoo_comparisons
 from nasbox.report.collect import ReportData, collect, finished_count
 from nasbox.report.fronts import front_infos

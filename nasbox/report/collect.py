@@ -3,7 +3,7 @@
 :func:`collect` reads the trials and the study's user attributes once and returns a
 :class:`ReportData` of plain values; the pages, plots and tables are computed from it. A
 failed trial keeps no metrics of its own, so its MACs and parameters are recomputed from
-its encoding by :func:`nasbox.analysis.analyze` (no torch, milliseconds) and marked as such.
+its encoding by :func:`nasbox.model.analysis.analyze` (no torch, milliseconds) and marked as such.
 A trial stopped early (``--early-stop``) keeps the accuracy of the rung where it stopped;
 the proposals that zero-cost pre-screening (``--prescreen``) left untrained are ``screened``,
 and every trial the proxies scored keeps its scores.
@@ -19,9 +19,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nasbox.analysis import analyze
-from nasbox.arch import Architecture
 from nasbox.errors import NasboxError
+from nasbox.model.analysis import analyze
+from nasbox.model.arch import Architecture
 from nasbox.results import pareto_numbers
 from nasbox.storage import COUNTED, count_finished, lost_reason, trial_status
 

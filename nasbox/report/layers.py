@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nasbox.analysis import Analysis
-from nasbox.arch import Architecture
+from nasbox.model.analysis import Analysis
+from nasbox.model.arch import Architecture
 from nasbox.report._assets import CSS
 from nasbox.report._format import esc, fmt_count, wrap_encoding
 from nasbox.report.collect import TrialRow

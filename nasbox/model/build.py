@@ -1,8 +1,10 @@
 """Genotype -> ``nn.Module``: :func:`build_model`, a pure function of the architecture.
 
-The builder owns what crosses blocks (input channels, SE widths, the head's input
-features); blocks (:mod:`nasbox.blocks`) only see plain arguments. Module paths match the
-layer names of :mod:`nasbox.analysis` (``stage2.block1.conv_dw``).
+The builder owns what crosses blocks: each block is built for the input channels the
+analysis found for it, from its own description (:meth:`Block.module`, or by default its
+:meth:`Block.layers` realised by :func:`nasbox.model.layers.realize`), and the head gets
+the body's output features. Module paths match the layer names of
+:mod:`nasbox.model.analysis` (``stage2.block1.conv_dw``).
 """
 
 from __future__ import annotations
@@ -10,53 +12,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nasbox import blocks as B
-from nasbox.analysis import analyze, hidden_channels, needs_resize, se_channels
-from nasbox.arch import (
-    Architecture,
-    Block,
-    ConvBlock,
-    DepthwiseSeparable,
-    Head,
-    Inception,
-    InvertedResidual,
-    ResidualBlock,
-    Stage,
-)
+from nasbox.model import layers as L
+from nasbox.model.analysis import analyze, needs_resize
+from nasbox.model.arch import Architecture, Head
+from nasbox.model.blocks.base import Block
 
 __all__ = ["Network", "build_block", "build_model", "init_weights"]
 
 
 def build_block(block: Block, in_channels: int) -> nn.Module:
     """The module for one genotype block fed ``in_channels`` channels."""
-    if isinstance(block, ConvBlock):
-        return B.ConvNormAct(in_channels, block.out_channels, block.kernel, block.stride, act=block.act, bn=block.bn,
-                            bias=block.bias)
-    if isinstance(block, ResidualBlock):
-        se = se_channels(block.out_channels, block.se_ratio) if block.se_ratio > 0 else 0
-        return B.ResidualBlock(in_channels, block.out_channels, block.kernel, block.stride, block.act, block.n_convs, se)
-    if isinstance(block, DepthwiseSeparable):
-        se = se_channels(in_channels, block.se_ratio) if block.se_ratio > 0 else 0
-        return B.DepthwiseSeparable(in_channels, block.out_channels, block.kernel, block.stride, block.act, se)
-    if isinstance(block, InvertedResidual):
-        se = se_channels(in_channels, block.se_ratio) if block.se_ratio > 0 else 0
-        hidden = hidden_channels(in_channels, block.expansion)
-        return B.InvertedResidual(in_channels, block.out_channels, hidden, block.kernel, block.stride, block.act, se)
-    if isinstance(block, Inception):
-        return B.InceptionBlock(in_channels, block.b1, block.b3_reduce, block.b3, block.b5_reduce, block.b5,
-                                block.pool_proj, block.k5, block.act)
-    raise TypeError(f"unknown block, got {block=}")
-
-
-def _build_stage(stage: Stage, in_channels: int) -> tuple[nn.Sequential, int]:
-    seq = nn.Sequential()
-    channels = in_channels
-    for j, block in enumerate(stage.blocks):
-        seq.add_module(f"block{j + 1}", build_block(block, channels))
-        channels = block.out_channels
-    if stage.pool is not None:
-        seq.add_module("pool", B.make_pool(stage.pool.kind, stage.pool.kernel, stage.pool.stride))
-    return seq, channels
+    module = block.module(in_channels)
+    return module if module is not None else L.realize(block.layers(in_channels), in_channels)[0]
 
 
 def _build_head(head: Head, in_features: int, num_classes: int, gap: bool) -> nn.Sequential:
@@ -68,7 +35,7 @@ def _build_head(head: Head, in_features: int, num_classes: int, gap: bool) -> nn
     for i, fc in enumerate(head.fc):
         layer = nn.Sequential()
         layer.add_module("linear", nn.Linear(features, fc.width))
-        layer.add_module("act", B.make_activation(fc.act))
+        layer.add_module("act", L.make_activation(fc.act))
         if fc.dropout:
             layer.add_module("dropout", nn.Dropout(fc.dropout))
         seq.add_module(f"fc{i + 1}", layer)
@@ -88,12 +55,16 @@ class Network(nn.Sequential):
     def __init__(self, arch: Architecture) -> None:
         super().__init__()
         info = analyze(arch)  # raises ShapeError before any module is made
+        fed = {part.name: part.in_shape for part in info.parts}
         if needs_resize(arch):
-            self.add_module("resize", B.Resize(arch.resolution))
-        channels = arch.input_shape[0]
+            self.add_module("resize", L.Resize(arch.resolution))
         for name, stage in arch.named_stages():
-            module, channels = _build_stage(stage, channels)
-            self.add_module(name, module)
+            seq = nn.Sequential()
+            for j, block in enumerate(stage.blocks):
+                seq.add_module(f"block{j + 1}", build_block(block, fed[f"{name}.block{j + 1}"][0]))
+            if stage.pool is not None:
+                seq.add_module("pool", L.make_pool(stage.pool.kind, stage.pool.kernel, stage.pool.stride))
+            self.add_module(name, seq)
         c, h, w = info.body_shape
         head_in = c if arch.head.pool == "gap" else c * h * w
         self.add_module("head", _build_head(arch.head, head_in, arch.num_classes, arch.head.pool == "gap"))
@@ -124,10 +95,10 @@ def init_weights(model: nn.Module) -> None:
     if isinstance(classifier, nn.Linear):
         nn.init.normal_(classifier.weight, 0, 0.01)
     for m in model.modules():
-        if isinstance(m, B.ResidualBlock):
-            last = getattr(m, f"conv{m.n_convs}")
-            if hasattr(last, "bn"):
-                nn.init.zeros_(last.bn.weight)
+        if isinstance(m, L.SeqModule) and m.zero_init_last:
+            norms = [c.bn for name in m.order if isinstance(c := m.get_submodule(name), L.ConvNormAct) and hasattr(c, "bn")]
+            if norms:
+                nn.init.zeros_(norms[-1].weight)
 
 
 def build_model(arch: Architecture, *, seed: int | None = None) -> Network:

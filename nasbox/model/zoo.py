@@ -1,7 +1,7 @@
 """The classic hand-designed CNNs as genotypes (the "zoo").
 
 Each network of the design notes is written in the same language as the search spaces'
-candidates (:mod:`nasbox.arch`), which shows that the spaces cover them and lets the
+candidates (:mod:`nasbox.model.arch`), which shows that the spaces cover them and lets the
 Pareto report place them next to searched candidates.
 
 Every network has two variants, chosen by the input size:
@@ -14,12 +14,12 @@ Every network has two variants, chosen by the input size:
   the stem's downsampling is removed, so that a 32x32 image keeps a useful map size.
 
 Whatever the input, a pool or stride that would shrink the feature map below 1x1 is
-dropped (:func:`_fit_to_input`), so every zoo genotype passes :func:`nasbox.analysis.analyze`
+dropped (:func:`_fit_to_input`), so every zoo genotype passes :func:`nasbox.model.analysis.analyze`
 (for example VGG keeps five 2x2 max-pools at 32x32 but only four at 28x28).
 
 Example::
 
-    >>> from nasbox.zoo import get_zoo
+    >>> from nasbox.model.zoo import get_zoo
     >>> arch = get_zoo("resnet18", input_shape=(3, 32, 32), num_classes=10)
     >>> arch.encode().split(" | ")[1]
     'stem:cn_c64'
@@ -27,23 +27,14 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import replace
 
-from nasbox.analysis import conv_out
-from nasbox.arch import (
-    FC,
-    Architecture,
-    Block,
-    ConvBlock,
-    Head,
-    Inception,
-    InvertedResidual,
-    Pool,
-    ResidualBlock,
-    Stage,
-)
-from nasbox.errors import SpaceError
+from nasbox.errors import ShapeError, SpaceError
+from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
+from nasbox.model.blocks import Block, ConvBlock, Inception, InvertedResidual, ResidualBlock
+from nasbox.model.ops import Walker
 
 __all__ = ["ZOO_NAMES", "get_zoo", "list_zoo"]
 
@@ -76,10 +67,9 @@ def _is_large(input_shape: _Shape) -> bool:
 def _fit_to_input(arch: Architecture) -> Architecture:
     """Drop every pool and stride that would shrink the feature map below 1x1.
 
-    Walks the stages with the analysis' size formula (``W2 = (W1 - F + 2P) // S + 1``);
-    a strided block whose output would vanish gets stride 1, a pool whose output would
-    vanish is removed. Everything else is left as it is, so a genotype that already fits
-    its input is returned unchanged.
+    Walks the stages through each block's own analysis: a strided block whose output
+    would vanish gets stride 1, a pool whose output would vanish is removed. Everything
+    else is left as it is, so a genotype that already fits its input is returned unchanged.
 
     Args:
         arch: a genotype, possibly with more downsampling than its input allows.
@@ -87,28 +77,27 @@ def _fit_to_input(arch: Architecture) -> Architecture:
     Returns:
         The adapted genotype (a new frozen object; ``arch`` itself is not touched).
     """
-    _, h, w = arch.input_shape
-    if arch.resolution is not None:
-        h = w = arch.resolution
+    c, h, w = arch.input_shape
+    shape = (c, arch.resolution, arch.resolution) if arch.resolution is not None else (c, h, w)
 
     def fit_stage(stage: Stage) -> Stage:
-        nonlocal h, w
+        nonlocal shape
         blocks: list[Block] = []
         for block in stage.blocks:
-            if not isinstance(block, Inception):  # inception modules never stride
-                h2, w2 = conv_out(h, block.kernel, block.stride), conv_out(w, block.kernel, block.stride)
-                if min(h2, w2) < 1:
-                    block = replace(block, stride=1)
-                    h2, w2 = h, w
-                h, w = h2, w2
+            try:
+                shape = block.analyze(Walker(), "block", shape)
+            except ShapeError:
+                if "stride" not in {f.name for f in dataclasses.fields(block)}:
+                    raise
+                block = replace(block, stride=1)
+                shape = block.analyze(Walker(), "block", shape)
             blocks.append(block)
         pool = stage.pool
         if pool is not None:
-            h2, w2 = conv_out(h, pool.kernel, pool.stride), conv_out(w, pool.kernel, pool.stride)
-            if min(h2, w2) < 1:
+            try:
+                shape = Walker().pool("pool", shape, pool)
+            except ShapeError:
                 pool = None
-            else:
-                h, w = h2, w2
         return Stage(tuple(blocks), pool)
 
     stem = fit_stage(arch.stem)
@@ -367,7 +356,7 @@ def get_zoo(name: str, input_shape: tuple[int, int, int] = (3, 32, 32), num_clas
 
     Inputs with ``min(H, W) >= 64`` get the published ImageNet topology, smaller ones the
     CIFAR-style variant; pools and strides the input cannot afford are dropped, so the
-    result always passes :func:`nasbox.analysis.analyze`.
+    result always passes :func:`nasbox.model.analysis.analyze`.
 
     Args:
         name: one of :data:`ZOO_NAMES`.
@@ -375,7 +364,7 @@ def get_zoo(name: str, input_shape: tuple[int, int, int] = (3, 32, 32), num_clas
         num_classes: outputs of the classifier.
 
     Returns:
-        A frozen :class:`~nasbox.arch.Architecture`.
+        A frozen :class:`~nasbox.model.arch.Architecture`.
 
     Raises:
         SpaceError: ``name`` is not a zoo network.

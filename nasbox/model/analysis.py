@@ -1,0 +1,105 @@
+"""Per-layer shapes, parameters and MACs from the genotype alone (no torch).
+
+The analysis walks an :class:`~nasbox.model.arch.Architecture` through its blocks' own
+descriptions (:meth:`Block.analyze`, by default the primitives of :meth:`Block.layers`
+walked by :class:`~nasbox.model.ops.Walker`, whose docstring states the formulas), then
+its stage pools and head. MACs follow fvcore's convention exactly, so that the analysis
+can be checked against a traced count of the built model; besides the primitives':
+global average pool 1 per input element, bilinear resize 4 per output element, linear
+``in * out``. FLOPs are ``2 * MACs``. Layer names are the module paths of the built model
+(``stage2.block1.conv_dw``), so every row can be compared with ``nn.Module`` counts.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from nasbox.model.arch import Architecture
+from nasbox.model.blocks.base import Block
+from nasbox.model.ops import Layer, Pool, Shape, Walker, conv_out
+
+__all__ = ["Analysis", "Layer", "Part", "analyze", "conv_out", "needs_resize"]
+
+
+class Part(NamedTuple):
+    """A top-level piece of the built model, in forward order, and the shape it is fed."""
+
+    name: str  # module path: "resize", "stage2.block1", "stage2.pool" or "head"
+    genotype: Block | Pool | None  # the block or pool; None for the resize and the head
+    in_shape: Shape
+
+
+class Analysis(NamedTuple):
+    """Per-layer rows and totals of an architecture."""
+
+    layers: tuple[Layer, ...]
+    params: int
+    macs: int
+    body_shape: Shape  # (C, H, W) the head receives
+    parts: tuple[Part, ...] = ()  # resize?, blocks and pools, head: run in turn, they are the model
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def to_dict(self) -> dict:
+        return {
+            "params": self.params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "layers": [
+                {"name": r.name, "op": r.op, "out_shape": list(r.out_shape), "params": r.params, "macs": r.macs}
+                for r in self.layers
+            ],
+        }
+
+
+def needs_resize(arch: Architecture) -> bool:
+    """Whether the input is resized before the stem (a ``resolution`` other than its size)."""
+    return arch.resolution is not None and (arch.resolution, arch.resolution) != arch.input_shape[1:]
+
+
+def analyze(arch: Architecture) -> Analysis:
+    """Per-layer output shapes, parameters and MACs, and their totals.
+
+    Raises:
+        ShapeError: a stride or pool shrinks the feature map below 1x1; the message names
+            the layer.
+    """
+    walk = Walker()
+    shape: Shape = arch.input_shape
+    parts = []
+    if needs_resize(arch):
+        parts.append(Part("resize", None, shape))
+        shape = (shape[0], arch.resolution, arch.resolution)
+        walk.rows.append(Layer("resize", f"bilinear resize to {arch.resolution}x{arch.resolution}", shape, 0,
+                               4 * shape[0] * shape[1] * shape[2]))
+    for stage_name, stage in arch.named_stages():
+        for j, block in enumerate(stage.blocks):
+            parts.append(Part(f"{stage_name}.block{j + 1}", block, shape))
+            shape = block.analyze(walk, parts[-1].name, shape)
+        if stage.pool is not None:
+            parts.append(Part(f"{stage_name}.pool", stage.pool, shape))
+            shape = walk.pool(parts[-1].name, shape, stage.pool)
+    parts.append(Part("head", None, shape))
+    body_shape = shape
+    _head_rows(walk, arch, shape)
+    rows = tuple(walk.rows)
+    return Analysis(rows, sum(r.params for r in rows), sum(r.macs for r in rows), body_shape, tuple(parts))
+
+
+def _head_rows(walk: Walker, arch: Architecture, shape: Shape) -> None:
+    c, h, w = shape
+    head = arch.head
+    if head.pool == "gap":
+        walk.rows.append(Layer("head.pool", "global avg pool", (c, 1, 1), 0, c * h * w))
+        features = c
+    else:
+        walk.rows.append(Layer("head.flatten", "flatten", (c * h * w, 1, 1), 0, 0))
+        features = c * h * w
+    for i, fc in enumerate(head.fc):
+        walk.rows.append(Layer(f"head.fc{i + 1}", f"linear {fc.act}", (fc.width, 1, 1),
+                               features * fc.width + fc.width, features * fc.width))
+        features = fc.width
+    walk.rows.append(Layer("head.classifier", "linear", (arch.num_classes, 1, 1),
+                           features * arch.num_classes + arch.num_classes, features * arch.num_classes))
