@@ -10,7 +10,7 @@ import torch
 
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
-from nasbox.train import use_bf16
+from nasbox.train.recipe import use_bf16
 
 
 class MinimalLoop:

@@ -25,7 +25,8 @@ from nasbox.data import load_dataset, torchvision_loader
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
 from nasbox.model.zoo import get_zoo
-from nasbox.train import TrainConfig, resolve_device, train_model
+from nasbox.train.brief import train_model
+from nasbox.train.recipe import TrainConfig, resolve_device
 
 warnings.filterwarnings("ignore")
 

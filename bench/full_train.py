@@ -22,8 +22,9 @@ import torch
 from _baseline import MinimalLoop, normalizer
 
 from nasbox.data import load_dataset
-from nasbox.fulltrain import FullTrainConfig, full_train, resolve_candidate
-from nasbox.train import resolve_device
+from nasbox.deploy.candidate import resolve_candidate
+from nasbox.train.full import FullTrainConfig, full_train
+from nasbox.train.recipe import resolve_device
 
 warnings.filterwarnings("ignore")
 

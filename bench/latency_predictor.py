@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nasbox.latency_model import CALIBRATION_NETWORKS, LatencyTable
-from nasbox.measure import measure_latency
+from nasbox.measure.latency import measure_latency
+from nasbox.measure.latency_table import CALIBRATION_NETWORKS, LatencyTable
 from nasbox.model.build import build_model
-from nasbox.space import get_space
+from nasbox.spaces import get_space
 
 SHAPES = {"seed_cnn": (1, 28, 28)}  # the default data's shape; the others at CIFAR's
 DEFAULT_SHAPE = (3, 32, 32)

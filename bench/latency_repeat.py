@@ -19,8 +19,8 @@ import json, sys, warnings
 warnings.filterwarnings("ignore")
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
-from nasbox.measure import measure_latency
-from nasbox.train import resolve_device
+from nasbox.measure.latency import measure_latency
+from nasbox.train.recipe import resolve_device
 from nasbox.model.zoo import ZOO_NAMES, get_zoo
 spec, device = sys.argv[1], resolve_device(sys.argv[2])
 arch = get_zoo(spec) if spec in ZOO_NAMES else Architecture.decode(spec)

@@ -23,10 +23,11 @@ import pandas as pd
 import torch
 
 from nasbox.data import eval_batches, load_dataset
+from nasbox.measure.proxies import DEFAULT_PROXIES, PROXIES, mean_proxy_ranks
 from nasbox.model.build import build_model
-from nasbox.proxies import DEFAULT_PROXIES, PROXIES, mean_proxy_ranks
-from nasbox.space import get_space
-from nasbox.train import TrainConfig, train_model
+from nasbox.spaces import get_space
+from nasbox.train.brief import train_model
+from nasbox.train.recipe import TrainConfig
 
 warnings.filterwarnings("ignore")
 

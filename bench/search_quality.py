@@ -91,7 +91,8 @@ def load_runs(out: Path) -> dict[tuple[str, int], list[dict]]:
     """Every run's counted trials in order: ``{(mode, seed): [{t, acc, macs}, ...]}``."""
     import optuna
 
-    from nasbox.storage import counts_toward_budget, open_storage
+    from nasbox.study.schema import counts_toward_budget
+    from nasbox.study.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     runs = {}
@@ -119,7 +120,7 @@ def load_runs(out: Path) -> dict[tuple[str, int], list[dict]]:
 
 def hv_curves(runs: dict[tuple[str, int], list[dict]]) -> dict[tuple[str, int], list[float]]:
     """Hypervolume after each counted trial of each run, in the common normalisation."""
-    from nasbox.pareto import hypervolume_history
+    from nasbox.study.pareto import hypervolume_history
 
     macs = [r["macs"] for rows in runs.values() for r in rows if r["macs"]]
     lo, hi = math.log10(min(macs)), math.log10(max(macs))

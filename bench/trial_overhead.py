@@ -28,7 +28,7 @@ from _baseline import MinimalLoop, normalizer
 from nasbox.data import load_dataset
 from nasbox.model.arch import Architecture
 from nasbox.search import SearchConfig, run_search
-from nasbox.train import resolve_budget, resolve_device
+from nasbox.train.recipe import resolve_budget, resolve_device
 
 warnings.filterwarnings("ignore")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from nasbox.errors import (
     ConfigError,
     DataError,
@@ -15,7 +17,7 @@ from nasbox.model.analysis import Analysis, Layer, analyze
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("nasbox")  # one version: the one pyproject.toml gives
 
 
 def build_model(arch: Architecture, *, seed: int | None = None):  # noqa: ANN201 - lazy torch import
@@ -30,8 +32,8 @@ def search(space="seed_cnn", *, progress=None, **options):  # noqa: ANN001, ANN2
 
     Args:
         space: a space name, ``file.py:Class`` / ``module:Class`` spec, or a
-            :class:`~nasbox.space.SearchSpace` instance.
-        progress: optional callback receiving progress events (dicts).
+            :class:`~nasbox.spaces.SearchSpace` instance.
+        progress: optional callback receiving progress events (:mod:`nasbox.search.events`).
         **options: any field of :class:`~nasbox.search.SearchConfig` (``dataset``,
             ``budget``, ``epochs``, ``objectives``, ``sampler``, ``max_macs``, ...).
 
@@ -39,11 +41,12 @@ def search(space="seed_cnn", *, progress=None, **options):  # noqa: ANN001, ANN2
         >>> result = nasbox.search("seed_cnn", dataset="mnist5k", budget=20)
         >>> result.pareto[["accuracy", "macs", "encoding"]]
     """
+    from nasbox.report import write_report
     from nasbox.search import SearchConfig, run_search
 
     if "objectives" in options and isinstance(options["objectives"], str):
         options["objectives"] = tuple(o.strip() for o in options["objectives"].split(","))
-    return run_search(SearchConfig(space=space, **options), progress)
+    return run_search(SearchConfig(space=space, **options), progress, outputs=write_report)
 
 
 __all__ = [

@@ -1,4 +1,4 @@
 """nasbox's built-in search spaces, one module each.
 
-Importing a module registers its space; ``nasbox.space.list_spaces()`` lists them all.
+Importing a module registers its space; ``nasbox.spaces.list_spaces()`` lists them all.
 """

@@ -37,7 +37,7 @@ from typing import Any
 from nasbox.errors import SpaceError
 from nasbox.model.arch import ACTIVATIONS, Architecture, Head, Stage
 from nasbox.model.blocks import ConvBlock, InvertedResidual
-from nasbox.space import SearchSpace, register_space
+from nasbox.spaces import SearchSpace, register_space
 from search_spaces.mobilenet import adapt_stride, check_common, make_divisible
 
 __all__ = ["EfficientNetSpace"]

@@ -34,7 +34,7 @@ from nasbox.errors import SpaceError
 from nasbox.model.analysis import conv_out
 from nasbox.model.arch import ACTIVATIONS, Architecture, Head, Stage
 from nasbox.model.blocks import ConvBlock, InvertedResidual
-from nasbox.space import SearchSpace, register_space
+from nasbox.spaces import SearchSpace, register_space
 
 __all__ = ["MobileNetSpace", "adapt_stride", "check_common", "make_divisible"]
 

@@ -38,7 +38,7 @@ from nasbox.errors import SpaceError
 from nasbox.model.analysis import conv_out
 from nasbox.model.arch import ACTIVATIONS, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock, ResidualBlock
-from nasbox.space import SearchSpace, register_space
+from nasbox.spaces import SearchSpace, register_space
 
 __all__ = ["ResNetSpace"]
 

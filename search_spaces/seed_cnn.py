@@ -23,7 +23,7 @@ from typing import Any
 from nasbox.errors import SpaceError
 from nasbox.model.arch import ACTIVATIONS, FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock, ResidualBlock
-from nasbox.space import SearchSpace, register_space
+from nasbox.spaces import SearchSpace, register_space
 
 __all__ = ["SeedCNNSpace"]
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import optuna
 
 import nasbox.report.build
-import nasbox.search
-import nasbox.train
+import nasbox.search.propose
+import nasbox.train.recipe
 from nasbox.cli import main
 
 MOMENTS = ("before-first-trial", "asked", "mid-training", "before-tell", "writing-report")
@@ -38,20 +38,20 @@ def pause(marker: Path, **info: object) -> None:
 
 def install(moment: str, marker: Path) -> None:
     if moment == "before-first-trial":
-        real_ask = nasbox.search._Search._ask
+        real_propose = nasbox.search.propose.Proposer.propose
 
-        def ask(self):
+        def propose(self):
             pause(marker)
-            return real_ask(self)
+            return real_propose(self)
 
-        nasbox.search._Search._ask = ask
+        nasbox.search.propose.Proposer.propose = propose
     elif moment == "asked":
         def claim(self, trial):
             pause(marker, trial=trial.number)
 
-        nasbox.search._Search._claim = claim
+        nasbox.search.propose.Proposer._claim = claim
     elif moment == "mid-training":
-        real_steps = nasbox.train.Recipe.steps
+        real_steps = nasbox.train.recipe.Recipe.steps
 
         def steps(self, model, batches):
             for i, loss in enumerate(real_steps(self, model, batches)):
@@ -59,7 +59,7 @@ def install(moment: str, marker: Path) -> None:
                 if i == 2:
                     pause(marker)
 
-        nasbox.train.Recipe.steps = steps
+        nasbox.train.recipe.Recipe.steps = steps
     elif moment == "before-tell":
         real_tell = optuna.study.Study.tell
 

@@ -11,7 +11,7 @@ import pytest
 
 from nasbox.cli import main
 from nasbox.model.zoo import get_zoo
-from nasbox.space import list_spaces
+from nasbox.spaces import list_spaces
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -1,4 +1,5 @@
-"""Tests of nasbox.early_stop: rung arithmetic, the MO-ASHA promotion rule, rung results on trials, and a stop in training."""
+"""Tests of nasbox.search.early_stop: rung arithmetic, the MO-ASHA promotion rule, rung results on trials,
+and a stop in training."""
 
 from __future__ import annotations
 
@@ -10,21 +11,23 @@ import torch
 from optuna.trial import TrialState
 
 from nasbox.data import load_dataset
-from nasbox.early_stop import (
+from nasbox.errors import ConfigError
+from nasbox.evaluate import BriefTraining, Candidate, EvalContext
+from nasbox.model.analysis import analyze
+from nasbox.model.arch import Architecture, Head, Pool, Stage
+from nasbox.model.blocks import ConvBlock
+from nasbox.model.build import build_model
+from nasbox.search import make_sampler
+from nasbox.search.early_stop import (
     STOP_ATTR,
     ParetoEarlyStopper,
-    make_rung_callbacks,
+    RungJudge,
     peers_at,
     record_rung,
     rung_iterations,
     rung_results,
 )
-from nasbox.errors import ConfigError
-from nasbox.model.arch import Architecture, Head, Pool, Stage
-from nasbox.model.blocks import ConvBlock
-from nasbox.model.build import build_model
-from nasbox.search import make_sampler
-from nasbox.train import TrainConfig, train_model
+from nasbox.train.recipe import TrainConfig
 
 CPU = torch.device("cpu")
 SHAPE = (3, 16, 16)
@@ -224,24 +227,23 @@ def data():
     return load_dataset("synthetic", synthetic_shape=SHAPE, synthetic_size=300)
 
 
-def _model():
+def _candidate() -> Candidate:
     arch = Architecture(SHAPE, 10, stages=(Stage((ConvBlock(8),), Pool("max")), Stage((ConvBlock(16),), Pool("max"))),
                         head=Head("gap"))
-    return build_model(arch, seed=0)
+    return Candidate(arch, analyze(arch), 0, build_model(arch, seed=0))
 
 
 CONFIG = TrainConfig(iterations=8, batch_size=32, augment=False, amp="off", channels_last="off")
 
 
-def test_make_rung_callbacks_needs_every_cost(data):
+def test_a_rung_judge_needs_every_cost():
     study = optuna.create_study(directions=["maximize", "minimize"])
     with pytest.raises(ConfigError, match="latency_ms"):
-        make_rung_callbacks(study.ask(), ParetoEarlyStopper(), [2, 4], {"macs": 1, "params": 1}, data.val, data.spec,
-                            CONFIG, device=CPU)
+        RungJudge(study.ask(), ParetoEarlyStopper(), [2, 4], {"macs": 1, "params": 1})
 
 
 @pytest.mark.parametrize("peer_accuracy", [1.0, 0.0])
-def test_train_model_stops_at_the_first_rung_when_dominated(data, peer_accuracy):
+def test_brief_training_stops_at_the_first_rung_when_dominated(data, peer_accuracy):
     study = optuna.create_study(directions=["maximize", "minimize"])
     rungs = rung_iterations(CONFIG.iterations)
     assert rungs == [2, 4]
@@ -255,9 +257,11 @@ def test_train_model_stops_at_the_first_rung_when_dominated(data, peer_accuracy)
             record_rung(t, k, it, peer_accuracy)
         study.tell(t, [peer_accuracy, 1.0])
     trial = study.ask()
-    callbacks = make_rung_callbacks(trial, ParetoEarlyStopper(), rungs, COSTS, data.val, data.spec, CONFIG, device=CPU)
-    assert sorted(callbacks) == rungs
-    result = train_model(_model(), data.train, data.val, CONFIG, data.spec, device=CPU, rungs=callbacks)
+    judge = RungJudge(trial, ParetoEarlyStopper(), rungs, COSTS)
+    evaluator = BriefTraining(EvalContext(data=data, device=CPU, epochs=None, iterations=CONFIG.iterations,
+                                          batch_size=CONFIG.batch_size, lr=CONFIG.lr, augment=False, seed=0))
+    assert sorted(evaluator._callbacks(judge)) == rungs
+    result = evaluator.evaluate(_candidate(), judge)
 
     attrs = study.get_trials(deepcopy=False)[trial.number].user_attrs
     assert {k: attrs[k] for k in COSTS} == COSTS  # costs stored before training ended, for other workers

@@ -1,4 +1,4 @@
-"""Tests of nasbox.export: ONNX and TorchScript files of trained and untrained candidates,
+"""Tests of nasbox.deploy.export: ONNX and TorchScript files of trained and untrained candidates,
 checked against PyTorch, timed in onnxruntime, the latency recorded in the study."""
 
 from __future__ import annotations
@@ -8,11 +8,9 @@ import importlib.util
 import pytest
 import torch
 
-from nasbox.candidate import resolve_candidate
-from nasbox.checkpoint import CHECKPOINT_NAME, CheckpointError
 from nasbox.data import load_dataset
-from nasbox.errors import ConfigError
-from nasbox.export import (
+from nasbox.deploy.candidate import resolve_candidate
+from nasbox.deploy.export import (
     ExportError,
     export,
     export_model,
@@ -21,14 +19,16 @@ from nasbox.export import (
     record_onnx_latency,
     verify_onnx,
 )
-from nasbox.fulltrain import FullTrainConfig, full_train
+from nasbox.errors import ConfigError
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock
 from nasbox.model.build import build_model
 from nasbox.model.zoo import ZOO_NAMES, get_zoo
 from nasbox.search import SearchConfig, run_search
-from nasbox.space import list_spaces
-from nasbox.storage import open_study
+from nasbox.spaces import list_spaces
+from nasbox.study.storage import open_study
+from nasbox.train.checkpoint import CHECKPOINT_NAME, CheckpointError
+from nasbox.train.full import FullTrainConfig, full_train
 
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
 HAS_DYNAMO = importlib.util.find_spec("onnxscript") is not None

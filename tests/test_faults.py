@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from nasbox.storage import LOST, count_finished, open_storage, trial_status
+from nasbox.study.schema import Attr, count_finished, trial_status
+from nasbox.study.storage import open_storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -117,9 +118,9 @@ def test_survivors_finish_the_budget_when_a_worker_on_another_machine_dies(postg
             next(t for t in victims if t.state == TrialState.FAIL and trial_status(t) == "lost")
         assert dead.state == TrialState.FAIL and trial_status(dead) == "lost"
         if moment == "asked":  # no heartbeat and no worker: settled by its age alone
-            assert "worker" not in dead.user_attrs and "before recording itself" in dead.user_attrs[LOST]
+            assert "worker" not in dead.user_attrs and "before recording itself" in dead.user_attrs[Attr.LOST]
         else:  # settled by the heartbeat check, which writes nothing but the state
-            assert dead.user_attrs["worker"]["host"] == VICTIM_HOST and LOST not in dead.user_attrs
+            assert dead.user_attrs["worker"]["host"] == VICTIM_HOST and Attr.LOST not in dead.user_attrs
         if moment == "before-tell":  # its recorded result is kept, but it does not count
             assert dead.user_attrs["status"] == "complete" and dead.user_attrs == info["attrs"]
         # the report and trials.csv show it as lost

@@ -78,13 +78,13 @@ def test_two_writers_of_one_json_file_keep_every_entry(tmp_path):
 
 
 def test_two_workers_filling_one_latency_table_keep_every_entry(tmp_path):
-    from nasbox.latency_model import LatencyTable
+    from nasbox.measure.latency_table import LatencyTable
 
     path = tmp_path / "latency" / "cpu.json"
     run_writers("""
         import sys
         from pathlib import Path
-        from nasbox.latency_model import LatencyTable
+        from nasbox.measure.latency_table import LatencyTable
         path, me, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
         for i in range(n):  # a fresh table each time: what a worker knows is only what it read
             table = LatencyTable(path, "cpu test", measure=lambda module, shape: 1.0)
@@ -99,13 +99,13 @@ def test_two_workers_filling_one_latency_table_keep_every_entry(tmp_path):
 
 
 def test_two_zoo_scorers_sharing_one_cache_keep_every_network(tmp_path):
-    from nasbox.zoo_score import ZooSettings, cache_path
+    from nasbox.evaluate.zoo import ZooSettings, cache_path
 
     settings = ZooSettings(dataset="synthetic", device="cpu", iterations=2)
     run_writers("""
         import sys
         from pathlib import Path
-        from nasbox.zoo_score import ZooSettings, _add_to_cache, cache_path
+        from nasbox.evaluate.zoo import ZooSettings, _add_to_cache, cache_path
         settings = ZooSettings(dataset="synthetic", device="cpu", iterations=2)
         reports, me, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
         for i in range(n):

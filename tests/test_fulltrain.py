@@ -1,4 +1,4 @@
-"""Tests of nasbox.fulltrain, nasbox.candidate and nasbox.checkpoint: the candidate of a finished
+"""Tests of nasbox.train.full, nasbox.deploy.candidate and nasbox.train.checkpoint: the candidate of a finished
 study trained fully, stopped and resumed, tested once, checkpoints loaded safely."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import nasbox.fulltrain
-from nasbox.candidate import model_dir, resolve_candidate, study_data_options
-from nasbox.checkpoint import CHECKPOINT_NAME, CheckpointError, genotype_json, load_checkpoint
+import nasbox.train.full
 from nasbox.data import load_dataset
+from nasbox.deploy.candidate import model_dir, resolve_candidate, study_data_options
 from nasbox.errors import ConfigError, SpaceError, StorageError
-from nasbox.fulltrain import FullTrainConfig, full_train
 from nasbox.search import SearchConfig, run_search
+from nasbox.train.checkpoint import CHECKPOINT_NAME, CheckpointError, genotype_json, load_checkpoint
+from nasbox.train.full import FullTrainConfig, full_train
 
 STUDY = "tiny"
 TINY = {"channels": "4,8", "kernels": "3", "n_max": "1", "m_max": "4", "l_max": "0", "heads": "gap",
@@ -34,7 +34,7 @@ def study(tmp_path_factory):
         space="seed_cnn", space_args=dict(TINY), dataset="synthetic",
         dataset_options={"synthetic_shape": (3, 16, 16), "synthetic_size": 300}, iterations=4, batch_size=32,
         budget=2, reports_dir=str(reports), device="cpu", seed=0, study=STUDY))
-    from nasbox.storage import open_study
+    from nasbox.study.storage import open_study
 
     data = load_dataset(**study_data_options(open_study(STUDY, None, reports)))
     return reports, data, result.trials
@@ -55,7 +55,7 @@ def reference(study, candidate, tmp_path_factory):
     counter = _TestCounter(data)
     events: list[dict] = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(nasbox.fulltrain, "evaluate", counter)
+        mp.setattr(nasbox.train.full, "evaluate", counter)
         result = full_train(candidate, data, FullTrainConfig(epochs=2, **FP32), out, device="cpu",
                             progress=events.append, command="nasbox train --study tiny --trial 0 --epochs 2")
     return result, load_checkpoint(out / CHECKPOINT_NAME).model.state_dict(), counter.test_calls, events
@@ -67,7 +67,7 @@ class _TestCounter:
     def __init__(self, data):
         self.test_ptr = data.test.images.data_ptr()
         self.test_calls = 0
-        self.real = nasbox.fulltrain.evaluate
+        self.real = nasbox.train.full.evaluate
 
     def __call__(self, model, split, *args, **kwargs):
         self.test_calls += split.images.data_ptr() == self.test_ptr
@@ -161,7 +161,7 @@ def test_a_stopped_run_resumes_where_it_stopped_and_ends_as_an_uninterrupted_one
     ref_result, ref_weights, _, _ = reference
     _, data, _ = study
     counter = _TestCounter(data)
-    monkeypatch.setattr(nasbox.fulltrain, "evaluate", counter)
+    monkeypatch.setattr(nasbox.train.full, "evaluate", counter)
     config = FullTrainConfig(epochs=2, **FP32)
 
     def stop_after_first_epoch(event):  # a Ctrl-C right after epoch 1 was checkpointed
@@ -209,7 +209,7 @@ def test_a_finished_run_is_neither_trained_nor_tested_again(reference, candidate
     result, _, _, _ = reference
     _, data, _ = study
     counter = _TestCounter(data)
-    monkeypatch.setattr(nasbox.fulltrain, "evaluate", counter)
+    monkeypatch.setattr(nasbox.train.full, "evaluate", counter)
     events: list[dict] = []
     again = full_train(candidate, data, FullTrainConfig(epochs=2, **FP32), result.out_dir, device="cpu",
                        progress=events.append)

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from nasbox import measure
-from nasbox.measure import count_macs, count_macs_thop, count_params, measure_latency
+from nasbox.measure import latency as measure
+from nasbox.measure.counts import count_macs, count_macs_thop, count_params
+from nasbox.measure.latency import measure_latency
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock

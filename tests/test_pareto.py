@@ -1,12 +1,12 @@
-"""Tests of nasbox.pareto: closed-form fronts, ranks and hypervolumes, through Optuna and the numpy twin."""
+"""Tests of nasbox.study.pareto: closed-form fronts, ranks and hypervolumes, through Optuna and the numpy twin."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-import nasbox.pareto as pareto
-from nasbox.pareto import dominates, hypervolume, hypervolume_history, non_dominated_mask, non_domination_rank
+import nasbox.study.pareto as pareto
+from nasbox.study.pareto import dominates, hypervolume, hypervolume_history, non_dominated_mask, non_domination_rank
 
 MAX_MIN = ["maximize", "minimize"]  # (accuracy, cost)
 MIN_MIN = ["minimize", "minimize"]

@@ -1,4 +1,4 @@
-"""Tests of nasbox.proxies: zero-cost proxies, their robust scoring and the rank combination."""
+"""Tests of nasbox.measure.proxies: zero-cost proxies, their robust scoring and the rank combination."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from nasbox import proxies
+from nasbox.measure import proxies
+from nasbox.measure.proxies import jacob_cov, naswot, rank_candidates, score_proxies, synflow
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock
 from nasbox.model.build import build_model
-from nasbox.proxies import jacob_cov, naswot, rank_candidates, score_proxies, synflow
 
 SHAPE = (1, 16, 16)
 NAMES = ("synflow", "naswot", "jacob_cov")

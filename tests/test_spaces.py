@@ -1,6 +1,6 @@
 """Every registered search space: valid samples, exact round trips, analysis == torch == fvcore.
 
-Parametrized over ``nasbox.space.list_spaces()`` (the built-in spaces; a new built-in space
+Parametrized over ``nasbox.spaces.list_spaces()`` (the built-in spaces; a new built-in space
 is covered by adding it to the registry) and the input shapes (3, 32, 32) and (1, 28, 28).
 For each space and shape, ``N_SAMPLES`` seeded random samples are checked for JSON and
 encoding round trips, replay from their parameters, exact parameter counts against the
@@ -27,7 +27,7 @@ from nasbox.errors import SpaceError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
-from nasbox.space import SearchSpace, get_space, list_spaces
+from nasbox.spaces import SearchSpace, get_space, list_spaces
 
 N_SAMPLES = 100
 N_FVCORE = 30  # fvcore traces per space and shape in the default suite (the brief allows no fewer than 30)

@@ -1,4 +1,4 @@
-"""Tests of nasbox.storage: the trial-status rule, heartbeats and the settling of dead workers' trials."""
+"""Tests of nasbox.study.storage: the trial-status rule, heartbeats and the settling of dead workers' trials."""
 
 from __future__ import annotations
 
@@ -13,18 +13,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from nasbox.storage import (
-    LOST,
-    Heartbeat,
-    count_finished,
-    counts_toward_budget,
-    fail_stale_trials,
-    lost_reason,
-    open_storage,
-    settle_stale_trials,
-    trial_status,
-    worker_identity,
-)
+from nasbox.study.schema import Attr, count_finished, counts_toward_budget, lost_reason, trial_status
+from nasbox.study.storage import Heartbeat, fail_stale_trials, open_storage, settle_stale_trials, worker_identity
 
 
 def frozen(state: TrialState, **attrs):
@@ -49,8 +39,8 @@ def frozen(state: TrialState, **attrs):
         # killed between recording its result and telling it: the recorded status is not the outcome
         (TrialState.FAIL, {"status": "complete", "accuracy": 0.9}, "lost"),
         (TrialState.FAIL, {"status": "stopped"}, "lost"),
-        (TrialState.FAIL, {"status": "failed", LOST: "interrupted"}, "lost"),
-        (TrialState.FAIL, {LOST: "surplus: the budget was reached by other workers"}, "lost"),
+        (TrialState.FAIL, {"status": "failed", Attr.LOST: "interrupted"}, "lost"),
+        (TrialState.FAIL, {Attr.LOST: "surplus: the budget was reached by other workers"}, "lost"),
     ],
 )
 def test_the_status_is_decided_from_the_state_and_what_the_worker_recorded(state, attrs, status):
@@ -70,7 +60,7 @@ def test_a_running_trial_is_running_whatever_it_recorded(tmp_path):
 
 
 def test_lost_reason_names_what_settled_the_trial():
-    assert lost_reason(frozen(TrialState.FAIL, **{LOST: "interrupted"})) == "interrupted"
+    assert lost_reason(frozen(TrialState.FAIL, **{Attr.LOST: "interrupted"})) == "interrupted"
     assert "stale" in lost_reason(frozen(TrialState.FAIL))
     assert lost_reason(frozen(TrialState.COMPLETE, status="complete")) is None
 
@@ -119,8 +109,8 @@ def test_settle_fails_trials_whose_worker_never_recorded_itself_or_whose_process
     assert settle_stale_trials(study, grace_s=0.2) == [unclaimed.number]
     by_number = {t.number: t for t in study.get_trials()}
     unclaimed_now, gone_now = by_number[unclaimed.number], by_number[gone.number]
-    assert trial_status(unclaimed_now) == "lost" and "before recording" in unclaimed_now.user_attrs[LOST]
-    assert trial_status(gone_now) == "lost" and "process ended" in gone_now.user_attrs[LOST]
+    assert trial_status(unclaimed_now) == "lost" and "before recording" in unclaimed_now.user_attrs[Attr.LOST]
+    assert trial_status(gone_now) == "lost" and "process ended" in gone_now.user_attrs[Attr.LOST]
     # a live worker's trial and another host's are left to their workers and to heartbeats
     assert by_number[mine.number].state == by_number[elsewhere.number].state == TrialState.RUNNING
 
@@ -128,7 +118,7 @@ def test_settle_fails_trials_whose_worker_never_recorded_itself_or_whose_process
 def test_worker_identity_tells_pid_reuse_apart():
     me = worker_identity()
     assert me["host"] == socket.gethostname() and me["pid"] == os.getpid()
-    from nasbox.storage import process_alive
+    from nasbox.study.storage import process_alive
 
     assert process_alive(me["pid"], me["pid_start"])
     if me["pid_start"] is not None:

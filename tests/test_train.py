@@ -14,17 +14,8 @@ from nasbox.errors import ConfigError, TrainingError
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock
 from nasbox.model.build import build_model
-from nasbox.train import (
-    Budget,
-    TrainConfig,
-    _lr_lambda,
-    _param_groups,
-    evaluate,
-    resolve_budget,
-    resolve_device,
-    train_model,
-    use_bf16,
-)
+from nasbox.train.brief import evaluate, train_model
+from nasbox.train.recipe import Budget, TrainConfig, _lr_lambda, _param_groups, resolve_budget, resolve_device, use_bf16
 
 CPU = torch.device("cpu")
 SHAPE = (3, 16, 16)

@@ -1,4 +1,4 @@
-"""Tests of nasbox.zoo_score and `nasbox zoo --dataset/--study`: the cache key, caching, and the overlay."""
+"""Tests of nasbox.evaluate.zoo and `nasbox zoo --dataset/--study`: the cache key, caching, and the overlay."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ import pytest
 from optuna.trial import create_trial
 
 import nasbox.data
-import nasbox.measure
+import nasbox.evaluate.zoo
+import nasbox.measure.latency
 import nasbox.model.zoo
-import nasbox.train
 from nasbox.cli import main
 from nasbox.errors import TrainingError
+from nasbox.evaluate.zoo import ZooSettings, cache_path, load_zoo_scores, score_zoo, settings_from_config
 from nasbox.model.analysis import analyze
 from nasbox.report import report_dir_for
-from nasbox.space import get_space
-from nasbox.storage import open_storage
-from nasbox.zoo_score import ZooSettings, cache_path, load_zoo_scores, score_zoo, settings_from_config
+from nasbox.spaces import get_space
+from nasbox.study.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 OPTIONS = {"synthetic_shape": [3, 16, 16], "synthetic_size": 150}
@@ -34,7 +34,7 @@ def settings(**kw) -> ZooSettings:
 
 @pytest.fixture()
 def fast_latency(monkeypatch):
-    monkeypatch.setattr(nasbox.measure, "measure_latency", functools.partial(
+    monkeypatch.setattr(nasbox.evaluate.zoo, "measure_latency", functools.partial(
         nasbox.measure.measure_latency, min_runs=5, max_runs=10, budget_s=0.02, max_warmup_s=0.2))
 
 
@@ -74,20 +74,20 @@ def test_scores_are_cached_per_network_and_reused(tmp_path, fast_latency, monkey
     def no_training(*a, **k):
         raise AssertionError("a cached network was trained again")
 
-    monkeypatch.setattr(nasbox.train, "train_model", no_training)
+    monkeypatch.setattr(nasbox.evaluate.zoo, "train_model", no_training)
     load_dataset = nasbox.data.load_dataset
 
     def no_loading(*a, **k):
         raise AssertionError("the data was loaded though every network is cached")
 
-    monkeypatch.setattr(nasbox.data, "load_dataset", no_loading)
+    monkeypatch.setattr(nasbox.evaluate.zoo, "load_dataset", no_loading)
     assert score_zoo(settings(), ["mobilenet_v2"], reports_dir=tmp_path)[1] == [score]
-    monkeypatch.setattr(nasbox.data, "load_dataset", load_dataset)
+    monkeypatch.setattr(nasbox.evaluate.zoo, "load_dataset", load_dataset)
 
     def fail(*a, **k):
         raise TrainingError("the loss became nan at iteration 1")
 
-    monkeypatch.setattr(nasbox.train, "train_model", fail)
+    monkeypatch.setattr(nasbox.evaluate.zoo, "train_model", fail)
     _, (again,) = score_zoo(settings(), ["mobilenet_v2"], reports_dir=tmp_path, force=True)
     assert again.status == "failed" and "nan" in again.reason and again.accuracy is None
     assert json.loads(path.read_text())["models"]["mobilenet_v2"]["status"] == "failed"

@@ -10,10 +10,13 @@ from typing import Any
 from nasbox.cli._common import _console, _jsonable
 from nasbox.cli.score import cmd_zoo_score
 from nasbox.errors import ConfigError
+from nasbox.model.analysis import analyze
+from nasbox.model.arch import Architecture
+from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
+from nasbox.spaces import get_space, list_spaces, load_space, parse_space_args
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:
-    from nasbox.space import list_spaces
 
     rows = []
     for cls in list_spaces():
@@ -36,9 +39,6 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 def _resolve_target(args: argparse.Namespace) -> tuple[str, Any]:
     """``(title, Architecture)`` for a space name/spec, a zoo name or a JSON file."""
-    from nasbox.model.arch import Architecture
-    from nasbox.model.zoo import ZOO_NAMES, get_zoo
-    from nasbox.space import get_space, load_space, parse_space_args
 
     target = args.target
     shape = args.input or (3, 32, 32)
@@ -69,7 +69,6 @@ def _resolve_target(args: argparse.Namespace) -> tuple[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from nasbox.model.analysis import analyze
 
     title, arch = _resolve_target(args)
     info = analyze(arch)
@@ -101,8 +100,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_zoo(args: argparse.Namespace) -> int:
     if args.dataset or args.study:
         return cmd_zoo_score(args)
-    from nasbox.model.analysis import analyze
-    from nasbox.model.zoo import get_zoo, list_zoo
 
     rows = []
     for name, desc in list_zoo():

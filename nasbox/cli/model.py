@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from nasbox.cli._common import _console, _fmt_time, int_at_least
+from nasbox.data import load_dataset
+from nasbox.deploy.candidate import model_dir, resolve_candidate, study_data_options
+from nasbox.deploy.export import SUFFIXES, export, onnxruntime_latency, record_onnx_latency
 from nasbox.errors import ConfigError
+from nasbox.model.zoo import get_zoo
+from nasbox.study.schema import StudyAttr
+from nasbox.study.storage import open_study
+from nasbox.train.checkpoint import CHECKPOINT_NAME
+from nasbox.train.full import FullTrainConfig, full_train
 
 
 def _candidate_options(p: argparse.ArgumentParser) -> None:
@@ -24,9 +32,6 @@ def _candidate_options(p: argparse.ArgumentParser) -> None:
 
 
 def _train_data(args: argparse.Namespace):
-    from nasbox.candidate import study_data_options
-    from nasbox.data import load_dataset
-    from nasbox.storage import open_study
 
     if args.study:
         options = study_data_options(open_study(args.study, args.storage, args.reports_dir))
@@ -98,7 +103,6 @@ class _TrainProgress:
 
 
 def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
-    from nasbox.fulltrain import FullTrainConfig, full_train, model_dir, resolve_candidate
 
     console = _console()
     data = _train_data(args)
@@ -137,9 +141,6 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from nasbox.checkpoint import CHECKPOINT_NAME
-    from nasbox.export import SUFFIXES, export, onnxruntime_latency, record_onnx_latency
-    from nasbox.fulltrain import model_dir, resolve_candidate
 
     if args.measure and args.format != "onnx":
         raise ConfigError("--measure onnxruntime times an ONNX file; use --format onnx")
@@ -148,13 +149,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     console = _console()
     arch = None
     if args.zoo:
-        from nasbox.model.zoo import get_zoo
 
         setup = {}
         if args.study:
-            from nasbox.storage import open_study
 
-            setup = open_study(args.study, args.storage, args.reports_dir).user_attrs.get("setup") or {}
+            setup = open_study(args.study, args.storage, args.reports_dir).user_attrs.get(StudyAttr.SETUP) or {}
         shape = args.input or tuple(setup.get("input_shape") or (3, 32, 32))
         arch = get_zoo(args.zoo, shape, args.classes or setup.get("num_classes") or 10)
         source = f"zoo network {args.zoo}"

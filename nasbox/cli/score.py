@@ -10,7 +10,11 @@ from typing import Any
 
 from nasbox.cli._common import _console, float_above, fraction, int_at_least, seed
 from nasbox.errors import ConfigError
-from nasbox.report._format import fmt_count as _fmt_count
+from nasbox.evaluate.zoo import ZooSettings, score_zoo, settings_from_config
+from nasbox.report import build_report, collect, open_study, report_dir_for
+from nasbox.report.format import fmt_count as _fmt_count
+from nasbox.search import DEFAULT_EPOCHS
+from nasbox.train.recipe import resolve_device
 
 
 def _zoo_score_options(p: argparse.ArgumentParser) -> None:
@@ -34,9 +38,6 @@ def _zoo_score_options(p: argparse.ArgumentParser) -> None:
 
 
 def _zoo_settings(args: argparse.Namespace):
-    from nasbox.search import DEFAULT_EPOCHS
-    from nasbox.train import resolve_device
-    from nasbox.zoo_score import ZooSettings, settings_from_config
 
     if args.study:
         if args.dataset:
@@ -45,7 +46,6 @@ def _zoo_settings(args: argparse.Namespace):
                                                       "val_fraction", "seed", "device") if getattr(args, n) is not None]
         if fixed:
             raise ConfigError(f"with --study the fidelity and device come from the study; drop {', '.join(fixed)}")
-        from nasbox.report import collect, open_study
 
         data = collect(open_study(args.study, args.storage, args.reports_dir))
         device = data.devices[0] if data.devices else str(resolve_device(data.config.get("device") or "auto"))
@@ -65,7 +65,6 @@ def _zoo_settings(args: argparse.Namespace):
 
 
 def cmd_zoo_score(args: argparse.Namespace) -> int:
-    from nasbox.zoo_score import score_zoo
 
     settings = _zoo_settings(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
@@ -106,7 +105,6 @@ def cmd_zoo_score(args: argparse.Namespace) -> int:
 
 
 def _rebuild_report(study_name: str, storage: str | None, reports_dir: str):
-    from nasbox.report import build_report, open_study, report_dir_for
 
     study = open_study(study_name, storage, reports_dir)
     return build_report(study, report_dir_for(study_name, reports_dir), reports_dir=reports_dir)

@@ -7,15 +7,18 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
 from nasbox.cli._common import _console, _fmt_time
-from nasbox.report._format import fmt_count as _fmt_count
+from nasbox.report import write_report
+from nasbox.report.format import fmt_count as _fmt_count
+from nasbox.search import SearchConfig, run_search
+from nasbox.search.coordinate import worker_devices
+from nasbox.search.events import Event, SearchEnded, SearchStarted, TrialEnded, TrialStarted
+from nasbox.spaces import parse_space_args
+from nasbox.study.schema import TRAINED, TrialStatus
 
 
 def _search_config(args: argparse.Namespace):
-    from nasbox.search import SearchConfig
-    from nasbox.space import parse_space_args
 
     return SearchConfig(
         space=args.space, space_args=parse_space_args(args.space_arg), space_config=args.space_config,
@@ -40,40 +43,42 @@ class _SearchProgress:
                                  console=console, transient=True, disable=not console.is_terminal)
         self.task = None
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind == "start":
-            self.console.print(f"study [bold]{event['study']}[/] ({event['storage']}), space {event['space']}, "
-                               f"dataset {event['dataset']} ({event['n_train']:,} train / {event['n_val']:,} val), "
-                               f"device {event['device']}")
-            self.console.print(f"per candidate: {event['budget_text']}; budget {event['budget']} trials, "
-                               f"{event['finished']} already finished" + (f"; settled stale trials {event['settled']}"
-                                                                            if event["settled"] else ""))
-            self.progress.start()
-            self.task = self.progress.add_task(f"trial {event['finished']}/{event['budget']}", total=event["budget"],
-                                               completed=event["finished"], info="")
-        elif kind == "trial_start":
-            self.progress.update(self.task, description=f"trial {event['index']}/{self._total()}",
-                                 info=event["encoding"][:80])
-        elif kind == "trial_end":
-            status = event["status"]
-            acc = event.get("accuracy")
-            text = f"acc {acc:.4f}" if status == "complete" or status == "repeat" else status
-            if status == "failed":
-                text += f" ({event.get('fail_reason', '')[:90]})"
-            elif status == "infeasible":
-                text += f" ({event.get('infeasible', '')})"
-            best = event.get("best_accuracy")
-            lat = event.get("latency_ms")
-            self.console.print(
-                f"[{event['index']:>{len(str(event['budget']))}}/{event['budget']}] #{event['number']} {text} | "
-                f"MACs {_fmt_count(event.get('macs'))} | params {_fmt_count(event.get('params'))} | "
-                f"latency {'-' if lat is None else f'{lat:.3g} ms'} | {event['seconds']:.1f} s | "
-                f"best {'-' if best is None else f'{best:.4f}'} | elapsed {_fmt_time(event['elapsed'])}, "
-                f"ETA {_fmt_time(event['eta'])}", soft_wrap=True)
-            self.progress.update(self.task, completed=event["index"], info=f"best {best or 0:.4f}")
-        elif kind == "done":
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, SearchStarted):
+            self._started(event)
+        elif isinstance(event, TrialStarted):
+            self.progress.update(self.task, description=f"trial {event.index}/{self._total()}", info=event.encoding[:80])
+        elif isinstance(event, TrialEnded):
+            self._ended(event)
+        elif isinstance(event, SearchEnded):
             self.progress.stop()
+
+    def _started(self, e: SearchStarted) -> None:
+        self.console.print(f"study [bold]{e.study}[/] ({e.storage}), space {e.space}, dataset {e.dataset} "
+                           f"({e.n_train:,} train / {e.n_val:,} val), device {e.device}")
+        self.console.print(f"per candidate: {e.budget_text}; budget {e.budget} trials, {e.finished} already finished"
+                           + (f"; settled stale trials {e.settled}" if e.settled else ""))
+        self.console.print(f"report: {e.report_dir}/index.html")
+        self.progress.start()
+        self.task = self.progress.add_task(f"trial {e.finished}/{e.budget}", total=e.budget, completed=e.finished,
+                                           info="")
+
+    def _ended(self, e: TrialEnded) -> None:
+        acc = e.get("accuracy")
+        text = f"acc {acc:.4f}" if e.status in TRAINED else e.status
+        if e.status == TrialStatus.FAILED:
+            text += f" ({e.get('fail_reason', '')[:90]})"
+        elif e.status == TrialStatus.INFEASIBLE:
+            text += f" ({e.get('infeasible', '')})"
+        elif e.status == TrialStatus.LOST:
+            text += f" ({e.get('lost', '')[:90]})"
+        best, lat = e.best_accuracy, e.get("latency_ms")
+        self.console.print(
+            f"[{e.index:>{len(str(e.budget))}}/{e.budget}] #{e.number} {text} | MACs {_fmt_count(e.get('macs'))} | "
+            f"params {_fmt_count(e.get('params'))} | latency {'-' if lat is None else f'{lat:.3g} ms'} | "
+            f"{e.seconds:.1f} s | best {'-' if best is None else f'{best:.4f}'} | elapsed {_fmt_time(e.elapsed)}, "
+            f"ETA {_fmt_time(e.eta)}", soft_wrap=True)
+        self.progress.update(self.task, completed=e.index, info=f"best {best or 0:.4f}")
 
     def _total(self) -> int:
         return int(self.progress.tasks[0].total) if self.progress.tasks else 0
@@ -86,7 +91,6 @@ def _start_workers(console, args: argparse.Namespace, argv: list[str]) -> list:
     """
     import subprocess
 
-    from nasbox.search import worker_devices
 
     devices = worker_devices(args.device, args.workers)
     strip = {"--workers", "--device"}
@@ -117,7 +121,6 @@ def _start_workers(console, args: argparse.Namespace, argv: list[str]) -> list:
 def cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
     from rich.table import Table
 
-    from nasbox.search import run_search
 
     console = _console()
     config = _search_config(args)
@@ -127,14 +130,14 @@ def cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
         config.device = children[0][0]
     progress = _SearchProgress(console)
     try:
-        result = run_search(config, progress)
+        result = run_search(config, progress, outputs=write_report)
     finally:
         progress.progress.stop()
     for _, proc, log in children[1:]:
         if proc.wait() != 0:
             console.print(f"worker {proc.pid} ended with exit code {proc.returncode}; see {log}")
     if children and not result.interrupted:
-        result = run_search(config)  # every worker is done: tables and report of the whole study
+        result = run_search(config, outputs=write_report)  # every worker is done: tables and report of the whole study
     pareto = result.pareto
     table = Table(title=f"Pareto-optimal candidates of {result.study_name} ({len(pareto)} of {len(result.trials)} "
                         f"trials; objectives {', '.join(result.objectives)})")

@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from nasbox.report.build import Report, build_report, record_run_facts
+from nasbox.report.build import Report, build_report, write_report
 from nasbox.report.collect import ReportData, TrialRow, collect
 from nasbox.report.fronts import FrontInfo, front_info
 from nasbox.report.hypervolume import HypervolumeInfo, hypervolume_info
@@ -34,6 +34,6 @@ __all__ = [
     "front_info",
     "hypervolume_info",
     "open_study",
-    "record_run_facts",
     "report_dir_for",
+    "write_report",
 ]

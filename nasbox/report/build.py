@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import platform
 import shlex
 import shutil
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import optuna
 
 from nasbox.errors import NasboxError
+from nasbox.evaluate.zoo import CACHE_DIR, ZooScore, load_zoo_scores, settings_from_config
 from nasbox.files import atomic_write
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
@@ -32,11 +32,10 @@ from nasbox.report.markdown import render_markdown
 from nasbox.report.page import PLOTLY_JS, render_index
 from nasbox.report.png import write_front_png, write_hypervolume_png
 from nasbox.report.screening import screening_info
-from nasbox.zoo_score import CACHE_DIR, ZooScore, load_zoo_scores, settings_from_config
+from nasbox.study.schema import TrialStatus
+from nasbox.study.tables import write_study_tables
 
-__all__ = ["Report", "build_report", "plotly_js_path", "record_run_facts"]
-
-_VERSIONED = ("nasbox", "torch", "torchvision", "optuna", "numpy", "fvcore", "thop")
+__all__ = ["Report", "build_report", "plotly_js_path", "write_report"]
 
 
 class Report(NamedTuple):
@@ -68,45 +67,13 @@ def _copy_plotly(report_dir: Path) -> Path | None:
     return target
 
 
-def record_run_facts(study: optuna.Study, spec: Any = None, device: Any = None) -> dict[str, Any]:
-    """Store what a report needs but the trials do not hold: split sizes, library versions
-    and the device's name (the ``run`` user attribute); called by the search.
-
-    Args:
-        study: the study.
-        spec: the dataset's :class:`~nasbox.data.DatasetSpec` (split sizes), if known.
-        device: the ``torch.device`` the search ran on, if known.
-    """
-    facts: dict[str, Any] = dict(study.user_attrs.get("run") or {})
-    if spec is not None:
-        facts["splits"] = {"train": spec.train_size, "val": spec.val_size, "test": spec.test_size}
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    facts["versions"] = versions
-    if device is not None:
-        facts["device_name"] = _device_name(device)
-    if facts != study.user_attrs.get("run"):
-        study.set_user_attr("run", facts)
-    return facts
-
-
-def _device_name(device: Any) -> str:
-    from nasbox.measure import device_name  # torch only when a device is named
-
-    return device_name(device)
-
-
 def _zoo(data: ReportData, reports_dir: Path) -> tuple[list[ZooScore], str]:
     settings = settings_from_config(data.config, data.devices[0] if len(data.devices) == 1 else None)
     command = f"nasbox zoo --study {shlex.quote(data.study_name)}"
     if settings is None:
         return [], "not comparable yet (the study's device or fidelity is not known)"
     scores = load_zoo_scores(reports_dir, settings)
-    if not any(s.status == "complete" for s in scores):
+    if not any(s.status == TrialStatus.COMPLETE for s in scores):
         return [], (f"not scored for this dataset, fidelity and device; run '{command}' "
                     f"to train them the same way (cached in {CACHE_DIR}/{settings.key()}.json)")
     return scores, f"cache {CACHE_DIR}/{settings.key()}.json"
@@ -134,11 +101,11 @@ def _archs(data: ReportData, report_dir: Path) -> list[Path]:
     return files
 
 
-def _csvs(study: optuna.Study, report_dir: Path) -> list[Path]:
-    from nasbox.results import pareto_dataframe, trials_dataframe, write_tables
-
-    df = trials_dataframe(study)
-    return write_tables(report_dir, df, pareto_dataframe(study, df))
+def write_report(study: optuna.Study, report_dir: Path) -> list[Path]:
+    """The search's ``outputs`` hook: the report beside the tables the search wrote; the files
+    a reader opens (``report.md``, ``index.html``), or none before any trial finished."""
+    report = build_report(study, report_dir, write_csv=False)
+    return [] if report is None else [report.report_dir / "report.md", report.index]
 
 
 def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: str | Path | None = None,
@@ -167,7 +134,7 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
     comparisons = zoo_comparisons(data, zoo)
     screening = screening_info(data)
     report_dir.mkdir(parents=True, exist_ok=True)
-    files = _csvs(study, report_dir) if write_csv else []
+    files = write_study_tables(study, report_dir)[2] if write_csv else []
     files += _archs(data, report_dir)
     for f in fronts:
         files.append(write_front_png(f, report_dir / f"front_{f.cost}.png"))

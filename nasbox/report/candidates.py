@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from nasbox.pareto import dominates
+from nasbox.evaluate.zoo import ZooScore
 from nasbox.report.collect import ReportData, TrialRow
 from nasbox.report.fronts import FrontInfo, trained_points, zoo_metric
-from nasbox.zoo_score import ZooScore
+from nasbox.study.pareto import dominates
+from nasbox.study.schema import TrialStatus
 
 __all__ = ["Candidate", "ZooComparison", "candidates", "zoo_comparisons"]
 
@@ -64,7 +65,7 @@ def _beats(t: TrialRow, z: ZooScore) -> bool:
 def candidates(data: ReportData, fronts: list[FrontInfo], zoo: list[ZooScore] | None = None) -> list[Candidate]:
     """The Pareto-optimal candidates (all objectives), most accurate first."""
     on = {f.cost: {t.number for t in f.front} for f in fronts}
-    scored = [z for z in (zoo or []) if z.status == "complete"]
+    scored = [z for z in (zoo or []) if z.status == TrialStatus.COMPLETE]
     rows = []
     for rank, number in enumerate(data.pareto_numbers, start=1):
         t = data.trial(number)
@@ -78,7 +79,7 @@ def zoo_comparisons(data: ReportData, zoo: list[ZooScore] | None) -> list[ZooCom
     points = trained_points(data)
     out = []
     for z in zoo or []:
-        if z.status != "complete" or z.accuracy is None:
+        if z.status != TrialStatus.COMPLETE or z.accuracy is None:
             continue
         reach = [t for t in points if t.accuracy is not None and t.accuracy >= z.accuracy and t.macs is not None]
         cheapest = min(reach, key=lambda t: (t.macs, -(t.accuracy or 0.0), t.number), default=None)

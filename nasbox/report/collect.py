@@ -11,6 +11,7 @@ and every trial the proxies scored keeps its scores.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,17 +23,18 @@ from optuna.trial import FrozenTrial, TrialState
 from nasbox.errors import NasboxError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
-from nasbox.results import pareto_numbers
-from nasbox.storage import COUNTED, count_finished, lost_reason, trial_status
+from nasbox.spaces import study_space
+from nasbox.study.schema import COUNTED, Attr, StudyAttr, TrialStatus, count_finished, lost_reason, trial_status
+from nasbox.study.tables import pareto_numbers
 
 __all__ = ["COUNTED", "NOT_TRAINED", "STATUSES", "TRAINED", "ReportData", "TrialRow", "collect", "finished_count"]
 
-#: statuses of trials that were trained and scored (a repeat reuses an earlier score)
-TRAINED = ("complete", "repeat")
+#: statuses of trials that were trained and scored (a repeat reuses an earlier score), in the order listed
+TRAINED = (TrialStatus.COMPLETE, TrialStatus.REPEAT)
 #: statuses of trials without an accuracy, in the order the plots' strips show them
-NOT_TRAINED = ("infeasible", "screened", "failed", "lost", "running")
+NOT_TRAINED = (TrialStatus.INFEASIBLE, TrialStatus.SCREENED, TrialStatus.FAILED, TrialStatus.LOST, TrialStatus.RUNNING)
 #: every status, in the order the counts list them (``stopped``: trained part-way, accuracy at its rung)
-STATUSES = (*TRAINED, "stopped", *NOT_TRAINED)
+STATUSES = (*TRAINED, TrialStatus.STOPPED, *NOT_TRAINED)
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,8 @@ def _accuracy(a: dict[str, Any], status: str) -> float | None:
     """Validation accuracy of a trained trial, or of a stopped one at its rung."""
     if status in TRAINED:
         return _num(a.get("accuracy"))
-    if status == "stopped":
-        stop = a.get("early_stop")
+    if status == TrialStatus.STOPPED:
+        stop = a.get(Attr.EARLY_STOP)
         return _num(a.get("accuracy", stop.get("accuracy") if isinstance(stop, dict) else None))
     return None
 
@@ -161,10 +163,10 @@ def _stop(a: dict[str, Any], status: str) -> tuple[int | None, int | None]:
     """``(stopped_at, budget_iterations)``: where a stopped trial stopped, and the training budget of any
     trial that trained (the ``iterations`` its training was given; ignored where not beyond the stop)."""
     budget = _int(a.get("iterations"))
-    if status != "stopped":
+    if status != TrialStatus.STOPPED:
         return None, budget
-    stop = a.get("early_stop")
-    at = _int(a.get("stopped_at", stop.get("iteration") if isinstance(stop, dict) else None))
+    stop = a.get(Attr.EARLY_STOP)
+    at = _int(a.get(Attr.STOPPED_AT, stop.get("iteration") if isinstance(stop, dict) else None))
     return at, budget if budget is not None and (at is None or budget > at) else None
 
 
@@ -183,10 +185,10 @@ def _row(t: FrozenTrial) -> tuple[TrialRow, dict[str, Any]]:
     flops = _int(a.get("flops"))
     if flops is None and macs is not None:
         flops = 2 * macs
-    reason = lost_reason(t) or a.get("infeasible") or a.get("fail_reason")
-    if status == "running":
+    reason = lost_reason(t) or a.get(Attr.INFEASIBLE) or a.get(Attr.FAIL_REASON)
+    if status == TrialStatus.RUNNING:
         reason = "still running"
-    elif reason is None and t.state == TrialState.PRUNED and status != "stopped":
+    elif reason is None and t.state == TrialState.PRUNED and status != TrialStatus.STOPPED:
         reason = "stopped early"
     stopped_at, budget_iterations = _stop(a, status)
     row = TrialRow(
@@ -212,10 +214,16 @@ def finished_count(study: optuna.Study) -> int:
 
 
 def collect(study: optuna.Study) -> ReportData:
-    """Read a study written by :func:`nasbox.search.run_search` into a :class:`ReportData`."""
+    """Read a study written by :func:`nasbox.search.run_search` into a :class:`ReportData`.
+
+    The study's space is loaded first (when it still can be), so that the block kinds a
+    user's space file defines are known to the genotypes read back.
+    """
     attrs = study.user_attrs
-    setup = dict(attrs.get("setup") or {})
-    config = dict(attrs.get("config") or {})
+    with contextlib.suppress(NasboxError):
+        study_space(attrs)
+    setup = dict(attrs.get(StudyAttr.SETUP) or {})
+    config = dict(attrs.get(StudyAttr.CONFIG) or {})
     objectives = tuple(setup.get("objectives") or config.get("objectives") or ())
     directions = tuple(d.name.lower() for d in study.directions)
     if len(objectives) != len(directions):
@@ -228,11 +236,11 @@ def collect(study: optuna.Study) -> ReportData:
         device = t.user_attrs.get("device")
         if isinstance(device, str) and device not in devices:
             devices.append(device)
-        if budget and rows[t.number].status == "complete" and "trained_iterations" not in fidelity:
+        if budget and rows[t.number].status == TrialStatus.COMPLETE and "trained_iterations" not in fidelity:
             fidelity.update(budget)
     return ReportData(
         study_name=study.study_name, objectives=objectives, directions=directions,
         trials=tuple(rows[n] for n in sorted(rows)), setup=setup, config=config,
-        run=dict(attrs.get("run") or {}), pareto_numbers=pareto_numbers(study),
+        run=dict(attrs.get(StudyAttr.RUN) or {}), pareto_numbers=pareto_numbers(study),
         fidelity=fidelity, devices=tuple(devices),
     )

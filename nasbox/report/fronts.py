@@ -22,9 +22,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nasbox.pareto import hypervolume, non_dominated_mask
+from nasbox.evaluate.zoo import ZooScore
 from nasbox.report.collect import NOT_TRAINED, ReportData, TrialRow
-from nasbox.zoo_score import ZooScore
+from nasbox.study.pareto import hypervolume, non_dominated_mask
+from nasbox.study.schema import TrialStatus
 
 __all__ = ["COSTS", "FrontInfo", "front_info", "front_infos", "trained_points", "zoo_metric"]
 
@@ -60,7 +61,7 @@ class FrontInfo(NamedTuple):
 
 def trained_points(data: ReportData) -> list[TrialRow]:
     """Trained, feasible trials that are not repeats: the points fronts are computed on."""
-    return [t for t in data.trials if t.status == "complete" and t.accuracy is not None]
+    return [t for t in data.trials if t.status == TrialStatus.COMPLETE and t.accuracy is not None]
 
 
 def front_info(data: ReportData, cost: str, zoo: list[ZooScore] | None = None) -> FrontInfo:
@@ -77,23 +78,23 @@ def front_info(data: ReportData, cost: str, zoo: list[ZooScore] | None = None) -
         x = t.metric(cost)
         if x is None:
             missing.append(t)
-        elif t.status == "repeat" and t.accuracy is not None:
+        elif t.status == TrialStatus.REPEAT and t.accuracy is not None:
             repeat.append(t)
         elif t.number in on_front:
             front.append(t)
-        elif t.status == "complete" and t.accuracy is not None:
+        elif t.status == TrialStatus.COMPLETE and t.accuracy is not None:
             dominated.append(t)
-        elif t.status == "stopped" and t.accuracy is not None:
+        elif t.status == TrialStatus.STOPPED and t.accuracy is not None:
             stopped.append(t)
         else:
-            strip[t.status if t.status in strip else "failed"].append(t)
+            strip[t.status if t.status in strip else TrialStatus.FAILED].append(t)
     front.sort(key=lambda t: (t.metric(cost), -(t.accuracy or 0.0), t.number))
     reference = REFERENCE_FACTOR * max((t.metric(cost) for t in points), default=0.0)
     hv = 0.0
     if points and reference > 0:
         hv = hypervolume([[t.accuracy, t.metric(cost) / reference] for t in front], ["maximize", "minimize"],
                          [0.0, 1.0])
-    scored = [z for z in (zoo or []) if z.status == "complete" and zoo_metric(z, cost) is not None]
+    scored = [z for z in (zoo or []) if z.status == TrialStatus.COMPLETE and zoo_metric(z, cost) is not None]
     title = COSTS[cost][0]
     if cost == "latency" and data.config.get("latency") == "predict":
         title = "latency, predicted batch-1 ms (lookup table)"

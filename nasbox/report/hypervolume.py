@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from nasbox.pareto import hypervolume_history
 from nasbox.report.collect import ReportData
 from nasbox.report.fronts import REFERENCE_FACTOR, trained_points
+from nasbox.study.pareto import hypervolume_history
 
 __all__ = ["HypervolumeInfo", "hypervolume_info"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from nasbox.model.analysis import Analysis
 from nasbox.model.arch import Architecture
 from nasbox.report._assets import CSS
-from nasbox.report._format import esc, fmt_count, wrap_encoding
 from nasbox.report.collect import TrialRow
+from nasbox.report.format import esc, fmt_count, wrap_encoding
 
 __all__ = ["render_layers"]
 

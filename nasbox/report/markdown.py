@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from nasbox.report._format import fmt_acc, fmt_count, fmt_missing, fmt_ms, fmt_objective
 from nasbox.report.candidates import Candidate, ZooComparison
 from nasbox.report.collect import ReportData
+from nasbox.report.format import fmt_acc, fmt_count, fmt_missing, fmt_ms, fmt_objective
 from nasbox.report.fronts import COSTS, FrontInfo
 from nasbox.report.hypervolume import HypervolumeInfo
 from nasbox.report.screening import ScreeningInfo, screening_blocks

@@ -9,7 +9,9 @@ escaped.
 from __future__ import annotations
 
 from nasbox.report._assets import CSS, SCRIPT
-from nasbox.report._format import (
+from nasbox.report.candidates import Candidate, ZooComparison
+from nasbox.report.collect import NOT_TRAINED, ReportData
+from nasbox.report.format import (
     esc,
     fmt_acc,
     fmt_count,
@@ -19,13 +21,12 @@ from nasbox.report._format import (
     script_json,
     wrap_encoding,
 )
-from nasbox.report.candidates import Candidate, ZooComparison
-from nasbox.report.collect import NOT_TRAINED, ReportData
 from nasbox.report.fronts import COSTS, FrontInfo
 from nasbox.report.hypervolume import HypervolumeInfo
 from nasbox.report.plotly_figs import front_caption, front_figure, hypervolume_figure
 from nasbox.report.screening import ScreeningInfo, screening_blocks
 from nasbox.report.setup_info import METRIC_DEFINITIONS, setup_facts, space_bounds
+from nasbox.study.schema import TrialStatus
 
 __all__ = ["PLOTLY_JS", "render_index"]
 
@@ -159,7 +160,7 @@ def render_index(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo,
     figures["hv-history"] = hypervolume_figure(hv)
     panels = "".join(_front_panel(f) for f in fronts)
     stopped = ("; hollow grey diamonds: candidates stopped early, at their accuracy at the rung where they stopped "
-               "(never on a front)") if data.counts()["stopped"] else ""
+               "(never on a front)") if data.counts()[TrialStatus.STOPPED] else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from nasbox.report._format import esc, fmt_acc, fmt_count, fmt_ms, hover_text, wrap_encoding
 from nasbox.report.collect import NOT_TRAINED, TrialRow
+from nasbox.report.format import esc, fmt_acc, fmt_count, fmt_ms, hover_text, wrap_encoding
 from nasbox.report.fronts import COSTS, FrontInfo, zoo_metric
 from nasbox.report.hypervolume import HypervolumeInfo
+from nasbox.study.schema import TrialStatus
 
 __all__ = ["STYLE", "front_caption", "front_figure", "hypervolume_figure"]
 
@@ -21,14 +22,14 @@ __all__ = ["STYLE", "front_caption", "front_figure", "hypervolume_figure"]
 STYLE: dict[str, tuple[str, str, str, int]] = {
     "front": ("on the front", "#1f6fd1", "circle", 10),
     "dominated": ("dominated", "#9aa3ad", "circle", 7),
-    "repeat": ("repeat (scored before)", "#1f6fd1", "circle-open", 12),
-    "stopped": ("stopped early (accuracy at its rung)", "#6f7782", "diamond-open", 8),
+    TrialStatus.REPEAT: ("repeat (scored before)", "#1f6fd1", "circle-open", 12),
+    TrialStatus.STOPPED: ("stopped early (accuracy at its rung)", "#6f7782", "diamond-open", 8),
     "zoo": ("classic network (zoo)", "#111111", "star", 13),
-    "infeasible": ("infeasible (not trained)", "#e8871e", "x", 9),
-    "screened": ("screened (by the proxies, not trained)", "#b4bfd0", "circle", 5),
-    "failed": ("failed", "#d62728", "diamond", 9),
-    "lost": ("lost (worker stopped)", "#6b4fa0", "triangle-down", 9),
-    "running": ("running", "#2ca02c", "hourglass", 9),
+    TrialStatus.INFEASIBLE: ("infeasible (not trained)", "#e8871e", "x", 9),
+    TrialStatus.SCREENED: ("screened (by the proxies, not trained)", "#b4bfd0", "circle", 5),
+    TrialStatus.FAILED: (TrialStatus.FAILED, "#d62728", "diamond", 9),
+    TrialStatus.LOST: ("lost (worker stopped)", "#6b4fa0", "triangle-down", 9),
+    TrialStatus.RUNNING: (TrialStatus.RUNNING, "#2ca02c", "hourglass", 9),
 }
 _FONT = {"family": "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", "size": 12}
 
@@ -65,8 +66,8 @@ def front_figure(info: FrontInfo) -> dict[str, Any]:
     front["line"] = {"shape": "hv", "color": STYLE["front"][1], "width": 2}
     traces = [_trace("dominated", info.dominated, cost)]
     if info.stopped:
-        traces.append(_trace("stopped", info.stopped, cost, note="never on a front"))
-    traces += [front, _trace("repeat", info.repeat, cost)]
+        traces.append(_trace(TrialStatus.STOPPED, info.stopped, cost, note="never on a front"))
+    traces += [front, _trace(TrialStatus.REPEAT, info.repeat, cost)]
     if info.zoo:
         name, color, symbol, size = STYLE["zoo"]
         traces.append({

@@ -9,6 +9,7 @@ from nasbox.report.collect import NOT_TRAINED, TrialRow
 from nasbox.report.fronts import COSTS, FrontInfo, zoo_metric
 from nasbox.report.hypervolume import HypervolumeInfo
 from nasbox.report.plotly_figs import STYLE
+from nasbox.study.schema import TrialStatus
 
 __all__ = ["write_front_png", "write_hypervolume_png"]
 
@@ -57,12 +58,12 @@ def write_front_png(info: FrontInfo, path: Path) -> Path:
     cost = info.cost
     label = COSTS[cost][1]
     _trials(ax, "dominated", info.dominated, cost, "dominated")
-    _trials(ax, "stopped", info.stopped, cost, "stopped early, at its rung")
+    _trials(ax, TrialStatus.STOPPED, info.stopped, cost, "stopped early, at its rung")
     if info.front:
         xs, ys = [t.metric(cost) for t in info.front], [t.accuracy for t in info.front]
         ax.step(xs, ys, where="post", color=STYLE["front"][1], linewidth=1.6, zorder=2)
         _scatter(ax, "front", xs, ys, f"on the front ({len(info.front)})")
-    _trials(ax, "repeat", info.repeat, cost, "repeat")
+    _trials(ax, TrialStatus.REPEAT, info.repeat, cost, TrialStatus.REPEAT)
     if info.zoo:
         xs, ys = [zoo_metric(z, cost) for z in info.zoo], [z.accuracy for z in info.zoo]
         _scatter(ax, "zoo", xs, ys, f"zoo ({len(info.zoo)})")

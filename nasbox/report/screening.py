@@ -17,9 +17,10 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from nasbox.report._format import proxy_label
 from nasbox.report.collect import ReportData
+from nasbox.report.format import proxy_label
 from nasbox.report.fronts import trained_points
+from nasbox.study.schema import TrialStatus
 
 __all__ = ["MIN_CORRELATED", "Block", "ProxyCorrelation", "RungStops", "ScreeningInfo", "screening_blocks",
            "screening_info", "spearman"]
@@ -95,7 +96,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
 
 def _stops(data: ReportData) -> tuple[RungStops, ...]:
     groups: dict[tuple[int | None, int | None], list[int]] = {}
-    for t in data.by_status("stopped"):
+    for t in data.by_status(TrialStatus.STOPPED):
         groups.setdefault((t.stopped_at, t.budget_iterations), []).append(t.number)
     order = sorted(groups, key=lambda k: (k[0] is None, k[0] or 0, k[1] is None, k[1] or 0))
     return tuple(RungStops(it, budget, tuple(groups[(it, budget)])) for it, budget in order)
@@ -112,7 +113,7 @@ def screening_info(data: ReportData) -> ScreeningInfo:
         if len(both) >= MIN_CORRELATED:
             rho = spearman([score for score, _ in both], [acc for _, acc in both])
             correlations.append(ProxyCorrelation(name, rho, len(both)))
-    return ScreeningInfo(_stops(data), len(scored), len(data.by_status("screened")), len(pairs), tuple(correlations))
+    return ScreeningInfo(_stops(data), len(scored), len(data.by_status(TrialStatus.SCREENED)), len(pairs), tuple(correlations))
 
 
 def _plural(n: int, word: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from nasbox.report.collect import COUNTED, ReportData
-from nasbox.storage import mask_url
+from nasbox.study.storage import mask_url
 
 __all__ = ["METRIC_DEFINITIONS", "RECIPE", "fidelity_text", "setup_facts", "space_bounds"]
 

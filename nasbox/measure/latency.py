@@ -1,16 +1,9 @@
-"""Scoring a built model: parameters, MACs (fvcore, with thop beside it) and latency.
+"""Batch-1 latency of a built model, as every report defines it.
 
-Definitions (stated in every report):
-
-* **params**: trainable parameters, ``sum(p.numel() for p in model.parameters() if p.requires_grad)``.
-* **MACs**: multiply-accumulates of one forward pass at batch 1, counted by fvcore
-  (fvcore's "flops" are MACs); FLOPs = 2 x MACs. BatchNorm counts 2 per output element.
-  thop's count is stored beside it as a cross-check (thop also counts activations and
-  pooling, so it is a little higher).
-* **latency**: median milliseconds of a batch-1 forward pass under
-  ``torch.inference_mode()``, with a fixed number of CPU threads and CUDA
-  synchronisation, after warming up until consecutive windows of timings agree; the
-  spread is the interquartile range.
+**latency**: median milliseconds of a batch-1 forward pass under
+``torch.inference_mode()``, with a fixed number of CPU threads and CUDA
+synchronisation, after warming up until consecutive windows of timings agree; the
+spread is the interquartile range.
 """
 
 from __future__ import annotations
@@ -20,52 +13,13 @@ import gc
 import platform
 import statistics
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["Latency", "count_macs", "count_macs_thop", "count_params", "device_name", "measure_latency"]
-
-
-def count_params(model: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def _example(model: nn.Module, input_shape: tuple[int, int, int]) -> torch.Tensor:
-    p = next(model.parameters(), None)
-    device = p.device if p is not None else torch.device("cpu")
-    return torch.zeros(1, *input_shape, device=device)
-
-
-def count_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
-    """fvcore's count of multiply-accumulates at batch 1 (in eval mode, on a copy)."""
-    from fvcore.nn import FlopCountAnalysis
-
-    model = copy.deepcopy(model).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        analysis = FlopCountAnalysis(model, _example(model, input_shape))
-        analysis.unsupported_ops_warnings(False)
-        analysis.uncalled_modules_warnings(False)
-        return int(analysis.total())
-
-
-def count_macs_thop(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
-    """thop's count of MACs at batch 1 (on a copy; thop adds buffers to the modules it visits)."""
-    import logging
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from thop import profile
-
-        model = copy.deepcopy(model).eval()
-        logging.getLogger("thop").setLevel(logging.ERROR)
-        macs, _ = profile(model, inputs=(_example(model, input_shape),), verbose=False)
-    return int(macs)
+__all__ = ['Latency', 'device_name', 'measure_latency']
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,10 @@ import torch
 from torch import nn
 
 from nasbox.files import update_file
-from nasbox.measure import device_name, measure_latency
+from nasbox.measure.latency import device_name, measure_latency
 from nasbox.model.analysis import Analysis, analyze
 from nasbox.model.arch import Architecture
+from nasbox.model.build import build_model
 
 __all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "cache_dir", "device_key", "network_units"]
 
@@ -268,7 +269,6 @@ class LatencyTable:
         measured = None
         if missing or calibrate:
             if model is None:
-                from nasbox.model.build import build_model
 
                 model = build_model(arch, seed=0)
             model = model.eval()

@@ -20,77 +20,23 @@ from pathlib import Path
 from typing import Any
 
 from nasbox.errors import StorageError
+from nasbox.study.schema import JOURNAL_NAME, Attr, report_dir_for
 
 __all__ = [
-    "COUNTED",
     "GRACE_BEATS",
-    "JOURNAL_NAME",
-    "count_finished",
-    "counts_toward_budget",
     "Heartbeat",
     "fail_stale_trials",
-    "lost_reason",
     "mask_url",
     "open_storage",
     "open_study",
     "process_alive",
     "process_start_time",
-    "report_dir_for",
     "settle_stale_trials",
-    "trial_status",
     "worker_identity",
 ]
 
-JOURNAL_NAME = "journal.log"
 HEARTBEAT_INTERVAL_S = 30
 GRACE_BEATS = 3  # a RUNNING trial silent for this many heartbeat intervals has lost its worker
-LOST = "lost"  # user attribute: why a trial settled by nasbox (interrupted, surplus, stale) does not count
-#: the statuses nasbox records for a trial with a result of its own, which counts toward the budget
-COUNTED = ("complete", "repeat", "stopped", "infeasible", "failed")
-#: the statuses nasbox records on a trial told COMPLETE, and on one told FAIL
-_COMPLETE_STATUSES = ("complete", "repeat", "infeasible")
-_FAIL_STATUSES = ("failed", "screened")
-_STALE_REASON = "stale: its worker stopped (killed, or its machine lost) before finishing it"
-
-
-def trial_status(trial: Any) -> str:
-    """The status of a trial, decided from its state and what its worker recorded while it ran.
-
-    ``running`` (RUNNING or WAITING); a COMPLETE trial's recorded status (``complete``,
-    ``repeat``, ``infeasible``); ``stopped`` (PRUNED: stopped early); a FAIL trial is
-    ``failed`` or ``screened`` only when its worker recorded that before telling it, and
-    ``lost`` otherwise. So a trial failed for a dead worker -- by Optuna's heartbeat check,
-    which writes nothing but the state, or by nasbox's own settling -- is lost whatever
-    its worker had written before it died (even a ``complete`` status just before ``tell``).
-    """
-    state, attrs = trial.state.name, trial.user_attrs
-    status = attrs.get("status")
-    if state in ("RUNNING", "WAITING"):
-        return "running"
-    if state == "COMPLETE":
-        return status if status in _COMPLETE_STATUSES else "complete"
-    if state == "PRUNED":  # nasbox records "stopped" before it prunes; a PRUNED trial without it came from elsewhere
-        return "stopped" if status == "stopped" else "failed"
-    if LOST in attrs or status not in _FAIL_STATUSES:
-        return "lost"
-    return status
-
-
-def counts_toward_budget(trial: Any) -> bool:
-    """Finished with a result of its own (:data:`COUNTED`): not running, lost or screened."""
-    return trial_status(trial) in COUNTED
-
-
-def count_finished(trials: Any) -> int:
-    """How many of ``trials`` count toward the budget."""
-    return sum(counts_toward_budget(t) for t in trials)
-
-
-def lost_reason(trial: Any) -> str | None:
-    """Why a lost trial does not count (``None`` for any other trial)."""
-    if trial_status(trial) != "lost":
-        return None
-    return trial.user_attrs.get(LOST) or _STALE_REASON
 
 
 def mask_url(url: str) -> str:
@@ -211,7 +157,7 @@ def settle_stale_trials(study: Any, grace_s: float) -> list[int]:
     now = datetime.datetime.now()
     settled = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get("worker")
+        worker = t.user_attrs.get(Attr.WORKER)
         if worker is None:
             started = t.datetime_start
             if started is None or (now - started.replace(tzinfo=None)).total_seconds() < grace_s:
@@ -222,7 +168,7 @@ def settle_stale_trials(study: Any, grace_s: float) -> list[int]:
         else:
             continue
         try:
-            study._storage.set_trial_user_attr(t._trial_id, LOST, reason)  # another worker's trial: no Trial object
+            study._storage.set_trial_user_attr(t._trial_id, Attr.LOST, reason)  # another worker's trial: no Trial object
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             settled.append(t.number)
         except (RuntimeError, ValueError):  # another worker (or a heartbeat check) settled it first
@@ -282,13 +228,6 @@ class Heartbeat:
 
 
 # ---- opening an existing study (reports, training and export of a candidate)
-
-
-def report_dir_for(study_name: str, reports_dir: str | Path = "reports") -> Path:
-    """``<reports_dir>/<study name made file-safe>``, the folder the search writes to."""
-    from nasbox.search import safe_name  # the one rule for folder names, owned by the search
-
-    return Path(reports_dir) / safe_name(study_name)
 
 
 def _journal(path: Path) -> Any:

@@ -22,8 +22,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nasbox.data import load_dataset
 from nasbox.errors import ConfigError, NasboxError, TrainingError
 from nasbox.files import update_file
+from nasbox.measure.latency import measure_latency
+from nasbox.model.analysis import analyze
+from nasbox.model.build import build_model
+from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
+from nasbox.train.brief import train_model
+from nasbox.train.recipe import TrainConfig, resolve_device
 
 __all__ = [
     "CACHE_DIR",
@@ -166,7 +173,6 @@ def _parse_cache(text: str | None, path: Path) -> dict[str, Any]:
 
 def load_zoo_scores(reports_dir: str | Path, settings: ZooSettings | None) -> list[ZooScore]:
     """The cached scores matching ``settings`` (empty when none), in the zoo's order."""
-    from nasbox.model.zoo import ZOO_NAMES
 
     if settings is None:
         return []
@@ -224,12 +230,6 @@ def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, rep
     Raises:
         SpaceError: an unknown zoo name. DataError/ConfigError: the data cannot be loaded.
     """
-    from nasbox.data import load_dataset
-    from nasbox.measure import measure_latency
-    from nasbox.model.analysis import analyze
-    from nasbox.model.build import build_model
-    from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
-    from nasbox.train import TrainConfig, resolve_device, train_model
 
     names = list(models) if models else list(ZOO_NAMES)
     for name in names:

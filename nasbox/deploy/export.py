@@ -25,11 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from nasbox.checkpoint import load_checkpoint
 from nasbox.errors import ConfigError, NasboxError
 from nasbox.files import atomic_write
-from nasbox.measure import Latency, measure_latency
+from nasbox.measure.latency import Latency, measure_latency
 from nasbox.model.arch import Architecture
+from nasbox.model.build import build_model
+from nasbox.study.storage import open_study
+from nasbox.train.checkpoint import CheckpointError, load_checkpoint
 
 __all__ = [
     "EXPORTERS",
@@ -77,15 +79,13 @@ def load_for_export(arch: Architecture | None = None, checkpoint: str | Path | N
     """``(model in eval mode on the CPU, genotype, description of the weights)``.
 
     With ``checkpoint`` the weights (and, without ``arch``, the genotype) come from it; the
-    checkpoint is checked by :func:`nasbox.checkpoint.load_checkpoint`. Without, the network
+    checkpoint is checked by :func:`nasbox.train.checkpoint.load_checkpoint`. Without, the network
     has its random (Kaiming) initialisation.
 
     Raises:
         CheckpointError: the checkpoint is tampered with or holds another genotype than ``arch``.
         ConfigError: neither ``arch`` nor ``checkpoint`` is given.
     """
-    from nasbox.checkpoint import CheckpointError
-    from nasbox.model.build import build_model
 
     if checkpoint is not None:
         ck = load_checkpoint(checkpoint)
@@ -109,7 +109,7 @@ def export(arch: Architecture | None, path: str | Path, *, checkpoint: str | Pat
     Args:
         arch: the genotype; may be ``None`` when ``checkpoint`` is given.
         path: the file to write (atomically).
-        checkpoint: a :func:`nasbox.fulltrain.full_train` checkpoint with the weights; without
+        checkpoint: a :func:`nasbox.train.full.full_train` checkpoint with the weights; without
             it the network is exported untrained (random init with ``seed``).
         format, exporter, verify, atol: as for :func:`export_model`.
 
@@ -303,7 +303,6 @@ def record_onnx_latency(study: Any, trial_number: int, ms: float, *, latency: La
         ConfigError: the study has no such trial, or ``ms`` is not a positive number.
     """
     if isinstance(study, str):
-        from nasbox.storage import open_study
 
         study = open_study(study, storage, reports_dir)
     if not (isinstance(ms, (int, float)) and ms > 0):

@@ -14,16 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from nasbox.data import DatasetSpec
-from nasbox.errors import ConfigError
+from nasbox.errors import ConfigError, SpaceError
 from nasbox.model.arch import Architecture
-from nasbox.storage import open_study, report_dir_for
+from nasbox.model.zoo import get_zoo
+from nasbox.spaces import study_space
+from nasbox.study.schema import Attr, StudyAttr, StudyPaths, trial_status
+from nasbox.study.storage import open_study
 
 __all__ = ["model_dir", "resolve_candidate", "study_data_options"]
 
 
 def study_data_options(study: Any) -> dict[str, Any]:
     """The :func:`nasbox.data.load_dataset` keywords a study's search used (same splits, same test)."""
-    c = study.user_attrs.get("config") or {}
+    c = study.user_attrs.get(StudyAttr.CONFIG) or {}
     if not c.get("dataset"):
         raise ConfigError(f"study {study.study_name!r} does not record its dataset; pass --dataset")
     options = dict(c.get("dataset_options") or {})
@@ -39,8 +42,12 @@ def _trial_arch(study: Any, number: int, reports_dir: str | Path) -> tuple[Archi
     if t is None:
         have = f"trials 0..{max(trials)}" if trials else "no trial"
         raise ConfigError(f"study {study.study_name!r} has no trial {number} (it has {have})")
-    arch_id = t.user_attrs.get("arch_id")
-    path = report_dir_for(study.study_name, reports_dir) / "archs" / f"{arch_id}.json"
+    try:  # first: a user's space file registers the block kinds its genotypes use
+        space = study_space(study.user_attrs)
+    except SpaceError:
+        space = None
+    arch_id = t.user_attrs.get(Attr.ARCH_ID)
+    path = StudyPaths.of(study.study_name, reports_dir).arch_json(str(arch_id))
     if arch_id and path.is_file():  # the stored genotype, if it is still the one recorded
         try:
             arch = Architecture.from_json(path.read_text())
@@ -48,14 +55,9 @@ def _trial_arch(study: Any, number: int, reports_dir: str | Path) -> tuple[Archi
                 return arch, t
         except (ValueError, UnicodeDecodeError):
             pass
-    setup = study.user_attrs.get("setup") or {}
-    if not t.params or not setup.get("space"):
+    if not t.params or space is None:
         raise ConfigError(f"trial {number} of study {study.study_name!r} has no stored genotype ({path} is missing "
                           "or altered) and no parameters to re-sample it from")
-    from nasbox.space import get_space
-
-    space = get_space(setup["space"], input_shape=tuple(setup["input_shape"]), num_classes=setup["num_classes"],
-                      args=setup.get("space_bounds") or {})
     arch = space.from_params(t.params)
     if arch_id and arch.arch_id != arch_id:
         raise ConfigError(f"trial {number}'s parameters re-sample to genotype {arch.arch_id}, not the recorded "
@@ -83,8 +85,8 @@ def resolve_candidate(study: str | None = None, trial: int | None = None, arch_f
         if study is None:
             raise ConfigError("--trial needs --study")
         arch, t = _trial_arch(open_study(study, storage, reports_dir), trial, reports_dir)
-        acc = t.user_attrs.get("accuracy")
-        how = t.user_attrs.get("status", t.state.name.lower())
+        acc = t.user_attrs.get(Attr.ACCURACY)
+        how = trial_status(t)
         return arch, f"study {study!r} trial {trial} ({how}" + (f", search accuracy {acc:.4f})" if acc is not None else ")")
     if arch_file is not None:
         path = Path(arch_file)
@@ -96,14 +98,10 @@ def resolve_candidate(study: str | None = None, trial: int | None = None, arch_f
             raise ConfigError(f"malformed architecture file {path}: {exc}") from None
     if dataset is None:
         raise ConfigError(f"zoo network {zoo!r} needs a dataset for its input shape and classes")
-    from nasbox.model.zoo import get_zoo
 
     return get_zoo(zoo, dataset.input_shape, dataset.num_classes), f"zoo network {zoo}"
 
 
 def model_dir(reports_dir: str | Path, name: str, study: str | None = None) -> Path:
     """``<reports>/<study>/models/<name>``, or ``<reports>/models/<name>`` without a study."""
-    from nasbox.search import safe_name
-
-    base = report_dir_for(study, reports_dir) if study else Path(reports_dir)
-    return base / "models" / safe_name(name)
+    return StudyPaths.of(study, reports_dir).model_dir(name) if study else StudyPaths(Path(reports_dir)).model_dir(name)

@@ -1,21 +1,20 @@
-"""A study as tables and files: every trial as a DataFrame, the Pareto set, the CSVs and the report."""
+"""A study as tables: every trial as a DataFrame, the Pareto set, ``trials.csv`` and ``pareto.csv``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pandas as pd
 
 from nasbox.files import atomic_write
-from nasbox.storage import lost_reason, trial_status
+from nasbox.study.schema import TRAINED, Attr, lost_reason, trial_status
 
-__all__ = ["TRIAL_COLUMNS", "pareto_dataframe", "pareto_numbers", "trials_dataframe", "write_outputs", "write_tables"]
+__all__ = ["TRIAL_COLUMNS", "pareto_dataframe", "pareto_numbers", "trials_dataframe", "write_study_tables", "write_tables"]
 
 TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
                  "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations", "batch_size", "device",
-                 "arch_id", "encoding", "repeat_of", "infeasible", "fail_reason", "lost", "host", "pid",
+                 "evaluator", "arch_id", "encoding", "repeat_of", "infeasible", "fail_reason", "lost", "host", "pid",
                  "datetime_start", "datetime_complete"]
 
 
@@ -25,13 +24,14 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
         status = trial_status(t)
-        worker = a.get("worker") or {}
-        fidelity = a.get("fidelity") or {}
+        worker = a.get(Attr.WORKER) or {}
+        fidelity = a.get(Attr.FIDELITY) or {}
         row = {
-            "number": t.number, "state": t.state.name, "status": status,
+            "number": t.number, "state": t.state.name, "status": str(status),
             **{k: a.get(k) for k in ("accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
                                      "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations",
-                                     "device", "arch_id", "encoding", "repeat_of", "infeasible", "fail_reason")},
+                                     "device", "evaluator", "arch_id", "encoding", "repeat_of", "infeasible",
+                                     "fail_reason")},
             "batch_size": fidelity.get("batch_size"),
             "lost": lost_reason(t), "host": worker.get("host"), "pid": worker.get("pid"),
             "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
@@ -54,7 +54,7 @@ def pareto_numbers(study: optuna.Study) -> tuple[int, ...]:
     chosen: dict[str, tuple[float, int]] = {}
     for t in sorted(best, key=lambda t: t.number):
         accuracy = t.user_attrs.get("accuracy")
-        if trial_status(t) in ("complete", "repeat") and isinstance(accuracy, (int, float)):
+        if trial_status(t) in TRAINED and isinstance(accuracy, (int, float)):
             chosen.setdefault(t.user_attrs.get("arch_id") or f"#{t.number}", (-float(accuracy), t.number))
     return tuple(n for _, n in sorted(chosen.values()))
 
@@ -75,21 +75,8 @@ def write_tables(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame) -> li
     return files
 
 
-def write_outputs(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame, *, study: optuna.Study | None = None,
-                  spec: Any = None, device: Any = None) -> list[Path]:
-    """Write ``trials.csv`` and ``pareto.csv`` atomically and, given the study, the report
-    (``index.html``, ``report.md``, plots; see :mod:`nasbox.report`); return the files written.
-
-    ``spec`` (the dataset's split sizes) and ``device`` are recorded in the study, so that a
-    report rebuilt from the storage alone states them too.
-    """
-    files = write_tables(report_dir, df, pareto)
-    if study is not None:
-        from nasbox.report import build_report, record_run_facts
-
-        record_run_facts(study, spec, device)
-        report = build_report(study, report_dir, write_csv=False)
-        if report is not None:
-            files.append(report.report_dir / "report.md")
-            files.append(report.index)
-    return files
+def write_study_tables(study: optuna.Study, report_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+    """Every trial and the Pareto set of ``study``, as DataFrames and as ``trials.csv`` and ``pareto.csv``."""
+    df = trials_dataframe(study)
+    pareto = pareto_dataframe(study, df)
+    return df, pareto, write_tables(report_dir, df, pareto)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from nasbox.report.collect import TrialRow
+from nasbox.study.schema import TrialStatus
 
 __all__ = ["PROXY_LABELS", "esc", "fmt_acc", "fmt_count", "fmt_missing", "fmt_ms", "fmt_objective", "fmt_proxies",
            "hover_text", "proxy_label", "script_json", "wrap_encoding"]
@@ -51,7 +52,7 @@ def fmt_objective(name: str, value: float) -> str:
 def fmt_missing(rows: list[TrialRow], limit: int | None = None) -> str:
     """Trials without a value on an axis, as plain text: ``#7 (failed), #9 (running)`` (the first
     ``limit``, then a count), and the screened-out proposals only as a count (there are many)."""
-    listed = [t for t in rows if t.status != "screened"]
+    listed = [t for t in rows if t.status != TrialStatus.SCREENED]
     shown = listed if limit is None else listed[:limit]
     text = ", ".join(f"#{t.number} ({t.status})" for t in shown)
     if len(listed) > len(shown):
@@ -83,7 +84,7 @@ def hover_text(t: TrialRow, note: str = "") -> str:
     """Hover label of a trial for Plotly (escaped; Plotly renders ``<br>`` and ``<b>``)."""
     lines = [f"<b>trial #{t.number}</b> · {esc(t.status)}" + (f" · {esc(note)}" if note else "")]
     if t.accuracy is not None:
-        lines.append(f"accuracy {fmt_acc(t.accuracy)}" + (" at its rung" if t.status == "stopped" else ""))
+        lines.append(f"accuracy {fmt_acc(t.accuracy)}" + (" at its rung" if t.status == TrialStatus.STOPPED else ""))
     if t.stopped_at is not None:
         of = f" (of {t.budget_iterations})" if t.budget_iterations is not None else ""
         lines.append(f"stopped at iteration {t.stopped_at}{of}")
@@ -98,7 +99,7 @@ def hover_text(t: TrialRow, note: str = "") -> str:
         lines.append(f"repeat of trial #{t.repeat_of}")
     if t.proxies:
         lines.append(f"proxies: {esc(fmt_proxies(t.proxies))}")
-    if t.reason and t.status not in ("complete", "repeat"):
+    if t.reason and t.status not in (TrialStatus.COMPLETE, TrialStatus.REPEAT):
         lines.append(esc(t.reason[:160]))
     lines.append(wrap_encoding(t.encoding))
     return "<br>".join(lines)

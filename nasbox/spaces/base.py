@@ -1,4 +1,4 @@
-"""Search spaces: the base class, the registry, configuration from text and TOML.
+"""The search-space base class: bounds as a frozen dataclass, sampling from an ``optuna.Trial``.
 
 A search space is a small frozen dataclass of *bounds* (plain data) bound to an input
 shape and a number of classes. :meth:`SearchSpace.sample` draws a genotype from an
@@ -13,34 +13,17 @@ parameters always give the same, valid genotype.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import math
 import random
-import sys
-import tomllib
-import types
-import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 from nasbox.errors import SpaceError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
 
-__all__ = [
-    "SearchSpace",
-    "get_space",
-    "list_spaces",
-    "load_space",
-    "parse_space_args",
-    "register_space",
-]
-
-_REGISTRY: dict[str, type[SearchSpace]] = {}
-_BUILTIN_MODULES = ("seed_cnn", "resnet", "mobilenet", "efficientnet")
+__all__ = ['SearchSpace']
 
 
 class _Recorder:
@@ -209,164 +192,3 @@ def _fmt_value(value: Any) -> str:
     if isinstance(value, tuple):
         return "(" + ", ".join(str(v) for v in value) + ")"
     return repr(value)
-
-
-# --------------------------------------------------------------------------- registry
-
-
-def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
-    """Class decorator: make ``cls`` available under ``cls.name``."""
-    if not cls.name:
-        raise ValueError(f"a registered space needs a name, got {cls.__name__} with name={cls.name!r}")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _load_builtins() -> None:
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(f"search_spaces.{module}")
-
-
-def list_spaces() -> list[type[SearchSpace]]:
-    """The registered space classes, built-in ones first."""
-    _load_builtins()
-    return list(_REGISTRY.values())
-
-
-def load_space(spec: str) -> type[SearchSpace]:
-    """A space class from a registered name, ``path/to/file.py:Class`` or ``pkg.module:Class``."""
-    _load_builtins()
-    if spec in _REGISTRY:
-        return _REGISTRY[spec]
-    if ":" not in spec:
-        raise SpaceError(f"unknown space {spec!r}; built-in spaces: {', '.join(_REGISTRY)} "
-                         f"(or give path/to/file.py:Class or package.module:Class)")
-    where, _, attr = spec.rpartition(":")
-    if where.endswith(".py"):
-        path = Path(where)
-        if not path.is_file():
-            raise SpaceError(f"space file {where!r} does not exist")
-        mod_name = f"nasbox_user_space_{abs(hash(str(path.resolve())))}"
-        loader_spec = importlib.util.spec_from_file_location(mod_name, path)
-        if loader_spec is None or loader_spec.loader is None:
-            raise SpaceError(f"cannot load space file {where!r}")
-        module = importlib.util.module_from_spec(loader_spec)
-        sys.modules[mod_name] = module
-        try:
-            loader_spec.loader.exec_module(module)
-        except Exception as exc:  # a user's file may raise anything
-            raise SpaceError(f"space file {where!r} failed to import: {type(exc).__name__}: {exc}") from None
-    else:
-        try:
-            module = importlib.import_module(where)
-        except ImportError as exc:
-            raise SpaceError(f"cannot import space module {where!r}: {exc}") from None
-    cls = getattr(module, attr, None)
-    if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
-        raise SpaceError(f"{spec!r} is not a SearchSpace subclass")
-    return cls
-
-
-def get_space(
-    spec: str | SearchSpace = "seed_cnn",
-    *,
-    input_shape: tuple[int, int, int] | None = None,
-    num_classes: int | None = None,
-    args: Mapping[str, Any] | None = None,
-    toml_file: str | Path | None = None,
-) -> SearchSpace:
-    """Instantiate a space by name or spec with bounds from a TOML file and ``args``.
-
-    ``args`` win over the TOML file; values may be text (``"3,5,7"``) or Python values.
-    """
-    if isinstance(spec, SearchSpace):
-        space = spec
-        if args or toml_file:
-            space = dataclasses.replace(space, **_coerce_all(type(space), _merged(toml_file, args)))
-    else:
-        cls = load_space(spec)
-        space = cls(**_coerce_all(cls, _merged(toml_file, args)))
-    if input_shape is not None or num_classes is not None:
-        space = space.bind(space.input_shape if input_shape is None else input_shape,
-                           space.num_classes if num_classes is None else num_classes)
-    return space
-
-
-def _merged(toml_file: str | Path | None, args: Mapping[str, Any] | None) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    if toml_file is not None:
-        path = Path(toml_file)
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise SpaceError(f"space config file {str(path)!r} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SpaceError(f"space config file {str(path)!r} is not valid TOML: {exc}") from None
-        table = data.get("space", data)
-        if not isinstance(table, dict):
-            raise SpaceError(f"space config file {str(path)!r} needs a [space] table of bounds, "
-                             f"got space = {table!r}")
-        merged.update(table)
-    merged.update(args or {})
-    return merged
-
-
-def parse_space_args(items: Iterable[str]) -> dict[str, str]:
-    """``["m_max=6", "kernels=3,5"]`` -> ``{"m_max": "6", "kernels": "3,5"}``."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise SpaceError(f"malformed --space-arg {item!r}: expected key=value, e.g. m_max=6")
-        out[key] = value.strip()
-    return out
-
-
-def _coerce_all(cls: type[SearchSpace], values: Mapping[str, Any]) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    out = {}
-    for key, value in values.items():
-        if key not in fields:
-            raise SpaceError(f"space {cls.name!r} has no bound {key!r}; bounds: {', '.join(f for f in fields)}")
-        out[key] = _coerce(key, value, hints[key])
-    return out
-
-
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """Turn text from the command line into the field's type (``tuple[int, ...]`` etc.)."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "")):
-            if type(None) in args:
-                return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0])
-    if origin is tuple:
-        elem = args[0] if args else str
-        if isinstance(value, str):
-            items = [v.strip() for v in value.split(",") if v.strip()]
-        elif isinstance(value, (list, tuple)):
-            items = list(value)
-        else:
-            items = [value]
-        return tuple(_coerce(key, v, elem) for v in items)
-    if not isinstance(value, str):
-        return value
-    try:
-        if hint is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if hint is int:
-            return int(value)
-        if hint is float:
-            return float(value)
-    except ValueError:
-        raise SpaceError(f"bad value for {key}: {value!r} is not a valid {hint.__name__}") from None
-    return value

@@ -18,6 +18,7 @@ an uninterrupted one (bit for bit in fp32 on the same machine).
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import math
 import time
@@ -29,15 +30,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from nasbox.candidate import model_dir, resolve_candidate, study_data_options  # noqa: F401 - re-exported
-from nasbox.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from nasbox.data import Data, DatasetSpec, DeviceLoader
 from nasbox.errors import ConfigError, TrainingError
 from nasbox.files import atomic_write
+from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
-from nasbox.train import Recipe, TrainConfig, evaluate, resolve_budget, resolve_device
+from nasbox.model.build import build_model
+from nasbox.train.brief import evaluate
+from nasbox.train.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from nasbox.train.recipe import Recipe, TrainConfig, resolve_budget, resolve_device
 
-__all__ = ["FullTrainConfig", "FullTrainResult", "full_train", "model_dir", "resolve_candidate", "study_data_options"]
+__all__ = ["FullTrainConfig", "FullTrainResult", "full_train"]
 
 METRICS_NAME = "metrics.json"
 CURVE_NAME = "learning_curve.png"
@@ -183,7 +186,6 @@ def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Pa
     if ck is not None and ck.finished:
         emit({"event": "done", "cached": True, "test_accuracy": test_acc, "out_dir": str(out)})
         return result(True)
-    from nasbox.model.build import build_model
 
     data = data.to(device)
     model = ck.model if ck else build_model(arch, seed=config.seed)
@@ -264,8 +266,6 @@ def _save(out: Path, arch: Architecture, config: FullTrainConfig, spec: DatasetS
           history: list[dict[str, Any]], test_acc: float | None, command: str | None, source: str | None,
           state: dict[str, Any]) -> None:
     """Write the checkpoint and ``metrics.json``, each atomically (a crash leaves the previous ones)."""
-    from nasbox import __version__
-    from nasbox.model.analysis import analyze
 
     save_checkpoint(out / CHECKPOINT_NAME, arch, config=config.key(), data=spec.to_dict(), epoch=epoch,
                     finished=finished, history=history, test_accuracy=test_acc, command=command, source=source, **state)
@@ -276,7 +276,8 @@ def _save(out: Path, arch: Architecture, config: FullTrainConfig, spec: DatasetS
                "val_accuracy": history[-1]["val_accuracy"] if history else None,
                "seconds_per_epoch": sum(h["seconds"] for h in history) / len(history) if history else None,
                "params": info.params, "macs": info.macs, "history": history, "config": config.key(),
-               "dataset": spec.to_dict(), "genotype": arch.to_dict(), "nasbox": __version__, "torch": torch.__version__}
+               "dataset": spec.to_dict(), "genotype": arch.to_dict(), "nasbox": importlib.metadata.version("nasbox"),
+               "torch": torch.__version__}
     text = json.dumps(metrics, indent=2) + "\n"
     atomic_write(out / METRICS_NAME, text)
 

@@ -23,26 +23,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 from nasbox.errors import ConfigError
-from nasbox.pareto import non_domination_rank, to_loss
-
-if TYPE_CHECKING:
-    import torch
-
-    from nasbox.data import DatasetSpec, Split
-    from nasbox.train import RungCallback, TrainConfig
+from nasbox.study.pareto import non_domination_rank, to_loss
 
 __all__ = [
     "COST_ATTRS",
     "STOP_ATTR",
     "ParetoEarlyStopper",
-    "make_rung_callbacks",
+    "RungJudge",
     "peers_at",
     "record_rung",
     "rung_iterations",
@@ -229,65 +223,43 @@ def peers_at(study: optuna.Study, rung: int, exclude_number: int | None = None, 
     return peers
 
 
-def make_rung_callbacks(
-    trial: optuna.Trial,
-    stopper: ParetoEarlyStopper,
-    iterations: Sequence[int],
-    costs: Mapping[str, float],
-    val: Split,
-    spec: DatasetSpec,
-    config: TrainConfig,
-    *,
-    device: torch.device,
-) -> dict[int, RungCallback]:
-    """The ``rungs`` argument of :func:`nasbox.train.train_model` for one trial.
+class RungJudge:
+    """The study's side of early stopping for one trial: at each rung, record the accuracy
+    the evaluator found there, rank it against :func:`peers_at` and say whether to stop.
 
     The candidate's costs are stored on the trial at once (user attributes named by
     ``stopper.cost_names``), so that other workers can rank it at a rung before it ends.
-    At rung ``k`` (iteration ``iterations[k]``) the callback evaluates validation accuracy
-    with :func:`nasbox.train.evaluate` (in the precision and memory format the training
-    uses), records it (:func:`record_rung`), ranks it against :func:`peers_at` and returns
-    True to stop; a stopping trial also gets ``early_stop = {"rung", "iteration",
-    "accuracy", "peers"}``.
+    A stopping trial also gets ``early_stop = {"rung", "iteration", "accuracy", "peers"}``.
+    The evaluator scores the candidate at :attr:`iterations` (it knows its recipe) and
+    calls :meth:`decide` (the :class:`~nasbox.evaluate.base.Rungs` protocol).
 
     Args:
         trial: the running trial (its ``study`` is where the peers are read).
         stopper: the promotion rule.
         iterations: the rung iterations, e.g. :func:`rung_iterations` of the budget.
         costs: the candidate's costs by name (all of ``stopper.cost_names``).
-        val: the validation split scored at each rung.
-        spec: the dataset's spec.
-        config: the training recipe (its ``amp``, ``channels_last`` and ``eval_batch_size``).
-        device: where the model trains.
-
-    Returns:
-        ``{iteration: callback(iteration, model) -> stop}``.
 
     Raises:
         ConfigError: a cost named by the stopper is missing from ``costs``.
     """
-    from nasbox.train import evaluate, numerics
 
-    missing = [name for name in stopper.cost_names if name not in costs]
-    if missing:
-        raise ConfigError(f"early stopping ranks on {', '.join(missing)}, which the candidate lacks")
-    own = {name: float(costs[name]) for name in stopper.cost_names}
-    for name in stopper.cost_names:
-        trial.set_user_attr(name, costs[name])
-    bf16, channels_last = numerics(config, device)  # evaluate as training runs
+    def __init__(self, trial: optuna.Trial, stopper: ParetoEarlyStopper, iterations: Sequence[int],
+                 costs: Mapping[str, float]) -> None:
+        missing = [name for name in stopper.cost_names if name not in costs]
+        if missing:
+            raise ConfigError(f"early stopping ranks on {', '.join(missing)}, which the candidate lacks")
+        self.trial, self.stopper, self.iterations = trial, stopper, list(iterations)
+        self.costs = {name: float(costs[name]) for name in stopper.cost_names}
+        for name in stopper.cost_names:
+            trial.set_user_attr(name, costs[name])
 
-    def make(rung: int) -> RungCallback:
-        def callback(iteration: int, model: Any) -> bool:
-            accuracy = evaluate(model, val, spec, device=device, batch_size=config.eval_batch_size, bf16=bf16,
-                                channels_last=channels_last)
-            record_rung(trial, rung, iteration, accuracy)
-            peers = peers_at(trial.study, rung, trial.number, cost_names=stopper.cost_names, iteration=iteration)
-            stop = stopper.should_stop(rung, accuracy, own, peers)
-            if stop:
-                trial.set_user_attr(STOP_ATTR, {"rung": rung, "iteration": int(iteration), "accuracy": accuracy,
-                                                "peers": len(peers)})
-            return stop
-
-        return callback
-
-    return {int(it): make(k) for k, it in enumerate(sorted(set(iterations)))}
+    def decide(self, rung: int, iteration: int, accuracy: float) -> bool:
+        """Record the trial's ``accuracy`` at ``rung`` (iteration ``iteration``); True: stop it."""
+        record_rung(self.trial, rung, iteration, accuracy)
+        peers = peers_at(self.trial.study, rung, self.trial.number, cost_names=self.stopper.cost_names,
+                         iteration=iteration)
+        stop = self.stopper.should_stop(rung, accuracy, self.costs, peers)
+        if stop:
+            self.trial.set_user_attr(STOP_ATTR, {"rung": rung, "iteration": int(iteration), "accuracy": accuracy,
+                                                 "peers": len(peers)})
+        return stop

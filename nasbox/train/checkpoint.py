@@ -33,6 +33,7 @@ from torch import nn
 from nasbox.errors import ConfigError
 from nasbox.files import atomic_write
 from nasbox.model.arch import Architecture
+from nasbox.model.build import build_model
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -131,7 +132,6 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         config, data, history = (json.loads(raw[k]) for k in ("config", "data", "history"))
     except ValueError as exc:
         raise CheckpointError(f"{path} holds an invalid genotype or metadata: {exc}") from None
-    from nasbox.model.build import build_model
 
     try:
         model = build_model(arch, seed=0)

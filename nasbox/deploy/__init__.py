@@ -1,0 +1,1 @@
+"""From candidate to model: choosing a study's candidate, exporting it."""

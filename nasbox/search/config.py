@@ -1,0 +1,137 @@
+"""What a search is given (:class:`SearchConfig`) and what it returns (:class:`SearchResult`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nasbox.errors import ConfigError
+from nasbox.spaces import SearchSpace
+from nasbox.study.schema import OBJECTIVES, TRAINED
+
+__all__ = ["DEFAULT_EPOCHS", "LATENCY_MODES", "NO_AUGMENT", "SAMPLERS", "SearchConfig", "SearchResult"]
+
+SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
+LATENCY_MODES = ("measure", "predict")
+
+
+@dataclass
+class SearchConfig:
+    """Everything a search needs; the CLI and :func:`nasbox.search` fill it in."""
+
+    space: str | SearchSpace = "seed_cnn"
+    space_args: dict[str, Any] = field(default_factory=dict)
+    space_config: str | None = None
+    dataset: str = "mnist5k"
+    data_dir: str | None = None
+    download: bool = False
+    subset: int | None = None
+    val_fraction: float = 0.1
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. synthetic_shape, synthetic_size
+    epochs: float | None = None
+    iterations: int | None = None
+    batch_size: int = 32
+    lr: float = 0.1
+    augment: bool | None = None  # random crop (+ flip where sensible); None: per dataset
+    objectives: tuple[str, ...] = ("accuracy", "macs", "params", "latency")
+    sampler: str = "tpe"
+    seed: int = 0
+    max_params: int | None = None
+    max_macs: int | None = None
+    max_latency_ms: float | None = None
+    budget: int = 50
+    study: str | None = None
+    storage: str | None = None
+    reports_dir: str = "reports"
+    device: str = "auto"
+    latency_threads: int = 1
+    latency: str = "measure"  # "measure" each candidate, or "predict" it from the device's per-block table
+    heartbeat_s: int = 30
+    early_stop: bool = False
+    early_stop_eta: int = 3
+    prescreen: int = 0  # proposals scored with zero-cost proxies per trained trial (0 or 1: no pre-screening)
+    evaluator: str = "brief"  # what scores a candidate: a registered evaluator's name (nasbox.evaluate)
+
+    def check(self) -> None:
+        """Validate the plain values; raises :class:`ConfigError` naming the bad one."""
+        if not isinstance(self.budget, int) or self.budget < 1:
+            raise ConfigError(f"budget must be a positive number of trials, got {self.budget}")
+        if self.epochs is not None and self.iterations is not None:
+            raise ConfigError("give either --epochs or --iterations, not both")
+        unknown = [o for o in self.objectives if o not in OBJECTIVES]
+        if unknown or not self.objectives:
+            raise ConfigError(f"unknown objective(s) {', '.join(unknown) or '(none given)'}; "
+                              f"choose from {', '.join(OBJECTIVES)}")
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError(f"objectives repeat: {', '.join(self.objectives)}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"--lr must be a positive number, got {self.lr}")
+        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise ConfigError(f"--epochs must be positive, got {self.epochs}")
+        if self.iterations is not None and self.iterations < 1:
+            raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
+        if not isinstance(self.heartbeat_s, int) or self.heartbeat_s < 1:
+            raise ConfigError(f"--heartbeat must be a whole number of seconds >= 1, got {self.heartbeat_s}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed must lie in [0, 2**32), got {self.seed}")
+        if self.latency_threads < 1:
+            raise ConfigError(f"latency threads must be >= 1, got {self.latency_threads}")
+        for name in ("max_params", "max_macs", "max_latency_ms"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {v}")
+        if self.prescreen < 0 or self.early_stop_eta < 2:
+            raise ConfigError(f"--prescreen must be >= 0 and the early-stop reduction >= 2, got {self.prescreen}, "
+                              f"{self.early_stop_eta}")
+        if self.latency not in LATENCY_MODES:
+            raise ConfigError(f"--latency must be one of {', '.join(LATENCY_MODES)}, got {self.latency!r}")
+        if self.subset is not None and self.subset < 10:
+            raise ConfigError(f"--subset must be at least 10 images, got {self.subset}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"validation fraction must lie in (0, 1), got {self.val_fraction}")
+
+    def default_epochs(self) -> SearchConfig:
+        """Fill in the per-candidate budget and augmentation when they are not given."""
+        out = self
+        if out.epochs is None and out.iterations is None:
+            out = replace(out, epochs=DEFAULT_EPOCHS.get(out.dataset, 1.0))
+        if out.augment is None:
+            out = replace(out, augment=out.dataset not in NO_AUGMENT)
+        return out
+
+
+# Per-candidate training when none is given: enough to rank candidates on the bundled
+# data within the 10-minute CPU target of the default search.
+DEFAULT_EPOCHS = {"mnist5k": 2.0, "synthetic": 1.0, "cifar10": 1.0, "imagefolder": 2.0}
+# Datasets searched without augmentation by default: on 28x28 digits a random crop with
+# 4 pixels of padding costs 1-2 points of accuracy in a 1-2 epoch run (measured on mnist5k).
+NO_AUGMENT = frozenset({"mnist5k", "synthetic"})
+
+
+@dataclass
+class SearchResult:
+    """What a search produced: every trial as a DataFrame, and the Pareto-optimal ones."""
+
+    study_name: str
+    storage: str
+    report_dir: Path
+    trials: pd.DataFrame
+    pareto: pd.DataFrame
+    objectives: tuple[str, ...]
+    files: list[Path]
+    interrupted: bool = False
+
+    @property
+    def best_accuracy(self) -> float | None:
+        done = self.trials[self.trials["status"].isin(list(TRAINED))]
+        return None if done.empty else float(done["accuracy"].max())
+
+

@@ -1,0 +1,64 @@
+"""The search's progress, as typed events (the CLI renders them; a notebook may log them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Event", "ProgressCallback", "SearchEnded", "SearchStarted", "TrialEnded", "TrialStarted"]
+
+
+@dataclass(frozen=True)
+class SearchStarted:
+    """A worker opened the study and is about to ask for its first trial."""
+
+    study: str
+    storage: str  # without password
+    report_dir: str
+    budget: int
+    device: str
+    space: str
+    dataset: str
+    evaluator: str
+    settled: list[int]  # stale trials this worker settled as lost on starting
+    finished: int  # counted trials already in the study
+    fidelity: dict[str, Any]
+    budget_text: str  # the per-candidate budget in words (iterations and epochs)
+    n_train: int
+    n_val: int
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    number: int
+    index: int  # the counted trial this one would be (1 .. budget)
+    encoding: str
+
+
+@dataclass(frozen=True)
+class TrialEnded:
+    """A trial ended; ``metrics`` holds what it recorded (accuracy, macs, params, latency_ms, reasons)."""
+
+    number: int
+    index: int
+    budget: int
+    status: str
+    seconds: float
+    elapsed: float
+    eta: float
+    best_accuracy: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metrics.get(key, default)
+
+
+@dataclass(frozen=True)
+class SearchEnded:
+    elapsed: float
+    interrupted: bool
+
+
+Event = SearchStarted | TrialStarted | TrialEnded | SearchEnded
+ProgressCallback = Callable[[Event], None]

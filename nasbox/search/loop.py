@@ -1,0 +1,239 @@
+"""The search: an Optuna study over a space's genotypes, scored on accuracy and costs.
+
+Each trial goes through named steps, each a small module of its own:
+
+1. **propose** (:mod:`~nasbox.search.propose`): ask the study, claim the trial, sample and
+   analyse a genotype (with ``--prescreen K``: the most promising of K proposals);
+2. **check** (:mod:`~nasbox.search.check`): parameters and MACs against the constraints,
+   from the genotype alone -- an infeasible candidate is never built;
+3. **measure** (:mod:`~nasbox.search.costs`): build it, time its latency (or predict it),
+   count its MACs with fvcore and thop; check the latency constraint;
+4. **evaluate** (:mod:`nasbox.evaluate`): the evaluator scores it (brief training by default,
+   with early-stopping rungs from :mod:`~nasbox.search.early_stop`);
+5. **record** (:mod:`~nasbox.search.record`): its metrics, status and ``tell``; a genotype
+   scored before at the same fidelity is a repeat and reuses its scores;
+6. **coordinate** (:mod:`~nasbox.search.coordinate`): the budget across every worker of
+   the study, settling the trials of dead workers.
+
+A failing candidate (exception, NaN loss, out of memory) becomes a FAIL trial with its
+reason, and the search goes on. Progress is reported as typed events
+(:mod:`~nasbox.search.events`). The search writes the study's tables at its end; the
+report, which sits above the search, is written by the ``outputs`` hook that
+:func:`nasbox.search` and the CLI pass (:func:`nasbox.report.write_report`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nasbox.data import load_dataset
+from nasbox.errors import NasboxError, ShapeError, TrainingError
+from nasbox.evaluate import Candidate, EvalContext, Evaluator, make_evaluator
+from nasbox.model.build import build_model
+from nasbox.search.check import Constraints
+from nasbox.search.config import SearchConfig, SearchResult
+from nasbox.search.coordinate import Coordinator, Next
+from nasbox.search.costs import CostMeter
+from nasbox.search.early_stop import ParetoEarlyStopper, RungJudge, rung_iterations
+from nasbox.search.events import ProgressCallback, SearchEnded, SearchStarted, TrialEnded, TrialStarted
+from nasbox.search.propose import Proposal, Proposer, init_seed
+from nasbox.search.record import REUSED, Recorder, RepeatIndex
+from nasbox.search.session import open_search_study, record_run_facts, setup_of
+from nasbox.spaces import get_space
+from nasbox.study.schema import COUNTED, OBJECTIVES, TRAINED, Attr, StudyPaths, TrialStatus, count_finished, safe_name
+from nasbox.study.storage import Heartbeat, open_storage
+from nasbox.study.tables import write_study_tables
+from nasbox.train.recipe import resolve_device
+
+__all__ = ["Outputs", "Search", "run_search"]
+
+#: ``outputs(study, report_dir) -> files``: what a search writes beside its tables at its end
+Outputs = Callable[[optuna.Study, Path], list[Path]]
+_CANDIDATE_ERRORS = (TrainingError, ShapeError, NasboxError, RuntimeError, ValueError, MemoryError)
+
+
+class Search:
+    """One worker's search of one study (see the module docstring for its steps)."""
+
+    def __init__(self, config: SearchConfig, progress: ProgressCallback | None = None,
+                 outputs: Outputs | None = None) -> None:
+        config.check()
+        self.config = c = config.default_epochs()
+        self.progress = progress or (lambda event: None)
+        self.outputs = outputs
+        self.device = resolve_device(c.device)
+        data = load_dataset(c.dataset, data_dir=c.data_dir, download=c.download, val_fraction=c.val_fraction,
+                            subset=c.subset, seed=c.seed, **c.dataset_options)
+        spec = data.spec
+        self.space = get_space(c.space, input_shape=spec.input_shape, num_classes=spec.num_classes,
+                               args=c.space_args, toml_file=c.space_config)
+        self.data = data.to(self.device)
+        self.evaluator: Evaluator = make_evaluator(c.evaluator, EvalContext(
+            data=self.data, device=self.device, epochs=c.epochs, iterations=c.iterations, batch_size=c.batch_size,
+            lr=c.lr, augment=c.augment, seed=c.seed))
+        self.fidelity = self.evaluator.fidelity()
+        self.study_name = c.study or f"{self.space.name}-{c.dataset}"
+        self.paths = StudyPaths(Path(c.reports_dir) / safe_name(self.study_name))
+        url = c.storage or os.environ.get("NASBOX_STORAGE") or None
+        self.storage, self.storage_display = open_storage(url, self.paths.root, c.heartbeat_s)
+        self.study = open_search_study(self.storage, self.storage_display, self.study_name, c,
+                                       setup_of(c, self.space, self.fidelity))
+        self.constraints = Constraints(c.max_params, c.max_macs, c.max_latency_ms)
+        self.costs = CostMeter(self.device, threads=c.latency_threads, predict=c.latency == "predict")
+        self.recorder = Recorder(self.study, self.paths, c.objectives, device=str(self.device),
+                                 evaluator=self.evaluator.name, fidelity=self.fidelity)
+        self.coordinator = Coordinator(self.study, c.budget, c.heartbeat_s)
+        self.repeats = RepeatIndex()
+
+    # ---- the loop
+    def run(self) -> SearchResult:
+        with Heartbeat(self.study) as beat:
+            self.proposer = Proposer(self.study, self.space, beat, prescreen=self.config.prescreen,
+                                     objectives=self.config.objectives, constraints=self.constraints, data=self.data,
+                                     device=self.device, seed=self.config.seed, predict_latency=self.costs.predicted_ms)
+            return self._loop(beat)
+
+    def _loop(self, beat: Heartbeat) -> SearchResult:
+        c = self.config
+        start, done_here, interrupted = time.perf_counter(), 0, False
+        self.progress(self._started(self.coordinator.settle()))
+        while True:
+            trials = self.coordinator.read()
+            step = self.coordinator.next(trials)
+            if step is Next.DONE:
+                break
+            if step is Next.WAIT:
+                self.coordinator.wait()
+                continue
+            proposal = self.proposer.propose()
+            trial = proposal.trial
+            before = [t for t in self.study.get_trials(deepcopy=False) if t.number < trial.number]
+            self.repeats.update(before)
+            if self.coordinator.surplus(before):
+                self.recorder.lose(trial, "surplus: the budget was reached by other workers")
+                beat.release(trial)
+                continue
+            index, t0 = count_finished(before) + 1, time.perf_counter()
+            try:
+                outcome = self._run_one(proposal, index, beat)
+            except KeyboardInterrupt:
+                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                    self.recorder.lose(trial, "interrupted")
+                interrupted = True
+                break
+            done_here += 1
+            elapsed = time.perf_counter() - start
+            status = TrialStatus(outcome.pop("status"))
+            left = max(0, c.budget - index + (status not in COUNTED))  # from what this worker saw: no extra read
+            seen = (self._best_accuracy(before), outcome.get(Attr.ACCURACY) if status in TRAINED else None)
+            best = max((a for a in seen if a is not None), default=None)
+            self.progress(TrialEnded(trial.number, index, c.budget, status, time.perf_counter() - t0, elapsed,
+                                     elapsed / done_here * left, best, outcome))
+        result = self.result(interrupted)
+        self.progress(SearchEnded(time.perf_counter() - start, interrupted))
+        return result
+
+    def _started(self, settled: list[int]) -> SearchStarted:
+        c = self.config
+        return SearchStarted(self.study_name, self.storage_display, str(self.paths.root), c.budget, str(self.device),
+                             self.space.name, c.dataset, self.evaluator.name, settled,
+                             count_finished(self.study.get_trials(deepcopy=False)), self.fidelity,
+                             self.evaluator.budget_text(), len(self.data.train), len(self.data.val))
+
+    def _run_one(self, proposal: Proposal, index: int, beat: Heartbeat) -> dict[str, Any]:
+        """Run one trial to its end: its outcome, a candidate failure (FAIL with its reason),
+        or -- when another worker settled it as stale meanwhile -- lost, left as that worker told it."""
+        trial = proposal.trial
+        try:
+            try:
+                return self.run_trial(proposal, index)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                raise
+            except _CANDIDATE_ERRORS as exc:
+                return self.recorder.fail(trial, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                                          [:500])
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return {"status": TrialStatus.LOST, Attr.LOST: "settled by another worker while it ran (its heartbeat "
+                                                           "was late)"}
+        finally:
+            beat.release(trial)
+
+    # ---- one trial, step by step
+    def run_trial(self, proposal: Proposal, index: int) -> dict[str, Any]:
+        trial, arch, info = proposal.trial, proposal.arch, proposal.info
+        self.recorder.start(trial, arch)
+        if proposal.error is not None:
+            raise proposal.error
+        self.progress(TrialStarted(trial.number, index, arch.encode()))
+        metrics: dict[str, Any] = {Attr.PARAMS: info.params, Attr.MACS: info.macs, Attr.FLOPS: info.flops}
+        broken = self.constraints.apply(trial, metrics, analytic=True)
+        if broken:
+            return self._infeasible(trial, metrics, broken)
+        repeat = self.repeats.find(arch.arch_id, self.recorder.fidelity_key)
+        if repeat is not None:
+            metrics.update({k: repeat.user_attrs[k] for k in REUSED if k in repeat.user_attrs})
+            self.constraints.apply(trial, metrics, analytic=False)
+            return self.recorder.finish(trial, {**metrics, Attr.REPEAT_OF: repeat.number}, TrialStatus.REPEAT)
+        seed = init_seed(arch.arch_id, self.config.seed)
+        candidate = Candidate(arch, info, seed, build_model(arch, seed=seed))
+        metrics.update(self.costs.measure(candidate))
+        broken = self.constraints.apply(trial, metrics, analytic=False)
+        if broken:
+            return self._infeasible(trial, metrics, broken)
+        evaluation = self.evaluator.evaluate(candidate, self._rungs(trial, metrics))
+        metrics.update({Attr.ACCURACY: evaluation.accuracy, **evaluation.details})
+        if evaluation.stopped_at is not None:
+            return self.recorder.finish(trial, {**metrics, Attr.STOPPED_AT: evaluation.stopped_at}, TrialStatus.STOPPED)
+        return self.recorder.finish(trial, metrics, TrialStatus.COMPLETE)
+
+    def _infeasible(self, trial: optuna.Trial, metrics: dict[str, Any], broken: list[str]) -> dict[str, Any]:
+        return self.recorder.finish(trial, {**metrics, Attr.INFEASIBLE: "; ".join(broken), Attr.ACCURACY: 0.0},
+                                    TrialStatus.INFEASIBLE)
+
+    def _rungs(self, trial: optuna.Trial, metrics: dict[str, Any]) -> RungJudge | None:
+        """Early-stopping rungs (``--early-stop``): stop where the candidate is clearly
+        dominated on (accuracy at the rung, costs) by the candidates that reached it before."""
+        c = self.config
+        total = self.evaluator.total_iterations()
+        if not c.early_stop or "accuracy" not in c.objectives or not self.evaluator.supports_rungs or not total:
+            return None
+        costs = [OBJECTIVES[o].attr for o in c.objectives if o != "accuracy"]
+        stopper = ParetoEarlyStopper(reduction_factor=c.early_stop_eta, cost_names=costs)
+        return RungJudge(trial, stopper, rung_iterations(total), {n: metrics[n] for n in costs})
+
+    # ---- outputs
+    @staticmethod
+    def _best_accuracy(trials: list[Any]) -> float | None:
+        accs = [t.user_attrs.get(Attr.ACCURACY) for t in trials
+                if t.state.name == "COMPLETE" and t.user_attrs.get(Attr.STATUS) in TRAINED]
+        return max(accs, default=None)
+
+    def result(self, interrupted: bool = False) -> SearchResult:
+        """The study's tables (and, through ``outputs``, its report), written now."""
+        record_run_facts(self.study, self.data.spec, self.device)
+        df, pareto, files = write_study_tables(self.study, self.paths.root)
+        if self.outputs is not None:
+            files += self.outputs(self.study, self.paths.root)
+        return SearchResult(self.study_name, self.storage_display, self.paths.root, df, pareto,
+                            tuple(self.config.objectives), files, interrupted)
+
+
+def run_search(config: SearchConfig, progress: ProgressCallback | None = None,
+               outputs: Outputs | None = None) -> SearchResult:
+    """Run (or resume) a search until the study holds ``config.budget`` counted trials.
+
+    Args:
+        config: the search.
+        progress: called with each :mod:`~nasbox.search.events` event.
+        outputs: writes what goes beside the tables at the end (the report, see
+            :func:`nasbox.report.write_report`); ``None``: the tables only.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return Search(config, progress, outputs).run()
