@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 from nasbox.model import FC, Architecture, Head, Stage, register_block
 from nasbox.model.blocks import Block, ConvBlock
-from nasbox.model.checks import check_act, check_int, check_kernel, check_number
 from nasbox.model.ops import SE, Conv, Op, Seq
 from nasbox.spaces import SearchSpace, register_space
 
@@ -24,7 +23,8 @@ from nasbox.spaces import SearchSpace, register_space
 @dataclass(frozen=True)
 class FusedMBConv(Block):
     """Fused MBConv: kxk conv to ``in * expansion`` channels -> (SE) -> 1x1 linear projection,
-    plus the identity when the shape is kept."""
+    plus the identity when the shape is kept. Its fields have the conventional names, so
+    ``Block`` checks them (out_channels, kernel, stride, expansion, act, se_ratio)."""
 
     type: ClassVar[str] = "fused_mbconv"
     tag: ClassVar[str] = "fir"
@@ -37,14 +37,6 @@ class FusedMBConv(Block):
     expansion: float = 4.0
     act: str = "silu"
     se_ratio: float = 0.0
-
-    def __post_init__(self) -> None:
-        check_int("out_channels", self.out_channels)
-        check_kernel(self.kernel)
-        check_int("stride", self.stride)
-        check_act(self.act)
-        object.__setattr__(self, "expansion", check_number("expansion", self.expansion, 1.0))
-        object.__setattr__(self, "se_ratio", check_number("se_ratio", self.se_ratio, 0.0))
 
     def layers(self, in_channels: int) -> Op:
         hidden = int(round(in_channels * self.expansion))

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 import warnings
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from nasbox.cli._common import _console as _console  # re-exported: shared by the command modules
 from nasbox.cli._common import float_above, fraction, int_at_least, seed
@@ -49,10 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nasbox", description="Neural architecture search and efficient networks for PyTorch.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _spaces_command(sub)
+    _show_command(sub)
+    _search_command(sub)
+    _zoo_command(sub)
+    _report_command(sub)
+    _train_command(sub)
+    _export_command(sub)
+    return parser
 
+
+def _spaces_command(sub: Any) -> None:
     p = sub.add_parser("spaces", help="list the search spaces")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+
+def _show_command(sub: Any) -> None:
     p = sub.add_parser("show", help="per-layer table of a space's sample, a zoo network or an arch JSON file")
     p.add_argument("target", help="space name (or file.py:Class), zoo name, or path to an architecture JSON")
     p.add_argument("--input", type=_shape, default=None, metavar="C,H,W",
@@ -62,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _space_options(p)
 
+
+def _search_command(sub: Any) -> None:
     p = sub.add_parser("search", help="search a space: sample, train briefly, score, keep the Pareto front")
     p.add_argument("--space", default="seed_cnn", help="space name, path/to/file.py:Class or package.module:Class")
     _space_options(p)
@@ -100,23 +114,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", choices=("measure", "predict"), default="measure",
                    help="measure each candidate's batch-1 latency, or predict it from a per-block lookup table "
                         "measured once per device (kept in ~/.cache/nasbox/latency)")
+    p.add_argument("--evaluator", default="brief", metavar="NAME[:ARG]",
+                   help="what scores a candidate: brief (train briefly, default) or a registered evaluator")
     p.add_argument("--workers", type=int_at_least(1), default=1,
                    help="worker processes on this machine sharing the study (one per GPU with --device cuda)")
     p.add_argument("--heartbeat", type=int_at_least(1), default=30, metavar="SECONDS",
                    help="RDB storages: heartbeat interval; a trial silent for 3x this is failed (dead worker)")
 
+
+def _zoo_command(sub: Any) -> None:
     p = sub.add_parser("zoo", help="list the classic networks; with --dataset or --study, train and score them")
     p.add_argument("--input", type=_shape, default=(3, 32, 32), metavar="C,H,W")
     p.add_argument("--classes", type=int_at_least(1), default=10)
     p.add_argument("--json", action="store_true")
     _zoo_score_options(p)
 
+
+def _report_command(sub: Any) -> None:
     p = sub.add_parser("report", help="rebuild a study's report (HTML page, Markdown, plots, CSVs) from its storage")
     p.add_argument("--study", required=True, help="study name")
     p.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"),
                    help="Optuna storage URL or journal file (default: $NASBOX_STORAGE, else "
                         "<reports-dir>/<study>/journal.log)")
     p.add_argument("--reports-dir", default="reports", help="where report folders are (and the zoo cache)")
+
+
+def _train_command(sub: Any) -> None:
     p = sub.add_parser("train", help="train a candidate fully (a study's trial, an arch JSON or a zoo network), "
                                      "test it once, checkpoint every epoch")
     _candidate_options(p)
@@ -141,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", type=int_at_least(1), metavar="EPOCH",
                    help="stop after this epoch (checkpointed); rerun without it to continue")
 
+
+def _export_command(sub: Any) -> None:
     p = sub.add_parser("export", help="export a candidate, trained or untrained, to ONNX or TorchScript")
     _candidate_options(p)
     p.add_argument("--checkpoint", metavar="PATH",
@@ -162,7 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time the ONNX file in onnxruntime (batch 1, CPU); with --study/--trial it is stored in "
                         "the study")
     p.add_argument("--threads", type=int_at_least(1), default=1, help="onnxruntime threads for --measure")
-    return parser
 
 
 COMMANDS = {"spaces": cmd_spaces, "show": cmd_show, "zoo": cmd_zoo, "search": cmd_search, "report": cmd_report,

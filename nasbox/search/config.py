@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from nasbox.errors import ConfigError
+from nasbox.evaluate import evaluator_names
 from nasbox.spaces import SearchSpace
 from nasbox.study.schema import OBJECTIVES, TRAINED
 
@@ -91,6 +92,8 @@ class SearchConfig:
         if self.prescreen < 0 or self.early_stop_eta < 2:
             raise ConfigError(f"--prescreen must be >= 0 and the early-stop reduction >= 2, got {self.prescreen}, "
                               f"{self.early_stop_eta}")
+        if self.evaluator.partition(":")[0] not in evaluator_names():
+            raise ConfigError(f"unknown evaluator {self.evaluator!r}; choose from {', '.join(evaluator_names())}")
         if self.latency not in LATENCY_MODES:
             raise ConfigError(f"--latency must be one of {', '.join(LATENCY_MODES)}, got {self.latency!r}")
         if self.subset is not None and self.subset < 10:

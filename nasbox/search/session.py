@@ -24,7 +24,7 @@ from nasbox.measure.latency import device_name
 from nasbox.search.config import SearchConfig
 from nasbox.search.samplers import make_sampler
 from nasbox.spaces import SearchSpace
-from nasbox.study.schema import OBJECTIVES, StudyAttr
+from nasbox.study.schema import OBJECTIVES, Attr, StudyAttr
 
 __all__ = ["check_same_setup", "open_search_study", "record_run_facts", "setup_of"]
 
@@ -83,7 +83,13 @@ def open_search_study(storage: Any, display: str, name: str, config: SearchConfi
         probe = optuna.load_study(study_name=name, storage=storage)
         sampler = make_sampler(config.sampler, config.seed + len(probe.get_trials(deepcopy=False)), len(directions))
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
-        check_same_setup(study.user_attrs.get(StudyAttr.SETUP, {}), setup, f"study {name!r} in {display}")
+        old = dict(study.user_attrs.get(StudyAttr.SETUP, {}))
+        if "fidelity" not in old:  # a study from before the setup recorded it: its trials did
+            recorded = [t.user_attrs[Attr.FIDELITY] for t in probe.get_trials(deepcopy=False)
+                        if Attr.FIDELITY in t.user_attrs]
+            if recorded:
+                old["fidelity"] = recorded[0]
+        check_same_setup(old, setup, f"study {name!r} in {display}")
         return study
     sampler = make_sampler(config.sampler, config.seed, len(directions))
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions,

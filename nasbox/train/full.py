@@ -166,45 +166,53 @@ def _exclusive(out: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+@dataclass
+class _Run:
+    """What the epochs of one full run share."""
+
+    arch: Architecture
+    data: Data
+    config: FullTrainConfig
+    out: Path
+    emit: ProgressCallback
+    device: torch.device
+    command: str | None
+    source: str | None
+    model: nn.Module
+    recipe: Recipe
+    loader: DeviceLoader
+    history: list[dict[str, Any]]
+    test_acc: float | None
+
+    @property
+    def precision(self) -> str:
+        return self.recipe.precision
+
+    def scored(self, split: Any) -> float:
+        r = self.recipe
+        return evaluate(self.model, split, self.data.spec, bf16=r.bf16, channels_last=r.channels_last,
+                        batch_size=self.config.eval_batch_size, device=self.device)
+
+
 def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Path, emit: ProgressCallback,
                 resume: bool, device: torch.device, command: str | None, source: str | None,
                 until_epoch: int | None) -> FullTrainResult:
     """:func:`full_train` once the folder is held: resume or start, train, test, save."""
-    spec = data.spec
     ck = load_checkpoint(out / CHECKPOINT_NAME) if resume and (out / CHECKPOINT_NAME).exists() else None
     if ck is not None:
-        _check_resumable(ck, arch, config, spec)
+        _check_resumable(ck, arch, config, data.spec)
         command, source = command or ck.command, source or ck.source
-    history: list[dict[str, Any]] = list(ck.history) if ck else []
-    test_acc = ck.test_accuracy if ck else None
     start = ck.epoch if ck else 0
 
-    def result(finished: bool) -> FullTrainResult:
-        return FullTrainResult(out, arch.arch_id, arch.encode(), config.epochs, start, history, test_acc, finished,
+    def result(run_history: list[dict[str, Any]], test_acc: float | None, finished: bool) -> FullTrainResult:
+        return FullTrainResult(out, arch.arch_id, arch.encode(), config.epochs, start, run_history, test_acc, finished,
                                str(device), command)
 
     if ck is not None and ck.finished:
-        emit({"event": "done", "cached": True, "test_accuracy": test_acc, "out_dir": str(out)})
-        return result(True)
-
-    data = data.to(device)
-    model = ck.model if ck else build_model(arch, seed=config.seed)
-    budget = resolve_budget(len(data.train), config.batch_size, epochs=config.epochs)
-    recipe = Recipe.make(model, config, budget.iterations, device)
-    bf16, cl = recipe.bf16, recipe.channels_last
-    optimizer, scheduler = recipe.optimizer, recipe.scheduler
-    model.train()
-    loader = DeviceLoader(data.train, spec, config.batch_size, device=device, augment=config.augment,
-                          seed=config.seed, channels_last=cl)
-    if ck is not None:
-        optimizer.load_state_dict(ck.state["optimizer"])
-        scheduler.load_state_dict(ck.state["scheduler"])
-    precision = "bf16" if bf16 else "fp32"
-    emit({"event": "start", "epochs": config.epochs, "start_epoch": start, "device": str(device),
-          "precision": precision, "budget_text": budget.describe(), "n_train": len(data.train),
-          "n_val": len(data.val), "n_test": len(data.test) if data.test is not None else 0, "out_dir": str(out)})
+        emit({"event": "done", "cached": True, "test_accuracy": ck.test_accuracy, "out_dir": str(out)})
+        return result(list(ck.history), ck.test_accuracy, True)
+    run = _start(arch, data.to(device), config, out, emit, device, command, source, ck)
     cuda = [device] if device.type == "cuda" else []
-    scored = {"bf16": bf16, "channels_last": cl, "batch_size": config.eval_batch_size, "device": device}
     t_run = time.perf_counter()
     with torch.random.fork_rng(devices=cuda):  # dropout's RNG: seeded, saved and restored, the caller's untouched
         if ck is None:
@@ -214,36 +222,62 @@ def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Pa
             if cuda and isinstance(ck.state["rng"].get("cuda"), torch.Tensor):
                 torch.cuda.set_rng_state(ck.state["rng"]["cuda"], device)
         for epoch in range(start, config.epochs if until_epoch is None else min(config.epochs, until_epoch)):
-            t0 = time.perf_counter()
-            loader.set_epoch(epoch)
-            loss = _train_epoch(model, loader, recipe,
-                                lambda step, e=epoch: emit({"event": "step", "epoch": e + 1, "step": step,
-                                                            "steps": len(loader)}))
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - t0
-            val = evaluate(model, data.val, spec, **scored) if len(data.val) else None
-            model.train()
-            history.append({"epoch": epoch + 1, "loss": loss, "val_accuracy": val, "lr": scheduler.get_last_lr()[0],
-                            "seconds": seconds, "images_per_second": len(loader) * config.batch_size / seconds,
-                            "precision": precision, "device": str(device)})
-            rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if cuda else None}
-            last = epoch + 1 == config.epochs
-            if last and data.test is not None and len(data.test):
-                test_acc = evaluate(model, data.test, spec, **scored)  # the only look at the test split
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "rng": rng}
-            _save(out, arch, config, spec, epoch + 1, last, history, test_acc, command, source, state)
+            _epoch(run, epoch)
             per_epoch = (time.perf_counter() - t_run) / (epoch + 1 - start)
-            emit({"event": "epoch", **history[-1], "epochs": config.epochs,
+            emit({"event": "epoch", **run.history[-1], "epochs": config.epochs,
                   "eta": per_epoch * (config.epochs - epoch - 1)})
-            if last and test_acc is not None:
-                emit({"event": "test", "test_accuracy": test_acc, "n_test": len(data.test)})
-    finished = len(history) == config.epochs
+            if epoch + 1 == config.epochs and run.test_acc is not None:
+                emit({"event": "test", "test_accuracy": run.test_acc, "n_test": len(run.data.test)})
+    finished = len(run.history) == config.epochs
     if finished:
-        _write_curve(out / CURVE_NAME, history, test_acc)
-    emit({"event": "done", "cached": False, "test_accuracy": test_acc, "out_dir": str(out), "finished": finished})
-    return result(finished)
+        _write_curve(out / CURVE_NAME, run.history, run.test_acc)
+    emit({"event": "done", "cached": False, "test_accuracy": run.test_acc, "out_dir": str(out), "finished": finished})
+    return result(run.history, run.test_acc, finished)
+
+
+def _start(arch: Architecture, data: Data, config: FullTrainConfig, out: Path, emit: ProgressCallback,
+           device: torch.device, command: str | None, source: str | None, ck: Checkpoint | None) -> _Run:
+    """The model, recipe and loader of a run, restored from ``ck`` when it resumes one."""
+    model = ck.model if ck else build_model(arch, seed=config.seed)
+    budget = resolve_budget(len(data.train), config.batch_size, epochs=config.epochs)
+    recipe = Recipe.make(model, config, budget.iterations, device)
+    model.train()
+    loader = DeviceLoader(data.train, data.spec, config.batch_size, device=device, augment=config.augment,
+                          seed=config.seed, channels_last=recipe.channels_last)
+    if ck is not None:
+        recipe.optimizer.load_state_dict(ck.state["optimizer"])
+        recipe.scheduler.load_state_dict(ck.state["scheduler"])
+    emit({"event": "start", "epochs": config.epochs, "start_epoch": ck.epoch if ck else 0, "device": str(device),
+          "precision": recipe.precision, "budget_text": budget.describe(), "n_train": len(data.train),
+          "n_val": len(data.val), "n_test": len(data.test) if data.test is not None else 0, "out_dir": str(out)})
+    return _Run(arch, data, config, out, emit, device, command, source, model, recipe, loader,
+                list(ck.history) if ck else [], ck.test_accuracy if ck else None)
+
+
+def _epoch(run: _Run, epoch: int) -> None:
+    """Train one epoch, score validation (and, after the last, the test split once), checkpoint."""
+    model, recipe, loader, config, device = run.model, run.recipe, run.loader, run.config, run.device
+    t0 = time.perf_counter()
+    loader.set_epoch(epoch)
+    loss = _train_epoch(model, loader, recipe, lambda step: run.emit({"event": "step", "epoch": epoch + 1,
+                                                                       "step": step, "steps": len(loader)}))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - t0
+    val = run.scored(run.data.val) if len(run.data.val) else None
+    model.train()
+    run.history.append({"epoch": epoch + 1, "loss": loss, "val_accuracy": val,
+                        "lr": recipe.scheduler.get_last_lr()[0], "seconds": seconds,
+                        "images_per_second": len(loader) * config.batch_size / seconds, "precision": run.precision,
+                        "device": str(device)})
+    rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+    last = epoch + 1 == config.epochs
+    if last and run.data.test is not None and len(run.data.test):
+        run.test_acc = run.scored(run.data.test)  # the only look at the test split
+    state = {"model": model.state_dict(), "optimizer": recipe.optimizer.state_dict(),
+             "scheduler": recipe.scheduler.state_dict(), "rng": rng}
+    _save(run.out, run.arch, config, run.data.spec, epoch + 1, last, run.history, run.test_acc, run.command,
+          run.source, state)
 
 
 def _train_epoch(model: nn.Module, loader: DeviceLoader, recipe: Recipe, on_step: Callable[[int], None]) -> float:

@@ -42,7 +42,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from nasbox.model.checks import ACTIVATIONS
+from nasbox.model.checks import ACTIVATIONS, check_act, check_int, check_kernel, check_number, check_ratio
 from nasbox.model.ops import Op, Shape, Walker
 
 __all__ = ["ACT_TOKENS", "Block", "block_from_dict", "block_kind", "block_kinds", "field_types", "kind_for_tag",
@@ -55,14 +55,44 @@ assert set(ACT_TOKENS) == set(ACTIVATIONS), "every activation needs a token"
 _RESERVED = {*ACT_TOKENS.values(), "linear"}
 
 
+# the checks of fields with a conventional name (as torchvision's configs name them); a check may
+# return the value normalised (a float for a ratio)
+_STANDARD_FIELDS: dict[str, Any] = {
+    "out_channels": check_int,
+    "kernel": lambda name, value: check_kernel(value, name),
+    "stride": check_int,
+    "n_convs": check_int,
+    "act": lambda name, value: check_act(value, name),
+    "se_ratio": check_ratio,
+    "expansion": lambda name, value: check_number(name, value, 1.0),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Block:
-    """Base class of block kinds (see the module docstring). Subclasses are frozen dataclasses."""
+    """Base class of block kinds (see the module docstring). Subclasses are frozen dataclasses.
+
+    Fields with a conventional name are checked (``ValueError`` naming the field) and normalised
+    here: ``out_channels``, ``stride``, ``n_convs`` (integers >= 1), ``kernel`` (odd), ``act``
+    (a known activation; ``None`` where the field's type allows it), ``se_ratio`` (in [0, 1])
+    and ``expansion`` (>= 1). A kind checks its other fields in its own ``__post_init__``, after
+    calling this one.
+    """
 
     type: ClassVar[str] = ""
     tag: ClassVar[str] = ""
     tokens: ClassVar[Mapping[str, str]] = {}
     flags: ClassVar[Mapping[str, Mapping[Any, str]]] = {}
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            check, value = _STANDARD_FIELDS.get(f.name), getattr(self, f.name)
+            if check is None or (value is None and type(None) in typing.get_args(hints[f.name])):
+                continue
+            normalised = check(f.name, value)
+            if normalised is not None:
+                object.__setattr__(self, f.name, normalised)
 
     def layers(self, in_channels: int) -> Op:
         """The primitives this block is made of when fed ``in_channels`` channels."""
@@ -99,8 +129,8 @@ def register_block(cls: type[Block]) -> type[Block]:
     """
     if not (isinstance(cls, type) and issubclass(cls, Block) and dataclasses.is_dataclass(cls)):
         raise ValueError(f"a block kind is a dataclass subclassing Block, got {cls!r}")
-    if not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
-        raise ValueError(f"block kind {cls.__name__} must be a frozen dataclass (genotypes never change)")
+    if "__dataclass_fields__" not in cls.__dict__:  # subclassing Block is not enough: its fields are its own
+        raise ValueError(f"block kind {cls.__name__} must be a frozen dataclass itself (@dataclass(frozen=True))")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", cls.type or ""):
         raise ValueError(f"block kind {cls.__name__} needs a type of lower-case letters, got type={cls.type!r}")
     if not re.fullmatch(r"[a-z]+", cls.tag or "") or cls.tag in _RESERVED:

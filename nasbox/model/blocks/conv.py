@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from nasbox.model.blocks.base import Block, register_block
-from nasbox.model.checks import check_act, check_int, check_kernel
 from nasbox.model.ops import Conv, Op, default_bias
 
 __all__ = ["ConvBlock"]
@@ -40,11 +39,7 @@ class ConvBlock(Block):
     bias: bool | None = None
 
     def __post_init__(self) -> None:
-        check_int("out_channels", self.out_channels)
-        check_kernel(self.kernel)
-        check_int("stride", self.stride)
-        if self.act is not None:
-            check_act(self.act)
+        super().__post_init__()
         if not isinstance(self.bn, bool):
             raise ValueError(f"bn must be a bool, got bn={self.bn!r}")
         if self.bias is not None and not isinstance(self.bias, bool):

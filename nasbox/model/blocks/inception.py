@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from nasbox.model.blocks.base import Block, register_block
-from nasbox.model.checks import check_act, check_int, check_kernel
+from nasbox.model.checks import check_int, check_kernel
 from nasbox.model.ops import Concat, Conv, Op, Pool, Seq
 
 __all__ = ["Inception"]
@@ -39,10 +39,10 @@ class Inception(Block):
     act: str = "relu"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("b1", "b3_reduce", "b3", "b5_reduce", "b5", "pool_proj"):
             check_int(name, getattr(self, name))
         check_kernel(self.k5, "k5")
-        check_act(self.act)
 
     @property
     def out_channels(self) -> int:

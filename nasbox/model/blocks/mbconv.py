@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from nasbox.model.blocks.base import Block, register_block
-from nasbox.model.checks import check_act, check_int, check_kernel, check_number, check_ratio
 from nasbox.model.ops import SE, Conv, Op, Seq
 
 __all__ = ["InvertedResidual"]
@@ -34,14 +33,6 @@ class InvertedResidual(Block):
     expansion: float = 6.0
     act: str = "relu6"
     se_ratio: float = 0.0
-
-    def __post_init__(self) -> None:
-        check_int("out_channels", self.out_channels)
-        check_kernel(self.kernel)
-        check_int("stride", self.stride)
-        check_act(self.act)
-        object.__setattr__(self, "expansion", check_number("expansion", self.expansion, 1.0))
-        object.__setattr__(self, "se_ratio", check_ratio("se_ratio", self.se_ratio))
 
     def hidden_channels(self, in_channels: int) -> int:
         """The expanded width, torchvision's ``round(in * expansion)``."""

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from nasbox.model.blocks.base import Block, register_block
-from nasbox.model.checks import check_act, check_int, check_kernel, check_ratio
 from nasbox.model.ops import SE, Conv, Op, Seq
 
 __all__ = ["ResidualBlock"]
@@ -37,14 +36,6 @@ class ResidualBlock(Block):
     act: str = "relu"
     n_convs: int = 2
     se_ratio: float = 0.0
-
-    def __post_init__(self) -> None:
-        check_int("out_channels", self.out_channels)
-        check_kernel(self.kernel)
-        check_int("stride", self.stride)
-        check_act(self.act)
-        check_int("n_convs", self.n_convs)
-        object.__setattr__(self, "se_ratio", check_ratio("se_ratio", self.se_ratio))
 
     def se_channels(self) -> int:
         """SENet's squeeze width, from the block's output: ``max(1, int(out * se_ratio))``."""
