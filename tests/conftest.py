@@ -1,4 +1,4 @@
-"""Shared fixtures: a throw-away PostgreSQL cluster on a loopback port."""
+"""Shared fixtures: a throw-away PostgreSQL cluster on a loopback port, one thread, a finished tiny study."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.tiny_study import candidate, study  # noqa: F401 - fixtures shared by several folders
 
 PG_USER, PG_PASSWORD, PG_DB = "nasbox", "s3cret-pw", "nasbox"
 

@@ -124,6 +124,7 @@ def test_table_file_keeps_entries_merges_writers_and_ignores_other_devices(tmp_p
     assert other.entries == {} and other.calibration == [] and other.coefficients == (1.0, 0.0)
 
 
+@pytest.mark.slow  # real timings of 10 networks, 3 times each: a minute on two cores
 def test_real_cpu_prediction_is_near_the_measurement(tmp_path, one_thread):
     from nasbox.measure.latency import measure_latency
 

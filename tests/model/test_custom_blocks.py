@@ -33,7 +33,7 @@ from nasbox.search import SearchConfig, run_search
 from nasbox.spaces import SearchSpace
 from nasbox.study.schema import StudyPaths
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "fused_space.py"
 
 

@@ -284,7 +284,7 @@ def test_a_real_search_correlates_each_proxy_with_the_trained_accuracy(searched)
 
 
 def test_the_screening_page_opens_offline_in_chromium(searched, tmp_path):
-    from test_report import CHROMIUM, Chromium
+    from tests.report.chromium import CHROMIUM, Chromium
 
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed")

@@ -1,6 +1,6 @@
-"""A ``nasbox`` worker that stops at a chosen moment, for the fault tests (tests/test_faults.py).
+"""A ``nasbox`` worker that stops at a chosen moment, for the fault tests (tests/search/test_faults.py).
 
-    python tests/fault_worker.py MOMENT MARKER_FILE search ...
+    python tests/search/fault_worker.py MOMENT MARKER_FILE search ...
 
 runs ``nasbox search ...`` with one hook: when the worker reaches MOMENT it writes
 MARKER_FILE (JSON: what it was doing) and then waits, its heartbeat still beating, until

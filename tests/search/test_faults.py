@@ -3,7 +3,7 @@
 The victim runs in its own PID and UTS namespaces (``unshare``) under another host name, so the
 survivors cannot see its process: as with a worker on another machine, only what the study
 records -- its heartbeats, or the absence of any record of its worker -- can settle its trial.
-The victim stops at the moment under test (``tests/fault_worker.py``) and is killed with
+The victim stops at the moment under test (``tests/search/fault_worker.py``) and is killed with
 SIGKILL there; the test then checks that the two survivors exit 0 with no traceback, that the
 study counts exactly the budget with nothing left RUNNING, that no trial finished before the
 kill was changed after it, and that the victim's trial is lost, for the reason the moment implies.
@@ -30,7 +30,7 @@ from nasbox.study.storage import open_storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUDGET = 9
 TINY = ["channels=4,8,12", "kernels=3", "n_max=1", "m_max=4", "l_max=0", "heads=gap", "activations=relu,silu"]
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -70,7 +70,7 @@ def test_survivors_finish_the_budget_when_a_worker_on_another_machine_dies(postg
     reports, marker = tmp_path / "reports", tmp_path / "marker.json"
     args = search_args(postgres_url, study_name, reports)
     victim_cmd = ["unshare", "--pid", "--fork", "--uts", "--mount-proc", "--kill-child", "sh", "-c",
-                  f'hostname {VICTIM_HOST} && exec "$0" "$@"', sys.executable, str(ROOT / "tests" / "fault_worker.py"),
+                  f'hostname {VICTIM_HOST} && exec "$0" "$@"', sys.executable, str(ROOT / "tests" / "search" / "fault_worker.py"),
                   moment, str(marker), *args]
     victim = subprocess.Popen(victim_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV,
                               start_new_session=True)

@@ -1,5 +1,5 @@
 """Scale-out and crash safety: several workers on PostgreSQL, SIGKILL on the journal (a worker lost on
-another machine: tests/test_faults.py)."""
+another machine: tests/search/test_faults.py)."""
 
 from __future__ import annotations
 

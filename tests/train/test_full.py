@@ -1,129 +1,22 @@
-"""Tests of nasbox.train.full, nasbox.deploy.candidate and nasbox.train.checkpoint: the candidate of a finished
-study trained fully, stopped and resumed, tested once, checkpoints loaded safely."""
+"""Tests of nasbox.train.full: the candidate of a finished study trained fully, stopped and resumed, tested once."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 
 import nasbox.train.full
 from nasbox.data import load_dataset
-from nasbox.deploy.candidate import model_dir, resolve_candidate, study_data_options
-from nasbox.errors import ConfigError, SpaceError, StorageError
-from nasbox.search import SearchConfig, run_search
-from nasbox.train.checkpoint import CHECKPOINT_NAME, CheckpointError, genotype_json, load_checkpoint
+from nasbox.deploy.candidate import resolve_candidate
+from nasbox.errors import ConfigError
+from nasbox.train.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from nasbox.train.full import FullTrainConfig, full_train
-
-STUDY = "tiny"
-TINY = {"channels": "4,8", "kernels": "3", "n_max": "1", "m_max": "4", "l_max": "0", "heads": "gap",
-        "activations": "relu,silu", "pools": "max,avg"}
-# fp32, no channels_last: bit-exact on the CPU, so a resumed run can be compared with an uninterrupted one
-FP32 = {"batch_size": 32, "amp": "off", "channels_last": "off"}
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    """A finished tiny study on synthetic data: (reports_dir, data, trials)."""
-    reports = tmp_path_factory.mktemp("ft") / "reports"
-    result = run_search(SearchConfig(
-        space="seed_cnn", space_args=dict(TINY), dataset="synthetic",
-        dataset_options={"synthetic_shape": (3, 16, 16), "synthetic_size": 300}, iterations=4, batch_size=32,
-        budget=2, reports_dir=str(reports), device="cpu", seed=0, study=STUDY))
-    from nasbox.study.storage import open_study
-
-    data = load_dataset(**study_data_options(open_study(STUDY, None, reports)))
-    return reports, data, result.trials
-
-
-@pytest.fixture(scope="module")
-def candidate(study):
-    reports, _, _ = study
-    arch, _ = resolve_candidate(study=STUDY, trial=0, reports_dir=reports)
-    return arch
-
-
-@pytest.fixture(scope="module")
-def reference(study, candidate, tmp_path_factory):
-    """An uninterrupted 2-epoch run: (result, final state_dict, number of test evaluations, events)."""
-    _, data, _ = study
-    out = tmp_path_factory.mktemp("ref") / "model"
-    counter = _TestCounter(data)
-    events: list[dict] = []
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(nasbox.train.full, "evaluate", counter)
-        result = full_train(candidate, data, FullTrainConfig(epochs=2, **FP32), out, device="cpu",
-                            progress=events.append, command="nasbox train --study tiny --trial 0 --epochs 2")
-    return result, load_checkpoint(out / CHECKPOINT_NAME).model.state_dict(), counter.test_calls, events
-
-
-class _TestCounter:
-    """``evaluate`` that counts its calls on the test split."""
-
-    def __init__(self, data):
-        self.test_ptr = data.test.images.data_ptr()
-        self.test_calls = 0
-        self.real = nasbox.train.full.evaluate
-
-    def __call__(self, model, split, *args, **kwargs):
-        self.test_calls += split.images.data_ptr() == self.test_ptr
-        return self.real(model, split, *args, **kwargs)
-
-
-def _same_weights(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-# --------------------------------------------------------------------------- the candidate
-
-
-def test_the_trial_genotype_comes_from_the_stored_json(study):
-    reports, data, trials = study
-    for _, row in trials.iterrows():
-        arch, source = resolve_candidate(study=STUDY, trial=int(row["number"]), reports_dir=reports)
-        assert arch.arch_id == row["arch_id"]
-        assert arch.input_shape == data.spec.input_shape and f"trial {row['number']}" in source
-
-
-def test_a_missing_or_altered_json_is_resampled_from_the_trial_params(study, tmp_path):
-    reports, _, trials = study
-    copy = tmp_path / "reports"
-    shutil.copytree(reports / STUDY, copy / STUDY)
-    arch_id = trials.loc[0, "arch_id"]
-    (copy / STUDY / "archs" / f"{arch_id}.json").write_text('{"input_shape": [1, 2, 3]')  # altered
-    arch, _ = resolve_candidate(study=STUDY, trial=0, reports_dir=copy)
-    assert arch.arch_id == arch_id
-    (copy / STUDY / "archs" / f"{arch_id}.json").unlink()
-    assert resolve_candidate(study=STUDY, trial=0, reports_dir=copy)[0].arch_id == arch_id
-
-
-def test_unknown_study_trial_and_sources_are_clear_errors(study, tmp_path):
-    reports, data, _ = study
-    with pytest.raises(StorageError, match="no study 'nope'"):
-        resolve_candidate(study="nope", trial=0, reports_dir=tmp_path)
-    assert not (tmp_path / "nope").exists()  # nothing created for a bad name
-    with pytest.raises(ConfigError, match="has no trial 99"):
-        resolve_candidate(study=STUDY, trial=99, reports_dir=reports)
-    with pytest.raises(ConfigError, match="exactly one candidate"):
-        resolve_candidate(study=STUDY, reports_dir=reports)
-    with pytest.raises(ConfigError, match="exactly one candidate"):
-        resolve_candidate(trial=0, zoo="resnet18")
-    with pytest.raises(ConfigError, match="needs a dataset"):
-        resolve_candidate(zoo="resnet18")
-    with pytest.raises(SpaceError, match="unknown zoo"):
-        resolve_candidate(zoo="nonet", dataset=data.spec)
-    with pytest.raises(ConfigError, match="cannot read"):
-        resolve_candidate(arch_file=tmp_path / "missing.json")
-    arch, source = resolve_candidate(zoo="resnet18", dataset=data.spec)
-    assert arch.input_shape == (3, 16, 16) and source == "zoo network resnet18"
-    path = tmp_path / "a.json"
-    path.write_text(arch.to_json())
-    assert resolve_candidate(arch_file=path)[0] == arch
-    assert model_dir(reports, "trial0", STUDY) == reports / STUDY / "models" / "trial0"
+from tests.tiny_study import STUDY
+from tests.train.support import FP32, _rewrite, _same_weights, _TestCounter
 
 
 def test_full_train_config_counts_whole_epochs():
@@ -133,9 +26,6 @@ def test_full_train_config_counts_whole_epochs():
     with pytest.raises(ConfigError, match="iterations"):
         FullTrainConfig(epochs=2, iterations=10)
     assert "eval_batch_size" not in FullTrainConfig(epochs=2).key()
-
-
-# --------------------------------------------------------------------------- training
 
 
 def test_a_full_run_trains_tests_once_and_writes_its_files(reference, candidate, study):
@@ -255,77 +145,12 @@ def test_a_genotype_for_other_data_is_refused(study, tmp_path):
         full_train(arch, data, FullTrainConfig(epochs=1), tmp_path, device="cpu")
 
 
-# --------------------------------------------------------------------------- checkpoints
 
 
-def _plain(value) -> bool:
-    if isinstance(value, dict):
-        return all(isinstance(k, (str, int)) and _plain(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_plain(v) for v in value)
-    return value is None or isinstance(value, (torch.Tensor, str, int, float, bool))
 
 
-def test_a_checkpoint_is_plain_data_and_round_trips_with_weights_only(reference, candidate):
-    result, weights, _, _ = reference
-    raw = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
-    assert _plain(raw) and raw["genotype"] == genotype_json(candidate)
-    assert raw["genotype_sha256"].startswith(candidate.arch_id)
-    ck = load_checkpoint(result.checkpoint)
-    assert ck.arch == candidate and ck.finished and ck.epoch == 2 and ck.command == result.command
-    x = torch.randn(2, *candidate.input_shape)
-    model = nasbox.build_model(candidate)
-    model.load_state_dict(weights)
-    with torch.inference_mode():
-        assert torch.equal(ck.model(x), model.eval()(x))
 
 
-def _rewrite(src: Path, dst: Path, **changes) -> Path:
-    raw = torch.load(src, map_location="cpu", weights_only=True)
-    raw.update(changes)
-    torch.save(raw, dst)
-    return dst
-
-
-class _Evil:
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def test_tampered_or_foreign_checkpoints_are_refused_never_executed(reference, candidate, tmp_path):
-    result, _, _, _ = reference
-    src = result.checkpoint
-    edited = genotype_json(candidate).replace('"out_channels":8', '"out_channels":16', 1)
-    assert edited != genotype_json(candidate)
-    with pytest.raises(CheckpointError, match="tampered with"):
-        load_checkpoint(_rewrite(src, tmp_path / "a.pt", genotype=edited))
-    import hashlib
-
-    forged = _rewrite(src, tmp_path / "b.pt", genotype=edited, genotype_sha256=hashlib.sha256(edited.encode()).hexdigest())
-    with pytest.raises(CheckpointError, match="weights do not match the genotype"):
-        load_checkpoint(forged)
-    with pytest.raises(CheckpointError, match="bad field"):
-        load_checkpoint(_rewrite(src, tmp_path / "c.pt", epoch="2"))
-    marker = tmp_path / "pwned"
-    torch.save({"format": "nasbox-checkpoint", "payload": _Evil(marker)}, tmp_path / "evil.pt")
-    with pytest.raises(CheckpointError, match="refused to load"):
-        load_checkpoint(tmp_path / "evil.pt")
-    assert not marker.exists()
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="refused to load"):
-        load_checkpoint(tmp_path / "junk.pt")
-    with pytest.raises(CheckpointError, match="not a nasbox checkpoint"):
-        load_checkpoint(_plain_save(tmp_path / "plain.pt"))
-    with pytest.raises(CheckpointError, match="no checkpoint"):
-        load_checkpoint(tmp_path / "none.pt")
-
-
-def _plain_save(path: Path) -> Path:
-    torch.save({"model": {}}, path)
-    return path
 
 
 def test_resuming_from_a_tampered_checkpoint_is_refused(reference, candidate, study, tmp_path):

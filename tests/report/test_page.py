@@ -1,0 +1,89 @@
+"""Tests of the report page (nasbox.report.page and its plots) on a real search, in headless Chromium."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+
+import pytest
+
+import nasbox.measure.latency
+import nasbox.model.build
+import nasbox.search.costs
+import nasbox.search.loop
+from nasbox.report import build_report, collect, open_study, report_dir_for, write_report
+from nasbox.search import SearchConfig, run_search
+from tests.report.chromium import CHROMIUM, DRAWN, INSTALL, Chromium
+from tests.report.support import DATA, TINY, make_study
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory) -> Path:
+    """A real search on synthetic data: 7 trials, some infeasible, one forced failure."""
+    reports = tmp_path_factory.mktemp("search") / "reports"
+    real_build = nasbox.model.build.build_model
+    calls = {"n": 0}
+
+    def build(arch, seed=None):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("forced failure")
+        return real_build(arch, seed=seed)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(nasbox.search.loop, "build_model", build)
+        mp.setattr(nasbox.search.costs, "measure_latency", functools.partial(
+            nasbox.measure.measure_latency, min_runs=5, max_runs=20, budget_s=0.05, max_warmup_s=0.3))
+        run_search(SearchConfig(space="seed_cnn", space_args=dict(TINY), dataset="synthetic", dataset_options=DATA,
+                                iterations=4, batch_size=32, budget=7, reports_dir=str(reports), device="cpu",
+                                seed=0, sampler="random", max_macs=90_000, study="real"), outputs=write_report)
+    return reports
+
+
+def test_search_writes_the_report_and_records_its_setup(searched):
+    folder = searched / "real"
+    for name in ("index.html", "report.md", "trials.csv", "pareto.csv", "plotly.min.js", "front_macs.png",
+                 "front_params.png", "front_latency.png", "hypervolume.png"):
+        assert (folder / name).is_file(), name
+    study = open_study("real", reports_dir=searched)
+    run = study.user_attrs["run"]
+    assert set(run["splits"]) == {"train", "val", "test"} and "torch" in run["versions"]
+    statuses = {t.user_attrs.get("status") for t in study.trials}
+    assert {"complete", "failed", "infeasible"} <= statuses
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason=f"Debian's chromium is not installed ({INSTALL})")
+def test_page_opens_offline_in_chromium_with_every_trial_plotted(searched, tmp_path):
+    shutil.copytree(searched / "real", tmp_path / "real")
+    page = tmp_path / "real" / "index.html"
+    evil_reports = tmp_path / "evil"
+    evil_study = make_study(evil_reports)
+    evil_page = build_report(evil_study, report_dir_for(evil_study.study_name, evil_reports)).index
+    bad = tmp_path / "bad.html"  # the checker itself must see what it is there to catch
+    bad.write_text('<!DOCTYPE html><link rel="icon" href="data:,"><img src="https://example.com/x.png">'
+                   '<script>console.error("boom"); undefinedFunction();</script>')
+    browser = Chromium(tmp_path / "profile")
+    try:
+        browser.open(bad.as_uri())
+        found = " | ".join(browser.problems())
+        assert "network request https://example.com/x.png" in found and "boom" in found and "exception" in found
+        for path, study in ((page, open_study("real", reports_dir=searched)), (evil_page, evil_study)):
+            session = browser.open(path.as_uri())
+            assert browser.problems() == [], path
+            figures = browser.evaluate(session, DRAWN)
+            assert set(figures) == {"front-macs", "front-params", "front-latency", "hv-history"}
+            numbers = {t.number for t in study.trials}
+            for fig in ("front-macs", "front-params", "front-latency"):
+                seen = set(figures[fig]["drawn"]) | set(figures[fig]["missing"])
+                assert seen == numbers, (path.name, fig)
+                assert figures[fig]["points"] >= len(set(figures[fig]["drawn"]))
+            title = browser.evaluate(session, "document.getElementById('study-name').textContent")
+            assert title == study.study_name
+            rows = browser.evaluate(session, "document.querySelectorAll('#pareto-table tbody tr').length")
+            assert rows == len(collect(study).pareto_numbers)
+            accuracy = "[...document.querySelectorAll('#pareto-table tbody tr')].map(r => +r.cells[2].dataset.v)"
+            browser.evaluate(session, "document.querySelectorAll('#pareto-table th')[2].click()")  # ascending
+            assert browser.evaluate(session, accuracy) == sorted(browser.evaluate(session, accuracy))
+    finally:
+        browser.close()

@@ -1,0 +1,139 @@
+"""Tests of the search's steps, each alone: check (nasbox.search.check), record (nasbox.search.record),
+coordinate (nasbox.search.coordinate) and the study's setup (nasbox.search.session)."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from nasbox.errors import StorageError
+from nasbox.model import Architecture, ConvBlock, Head, Stage, analyze
+from nasbox.search.check import Constraints
+from nasbox.search.config import SearchConfig
+from nasbox.search.coordinate import Coordinator, Next
+from nasbox.search.record import Recorder, RepeatIndex
+from nasbox.search.session import check_same_setup, open_search_study, setup_of
+from nasbox.spaces import get_space
+from nasbox.study.schema import Attr, StudyPaths, TrialStatus, trial_status
+from nasbox.study.storage import open_storage
+
+ARCH = Architecture((1, 8, 8), 3, (Stage((ConvBlock(4),)),), Head())
+
+
+# --------------------------------------------------------------------------- check
+
+
+def test_constraints_set_optuna_constraints_and_name_what_they_break():
+    study = optuna.create_study(directions=["maximize"])
+    trial = study.ask()
+    limits = Constraints(max_params=100, max_macs=10_000, max_latency_ms=1.0)
+    metrics = {Attr.PARAMS: 150, Attr.MACS: 5_000, Attr.LATENCY_MS: 2.5}
+    assert limits.apply(trial, metrics, analytic=True) == ["params 150 > 100"]
+    assert limits.apply(trial, metrics, analytic=False) == ["latency_ms 2.5 > 1"]
+    study.tell(trial, [0.0])
+    recorded = {k: v for k, v in study.trials[0].system_attrs.items() if k.startswith("constraints:")}
+    assert recorded == {"constraints:max_params": 50.0, "constraints:max_macs": -5000.0,
+                        "constraints:max_latency_ms": 1.5}  # excess over the limit: > 0 is infeasible
+    assert limits.analytic_excess(analyze(ARCH)) is False and Constraints(max_params=10).analytic_excess(analyze(ARCH))
+    assert Constraints().apply(study.ask(), metrics, analytic=True) == []  # no limit, no constraint
+
+
+# --------------------------------------------------------------------------- record
+
+
+def test_recorder_writes_status_last_and_tells_by_status(tmp_path):
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    rec = Recorder(study, StudyPaths(tmp_path), ("accuracy", "macs"), device="cpu", evaluator="brief",
+                   fidelity={"iterations": 2})
+    done, stopped, failed, lost = (study.ask() for _ in range(4))
+    rec.start(done, ARCH)
+    assert StudyPaths(tmp_path).arch_json(ARCH.arch_id).is_file()
+    rec.finish(done, {Attr.ACCURACY: 0.5, Attr.MACS: 10}, TrialStatus.COMPLETE)
+    rec.finish(stopped, {Attr.ACCURACY: 0.2, Attr.MACS: 10}, TrialStatus.STOPPED)
+    rec.fail(failed, "TrainingError: NaN")
+    rec.lose(lost, "interrupted")
+    t = study.get_trials()
+    assert [x.state for x in t] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.FAIL]
+    assert [trial_status(x) for x in t] == ["complete", "stopped", "failed", "lost"]
+    assert t[0].values == [0.5, 10.0] and list(t[0].user_attrs)[-1] == Attr.STATUS  # the status is the last write
+    assert t[0].user_attrs[Attr.FIDELITY_KEY] == '{"iterations": 2}' and t[0].user_attrs[Attr.EVALUATOR] == "brief"
+    assert rec.values({Attr.ACCURACY: 0.1}) == [0.1, math.inf]  # a missing metric is the worst value
+
+
+def test_repeat_index_finds_the_first_complete_trial_of_a_genotype_at_a_fidelity():
+    def made(number_attrs):
+        return create_trial(values=[0.5], user_attrs=number_attrs)
+
+    trials = [made({Attr.STATUS: "complete", Attr.ARCH_ID: "a", Attr.FIDELITY_KEY: "f1"}),
+              made({Attr.STATUS: "repeat", Attr.ARCH_ID: "b", Attr.FIDELITY_KEY: "f1"}),
+              made({Attr.STATUS: "complete", Attr.ARCH_ID: "a", Attr.FIDELITY_KEY: "f2"}),
+              made({Attr.STATUS: "complete", Attr.ARCH_ID: "a", Attr.FIDELITY_KEY: "f1"})]
+    for i, t in enumerate(trials):
+        t.number = i
+    index = RepeatIndex()
+    index.update(trials[::-1])
+    assert index.find("a", "f1").number == 0 and index.find("a", "f2").number == 2
+    assert index.find("b", "f1") is None  # a repeat is not a source of scores
+
+
+# --------------------------------------------------------------------------- coordinate
+
+
+def test_the_coordinator_goes_waits_or_stops_by_the_counted_and_running_trials(tmp_path):
+    study = optuna.create_study(storage=open_storage(None, tmp_path)[0])
+    coord = Coordinator(study, budget=2, heartbeat_s=1)
+    assert coord.next(study.get_trials()) is Next.GO
+    first = study.ask()
+    first.set_user_attr(Attr.STATUS, "complete")
+    study.tell(first, 1.0)
+    running = study.ask()
+    assert coord.next(study.get_trials()) is Next.WAIT  # the other worker holds the last trial
+    assert coord.surplus(study.get_trials())
+    study.tell(running, state=TrialState.FAIL)  # it died: lost, so the budget is open again
+    assert coord.next(study.get_trials()) is Next.GO
+    last = study.ask()
+    last.set_user_attr(Attr.STATUS, "failed")
+    study.tell(last, state=TrialState.FAIL)
+    assert coord.next(study.get_trials()) is Next.DONE
+
+
+# --------------------------------------------------------------------------- session
+
+
+def test_a_study_keeps_its_setup_and_names_its_metrics(tmp_path):
+    space = get_space("seed_cnn", input_shape=(1, 28, 28), num_classes=10)
+    config = SearchConfig(objectives=("accuracy", "params"), study="s")
+    storage, display = open_storage(None, tmp_path)
+    setup = setup_of(config, space, {"epochs": 1.0})
+    study = open_search_study(storage, display, "s", config, setup)
+    assert study.metric_names == ["accuracy", "params"]
+    assert study.user_attrs["setup"] == setup and study.user_attrs["config"]["space_spec"] == "seed_cnn"
+    again = open_search_study(storage, display, "s", config, setup)
+    assert again.user_attrs["setup"] == setup
+    with pytest.raises(StorageError, match=r"fidelity epochs=1.0, not epochs=2.0"):
+        open_search_study(storage, display, "s", config, {**setup, "fidelity": {"epochs": 2.0}})
+
+
+def test_check_same_setup_names_the_first_difference_and_lets_older_studies_pass():
+    check_same_setup({"space": "seed_cnn"}, {"space": "seed_cnn", "fidelity": {"lr": 0.1}}, "study")  # no fidelity then
+    with pytest.raises(StorageError, match=r"space='seed_cnn', not 'resnet'"):
+        check_same_setup({"space": "seed_cnn"}, {"space": "resnet"}, "study")
+    with pytest.raises(StorageError, match=r"fidelity batch_size=32, lr=0.1, not batch_size=16, lr=0.2"):
+        check_same_setup({"fidelity": {"lr": 0.1, "batch_size": 32, "epochs": 1}},
+                         {"fidelity": {"lr": 0.2, "batch_size": 16, "epochs": 1}}, "study")
+
+
+def test_a_study_from_before_the_setup_held_its_fidelity_is_held_to_its_trials(tmp_path):
+    space = get_space("seed_cnn", input_shape=(1, 28, 28), num_classes=10)
+    config = SearchConfig(study="old")
+    storage, display = open_storage(None, tmp_path)
+    setup = setup_of(config, space, {"lr": 0.1, "batch_size": 32})
+    study = open_search_study(storage, display, "old", config, setup)
+    study.set_user_attr("setup", {k: v for k, v in setup.items() if k != "fidelity"})  # as older versions wrote it
+    study.add_trial(create_trial(values=[0.5, 1, 1, 1], user_attrs={Attr.FIDELITY: {"lr": 0.1, "batch_size": 32}}))
+    open_search_study(storage, display, "old", config, setup)  # the same fidelity resumes
+    with pytest.raises(StorageError, match=r"fidelity lr=0.1, not lr=0.05"):
+        open_search_study(storage, display, "old", config, {**setup, "fidelity": {"lr": 0.05, "batch_size": 32}})
