@@ -92,3 +92,15 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory) -> Iterator[None]:
+    """The latency table and other caches of the tests live in a folder of the session's, never in ~/.cache."""
+    before = os.environ.get("NASBOX_CACHE_DIR")
+    os.environ["NASBOX_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("NASBOX_CACHE_DIR", None)
+    else:
+        os.environ["NASBOX_CACHE_DIR"] = before

@@ -1,4 +1,4 @@
-"""The seeded Optuna sampler for ``--sampler``."""
+"""The seeded Optuna sampler for ``--sampler``, seeded afresh for every trial (:class:`PerTrialSeed`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import optuna
 from nasbox.errors import ConfigError
 from nasbox.search.config import SAMPLERS
 
-__all__ = ["make_sampler"]
+__all__ = ["PerTrialSeed", "make_sampler"]
 
 
 def make_sampler(name: str, seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
@@ -29,3 +29,40 @@ def make_sampler(name: str, seed: int, n_objectives: int) -> optuna.samplers.Bas
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10)
     raise ConfigError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
+
+
+
+class PerTrialSeed(optuna.samplers.BaseSampler):
+    """The sampler of ``--sampler``, made afresh for every trial with ``seed + trial number``.
+
+    Trial numbers are unique across the workers of a study, so workers that share it never
+    sample in lockstep (with one seed each, workers started together proposed the same
+    candidates, trial after trial); and a worker alone replays exactly, a resumed study
+    included, whose new trials have new numbers. nasbox's samplers keep no state between
+    trials that the study's storage does not hold, so a fresh one per trial loses nothing.
+    """
+
+    def __init__(self, name: str, seed: int, n_objectives: int) -> None:
+        self.name, self.seed, self.n_objectives = name, seed, n_objectives
+        self._inner = make_sampler(name, seed, n_objectives)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._inner = make_sampler(self.name, (self.seed + trial.number) % 2**32, self.n_objectives)
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict:
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, search_space: dict) -> dict:
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str,
+                           param_distribution: optuna.distributions.BaseDistribution) -> object:
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
+                    values: list[float] | None) -> None:
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()

@@ -22,7 +22,7 @@ import optuna
 from nasbox.errors import StorageError
 from nasbox.measure.latency import device_name
 from nasbox.search.config import SearchConfig
-from nasbox.search.samplers import make_sampler
+from nasbox.search.samplers import PerTrialSeed
 from nasbox.spaces import SearchSpace
 from nasbox.study.schema import OBJECTIVES, Attr, StudyAttr
 
@@ -67,8 +67,9 @@ def check_same_setup(old: dict[str, Any], new: dict[str, Any], what: str) -> Non
 def open_search_study(storage: Any, display: str, name: str, config: SearchConfig, setup: dict[str, Any]) -> optuna.Study:
     """Create the study (recording its setup and config) or load it, checking its setup.
 
-    A resumed sampler is seeded with ``seed + trials so far``: reseeding with the same seed
-    would replay the first run's random start-up samples.
+    The sampler is made afresh for each trial with ``seed + trial number``
+    (:class:`~nasbox.search.samplers.PerTrialSeed`): a resumed study does not replay the first
+    run's random start-up samples, and workers that share a study do not sample in lockstep.
 
     Raises:
         StorageError: the storage cannot be read, or the study was run with another setup.
@@ -80,18 +81,17 @@ def open_search_study(storage: Any, display: str, name: str, config: SearchConfi
         raise StorageError(f"cannot read storage {display}: {type(exc).__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     if name in existing:
-        probe = optuna.load_study(study_name=name, storage=storage)
-        sampler = make_sampler(config.sampler, config.seed + len(probe.get_trials(deepcopy=False)), len(directions))
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        study = optuna.load_study(study_name=name, storage=storage,
+                                  sampler=PerTrialSeed(config.sampler, config.seed, len(directions)))
         old = dict(study.user_attrs.get(StudyAttr.SETUP, {}))
         if "fidelity" not in old:  # a study from before the setup recorded it: its trials did
-            recorded = [t.user_attrs[Attr.FIDELITY] for t in probe.get_trials(deepcopy=False)
+            recorded = [t.user_attrs[Attr.FIDELITY] for t in study.get_trials(deepcopy=False)
                         if Attr.FIDELITY in t.user_attrs]
             if recorded:
                 old["fidelity"] = recorded[0]
         check_same_setup(old, setup, f"study {name!r} in {display}")
         return study
-    sampler = make_sampler(config.sampler, config.seed, len(directions))
+    sampler = PerTrialSeed(config.sampler, config.seed, len(directions))
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions,
                                 load_if_exists=True)
     study.set_user_attr(StudyAttr.SETUP, setup)
