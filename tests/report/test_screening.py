@@ -231,6 +231,7 @@ def _table(page: str, table_id: str) -> list[list[str]]:
     return [[html.unescape(c) for c in re.findall(r"<td>(.*?)</td>", row)] for row in re.findall(r"<tr>(.*?)</tr>", body)]
 
 
+@pytest.mark.slow  # a real search of 14 trials with pre-screening and early stopping (about 20-50 s)
 def test_a_real_search_reports_its_stopped_and_screened_trials(searched):
     study = open_study("screen", reports_dir=searched)
     attrs = {t.number: t.user_attrs for t in study.trials}
@@ -263,6 +264,7 @@ def test_a_real_search_reports_its_stopped_and_screened_trials(searched):
     assert {r[0] for r in _table(page, "stops-table")} <= {"2", "4"}  # the rungs of an 8-iteration budget
 
 
+@pytest.mark.slow  # a real search of 14 trials with pre-screening and early stopping (about 20-50 s)
 def test_a_real_search_correlates_each_proxy_with_the_trained_accuracy(searched):
     study = open_study("screen", reports_dir=searched)
     done = [t.user_attrs for t in study.trials if t.user_attrs.get("status") == "complete"]
@@ -283,6 +285,7 @@ def test_a_real_search_correlates_each_proxy_with_the_trained_accuracy(searched)
     assert "42 proposals scored" in page and "28 screened out" in page and "14 chosen: 2 screened out per" in page
 
 
+@pytest.mark.slow  # a real search of 14 trials with pre-screening and early stopping (about 20-50 s)
 def test_the_screening_page_opens_offline_in_chromium(searched, tmp_path):
     from tests.report.chromium import CHROMIUM, Chromium
 

@@ -245,6 +245,7 @@ def test_resuming_with_another_fidelity_is_refused_and_untouched(tmp_path, kw, m
     assert len(run_search(config(tmp_path, budget=2)).trials) == 2  # the same fidelity resumes
 
 
+@pytest.mark.slow  # two searches in processes of their own
 def test_two_processes_share_one_study(tmp_path):
     reports = tmp_path / "reports"
     cmd = [sys.executable, "-m", "nasbox.cli", "search", "--dataset", "synthetic", "--iterations", "3",

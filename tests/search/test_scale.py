@@ -135,6 +135,7 @@ def _journal_study(journal: Path) -> optuna.Study:
     return optuna.load_study(study_name=journal.parent.name, storage=storage)
 
 
+@pytest.mark.slow  # --workers 2: two processes, each importing torch and loading the data
 def test_workers_option_runs_several_processes_on_one_study(tmp_path):
     proc = subprocess.run(search_cmd("--reports-dir", str(tmp_path), "--study", "multi", "--workers", "2", budget=6),
                           capture_output=True, text=True, env=ENV, timeout=600)

@@ -30,6 +30,7 @@ from nasbox.model.build import build_model
 from nasbox.spaces import SearchSpace, get_space, list_spaces
 
 N_SAMPLES = 100
+N_TORCH = 40  # samples built and run per space and shape in the default suite (all N_SAMPLES in the slow one)
 N_FVCORE = 30  # fvcore traces per space and shape in the default suite (the brief allows no fewer than 30)
 N_FVCORE_SLOW = 100  # ... and in the slow one, which traces the rest
 NUM_CLASSES = 7  # not 10, so that a hard-coded class count shows
@@ -116,8 +117,20 @@ def test_same_params_give_the_same_genotype(space_cls, shape):
 @space_param
 @shape_param
 def test_params_match_torch_and_forward_gives_logits(space_cls, shape):
+    _assert_params_match_torch(_samples(space_cls, shape)[:N_TORCH], shape)
+
+
+@pytest.mark.slow
+@space_param
+@shape_param
+def test_params_of_more_samples_match_torch(space_cls, shape):
+    _assert_params_match_torch(_samples(space_cls, shape)[N_TORCH:], shape)
+
+
+def _assert_params_match_torch(samples, shape) -> None:
+    assert samples
     x = torch.randn(2, *shape)
-    for _, arch in _samples(space_cls, shape):
+    for _, arch in samples:
         model = build_model(arch, seed=0).eval()
         assert sum(p.numel() for p in model.parameters()) == analyze(arch).params, arch.encode()
         with torch.no_grad():
