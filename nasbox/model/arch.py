@@ -36,6 +36,14 @@ __all__ = ["ACTIVATIONS", "FC", "HEAD_POOLS", "POOL_KINDS", "Architecture", "Hea
 HEAD_POOLS: tuple[str, ...] = ("gap", "flatten")
 
 
+def _pool_dict(pool: Pool) -> dict[str, Any]:
+    """A stage pool's JSON form (its padding only when it is not the default)."""
+    d: dict[str, Any] = {"kind": pool.kind, "kernel": pool.kernel, "stride": pool.stride}
+    if pool.padding is not None:
+        d["padding"] = pool.padding
+    return d
+
+
 @dataclass(frozen=True)
 class Stage:
     """``blocks`` in sequence, then an optional ``pool``: ``(Conv) * N + Pooling``."""
@@ -149,7 +157,7 @@ class Architecture:
         def stage(s: Stage) -> dict[str, Any]:
             return {
                 "blocks": [b.to_dict() for b in s.blocks],
-                "pool": None if s.pool is None else {"kind": s.pool.kind, "kernel": s.pool.kernel, "stride": s.pool.stride},
+                "pool": None if s.pool is None else _pool_dict(s.pool),
             }
 
         return {

@@ -63,7 +63,7 @@ class Network(nn.Sequential):
             for j, block in enumerate(stage.blocks):
                 seq.add_module(f"block{j + 1}", build_block(block, fed[f"{name}.block{j + 1}"][0]))
             if stage.pool is not None:
-                seq.add_module("pool", L.make_pool(stage.pool.kind, stage.pool.kernel, stage.pool.stride))
+                seq.add_module("pool", L.make_pool(stage.pool.kind, stage.pool.kernel, stage.pool.stride, stage.pool.padding))
             self.add_module(name, seq)
         c, h, w = info.body_shape
         head_in = c if arch.head.pool == "gap" else c * h * w

@@ -131,6 +131,7 @@ def _encode_stage(s: dict[str, Any]) -> str:
     pool = s.get("pool")
     if pool is not None:
         text += f"+{pool['kind']}{pool['kernel']}" + (f"s{pool['stride']}" if pool["stride"] != pool["kernel"] else "")
+        text += f"p{pool['padding']}" if pool.get("padding") is not None else ""
     return text
 
 
@@ -139,11 +140,13 @@ def _decode_stage(text: str) -> dict[str, Any]:
     pool = None
     if "+" in text:
         text, pool_text = text.split("+", 1)
-        m = re.fullmatch(r"(max|avg|min)(\d+)(?:s(\d+))?", pool_text)
+        m = re.fullmatch(r"(max|avg|min)(\d+)(?:s(\d+))?(?:p(\d+))?", pool_text)
         if not m:
-            raise ValueError(f"bad pool {pool_text!r}; expected e.g. 'max2' or 'avg3s2'")
+            raise ValueError(f"bad pool {pool_text!r}; expected e.g. 'max2', 'avg3s2' or 'max3s2p0'")
         k = int(m.group(2))
         pool = {"kind": m.group(1), "kernel": k, "stride": int(m.group(3)) if m.group(3) else k}
+        if m.group(4) is not None:
+            pool["padding"] = int(m.group(4))
     blocks: list[dict[str, Any]] = []
     if text and text != "-":
         for run in text.split(","):

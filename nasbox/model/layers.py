@@ -62,9 +62,9 @@ class MinPool2d(nn.Module):
         return -self.pool(-x)
 
 
-def make_pool(kind: str, kernel: int, stride: int) -> nn.Module:
-    """Max, average or min pooling with padding ``(kernel - 1) // 2``."""
-    padding = (kernel - 1) // 2
+def make_pool(kind: str, kernel: int, stride: int, padding: int | None = None) -> nn.Module:
+    """Max, average or min pooling with padding ``(kernel - 1) // 2`` unless given."""
+    padding = (kernel - 1) // 2 if padding is None else padding
     if kind == "max":
         return nn.MaxPool2d(kernel, stride, padding)
     if kind == "avg":
@@ -175,7 +175,7 @@ def realize(op: Op, in_channels: int) -> tuple[nn.Module, int]:
     if isinstance(op, SE):
         return SqueezeExcite(in_channels, op.squeeze, op.act), in_channels
     if isinstance(op, Pool):
-        return make_pool(op.kind, op.kernel, op.stride), in_channels
+        return make_pool(op.kind, op.kernel, op.stride, op.padding), in_channels
     if isinstance(op, Seq):
         layers, channels = [], in_channels
         for name, child in op.layers:

@@ -111,18 +111,33 @@ class SE:
 
 @dataclass(frozen=True)
 class Pool:
-    """Spatial pooling: max, average or min (``-maxpool(-x)``), padding ``(kernel - 1) // 2``,
-    so that 3x3/2 and 2x2/2 both halve an even map. Also a stage's pool in a genotype."""
+    """Spatial pooling: max, average or min (``-maxpool(-x)``), padding ``(kernel - 1) // 2`` unless
+    given, so that 3x3/2 and 2x2/2 both halve an even map; ``padding=0`` is the unpadded pool of
+    AlexNet's paper (55 -> 27 -> 13 -> 6). Also a stage's pool in a genotype."""
 
     kind: str = "max"
     kernel: int = 2
     stride: int = 2
+    padding: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in POOL_KINDS:
             raise ValueError(f"pool kind must be one of {', '.join(POOL_KINDS)}, got kind={self.kind!r}")
         check_int("kernel", self.kernel)
         check_int("stride", self.stride)
+        if self.padding is not None and (isinstance(self.padding, bool) or not isinstance(self.padding, int)
+                                         or not 0 <= self.padding <= self.kernel // 2):
+            raise ValueError(f"pool padding must be an integer in [0, kernel // 2], got padding={self.padding!r}")
+        if self.padding == (self.kernel - 1) // 2:  # the explicit value equals the automatic one
+            object.__setattr__(self, "padding", None)
+
+    @property
+    def pad(self) -> int:
+        return (self.kernel - 1) // 2 if self.padding is None else self.padding
+
+    def __repr__(self) -> str:  # the default padding is not spelled out (latency-table keys stay the same)
+        pad = "" if self.padding is None else f", padding={self.padding}"
+        return f"Pool(kind={self.kind!r}, kernel={self.kernel}, stride={self.stride}{pad})"
 
 
 @dataclass(frozen=True)
@@ -181,9 +196,10 @@ class Walker:
             return self.concat(name, shape, op)
         raise TypeError(f"not a primitive layer: {op!r}")
 
-    def _spatial(self, name: str, op: str, shape: Shape, kernel: int, stride: int) -> tuple[int, int]:
+    def _spatial(self, name: str, op: str, shape: Shape, kernel: int, stride: int,
+                 padding: int | None = None) -> tuple[int, int]:
         _, h, w = shape
-        h2, w2 = conv_out(h, kernel, stride), conv_out(w, kernel, stride)
+        h2, w2 = conv_out(h, kernel, stride, padding), conv_out(w, kernel, stride, padding)
         if h2 < 1 or w2 < 1:
             raise ShapeError(
                 f"{name} ({op}) shrinks the feature map from {w}x{h} to {max(w2, 0)}x{max(h2, 0)}: "
@@ -212,8 +228,8 @@ class Walker:
         return shape
 
     def pool(self, name: str, shape: Shape, op: Pool) -> Shape:
-        text = f"{op.kind}pool {op.kernel}x{op.kernel}/{op.stride}"
-        h2, w2 = self._spatial(name, text, shape, op.kernel, op.stride)
+        text = f"{op.kind}pool {op.kernel}x{op.kernel}/{op.stride}" + ("" if op.padding is None else f" pad {op.padding}")
+        h2, w2 = self._spatial(name, text, shape, op.kernel, op.stride, op.pad)
         out = (shape[0], h2, w2)
         self.rows.append(Layer(name, text, out, 0, 0))
         return out

@@ -109,15 +109,14 @@ def _fit_to_input(arch: Architecture) -> Architecture:
 
 
 def _plain_cnn(first_kernel: int, first_stride: int, second_stride: int, large: bool) -> _Body:
-    """AlexNet-family body: five bias convs without BN, three overlapping 3x3/2 max-pools."""
+    """AlexNet-family body: five bias convs without BN, three overlapping 3x3/2 max-pools (unpadded,
+    as in the papers, at ImageNet size; padded on small inputs, which keeps the CIFAR variants)."""
     width = 4096 if large else 1024
+    pool = Pool("max", 3, 2, padding=0) if large else Pool("max", 3, 2)
     stages = (
-        Stage((ConvBlock(96, first_kernel, first_stride, bn=False),), Pool("max", 3, 2)),
-        Stage((ConvBlock(256, 5, second_stride, bn=False),), Pool("max", 3, 2)),
-        Stage(
-            (ConvBlock(384, 3, bn=False), ConvBlock(384, 3, bn=False), ConvBlock(256, 3, bn=False)),
-            Pool("max", 3, 2),
-        ),
+        Stage((ConvBlock(96, first_kernel, first_stride, bn=False),), pool),
+        Stage((ConvBlock(256, 5, second_stride, bn=False),), pool),
+        Stage((ConvBlock(384, 3, bn=False), ConvBlock(384, 3, bn=False), ConvBlock(256, 3, bn=False)), pool),
     )
     head = Head("flatten", (FC(width, dropout=0.5), FC(width, dropout=0.5)))
     return Stage(), stages, head
@@ -127,11 +126,14 @@ def _alexnet(large: bool) -> _Body:
     """AlexNet (Krizhevsky, Sutskever & Hinton, 2012, "ImageNet Classification with Deep
     Convolutional Neural Networks").
 
-    The paper's widths 96-256-384-384-256 on one device (no two-GPU grouping, no local
-    response normalisation), 11x11/4 first conv, overlapping 3x3/2 max-pools, conv biases
-    and no BatchNorm, then flatten and two FC-4096 layers with dropout 0.5. Our padding is
-    always ``(F - 1) // 2``, so a 224x224 input ends at 7x7x256 rather than the paper's 6x6.
-    Small inputs: 5x5/1 first conv and FC-1024 layers.
+    The paper's widths 96-256-384-384-256 on one device: the two-GPU grouping of conv2, conv4
+    and conv5 is not kept (each of those convolutions sees all its input channels), nor is
+    local response normalisation. 11x11/4 first conv, unpadded overlapping 3x3/2 max-pools, conv
+    biases and no BatchNorm, so that a 224x224 input goes 56 -> 27 -> 13 -> 6 and ends at
+    6x6x256 as in the paper; then flatten and two FC-4096 layers with dropout 0.5: 62,378,344
+    parameters at 1,000 classes (the grouped original has 60,965,224; torchvision's
+    single-tower variant with 64-192-384-256-256 filters 61,100,840). Small inputs: 5x5/1
+    first conv, padded pools and FC-1024 layers.
     """
     return _plain_cnn(11, 4, 1, large) if large else _plain_cnn(5, 1, 1, large)
 
@@ -140,8 +142,11 @@ def _zfnet(large: bool) -> _Body:
     """ZFNet (Zeiler & Fergus, 2014, "Visualizing and Understanding Convolutional Networks").
 
     AlexNet with a smaller, less strided first layer (7x7/2 instead of 11x11/4) and a
-    stride-2 second conv; otherwise as :func:`_alexnet` (no LRN, no BatchNorm, conv biases,
-    FC-4096 x 2 with dropout 0.5). Small inputs: 3x3/1 first conv and FC-1024 layers.
+    stride-2 second conv; otherwise as :func:`_alexnet` (dense convolutions, as the paper
+    trained on one GPU; no LRN, no BatchNorm, conv biases, unpadded pools, FC-4096 x 2 with
+    dropout 0.5). A 224x224 input goes 112 -> 55 -> 28 -> 13 -> 6 and ends at 6x6x256 like the
+    paper's: 62,357,608 parameters at 1,000 classes. Small inputs: 3x3/1 first conv, padded
+    pools and FC-1024 layers.
     """
     return _plain_cnn(7, 2, 2, large) if large else _plain_cnn(3, 1, 2, large)
 

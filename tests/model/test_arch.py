@@ -28,6 +28,7 @@ def _frozen_cases():
         (InvertedResidual(8), "expansion", 4.0),
         (Inception(1, 1, 1, 1, 1, 1), "b1", 2),
         (Pool(), "kind", "avg"),
+        (Pool(), "padding", 1),
         (Stage(), "blocks", ()),
         (FC(8), "width", 9),
         (Head(), "pool", "flatten"),
@@ -123,7 +124,7 @@ _ALTERNATIVES = {
     DepthwiseSeparable: {"out_channels": 9, "kernel": 5, "stride": 2, "act": "gelu", "se_ratio": 0.25},
     InvertedResidual: {"out_channels": 9, "kernel": 5, "stride": 2, "expansion": 4, "act": "gelu", "se_ratio": 0.25},
     Inception: {"b1": 9, "b3_reduce": 9, "b3": 9, "b5_reduce": 9, "b5": 9, "pool_proj": 9, "k5": 3, "act": "gelu"},
-    Pool: {"kind": "min", "kernel": 3, "stride": 1},
+    Pool: {"kind": "min", "kernel": 3, "stride": 1, "padding": 1},
     FC: {"width": 9, "act": "gelu", "dropout": 0.5},
     Head: {"pool": "flatten", "fc": (FC(5),), "dropout": 0.5},
 }

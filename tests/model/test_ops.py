@@ -7,6 +7,9 @@ import pytest
 import torch
 
 from nasbox.errors import ShapeError
+from nasbox.model.arch import Architecture, Stage
+from nasbox.model.blocks import ConvBlock
+from nasbox.model.build import build_model
 from nasbox.model.layers import ConcatModule, SeqModule, realize
 from nasbox.model.ops import SE, Concat, Conv, Pool, Seq, Walker, conv_out, default_bias
 
@@ -67,3 +70,21 @@ def test_a_realised_module_has_the_walked_names_params_and_shape(op):
         assert sum(p.numel() for p in sub.parameters()) == row.params, row
     with torch.no_grad():
         assert module.eval()(torch.randn(2, 8, 8, 8)).shape == (2, *out)
+
+
+def test_pool_padding_is_part_of_the_genotype_and_of_the_module():
+    """An explicit padding changes the map, the encoding and the JSON; the default one is not spelled out, so
+    genotypes, arch ids and latency-table keys from before are unchanged."""
+    assert Pool("max", 3, 2, padding=1) == Pool("max", 3, 2) and repr(Pool("max", 3, 2)).endswith("stride=2)")
+    assert Walker().pool("p", (8, 56, 56), Pool("max", 3, 2, padding=0)) == (8, 27, 27)
+    assert Walker().pool("p", (8, 56, 56), Pool("max", 3, 2)) == (8, 28, 28)
+    with pytest.raises(ValueError, match="padding"):
+        Pool("max", 3, 2, padding=2)  # more than half the kernel: PyTorch refuses it too
+    arch = Architecture((3, 56, 56), 10, (Stage((ConvBlock(8),), Pool("max", 3, 2, padding=0)),))
+    assert "+max3s2p0" in arch.encode()
+    assert Architecture.decode(arch.encode()) == arch and Architecture.from_json(arch.to_json()) == arch
+    default = Architecture((3, 56, 56), 10, (Stage((ConvBlock(8),), Pool("max", 3, 2)),))
+    assert "padding" not in default.to_json() and default.arch_id != arch.arch_id
+    with torch.no_grad():
+        pool = build_model(arch).stage1.pool
+        assert pool.padding == 0 and pool(torch.zeros(1, 8, 56, 56)).shape[-1] == 27

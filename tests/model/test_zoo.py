@@ -119,8 +119,9 @@ def test_variant_chosen_by_input_size(name: str) -> None:
         assert large.head.pool == "flatten" and get_zoo(name, SMALL_SHAPES[0]).head.pool == "gap"
     else:  # ImageNet-style: the stem downsamples
         assert analyze(large).layers[0].out_shape[1] < IMAGENET[1]
-    # the published /32 reduction gives 7x7 at 224
-    assert analyze(large).body_shape[1:] == (IMAGENET[1] // 32, IMAGENET[2] // 32)
+    # the published /32 reduction gives 7x7 at 224; the AlexNet family's unpadded pools end at the papers' 6x6
+    final = (6, 6) if name in ("alexnet", "zfnet") else (IMAGENET[1] // 32, IMAGENET[2] // 32)
+    assert analyze(large).body_shape[1:] == final
     # the switch happens at min(H, W) == 64
     below, at = get_zoo(name, (3, 63, 64)), get_zoo(name, (3, 64, 64))
     assert replace(below, input_shape=at.input_shape) != at
@@ -253,3 +254,42 @@ def test_googlenet_uses_torchvision_branch_kernels(shape: tuple[int, int, int]) 
     modules = [b for s in arch.stages for b in s.blocks if b.type == "inception"]
     assert len(modules) == 9
     assert all(m.k5 == 3 for m in modules)
+
+
+def _paper_net(first: nn.Conv2d, second_stride: int, groups: int = 1) -> nn.Sequential:
+    """The papers' AlexNet / ZFNet at 224x224 written out in torch (paddings as torchvision's ``alexnet``,
+    unpadded 3x3/2 max-pools), with ``groups=2`` for the original two-GPU AlexNet."""
+    return nn.Sequential(
+        first, nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(96, 256, 5, second_stride, 2, groups=groups), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, 3, 1, 1), nn.ReLU(), nn.Conv2d(384, 384, 3, 1, 1, groups=groups), nn.ReLU(),
+        nn.Conv2d(384, 256, 3, 1, 1, groups=groups), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Flatten(), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
+
+
+@pytest.mark.parametrize(("name", "first", "second_stride", "params"), [
+    ("alexnet", nn.Conv2d(3, 96, 11, 4, 2), 1, 62_378_344),
+    ("zfnet", nn.Conv2d(3, 96, 7, 2, 3), 2, 62_357_608),
+])
+def test_alexnet_family_at_imagenet_size_is_the_papers(name, first, second_stride, params) -> None:
+    """6x6x256 before the classifier, as in the papers (not torchvision's 64-192 AlexNet, 61,100,840), with the
+    parameter count of a hand-written torch model of the same layers; the grouped original is 60,965,224."""
+    arch = get_zoo(name, IMAGENET, 1000)
+    info = analyze(arch)
+    assert info.body_shape == (256, 6, 6)
+    reference = _paper_net(first, second_stride)
+    assert info.params == n_params(reference) == n_params(build_model(arch)) == params
+    assert reference[:-6](torch.zeros(1, *IMAGENET)).shape == (1, 256, 6, 6)
+    assert n_params(tvm.alexnet(weights=None)) == 61_100_840 != info.params
+    if name == "alexnet":
+        assert n_params(_paper_net(nn.Conv2d(3, 96, 11, 4, 2), 1, groups=2)) == 60_965_224
+    with torch.no_grad():
+        assert build_model(arch).eval()(torch.zeros(1, *IMAGENET)).shape == (1, 1000)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "zfnet"])
+def test_alexnet_family_cifar_variants_keep_their_padded_pools(name) -> None:
+    arch = get_zoo(name, (3, 32, 32))
+    pools = [s.pool for s in arch.stages if s.pool is not None]
+    assert pools and all(p.padding is None and p.pad == 1 for p in pools)
+    assert "p0" not in arch.encode()
