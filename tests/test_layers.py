@@ -34,6 +34,7 @@ def _calls(tree: ast.AST) -> list[tuple[int, str]]:
 
 def test_only_the_cli_prints_or_exits():
     offenders = [f"{p.relative_to(PACKAGE.parent)}:{line} {name}" for p in MODULES if "cli" not in p.parts
+                 and p != PACKAGE / "__main__.py"  # `python -m nasbox`: the command line's entry point
                  for line, name in _calls(ast.parse(p.read_text()))
                  if name in ("print", "sys.exit", "exit", "quit", "os._exit", "SystemExit")]
     assert not offenders, offenders

@@ -7,6 +7,7 @@ Every user error ends as one line, ``error: <what and how to fix>``, and exit co
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 import warnings
@@ -14,6 +15,7 @@ from typing import Any, NoReturn
 
 from nasbox.cli._common import _console as _console  # re-exported: shared by the command modules
 from nasbox.cli._common import float_above, fraction, int_at_least, seed
+from nasbox.cli._help import EXAMPLES, HelpFormatter
 from nasbox.cli.inspect import cmd_show, cmd_spaces, cmd_zoo
 from nasbox.cli.model import _candidate_options, cmd_export, cmd_train
 from nasbox.cli.score import _zoo_score_options, cmd_report
@@ -24,6 +26,12 @@ __all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
+    """One-line errors; each command states its defaults and shows its examples."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise ConfigError(f"{message} (see '{self.prog} --help')")
 
@@ -46,9 +54,11 @@ def _space_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="nasbox", description="Neural architecture search and efficient networks for PyTorch.")
+    parser = _Parser(prog="nasbox", description="Neural architecture search and efficient networks for PyTorch.",
+                     epilog=EXAMPLES["nasbox"])
+    parser.add_argument("--version", action="version", version=f"nasbox {importlib.metadata.version('nasbox')}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = _Commands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND"))
     _spaces_command(sub)
     _show_command(sub)
     _search_command(sub)
@@ -57,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     _train_command(sub)
     _export_command(sub)
     return parser
+
+
+class _Commands:
+    """The subcommands, each with its examples as the epilog of its help."""
+
+    def __init__(self, sub: Any) -> None:
+        self.sub = sub
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return self.sub.add_parser(name, description=kwargs.get("help"), epilog=EXAMPLES.get(name), **kwargs)
 
 
 def _spaces_command(sub: Any) -> None:
@@ -87,14 +107,14 @@ def _search_command(sub: Any) -> None:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=float_above(0), help="training per candidate in epochs (default: per dataset)")
     budget.add_argument("--iterations", type=int_at_least(1), help="training per candidate in iterations")
-    p.add_argument("--batch-size", type=int_at_least(1), default=32)
+    p.add_argument("--batch-size", type=int_at_least(1), default=32, help="training batch size")
     p.add_argument("--lr", type=float_above(0), default=0.1, help="peak learning rate")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crop (+ flip where sensible) while training (default: off for mnist5k, on otherwise)")
     p.add_argument("--objectives", default="accuracy,macs,params,latency",
                    help="comma-separated, from accuracy, macs, flops, params, latency")
     p.add_argument("--sampler", default="tpe", help="tpe (multi-objective TPE, default), nsga2, nsga3, random, gp")
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the sampler, the split and the initialisations")
     p.add_argument("--max-params", type=int_at_least(1),
                    help="constraint: at most this many parameters (checked before training)")
     p.add_argument("--max-macs", type=int_at_least(1), help="constraint: at most this many MACs (checked before training)")
@@ -118,15 +138,22 @@ def _search_command(sub: Any) -> None:
                    help="what scores a candidate: brief (train briefly, default) or a registered evaluator")
     p.add_argument("--workers", type=int_at_least(1), default=1,
                    help="worker processes on this machine sharing the study (one per GPU with --device cuda)")
+    p.add_argument("--classics", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure the classic networks' latency on this device before the first trial (once per "
+                        "machine and input, cached), so that the report places them on every cost axis")
+    p.add_argument("--report-every", type=int_at_least(0), default=10, metavar="N",
+                   help="rebuild the report while searching, after every N trials (0: only at the end)")
+    p.add_argument("--report-every-s", type=float_above(0), default=300.0, metavar="SECONDS",
+                   help="... or once this many seconds passed since the last rebuild")
     p.add_argument("--heartbeat", type=int_at_least(1), default=30, metavar="SECONDS",
-                   help="RDB storages: heartbeat interval; a trial silent for 3x this is failed (dead worker)")
+                   help="RDB storages: heartbeat interval; a trial silent for 3x this is lost (dead worker)")
 
 
 def _zoo_command(sub: Any) -> None:
     p = sub.add_parser("zoo", help="list the classic networks; with --dataset or --study, train and score them")
     p.add_argument("--input", type=_shape, default=(3, 32, 32), metavar="C,H,W")
     p.add_argument("--classes", type=int_at_least(1), default=10)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     _zoo_score_options(p)
 
 
@@ -149,7 +176,7 @@ def _train_command(sub: Any) -> None:
     p.add_argument("--subset", type=int_at_least(10), help="a stratified subset of N training images (default: the study's)")
     p.add_argument("--val-fraction", type=fraction, help="validation share (default: the study's, else 0.1)")
     p.add_argument("--epochs", type=int_at_least(1), default=30, help="whole epochs (default 30)")
-    p.add_argument("--batch-size", type=int_at_least(1), default=128)
+    p.add_argument("--batch-size", type=int_at_least(1), default=128, help="training batch size")
     p.add_argument("--lr", type=float_above(0), default=0.1, help="peak learning rate (warm-up, then cosine decay)")
     p.add_argument("--weight-decay", type=float_above(0, inclusive=True), default=5e-4)
     p.add_argument("--seed", type=seed, default=0, help="seed of the initialisation, batch order and augmentation")

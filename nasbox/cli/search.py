@@ -13,7 +13,7 @@ from nasbox.report import write_report
 from nasbox.report.format import fmt_count as _fmt_count
 from nasbox.search import SearchConfig, run_search
 from nasbox.search.coordinate import worker_devices
-from nasbox.search.events import Event, SearchEnded, SearchStarted, TrialEnded, TrialStarted
+from nasbox.search.events import ClassicsMeasured, Event, SearchEnded, SearchStarted, TrialEnded, TrialStarted
 from nasbox.spaces import parse_space_args
 from nasbox.study.schema import TRAINED, TrialStatus
 
@@ -28,7 +28,8 @@ def _search_config(args: argparse.Namespace):
         sampler=args.sampler, seed=args.seed, max_params=args.max_params, max_macs=args.max_macs,
         max_latency_ms=args.max_latency_ms, budget=args.budget, study=args.study, storage=args.storage,
         reports_dir=args.reports_dir, device=args.device, heartbeat_s=args.heartbeat, early_stop=args.early_stop,
-        prescreen=args.prescreen, latency=args.latency, evaluator=args.evaluator,
+        prescreen=args.prescreen, latency=args.latency, evaluator=args.evaluator, classics=args.classics,
+        report_every=args.report_every, report_every_s=args.report_every_s,
     )
 
 
@@ -50,6 +51,9 @@ class _SearchProgress:
             self.progress.update(self.task, description=f"trial {event.index}/{self._total()}", info=event.encoding[:80])
         elif isinstance(event, TrialEnded):
             self._ended(event)
+        elif isinstance(event, ClassicsMeasured):
+            self.console.print(f"classic networks: latency of {event.networks} on this device in {event.seconds:.1f} s "
+                               f"(cached in {event.cache})")
         elif isinstance(event, SearchEnded):
             self.progress.stop()
 
@@ -58,7 +62,9 @@ class _SearchProgress:
                            f"({e.n_train:,} train / {e.n_val:,} val), device {e.device}")
         self.console.print(f"per candidate: {e.budget_text}; budget {e.budget} trials, {e.finished} already finished"
                            + (f"; settled stale trials {e.settled}" if e.settled else ""))
-        self.console.print(f"report: {e.report_dir}/index.html")
+        live = (f" (rebuilt every {e.report_every} trials or {_fmt_time(e.report_every_s)} while searching)"
+                if e.report_every else "")
+        self.console.print(f"report: {e.report_dir}/index.html{live}")
         self.progress.start()
         self.task = self.progress.add_task(f"trial {e.finished}/{e.budget}", total=e.budget, completed=e.finished,
                                            info="")

@@ -34,6 +34,7 @@ from nasbox.train.recipe import TrainConfig, resolve_device
 
 __all__ = [
     "CACHE_DIR",
+    "UNSCORED",
     "ZooSettings",
     "ZooScore",
     "cache_path",
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 CACHE_DIR = "zoo-cache"
+#: the status of a classic network whose costs are known but whose accuracy was not scored
+UNSCORED = "unscored"
 _FORMAT = 1
 
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -131,7 +134,7 @@ class ZooScore:
 
     name: str
     description: str
-    status: str  # "complete" or "failed"
+    status: str  # "complete", "failed" or "unscored" (costs only: see nasbox.evaluate.classics)
     accuracy: float | None
     macs: int
     flops: int

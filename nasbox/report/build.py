@@ -1,6 +1,7 @@
 """Building a study's report folder: compute once, render every page and plot, write atomically.
 
-``reports/<study>/`` receives ``index.html`` (with ``plotly.min.js`` beside it),
+``reports/<study>/`` receives ``index.html`` (which loads ``reports/plotly-<version>.min.js``,
+one copy per reports folder, from plotly's public API),
 ``report.md``, the PNG plots, ``trials.csv``, ``pareto.csv`` and, under ``archs/``, each
 genotype as JSON and its per-layer page. Everything is derived from the storage (and the
 zoo cache beside the report folders), so rebuilding from a copy of the storage gives the
@@ -11,14 +12,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import shlex
-import shutil
 from pathlib import Path
 from typing import NamedTuple
 
 import optuna
 
 from nasbox.errors import NasboxError
+from nasbox.evaluate.classics import classic_costs
 from nasbox.evaluate.zoo import CACHE_DIR, ZooScore, load_zoo_scores, settings_from_config
 from nasbox.files import atomic_write
 from nasbox.model.analysis import analyze
@@ -29,13 +31,14 @@ from nasbox.report.fronts import front_infos
 from nasbox.report.hypervolume import hypervolume_info
 from nasbox.report.layers import render_layers
 from nasbox.report.markdown import render_markdown
+from nasbox.report.optuna_views import optuna_views
 from nasbox.report.page import PLOTLY_JS, render_index
 from nasbox.report.png import write_front_png, write_hypervolume_png
 from nasbox.report.screening import screening_info
 from nasbox.study.schema import TrialStatus
 from nasbox.study.tables import write_study_tables
 
-__all__ = ["Report", "build_report", "plotly_js_path", "write_report"]
+__all__ = ["Report", "build_report", "plotly_js", "write_report"]
 
 
 class Report(NamedTuple):
@@ -47,36 +50,59 @@ class Report(NamedTuple):
     data: ReportData
 
 
-def plotly_js_path() -> Path | None:
-    """The ``plotly.min.js`` bundled with the plotly package, without importing plotly."""
-    spec = importlib.util.find_spec("plotly")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "package_data" / "plotly.min.js"
-        if path.is_file():
-            return path
-    return None
+def plotly_js() -> tuple[str, str] | None:
+    """``(version, text)`` of plotly's JavaScript bundle, from its public API
+    (``plotly.offline.get_plotlyjs``); ``None`` when plotly is not installed."""
+    if importlib.util.find_spec("plotly") is None:
+        return None
+    import plotly  # heavy: only when a report is written
+    from plotly.offline import get_plotlyjs
+
+    return plotly.__version__, get_plotlyjs()
 
 
-def _copy_plotly(report_dir: Path) -> Path | None:
-    source = plotly_js_path()
-    if source is None:
-        return None  # the page shows the PNG plots instead
-    target = report_dir / PLOTLY_JS
-    if not target.is_file() or target.stat().st_size != source.stat().st_size:
-        atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
-    return target
+def _share_plotly(report_dir: Path, reports_dir: Path) -> str | None:
+    """Write ``plotly-<version>.min.js`` once into the reports folder (a study folder keeps no copy of
+    its own); the page's relative link to it, or ``None`` without plotly (the page shows PNGs)."""
+    bundle = plotly_js()
+    if bundle is None:
+        return None
+    version, text = bundle
+    target = reports_dir / PLOTLY_JS.format(version=version)
+    if not target.is_file() or target.stat().st_size != len(text.encode()):
+        atomic_write(target, text)
+    old = report_dir / "plotly.min.js"  # the per-study copy earlier versions wrote
+    if old.is_file():
+        old.unlink()
+    return Path(os.path.relpath(target, report_dir)).as_posix()
+
+
+def _classics(data: ReportData) -> list[ZooScore]:
+    """The classic networks at the study's input: analytic costs, the latency its search measured."""
+    shape, classes = data.setup.get("input_shape"), data.setup.get("num_classes")
+    if not (isinstance(shape, list) and len(shape) == 3 and isinstance(classes, int)):
+        return []
+    try:
+        return classic_costs(tuple(shape), classes, data.classics.get("models"))
+    except (NasboxError, ValueError):
+        return []
 
 
 def _zoo(data: ReportData, reports_dir: Path) -> tuple[list[ZooScore], str]:
+    """Every classic network: scored at the study's fidelity where ``nasbox zoo`` did, else its costs
+    only (``unscored``); and a line on where the scores come from."""
     settings = settings_from_config(data.config, data.devices[0] if len(data.devices) == 1 else None)
     command = f"nasbox zoo --study {shlex.quote(data.study_name)}"
+    scored = {s.name: s for s in load_zoo_scores(reports_dir, settings) if s.status == TrialStatus.COMPLETE}
+    classics = [scored.pop(c.name, c) for c in _classics(data)]
+    classics += list(scored.values())  # scored at another input than the setup records (older studies)
     if settings is None:
-        return [], "not comparable yet (the study's device or fidelity is not known)"
-    scores = load_zoo_scores(reports_dir, settings)
-    if not any(s.status == TrialStatus.COMPLETE for s in scores):
-        return [], (f"not scored for this dataset, fidelity and device; run '{command}' "
-                    f"to train them the same way (cached in {CACHE_DIR}/{settings.key()}.json)")
-    return scores, f"cache {CACHE_DIR}/{settings.key()}.json"
+        return classics, "accuracy not comparable yet (the study's device or fidelity is not known)"
+    if not any(s.status == TrialStatus.COMPLETE for s in classics):
+        return classics, (f"MACs and parameters from the analysis, latency measured by the search; accuracy not "
+                          f"scored for this dataset, fidelity and device: run '{command}' to train them the same "
+                          f"way (cached in {CACHE_DIR}/{settings.key()}.json)")
+    return classics, f"cache {CACHE_DIR}/{settings.key()}.json"
 
 
 def _archs(data: ReportData, report_dir: Path) -> list[Path]:
@@ -139,12 +165,13 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
     for f in fronts:
         files.append(write_front_png(f, report_dir / f"front_{f.cost}.png"))
     files.append(write_hypervolume_png(hv, report_dir / "hypervolume.png"))
-    js = _copy_plotly(report_dir)
+    js = _share_plotly(report_dir, reports_dir)
     if js is not None:
-        files.append(js)
+        files.append(reports_dir / Path(js).name)
+    views = optuna_views(study, data)
     files.append(atomic_write(report_dir / "report.md", render_markdown(data, fronts, hv, rows, comparisons, zoo_hint,
-                                                                  screening)))
+                                                                        screening, views=views)))
     index = atomic_write(report_dir / "index.html", render_index(data, fronts, hv, rows, comparisons, zoo_hint, screening,
-                                                           plotly=js is not None))
+                                                                 plotly=js, views=views))
     files.append(index)
     return Report(report_dir, index, files, data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from nasbox.evaluate.zoo import ZooScore
+from nasbox.evaluate.zoo import UNSCORED, ZooScore
 from nasbox.report.collect import ReportData, TrialRow
 from nasbox.report.fronts import FrontInfo, trained_points, zoo_metric
 from nasbox.study.pareto import dominates
@@ -75,10 +75,14 @@ def candidates(data: ReportData, fronts: list[FrontInfo], zoo: list[ZooScore] | 
 
 
 def zoo_comparisons(data: ReportData, zoo: list[ZooScore] | None) -> list[ZooComparison]:
-    """For each scored zoo network: the cheapest candidate that is at least as accurate."""
+    """For each scored zoo network: the cheapest candidate that is at least as accurate; a network
+    with costs only (``unscored``) is listed with no verdict."""
     points = trained_points(data)
     out = []
     for z in zoo or []:
+        if z.status == UNSCORED:
+            out.append(ZooComparison(z, None, None, {}, ()))
+            continue
         if z.status != TrialStatus.COMPLETE or z.accuracy is None:
             continue
         reach = [t for t in points if t.accuracy is not None and t.accuracy >= z.accuracy and t.macs is not None]

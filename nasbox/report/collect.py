@@ -105,6 +105,7 @@ class ReportData:
     pareto_numbers: tuple[int, ...] = ()  # Pareto-optimal in all objectives, one trial per genotype
     fidelity: dict[str, Any] = field(default_factory=dict)  # epochs, iterations (both once one trained), batch
     devices: tuple[str, ...] = ()  # the devices the trials ran on (one, unless workers differed)
+    classics: dict[str, Any] = field(default_factory=dict)  # the classic networks' latency the search measured
 
     def by_status(self, status: str) -> list[TrialRow]:
         return [t for t in self.trials if t.status == status]
@@ -242,5 +243,5 @@ def collect(study: optuna.Study) -> ReportData:
         study_name=study.study_name, objectives=objectives, directions=directions,
         trials=tuple(rows[n] for n in sorted(rows)), setup=setup, config=config,
         run=dict(attrs.get(StudyAttr.RUN) or {}), pareto_numbers=pareto_numbers(study),
-        fidelity=fidelity, devices=tuple(devices),
+        fidelity=fidelity, devices=tuple(devices), classics=dict(attrs.get(StudyAttr.CLASSICS) or {}),
     )

@@ -1,5 +1,9 @@
 """The 2-D Pareto fronts, accuracy against each cost, as plain data.
 
+The classic networks sit on every view: as points where the study's fidelity scored them
+(``nasbox zoo``), and otherwise as marks at their cost (analytic MACs and parameters, the
+latency the search measured on its device).
+
 With four objectives a large share of the trials is non-dominated, so the report leads
 with three 2-D views: accuracy (maximised) against MACs, parameters and latency
 (minimised). Every trial belongs to exactly one group of each view:
@@ -49,7 +53,8 @@ class FrontInfo(NamedTuple):
     stopped: list[TrialRow]  # stopped early, with their accuracy at the rung where they stopped
     strip: dict[str, list[TrialRow]]  # status -> trials without accuracy but with this cost
     missing: list[TrialRow]
-    zoo: list[ZooScore]
+    zoo: list[ZooScore]  # classic networks scored at this study's fidelity: points
+    classics: list[ZooScore]  # classic networks with this cost but no accuracy here: marks on the cost axis
     hypervolume: float  # normalised: accuracy in [0, 1] x cost / reference in [0, 1]
     reference: float  # the cost of the reference point (its accuracy is 0)
 
@@ -95,10 +100,11 @@ def front_info(data: ReportData, cost: str, zoo: list[ZooScore] | None = None) -
         hv = hypervolume([[t.accuracy, t.metric(cost) / reference] for t in front], ["maximize", "minimize"],
                          [0.0, 1.0])
     scored = [z for z in (zoo or []) if z.status == TrialStatus.COMPLETE and zoo_metric(z, cost) is not None]
+    marks = [z for z in (zoo or []) if z.status != TrialStatus.COMPLETE and zoo_metric(z, cost) is not None]
     title = COSTS[cost][0]
     if cost == "latency" and data.config.get("latency") == "predict":
         title = "latency, predicted batch-1 ms (lookup table)"
-    return FrontInfo(cost, title, front, dominated, repeat, stopped, strip, missing, scored, hv, reference)
+    return FrontInfo(cost, title, front, dominated, repeat, stopped, strip, missing, scored, marks, hv, reference)
 
 
 def zoo_metric(z: ZooScore, cost: str) -> float | None:

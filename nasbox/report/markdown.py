@@ -7,6 +7,7 @@ from nasbox.report.collect import ReportData
 from nasbox.report.format import fmt_acc, fmt_count, fmt_missing, fmt_ms, fmt_objective
 from nasbox.report.fronts import COSTS, FrontInfo
 from nasbox.report.hypervolume import HypervolumeInfo
+from nasbox.report.optuna_views import OptunaViews
 from nasbox.report.screening import ScreeningInfo, screening_blocks
 from nasbox.report.setup_info import METRIC_DEFINITIONS, setup_facts, space_bounds
 
@@ -38,8 +39,23 @@ def _screening(data: ReportData, info: ScreeningInfo) -> list[str]:
     return out
 
 
+def _importance(views: OptunaViews | None, top: int = 5) -> list[str]:
+    """The parameters that matter most, per objective (the page draws all of them)."""
+    if views is None:
+        return []
+    out = ["## Which choices matter", ""]
+    if not views.importances:
+        return [*out, md_escape(views.captions.get("importance", "")), ""]
+    out += ["| objective | most important parameters (importance) |", "|---|---|"]
+    for name, scores in views.importances.items():
+        best = ", ".join(f"{md_escape(p)} ({v:.2f})" for p, v in list(scores.items())[:top])
+        out.append(f"| {md_escape(name)} | {best} |")
+    return [*out, "", md_escape(views.captions.get("importance", "")), ""]
+
+
 def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo, rows: list[Candidate],
-                    comparisons: list[ZooComparison], zoo_hint: str, screening: ScreeningInfo) -> str:
+                    comparisons: list[ZooComparison], zoo_hint: str, screening: ScreeningInfo, *,
+                    views: OptunaViews | None = None) -> str:
     """The whole ``report.md`` as text."""
     counts = ", ".join(f"{n} {s}" for s, n in data.counts().items() if n)
     out = [f"# nasbox report: {md_escape(data.study_name)}", "",
@@ -67,11 +83,11 @@ def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeIn
         for c in comparisons:
             z, ref = c.zoo, c.cheapest or c.closest
             ratio = ", ".join(f"{100 * v:.3g}% of its {COSTS[k][1]}" for k, v in c.ratios.items())
-            verdict = "-" if ref is None else (
+            verdict = "accuracy not scored" if z.accuracy is None else "-" if ref is None else (
                 f"#{ref.number}: {fmt_acc(ref.accuracy)} at {ratio}" if c.cheapest
                 else f"none; most accurate #{ref.number}: {fmt_acc(ref.accuracy)} at {ratio}")
             out.append(f"| {md_escape(z.name)} | {fmt_acc(z.accuracy)} | {fmt_count(z.macs)} | {fmt_count(z.params)} | "
-                       f"{fmt_ms(z.latency_ms)} | {verdict} | {len(c.dominating)} |")
+                       f"{fmt_ms(z.latency_ms)} | {verdict} | {'-' if z.accuracy is None else len(c.dominating)} |")
         out += ["", f"Zoo scores: {md_escape(zoo_hint)}.", ""]
     else:
         out += [f"{md_escape(zoo_hint)}.", ""]
@@ -82,6 +98,7 @@ def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeIn
             f"{len(hv.objectives)} objectives; reference point: {md_escape(ref)} (accuracy 0, each cost 1.1 x its "
             "largest value); costs divided by their reference, so the hypervolume is a share of the unit box.", "",
             "![hypervolume over trials](hypervolume.png)", "",
+            *_importance(views),
             f"## Pareto-optimal candidates ({len(rows)})", "",
             "| rank | trial | accuracy | MACs | FLOPs | params | latency ms | IQR ms | 2-D fronts | encoding | genotype |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]

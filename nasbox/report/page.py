@@ -1,6 +1,6 @@
 """The report's main page, ``index.html`` (rendering only: every number comes from the compute modules).
 
-The page needs no network: Plotly is loaded from ``plotly.min.js`` beside it, the figures
+The page needs no network: Plotly is loaded from the reports folder's ``plotly-<version>.min.js``, the figures
 are inline JSON, and without JavaScript the PNG plots stand in for them. Every string that
 comes from the user or the storage (study name, space arguments, encodings, reasons) is
 escaped.
@@ -23,6 +23,7 @@ from nasbox.report.format import (
 )
 from nasbox.report.fronts import COSTS, FrontInfo
 from nasbox.report.hypervolume import HypervolumeInfo
+from nasbox.report.optuna_views import OptunaViews
 from nasbox.report.plotly_figs import front_caption, front_figure, hypervolume_figure
 from nasbox.report.screening import ScreeningInfo, screening_blocks
 from nasbox.report.setup_info import METRIC_DEFINITIONS, setup_facts, space_bounds
@@ -30,7 +31,8 @@ from nasbox.study.schema import TrialStatus
 
 __all__ = ["PLOTLY_JS", "render_index"]
 
-PLOTLY_JS = "plotly.min.js"
+#: plotly's bundle in the reports folder, one copy for every study's page
+PLOTLY_JS = "plotly-{version}.min.js"
 
 
 def _num_cell(value: float | None, text: str) -> str:
@@ -72,7 +74,9 @@ def _zoo_section(data: ReportData, comparisons: list[ZooComparison], zoo_hint: s
     for c in comparisons:
         z = c.zoo
         ref = c.cheapest or c.closest
-        if ref is None:
+        if z.accuracy is None:
+            verdict = "accuracy not scored at this fidelity"
+        elif ref is None:
             verdict = "no trained candidate yet"
         else:
             ratio = ", ".join(f"{100 * v:.3g}% of its {COSTS[k][1]}" for k, v in c.ratios.items())
@@ -81,15 +85,36 @@ def _zoo_section(data: ReportData, comparisons: list[ZooComparison], zoo_hint: s
                     else f"#{ref.number}")
             verdict = f"trial {name} {lead} {fmt_acc(ref.accuracy)} at {ratio}"
         dom = ", ".join(f"#{n}" for n in c.dominating[:12]) + (" ..." if len(c.dominating) > 12 else "")
+        better = "-" if z.accuracy is None else f"{len(c.dominating)}{(': ' + dom) if dom else ''}"
         rows.append(f"<tr><td>{esc(z.name)}</td>{_num_cell(z.accuracy, fmt_acc(z.accuracy))}"
                     f"{_num_cell(z.macs, fmt_count(z.macs))}{_num_cell(z.params, fmt_count(z.params))}"
-                    f"{_num_cell(z.latency_ms, fmt_ms(z.latency_ms))}<td>{verdict}</td>"
-                    f"<td>{len(c.dominating)}{(': ' + dom) if dom else ''}</td></tr>")
+                    f"{_num_cell(z.latency_ms, fmt_ms(z.latency_ms))}<td>{verdict}</td><td>{better}</td></tr>")
     return f"""<h2>Against the classic networks</h2>
-<p class="note">Zoo networks trained and measured with this study's fidelity and device ({esc(zoo_hint)}).</p>
+<p class="note" id="zoo-hint">The classic networks at this study's input; scores: {esc(zoo_hint)}.</p>
 <table class="sortable" id="zoo-table"><thead><tr><th>network</th><th class="num">accuracy</th><th class="num">MACs</th>
 <th class="num">params</th><th class="num">latency ms</th><th>cheapest candidate at least as accurate</th>
 <th>candidates better in accuracy and every cost</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"""
+
+
+def _view(views: OptunaViews, key: str, title: str, plotly: bool) -> str:
+    if key not in views.figures:
+        body = ""
+    elif plotly:
+        body = f'<div class="plot" id="view-{key}"></div>'
+    else:
+        body = '<p class="note">(drawn with plotly, which this page could not load)</p>'
+    return f'<div><h3>{title}</h3>{body}<p class="note" id="view-{key}-note">{esc(views.captions.get(key, ""))}</p></div>'
+
+
+def _views_section(views: OptunaViews | None, plotly: bool) -> str:
+    """Which choices matter (importance, parallel coordinates) and the timeline by worker."""
+    if views is None:
+        return ""
+    return f"""<section id="views"><h2>Which choices matter</h2>
+{_view(views, "importance", "parameter importance, per objective", plotly)}
+{_view(views, "parallel", "parallel coordinates of the most important parameters", plotly)}
+<h2>Timeline by worker</h2>
+{_view(views, "timeline", "trials over time", plotly)}</section>"""
 
 
 def _hv_section(hv: HypervolumeInfo) -> str:
@@ -154,10 +179,11 @@ def _setup_section(data: ReportData) -> str:
 
 def render_index(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo, rows: list[Candidate],
                  comparisons: list[ZooComparison], zoo_hint: str, screening: ScreeningInfo, *,
-                 plotly: bool = True) -> str:
-    """The whole ``index.html`` as text (``plotly=False``: no ``plotly.min.js`` beside it, PNG plots only)."""
+                 plotly: str | None = None, views: OptunaViews | None = None) -> str:
+    """The whole ``index.html`` as text; ``plotly``: the page's link to plotly's bundle (``None``: PNG plots only)."""
     figures = {f"front-{f.cost}": front_figure(f) for f in fronts}
     figures["hv-history"] = hypervolume_figure(hv)
+    figures.update({f"view-{k}": v for k, v in (views.figures if views else {}).items()})
     panels = "".join(_front_panel(f) for f in fronts)
     stopped = ("; hollow grey diamonds: candidates stopped early, at their accuracy at the rung where they stopped "
                "(never on a front)") if data.counts()[TrialStatus.STOPPED] else ""
@@ -167,7 +193,7 @@ def render_index(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo,
 <link rel="icon" href="data:,">
 <title>nasbox report · {esc(data.study_name)}</title>
 <style>{CSS}</style>
-{f'<script src="{PLOTLY_JS}"></script>' if plotly else ''}
+{f'<script src="{esc(plotly)}"></script>' if plotly else ''}
 </head><body>
 {_header(data, hv, len(rows))}
 <main>
@@ -181,6 +207,7 @@ point for its encoding and metrics. Log-scaled costs.</p>
 </section>
 {_screening_section(data, screening)}
 {_hv_section(hv)}
+{_views_section(views, bool(plotly))}
 {_candidates_table(rows, bool(comparisons))}
 {_setup_section(data)}
 <section id="files"><h2>Files</h2><p><a href="report.md">report.md</a> · <a href="trials.csv">trials.csv</a> (every

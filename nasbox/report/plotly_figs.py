@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nasbox.evaluate.zoo import ZooScore
 from nasbox.report.collect import NOT_TRAINED, TrialRow
 from nasbox.report.format import esc, fmt_acc, fmt_count, fmt_ms, hover_text, wrap_encoding
 from nasbox.report.fronts import COSTS, FrontInfo, zoo_metric
@@ -25,6 +26,7 @@ STYLE: dict[str, tuple[str, str, str, int]] = {
     TrialStatus.REPEAT: ("repeat (scored before)", "#1f6fd1", "circle-open", 12),
     TrialStatus.STOPPED: ("stopped early (accuracy at its rung)", "#6f7782", "diamond-open", 8),
     "zoo": ("classic network (zoo)", "#111111", "star", 13),
+    "classic": ("classic network (accuracy not scored)", "#111111", "star-open", 11),
     TrialStatus.INFEASIBLE: ("infeasible (not trained)", "#e8871e", "x", 9),
     TrialStatus.SCREENED: ("screened (by the proxies, not trained)", "#b4bfd0", "circle", 5),
     TrialStatus.FAILED: (TrialStatus.FAILED, "#d62728", "diamond", 9),
@@ -46,6 +48,33 @@ def _trace(group: str, rows: list[TrialRow], cost: str, *, strip: bool = False, 
         "hovertemplate": "%{text}<extra></extra>",
         "marker": {"color": color, "symbol": symbol, "size": size,
                    "line": {"width": 1.5 if symbol.endswith("open") else 0.5, "color": color}},
+    }
+
+
+_CLASSIC_ROW = "classic networks"
+
+
+def _zoo_hover(z: ZooScore) -> str:
+    accuracy = f"accuracy {fmt_acc(z.accuracy)}" if z.accuracy is not None else "accuracy not scored (nasbox zoo)"
+    return (f"<b>{esc(z.name)}</b> (zoo)<br>{accuracy}<br>MACs {fmt_count(z.macs)} (FLOPs {fmt_count(z.flops)})<br>"
+            f"params {fmt_count(z.params)}<br>latency {fmt_ms(z.latency_ms)} ms (IQR {fmt_ms(z.latency_iqr_ms)})<br>"
+            f"{wrap_encoding(z.encoding)}")
+
+
+def _classics_trace(info: FrontInfo) -> dict[str, Any]:
+    """The classic networks without an accuracy here, labelled, in their row of the strip at their cost."""
+    name, color, symbol, size = STYLE["classic"]
+    xs = [zoo_metric(z, info.cost) for z in info.classics]
+    order = sorted(range(len(xs)), key=lambda i: xs[i])  # neighbours' names alternate above and below
+    where = {i: "top center" if rank % 2 == 0 else "bottom center" for rank, i in enumerate(order)}
+    return {
+        "type": "scatter", "mode": "markers+text", "name": f"{name} ({len(info.classics)})", "legendgroup": "classic",
+        "x": xs, "y": [_CLASSIC_ROW] * len(xs), "yaxis": "y2",
+        "text": [esc(z.name) for z in info.classics], "textposition": [where[i] for i in range(len(xs))],
+        "textfont": {"size": 9},
+        "customdata": [z.name for z in info.classics], "hovertext": [_zoo_hover(z) for z in info.classics],
+        "hovertemplate": "%{hovertext}<extra></extra>",
+        "marker": {"color": color, "symbol": symbol, "size": size, "line": {"width": 1.2, "color": color}},
     }
 
 
@@ -75,10 +104,7 @@ def front_figure(info: FrontInfo) -> dict[str, Any]:
             "x": [zoo_metric(z, cost) for z in info.zoo], "y": [z.accuracy for z in info.zoo],
             "text": [esc(z.name) for z in info.zoo], "textposition": "top center",
             "customdata": [z.name for z in info.zoo],
-            "hovertext": [f"<b>{esc(z.name)}</b> (zoo)<br>accuracy {fmt_acc(z.accuracy)}<br>MACs {fmt_count(z.macs)} "
-                          f"(FLOPs {fmt_count(z.flops)})<br>params {fmt_count(z.params)}<br>latency "
-                          f"{fmt_ms(z.latency_ms)} ms (IQR {fmt_ms(z.latency_iqr_ms)})<br>{wrap_encoding(z.encoding)}"
-                          for z in info.zoo],
+            "hovertext": [_zoo_hover(z) for z in info.zoo],
             "hovertemplate": "%{hovertext}<extra></extra>",
             "marker": {"color": color, "symbol": symbol, "size": size},
             "textfont": {"size": 11},
@@ -87,8 +113,11 @@ def front_figure(info: FrontInfo) -> dict[str, Any]:
     for status in strip_groups:
         traces.append(_trace(status, info.strip[status], cost, strip=True))
     categories = [STYLE[s][0].split(" (")[0] for s in strip_groups]
+    if info.classics:
+        traces.append(_classics_trace(info))
+        categories.append(_CLASSIC_ROW)
     n = len(categories)
-    strip_height = 0.05 + 0.06 * n if n else 0.0  # share of the plot area
+    strip_height = 0.05 + 0.06 * n + (0.06 if info.classics else 0.0) if n else 0.0  # share of the plot area
     layout = {
         "font": _FONT, "height": 410 + 24 * n, "margin": {"l": 64, "r": 10, "t": 10, "b": 10},
         "hovermode": "closest", "hoverlabel": {"align": "left"},

@@ -1,8 +1,15 @@
-"""Static PNG plots (matplotlib, Agg backend) for ``report.md`` and for the page without JavaScript."""
+"""Static PNG plots for ``report.md`` and for the page without JavaScript.
+
+Drawn on matplotlib ``Figure`` objects with the Agg canvas, never through ``pyplot``: the
+process's backend (a notebook's, say) is left as it is, and no figure stays open.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from nasbox.files import atomic_write
 from nasbox.report.collect import NOT_TRAINED, TrialRow
@@ -14,17 +21,18 @@ from nasbox.study.schema import TrialStatus
 __all__ = ["write_front_png", "write_hypervolume_png"]
 
 # Plotly symbol -> matplotlib marker
-_MARKERS = {"circle": "o", "circle-open": "o", "star": "*", "x": "x", "diamond": "D", "diamond-open": "D",
+_MARKERS = {"circle": "o", "circle-open": "o", "star": "*", "star-open": "*", "x": "x", "diamond": "D", "diamond-open": "D",
             "triangle-down": "v", "hourglass": "P"}
 
 
-def _pyplot():
-    import matplotlib
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)  # the figure renders through Agg, whatever pyplot's backend is
+    return fig
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
 
-    return plt
+def _save(fig: Figure, path: Path) -> Path:
+    return atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
 
 
 def _scatter(ax, group: str, xs: list, ys: list, label: str) -> None:
@@ -47,14 +55,14 @@ def _trials(ax, group: str, rows: list[TrialRow], cost: str, label: str) -> None
 
 def write_front_png(info: FrontInfo, path: Path) -> Path:
     """Accuracy against one cost, with the strip of untrained trials below."""
-    plt = _pyplot()
     strip = [s for s in NOT_TRAINED if info.strip.get(s)]
-    if strip:
-        fig, (ax, ax2) = plt.subplots(2, 1, figsize=(6.4, 4.6), sharex=True,
-                                      gridspec_kw={"height_ratios": [4, 1], "hspace": 0.06})
+    rows_below = strip + (["classic networks"] if info.classics else [])
+    if rows_below:
+        fig = _figure(6.4, 4.6)
+        ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 1], "hspace": 0.06})
     else:  # nothing without an accuracy: no strip
-        fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        ax2 = ax
+        fig = _figure(6.4, 4.0)
+        ax = ax2 = fig.subplots()
     cost = info.cost
     label = COSTS[cost][1]
     _trials(ax, "dominated", info.dominated, cost, "dominated")
@@ -72,9 +80,15 @@ def write_front_png(info: FrontInfo, path: Path) -> Path:
     for i, status in enumerate(strip):
         rows = info.strip[status]
         _scatter(ax2, status, [t.metric(cost) for t in rows], [i] * len(rows), f"{status} ({len(rows)})")
-    if strip:
-        ax2.set_yticks(range(len(strip)), strip, fontsize=7)
-        ax2.set_ylim(-0.7, len(strip) - 0.3)
+    if info.classics:
+        xs = [zoo_metric(z, cost) for z in info.classics]
+        _scatter(ax2, "classic", xs, [len(strip)] * len(xs), f"classic, accuracy not scored ({len(xs)})")
+        for z, x in zip(info.classics, xs, strict=True):
+            ax2.annotate(z.name, (x, len(strip)), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=6,
+                         rotation=30)
+    if rows_below:
+        ax2.set_yticks(range(len(rows_below)), rows_below, fontsize=7)
+        ax2.set_ylim(-0.7, len(rows_below) - 0.1)
     ax.set_xscale("log")
     ax.set_ylabel("validation accuracy")
     ax2.set_xlabel(info.title + (f"   ({len(info.missing)} trial(s) without a value not shown)" if info.missing else ""),
@@ -82,18 +96,16 @@ def write_front_png(info: FrontInfo, path: Path) -> Path:
     ax.set_title(f"accuracy vs {label}: {len(info.front)} on the front, hypervolume {info.hypervolume:.4f}", fontsize=10)
     ax.grid(True, color="#e6e9ee", zorder=0)
     handles, labels = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels() if strip else ([], [])
+    h2, l2 = ax2.get_legend_handles_labels() if rows_below else ([], [])
     if handles or h2:
         ax.legend(handles + h2, labels + l2, fontsize=7, loc="best", framealpha=0.85)
-    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_hypervolume_png(info: HypervolumeInfo, path: Path) -> Path:
     """The hypervolume after each trial."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 2.8))
+    fig = _figure(6.4, 2.8)
+    ax = fig.subplots()
     if info.history:
         ax.step([n for n, _ in info.history], [v for _, v in info.history], where="post", color=STYLE["front"][1])
     ax.set_xlabel("trial number")
@@ -101,6 +113,4 @@ def write_hypervolume_png(info: HypervolumeInfo, path: Path) -> Path:
     ax.set_ylim(bottom=0)
     ax.set_title(f"hypervolume over trials (final {info.value:.4f})", fontsize=10)
     ax.grid(True, color="#e6e9ee")
-    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
-    return path
+    return _save(fig, path)

@@ -56,6 +56,9 @@ class SearchConfig:
     early_stop_eta: int = 3
     prescreen: int = 0  # proposals scored with zero-cost proxies per trained trial (0 or 1: no pre-screening)
     evaluator: str = "brief"  # what scores a candidate: a registered evaluator's name (nasbox.evaluate)
+    classics: bool = True  # measure the classic networks' latency on this device first (cached), for the report
+    report_every: int = 10  # rebuild the report while searching after this many trials (0: only at the end) ...
+    report_every_s: float = 300.0  # ... or once this many seconds passed since the last one, whichever comes first
 
     def check(self) -> None:
         """Validate the plain values; raises :class:`ConfigError` naming the bad one."""
@@ -96,6 +99,10 @@ class SearchConfig:
             raise ConfigError(f"unknown evaluator {self.evaluator!r}; choose from {', '.join(evaluator_names())}")
         if self.latency not in LATENCY_MODES:
             raise ConfigError(f"--latency must be one of {', '.join(LATENCY_MODES)}, got {self.latency!r}")
+        if not isinstance(self.report_every, int) or self.report_every < 0:
+            raise ConfigError(f"--report-every must be a whole number of trials >= 0, got {self.report_every}")
+        if not (isinstance(self.report_every_s, (int, float)) and self.report_every_s > 0):
+            raise ConfigError(f"--report-every-s must be a positive number of seconds, got {self.report_every_s}")
         if self.subset is not None and self.subset < 10:
             raise ConfigError(f"--subset must be at least 10 images, got {self.subset}")
         if not 0.0 < self.val_fraction < 1.0:

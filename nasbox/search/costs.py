@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from nasbox.evaluate.base import Candidate
+from nasbox.evaluate.classics import measure_classics
 from nasbox.measure.counts import count_macs, count_macs_thop
 from nasbox.measure.latency import measure_latency
 from nasbox.measure.latency_table import LatencyTable
@@ -36,6 +37,10 @@ class CostMeter:
 
     def predicted_ms(self, arch: Any) -> float:
         return self.table.predict(arch).ms
+
+    def classics(self, input_shape: tuple[int, int, int], num_classes: int) -> dict[str, dict[str, Any]]:
+        """The classic networks' batch-1 latency at this input on this device (see :mod:`nasbox.evaluate.classics`)."""
+        return measure_classics(input_shape, num_classes, self.device, threads=self.threads)
 
     def measure(self, candidate: Candidate) -> dict[str, Any]:
         """The trial attributes of the candidate's latency and traced MAC counts."""

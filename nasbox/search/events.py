@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event", "ProgressCallback", "SearchEnded", "SearchStarted", "TrialEnded", "TrialStarted"]
+__all__ = ["ClassicsMeasured", "Event", "ProgressCallback", "SearchEnded", "SearchStarted", "TrialEnded",
+           "TrialStarted"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,17 @@ class SearchStarted:
     budget_text: str  # the per-candidate budget in words (iterations and epochs)
     n_train: int
     n_val: int
+    report_every: int = 0  # the report is rebuilt after this many trials (0: at the end only) ...
+    report_every_s: float = 0.0  # ... or this many seconds
+
+
+@dataclass(frozen=True)
+class ClassicsMeasured:
+    """The classic networks' latency at the study's input on this device, for the report."""
+
+    networks: int  # networks with a latency
+    seconds: float  # time spent measuring (about 0 when every one was cached)
+    cache: str  # the cache file
 
 
 @dataclass(frozen=True)
@@ -60,5 +72,5 @@ class SearchEnded:
     interrupted: bool
 
 
-Event = SearchStarted | TrialStarted | TrialEnded | SearchEnded
+Event = SearchStarted | ClassicsMeasured | TrialStarted | TrialEnded | SearchEnded
 ProgressCallback = Callable[[Event], None]

@@ -32,22 +32,25 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from filelock import Timeout
 
 from nasbox.data import load_dataset
 from nasbox.errors import NasboxError, ShapeError, TrainingError
 from nasbox.evaluate import Candidate, EvalContext, Evaluator, make_evaluator
+from nasbox.evaluate.classics import latency_cache_path
 from nasbox.model.build import build_model
 from nasbox.search.check import Constraints
 from nasbox.search.config import SearchConfig, SearchResult
 from nasbox.search.coordinate import Coordinator, Next
 from nasbox.search.costs import CostMeter
 from nasbox.search.early_stop import ParetoEarlyStopper, RungJudge, rung_iterations
-from nasbox.search.events import ProgressCallback, SearchEnded, SearchStarted, TrialEnded, TrialStarted
+from nasbox.search.events import ClassicsMeasured, ProgressCallback, SearchEnded, SearchStarted, TrialEnded, TrialStarted
+from nasbox.search.live import LiveReport
 from nasbox.search.propose import Proposal, Proposer, init_seed
 from nasbox.search.record import REUSED, Recorder, RepeatIndex
 from nasbox.search.session import open_search_study, record_run_facts, setup_of
 from nasbox.spaces import get_space
-from nasbox.study.schema import COUNTED, OBJECTIVES, TRAINED, Attr, StudyPaths, TrialStatus, count_finished, safe_name
+from nasbox.study.schema import COUNTED, OBJECTIVES, TRAINED, Attr, StudyAttr, StudyPaths, TrialStatus, count_finished, safe_name
 from nasbox.study.storage import Heartbeat, open_storage
 from nasbox.study.tables import write_study_tables
 from nasbox.train.recipe import resolve_device
@@ -91,6 +94,8 @@ class Search:
                                  evaluator=self.evaluator.name, fidelity=self.fidelity)
         self.coordinator = Coordinator(self.study, c.budget, c.heartbeat_s)
         self.repeats = RepeatIndex()
+        self.live = LiveReport(self._write_outputs if outputs is not None else None, every=c.report_every,
+                               every_s=c.report_every_s)
 
     # ---- the loop
     def run(self) -> SearchResult:
@@ -104,6 +109,7 @@ class Search:
         c = self.config
         start, done_here, interrupted = time.perf_counter(), 0, False
         self.progress(self._started(self.coordinator.settle()))
+        self._classics()
         while True:
             trials = self.coordinator.read()
             step = self.coordinator.next(trials)
@@ -129,6 +135,7 @@ class Search:
                 interrupted = True
                 break
             done_here += 1
+            self.live.trial_done()
             elapsed = time.perf_counter() - start
             status = TrialStatus(outcome.pop("status"))
             left = max(0, c.budget - index + (status not in COUNTED))  # from what this worker saw: no extra read
@@ -145,7 +152,23 @@ class Search:
         return SearchStarted(self.study_name, self.storage_display, str(self.paths.root), c.budget, str(self.device),
                              self.space.name, c.dataset, self.evaluator.name, settled,
                              count_finished(self.study.get_trials(deepcopy=False)), self.fidelity,
-                             self.evaluator.budget_text(), len(self.data.train), len(self.data.val))
+                             self.evaluator.budget_text(), len(self.data.train), len(self.data.val),
+                             c.report_every if self.live.enabled else 0, c.report_every_s)
+
+    def _classics(self) -> None:
+        """The classic networks' latency on this device at the study's input (cached per machine),
+        recorded in the study for its report; once per study."""
+        c = self.config
+        if not c.classics or self.outputs is None or self.study.user_attrs.get(StudyAttr.CLASSICS):
+            return
+        t0 = time.perf_counter()
+        try:
+            found = self.costs.classics(self.space.input_shape, self.space.num_classes)
+        except Timeout:  # another worker holds the cache's lock for long: its study records them
+            return
+        self.study.set_user_attr(StudyAttr.CLASSICS, {"device": str(self.device), "models": found})
+        self.progress(ClassicsMeasured(len(found), time.perf_counter() - t0,
+                                       str(latency_cache_path(self.device, c.latency_threads))))
 
     def _run_one(self, proposal: Proposal, index: int, beat: Heartbeat) -> dict[str, Any]:
         """Run one trial to its end: its outcome, a candidate failure (FAIL with its reason),
@@ -183,10 +206,12 @@ class Search:
             return self.recorder.finish(trial, {**metrics, Attr.REPEAT_OF: repeat.number}, TrialStatus.REPEAT)
         seed = init_seed(arch.arch_id, self.config.seed)
         candidate = Candidate(arch, info, seed, build_model(arch, seed=seed))
+        self.live.wait()  # no report rendering while the latency is timed
         metrics.update(self.costs.measure(candidate))
         broken = self.constraints.apply(trial, metrics, analytic=False)
         if broken:
             return self._infeasible(trial, metrics, broken)
+        self.live.start_if_due()  # the report renders while the candidate trains
         evaluation = self.evaluator.evaluate(candidate, self._rungs(trial, metrics))
         metrics.update({Attr.ACCURACY: evaluation.accuracy, **evaluation.details})
         if evaluation.stopped_at is not None:
@@ -209,6 +234,13 @@ class Search:
         return RungJudge(trial, stopper, rung_iterations(total), {n: metrics[n] for n in costs})
 
     # ---- outputs
+    def _write_outputs(self) -> tuple[Any, Any, list[Path]]:
+        record_run_facts(self.study, self.data.spec, self.device)
+        df, pareto, files = write_study_tables(self.study, self.paths.root)
+        if self.outputs is not None:
+            files += self.outputs(self.study, self.paths.root)
+        return df, pareto, files
+
     @staticmethod
     def _best_accuracy(trials: list[Any]) -> float | None:
         accs = [t.user_attrs.get(Attr.ACCURACY) for t in trials
@@ -217,10 +249,8 @@ class Search:
 
     def result(self, interrupted: bool = False) -> SearchResult:
         """The study's tables (and, through ``outputs``, its report), written now."""
-        record_run_facts(self.study, self.data.spec, self.device)
-        df, pareto, files = write_study_tables(self.study, self.paths.root)
-        if self.outputs is not None:
-            files += self.outputs(self.study, self.paths.root)
+        self.live.wait()
+        df, pareto, files = self._write_outputs()
         return SearchResult(self.study_name, self.storage_display, self.paths.root, df, pareto,
                             tuple(self.config.objectives), files, interrupted)
 

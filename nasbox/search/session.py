@@ -90,6 +90,8 @@ def open_search_study(storage: Any, display: str, name: str, config: SearchConfi
             if recorded:
                 old["fidelity"] = recorded[0]
         check_same_setup(old, setup, f"study {name!r} in {display}")
+        if study.metric_names is None:  # a study from before nasbox named its objectives
+            _name_metrics(study, config.objectives)
         return study
     sampler = PerTrialSeed(config.sampler, config.seed, len(directions))
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions,
@@ -98,10 +100,15 @@ def open_search_study(storage: Any, display: str, name: str, config: SearchConfi
     space = _space_spec(config.space)
     study.set_user_attr(StudyAttr.CONFIG, _jsonable({**dataclasses.asdict(config), "space": setup["space"],
                                                      "space_spec": space, "storage": display}))
+    _name_metrics(study, config.objectives)
+    return study
+
+
+def _name_metrics(study: optuna.Study, objectives: tuple[str, ...]) -> None:
+    """Optuna's dashboard and API then name the objectives (``study.metric_names``)."""
     with warnings.catch_warnings():  # marked experimental in some Optuna versions
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(list(config.objectives))  # Optuna's dashboard and API name the objectives
-    return study
+        study.set_metric_names(list(objectives))
 
 
 def _space_spec(space: str | SearchSpace) -> str:

@@ -104,6 +104,7 @@ class StudyAttr:
     SETUP = "setup"  # what every trial's scores depend on: a resumed study must keep it
     CONFIG = "config"  # the search's configuration (storage URL without password)
     RUN = "run"  # facts of the run a report states: split sizes, library versions, device
+    CLASSICS = "classics"  # the classic networks' latency on the search's device: {"device", "models": {...}}
 
 
 class Objective(NamedTuple):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.resources
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from nasbox.cli import main
+from nasbox.cli import build_parser, main
+from nasbox.cli._help import EXAMPLES
 from nasbox.model.zoo import get_zoo
 from nasbox.spaces import list_spaces
 
@@ -116,6 +120,8 @@ def test_zoo_lists_every_network(capsys):
         (["search", "--prescreen", "-2"], ["--prescreen"]),
         (["search", "--workers", "0"], ["--workers"]),
         (["search", "--budget", "ten"], ["--budget", "number"]),
+        (["search", "--report-every", "-1"], ["--report-every"]),
+        (["search", "--report-every-s", "0"], ["--report-every-s"]),
         (["show", "seed_cnn", "--classes", "0"], ["--classes"]),
         (["show", "seed_cnn", "--seed", "-3"], ["--seed"]),
         (["zoo", "--classes", "-1"], ["--classes"]),
@@ -203,5 +209,44 @@ def test_corrupt_cifar_batch(capsys, tmp_path):
 
 
 def test_console_script_exit_code():
-    proc = subprocess.run([sys.executable, "-m", "nasbox.cli", "show", "nope"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "nasbox", "show", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+
+
+def test_python_dash_m_nasbox_and_version_from_the_package_metadata():
+    version = importlib.metadata.version("nasbox")
+    proc = subprocess.run([sys.executable, "-m", "nasbox", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"nasbox {version}"
+    import nasbox
+
+    assert nasbox.__version__ == version
+
+
+def test_the_package_is_typed():
+    assert importlib.resources.files("nasbox").joinpath("py.typed").is_file()
+
+
+@pytest.mark.parametrize("command", ["search", "zoo", "train", "export", "report", "show", "spaces"])
+def test_help_states_defaults_and_gives_examples(capsys, command):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "examples:" in out and f"nasbox {command}" in out.split("examples:")[1]
+    if command == "search":
+        flat = " ".join(out.split("options:", 1)[1].split())  # argparse wraps the help at the terminal's width
+        for option, default in (("--budget", 50), ("--batch-size", 32), ("--lr", 0.1), ("--seed", 0),
+                                ("--report-every", 10)):
+            assert f"{option} " in flat and f"(default: {default})" in flat.split(f"{option} ", 1)[1][:260], option
+
+
+def test_every_example_in_the_help_parses():
+    """An example that no longer parses (a renamed option) fails here, not in a user's terminal."""
+    parser = build_parser()
+    lines = [line.split("#")[0].strip() for text in EXAMPLES.values() for line in text.splitlines()[1:]]
+    commands = [line for line in lines if line.startswith("nasbox ") and "<command>" not in line]
+    assert len(commands) >= 15
+    for line in commands:
+        argv = shlex.split(line.replace("<arch_id>", "0123abcd"))[1:]
+        args = parser.parse_args(argv)
+        assert args.command == argv[0], line

@@ -145,6 +145,7 @@ def test_real_cpu_prediction_is_near_the_measurement(tmp_path, one_thread):
     assert device_key("cpu", 2) != device_key("cpu", 1)
 
 
+@pytest.mark.slow  # 35 s: a real search whose latency comes from the table
 def test_search_with_predicted_latency_never_measures_a_whole_candidate(tmp_path, monkeypatch):
     import nasbox.measure
     import nasbox.measure.latency_table

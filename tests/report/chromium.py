@@ -119,3 +119,14 @@ DRAWN = """(() => {
   });
   return out;
 })()"""
+
+# the classic networks' names drawn on each plot (stars, with or without an accuracy)
+CLASSICS = """(() => {
+  const out = {};
+  document.querySelectorAll('.js-plotly-plot').forEach(gd => {
+    out[gd.id] = [];
+    gd.data.filter(t => t.legendgroup === 'zoo' || t.legendgroup === 'classic').forEach(t =>
+      t.customdata.forEach((n, i) => { if (t.x[i] !== null) out[gd.id].push(n); }));
+  });
+  return out;
+})()"""

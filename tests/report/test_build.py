@@ -6,6 +6,8 @@ import csv
 import json
 import re
 import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -73,6 +75,8 @@ def test_page_markdown_and_csvs_agree_with_the_storage(evil):
     for fig_id in ("front-macs", "front-params", "front-latency"):
         key = fig_id.split("-")[1]
         for trace in _figures(page)[fig_id]["data"]:
+            if trace["legendgroup"] in ("zoo", "classic"):  # the classic networks (tests/report/test_fronts.py)
+                continue
             for n, x, y in zip(trace["customdata"], trace["x"], trace["y"], strict=True):
                 a = attrs[n]
                 want = a.get("latency_ms" if key == "latency" else key)
@@ -168,9 +172,44 @@ def test_without_plotly_the_page_shows_the_png_plots(evil, monkeypatch):
     import nasbox.report.build as build
 
     reports, study = evil
-    monkeypatch.setattr(build, "plotly_js_path", lambda: None)
+    for old in reports.glob("plotly-*.min.js"):
+        old.unlink()
+    monkeypatch.setattr(build, "plotly_js", lambda: None)
     report = build_report(study, report_dir_for(study.study_name, reports))
     page = report.index.read_text()
-    assert "plotly.min.js" not in page and not (report.report_dir / "plotly.min.js").exists()
+    assert "<script src=" not in page and not list(reports.glob("plotly*"))
     for name in ("front_macs.png", "front_params.png", "front_latency.png", "hypervolume.png"):
         assert f'<img src="{name}"' in page and (report.report_dir / name).is_file()
+
+
+def test_plotly_bundle_is_one_copy_per_reports_folder_from_plotlys_api(tmp_path):
+    from plotly.offline import get_plotlyjs
+
+    reports = tmp_path / "reports"
+    first, second = make_study(reports, "first"), make_study(reports, "second")
+    stale = report_dir_for("second", reports) / "plotly.min.js"  # what earlier versions copied into each study
+    stale.write_text("old")
+    pages = [build_report(s, report_dir_for(s.study_name, reports)).index for s in (first, second)]
+    bundles = list(reports.glob("plotly-*.min.js"))
+    assert len(bundles) == 1 and bundles[0].read_text() == get_plotlyjs()
+    assert not stale.exists() and not list(reports.glob("*/plotly*.js"))
+    for page in pages:
+        assert f'<script src="../{bundles[0].name}"></script>' in page.read_text()
+
+
+def test_building_a_report_leaves_matplotlibs_backend_alone(tmp_path):
+    """A notebook's backend is its own: importing nasbox and drawing the PNG plots must not switch it."""
+    code = (
+        "import matplotlib; matplotlib.use('svg')\n"
+        "import nasbox, nasbox.report\n"
+        "from nasbox.report import build_report, report_dir_for\n"
+        "from tests.report.support import make_study\n"
+        f"study = make_study(__import__('pathlib').Path({str(tmp_path / 'r')!r}), 'nb')\n"
+        f"report = build_report(study, report_dir_for('nb', {str(tmp_path / 'r')!r}))\n"
+        "import matplotlib.pyplot as plt\n"
+        "print(matplotlib.get_backend(), len(plt.get_fignums()), (report.report_dir / 'front_macs.png').is_file())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2],
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["svg", "0", "True"]

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
+import nasbox.evaluate.classics
 import nasbox.measure.latency
 import nasbox.model.build
 import nasbox.search.costs
 import nasbox.search.loop
+from nasbox.model.zoo import ZOO_NAMES
 from nasbox.report import build_report, collect, open_study, report_dir_for, write_report
 from nasbox.search import SearchConfig, run_search
-from tests.report.chromium import CHROMIUM, DRAWN, INSTALL, Chromium
+from tests.report.chromium import CHROMIUM, CLASSICS, DRAWN, INSTALL, Chromium
 from tests.report.support import DATA, TINY, make_study
 
 
@@ -33,8 +35,10 @@ def searched(tmp_path_factory) -> Path:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(nasbox.search.loop, "build_model", build)
-        mp.setattr(nasbox.search.costs, "measure_latency", functools.partial(
-            nasbox.measure.measure_latency, min_runs=5, max_runs=20, budget_s=0.05, max_warmup_s=0.3))
+        fast = functools.partial(nasbox.measure.measure_latency, min_runs=5, max_runs=20, budget_s=0.05,
+                                 max_warmup_s=0.3)
+        mp.setattr(nasbox.search.costs, "measure_latency", fast)
+        mp.setattr(nasbox.evaluate.classics, "measure_latency", fast)
         run_search(SearchConfig(space="seed_cnn", space_args=dict(TINY), dataset="synthetic", dataset_options=DATA,
                                 iterations=4, batch_size=32, budget=7, reports_dir=str(reports), device="cpu",
                                 seed=0, sampler="random", max_macs=90_000, study="real"), outputs=write_report)
@@ -43,10 +47,14 @@ def searched(tmp_path_factory) -> Path:
 
 def test_search_writes_the_report_and_records_its_setup(searched):
     folder = searched / "real"
-    for name in ("index.html", "report.md", "trials.csv", "pareto.csv", "plotly.min.js", "front_macs.png",
+    for name in ("index.html", "report.md", "trials.csv", "pareto.csv", "front_macs.png",
                  "front_params.png", "front_latency.png", "hypervolume.png"):
         assert (folder / name).is_file(), name
+    assert len(list(searched.glob("plotly-*.min.js"))) == 1 and not list(folder.glob("plotly*"))
     study = open_study("real", reports_dir=searched)
+    assert study.metric_names == ["accuracy", "macs", "params", "latency"]  # what Optuna's dashboard shows
+    measured = study.user_attrs["classics"]["models"]
+    assert set(measured) == set(ZOO_NAMES) and all(m["latency_ms"] > 0 for m in measured.values())
     run = study.user_attrs["run"]
     assert set(run["splits"]) == {"train", "val", "test"} and "torch" in run["versions"]
     statuses = {t.user_attrs.get("status") for t in study.trials}
@@ -56,6 +64,8 @@ def test_search_writes_the_report_and_records_its_setup(searched):
 @pytest.mark.skipif(CHROMIUM is None, reason=f"Debian's chromium is not installed ({INSTALL})")
 def test_page_opens_offline_in_chromium_with_every_trial_plotted(searched, tmp_path):
     shutil.copytree(searched / "real", tmp_path / "real")
+    for bundle in searched.glob("plotly-*.min.js"):  # the page loads the reports folder's plotly
+        shutil.copy(bundle, tmp_path)
     page = tmp_path / "real" / "index.html"
     evil_reports = tmp_path / "evil"
     evil_study = make_study(evil_reports)
@@ -72,7 +82,14 @@ def test_page_opens_offline_in_chromium_with_every_trial_plotted(searched, tmp_p
             session = browser.open(path.as_uri())
             assert browser.problems() == [], path
             figures = browser.evaluate(session, DRAWN)
-            assert set(figures) == {"front-macs", "front-params", "front-latency", "hv-history"}
+            views = {"view-importance", "view-parallel", "view-timeline"} if path == page else {"view-timeline"}
+            assert set(figures) == {"front-macs", "front-params", "front-latency", "hv-history", *views}
+            classics = browser.evaluate(session, CLASSICS)
+            axes = ("front-macs", "front-params", "front-latency") if path == page else ("front-macs", "front-params")
+            for fig in axes:  # every classic network on every cost axis (latency: where the search measured it)
+                assert sorted(classics[fig]) == sorted(ZOO_NAMES), (path.name, fig)
+            zoo_rows = browser.evaluate(session, "document.querySelectorAll('#zoo-table tbody tr').length")
+            assert zoo_rows == len(ZOO_NAMES)
             numbers = {t.number for t in study.trials}
             for fig in ("front-macs", "front-params", "front-latency"):
                 seen = set(figures[fig]["drawn"]) | set(figures[fig]["missing"])
