@@ -38,7 +38,7 @@ from nasbox.errors import SpaceError
 from nasbox.model.analysis import conv_out
 from nasbox.model.arch import ACTIVATIONS, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock, ResidualBlock
-from nasbox.spaces import SearchSpace, register_space
+from nasbox.spaces import SearchSpace, param_index, register_space
 
 __all__ = ["ResNetSpace"]
 
@@ -114,6 +114,11 @@ class ResNetSpace(SearchSpace):
             raise SpaceError(f"activations must come from {', '.join(ACTIVATIONS)}, got {bad}")
         if isinstance(self.se_ratio, bool) or not isinstance(self.se_ratio, (int, float)) or not 0 < self.se_ratio <= 1:
             raise SpaceError(f"se_ratio must lie in (0, 1], got se_ratio={self.se_ratio!r}")
+
+    def applies(self, params):
+        """Every parameter but those of the stages beyond ``n_stages`` (sampled for every trial)."""
+        stages = params.get("n_stages", self.stages_max)
+        return {p for p in params if param_index(p, "stage") <= stages}
 
     def sample(self, trial: Any) -> Architecture:
         n_stages = trial.suggest_int("n_stages", self.stages_min, self.stages_max)

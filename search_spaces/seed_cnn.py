@@ -23,7 +23,7 @@ from typing import Any
 from nasbox.errors import SpaceError
 from nasbox.model.arch import ACTIVATIONS, FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock, ResidualBlock
-from nasbox.spaces import SearchSpace, register_space
+from nasbox.spaces import SearchSpace, param_index, register_space
 
 __all__ = ["SeedCNNSpace"]
 
@@ -105,6 +105,12 @@ class SeedCNNSpace(SearchSpace):
         if not 0.0 <= self.fc_dropout < 1.0:
             raise SpaceError(f"fc_dropout must lie in [0, 1), got {self.fc_dropout=}")
 
+    def applies(self, params):
+        """Every parameter but those of the stages beyond ``n_stages`` and the FC layers beyond
+        ``head.n_fc`` (sampled for every trial, so that the samplers see a fixed set)."""
+        stages, fcs = params.get("n_stages", self.m_max), params.get("head.n_fc", self.l_max)
+        return {p for p in params if not (param_index(p, "stage") > stages or param_index(p, "head.fc") > fcs)}
+
     def sample(self, trial: Any) -> Architecture:
         m = trial.suggest_int("n_stages", self.m_min, self.m_max)
         _, h, w = self.input_shape
@@ -136,3 +142,4 @@ class SeedCNNSpace(SearchSpace):
             if j <= n_fc:
                 fcs.append(FC(width, "relu", self.fc_dropout))
         return Architecture(self.input_shape, self.num_classes, tuple(stages), Head(head, tuple(fcs)))
+

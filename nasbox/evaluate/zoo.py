@@ -27,6 +27,7 @@ from nasbox.errors import ConfigError, NasboxError, TrainingError
 from nasbox.files import update_file
 from nasbox.measure.latency import measure_latency
 from nasbox.model.analysis import analyze
+from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
 from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
 from nasbox.train.brief import train_model
@@ -216,6 +217,15 @@ def _add_to_cache(path: Path, settings: ZooSettings, new: dict[str, Any]) -> dic
     return merged
 
 
+def _stale(name: str, entry: dict[str, Any]) -> bool:
+    """A cached score of an earlier genotype of the network (the zoo's definition changed since)."""
+    try:
+        old = Architecture.decode(entry["encoding"])
+        return get_zoo(name, old.input_shape, old.num_classes).arch_id != entry["arch_id"]
+    except (KeyError, TypeError, ValueError, NasboxError):
+        return True
+
+
 def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, reports_dir: str | Path = "reports",
               force: bool = False, progress: ProgressCallback | None = None) -> tuple[Path, list[ZooScore]]:
     """Train and measure zoo networks with a study's fidelity; cache and return the scores.
@@ -242,7 +252,7 @@ def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, rep
     path = cache_path(reports_dir, settings)
     cached = _read_cache(path)
     stored: dict[str, Any] = dict(cached.get("models") or {}) if cached.get("key_fields") == settings.key_fields() else {}
-    todo = [n for n in names if force or n not in stored]
+    todo = [n for n in names if force or n not in stored or _stale(n, stored[n])]
     data = spec = None
     if todo:  # the data only when something is to be trained
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.dataset_options.items()}

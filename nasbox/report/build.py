@@ -31,10 +31,11 @@ from nasbox.report.fronts import front_infos
 from nasbox.report.hypervolume import hypervolume_info
 from nasbox.report.layers import render_layers
 from nasbox.report.markdown import render_markdown
-from nasbox.report.optuna_views import optuna_views
+from nasbox.report.optuna_views import OptunaViews, optuna_views
 from nasbox.report.page import PLOTLY_JS, render_index
 from nasbox.report.png import write_front_png, write_hypervolume_png
 from nasbox.report.screening import screening_info
+from nasbox.spaces import SearchSpace, study_space
 from nasbox.study.schema import TrialStatus
 from nasbox.study.tables import write_study_tables
 
@@ -82,10 +83,19 @@ def _classics(data: ReportData) -> list[ZooScore]:
     shape, classes = data.setup.get("input_shape"), data.setup.get("num_classes")
     if not (isinstance(shape, list) and len(shape) == 3 and isinstance(classes, int)):
         return []
+    measured = data.classics.get("models") if data.classics.get("device") in (*data.devices, None) else None
     try:
-        return classic_costs(tuple(shape), classes, data.classics.get("models"))
+        return classic_costs(tuple(shape), classes, measured)
     except (NasboxError, ValueError):
         return []
+
+
+def _space(study: optuna.Study) -> SearchSpace | None:
+    """The study's space, when it still loads (it says which parameters apply to a trial)."""
+    try:
+        return study_space(study.user_attrs)
+    except NasboxError:
+        return None
 
 
 def _zoo(data: ReportData, reports_dir: Path) -> tuple[list[ZooScore], str]:
@@ -94,8 +104,10 @@ def _zoo(data: ReportData, reports_dir: Path) -> tuple[list[ZooScore], str]:
     settings = settings_from_config(data.config, data.devices[0] if len(data.devices) == 1 else None)
     command = f"nasbox zoo --study {shlex.quote(data.study_name)}"
     scored = {s.name: s for s in load_zoo_scores(reports_dir, settings) if s.status == TrialStatus.COMPLETE}
-    classics = [scored.pop(c.name, c) for c in _classics(data)]
-    classics += list(scored.values())  # scored at another input than the setup records (older studies)
+    costs = _classics(data)
+    same = {c.name for c in costs if c.name in scored and scored[c.name].arch_id == c.arch_id}
+    classics = [scored[c.name] if c.name in same else c for c in costs]  # a score of an older genotype: costs only
+    classics += [s for n, s in scored.items() if n not in {c.name for c in costs}]  # no setup to compare with
     if settings is None:
         return classics, "accuracy not comparable yet (the study's device or fidelity is not known)"
     if not any(s.status == TrialStatus.COMPLETE for s in classics):
@@ -168,7 +180,11 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
     js = _share_plotly(report_dir, reports_dir)
     if js is not None:
         files.append(reports_dir / Path(js).name)
-    views = optuna_views(study, data)
+    try:
+        views = optuna_views(study, data, _space(study))
+    except Exception as exc:  # an optional view never costs the report
+        views = OptunaViews({}, {k: f"could not be computed: {type(exc).__name__}: {exc}"
+                                 for k in ("importance", "parallel", "timeline")}, {}, ())
     files.append(atomic_write(report_dir / "report.md", render_markdown(data, fronts, hv, rows, comparisons, zoo_hint,
                                                                         screening, views=views)))
     index = atomic_write(report_dir / "index.html", render_index(data, fronts, hv, rows, comparisons, zoo_hint, screening,

@@ -5,8 +5,9 @@
   parameters against accuracy (``plot_parallel_coordinate``). Both are computed on the
   trials that were trained (not the infeasible ones scored 0, nor repeats, whose values are
   another trial's), and only on the parameters every one of those trials has: a space's
-  conditional parameters (the kernel of a fifth block exists only when a stage has five)
-  cannot be compared across trials that lack them, and are named instead.
+  conditional parameters (a fifth stage's kernel applies only when there are five stages:
+  :meth:`~nasbox.spaces.SearchSpace.applies`) cannot be compared across trials they do not
+  apply to, and are named instead.
 * A **timeline by worker**: each trial a bar from its start to its end, on the row of the
   worker (host and process) that ran it, colored by status.
 
@@ -17,13 +18,15 @@ reports folder; nothing is fetched.
 from __future__ import annotations
 
 import warnings
+from html import escape
 from typing import Any, NamedTuple
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from nasbox.report.collect import ReportData
 from nasbox.report.plotly_figs import STYLE
+from nasbox.spaces import SearchSpace
 from nasbox.study.schema import Attr, TrialStatus, trial_status
 
 __all__ = ["MAX_TRIALS", "OptunaViews", "importance_figure", "optuna_views", "timeline_figure"]
@@ -32,6 +35,11 @@ __all__ = ["MAX_TRIALS", "OptunaViews", "importance_figure", "optuna_views", "ti
 MAX_TRIALS = 2000
 _PARALLEL_PARAMS = 8  # parameters on the parallel-coordinates plot: the most important for accuracy
 _SHOWN_PARAMS = 15  # parameters on the importance plot: the most important over all objectives
+# Optuna's notices (experimental features; PED-ANOVA's "low target values", which the negation handles), filtered
+# once here: warnings.catch_warnings is not thread-safe, and the report is also built in a search's thread
+warnings.filterwarnings("ignore", message=".*set_metric_names is experimental", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings("ignore", message=".*computes the importances of params to achieve low", category=UserWarning)
+warnings.filterwarnings("ignore", message=".*`target` is specified, but `target_name`", category=UserWarning)
 _FONT = {"family": "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", "size": 12}
 
 
@@ -42,13 +50,26 @@ class OptunaViews(NamedTuple):
     figures: dict[str, dict[str, Any]]
     captions: dict[str, str]
     importances: dict[str, dict[str, float]]  # objective -> parameter -> importance (most important first)
-    conditional: tuple[str, ...]  # parameters left out: not every trained trial has them
+    conditional: tuple[str, ...]  # parameters left out: they do not apply to every trained trial
 
 
-def _trained(study: optuna.Study) -> list[FrozenTrial]:
+def _trained(study: optuna.Study, space: SearchSpace | None) -> list[FrozenTrial]:
+    """The trained trials (the most recent :data:`MAX_TRIALS`), each with only the parameters that
+    apply to it (:meth:`SearchSpace.applies`)."""
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if trial_status(t) == TrialStatus.COMPLETE and t.values is not None]
-    return trials[-MAX_TRIALS:]
+              if trial_status(t) == TrialStatus.COMPLETE and t.values is not None][-MAX_TRIALS:]
+    if space is None:
+        return trials
+    out = []
+    for t in trials:
+        try:
+            keep = space.applies(t.params)
+        except Exception:  # a user's space: its hook must not break the report
+            keep = set(t.params)
+        out.append(create_trial(values=t.values, params={k: v for k, v in t.params.items() if k in keep},
+                                distributions={k: d for k, d in t.distributions.items() if k in keep},
+                                user_attrs=t.user_attrs) if keep != set(t.params) else t)
+    return out
 
 
 def _copy(study: optuna.Study, trials: list[FrozenTrial], names: list[str]) -> optuna.Study:
@@ -60,9 +81,7 @@ def _copy(study: optuna.Study, trials: list[FrozenTrial], names: list[str]) -> o
     finally:
         optuna.logging.set_verbosity(verbosity)
     copy.add_trials(trials)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        copy.set_metric_names(names)
+    copy.set_metric_names(names)
     return copy
 
 
@@ -77,10 +96,12 @@ def _plain(fig: Any, height: int) -> dict[str, Any]:
 
 
 def _importances(copy: optuna.Study, params: list[str], names: list[str]) -> dict[str, dict[str, float]]:
-    """Optuna's importances of ``params`` for each objective (its evaluator looks for low values: an
-    objective to maximise is negated)."""
+    """Optuna's importances of ``params`` for each objective named in ``names`` (its evaluator looks for
+    low values: an objective to maximise is negated)."""
     out = {}
-    for i, (name, direction) in enumerate(zip(names, copy.directions, strict=True)):
+    for i, (name, direction) in enumerate(zip(copy.metric_names or [], copy.directions, strict=True)):
+        if name not in names:
+            continue
         sign = -1.0 if direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
         scores = optuna.importance.get_param_importances(copy, params=params,
                                                          target=lambda t, i=i, sign=sign: sign * t.values[i])
@@ -97,9 +118,9 @@ def importance_figure(importances: dict[str, dict[str, float]], top: int | None 
     params = sorted({p for v in importances.values() for p in v},
                     key=lambda p: sum(v.get(p, 0.0) for v in importances.values()))
     params = params[-top:] if top else params
-    traces = [{"type": "bar", "orientation": "h", "name": name, "y": params, "x": [v.get(p, 0.0) for p in params],
-               "marker": {"color": _OBJECTIVE_COLORS[i % len(_OBJECTIVE_COLORS)]},
-               "hovertemplate": "%{y}: %{x:.3f}<extra>" + name + "</extra>"}
+    traces = [{"type": "bar", "orientation": "h", "name": escape(name), "y": [escape(p) for p in params],
+               "x": [v.get(p, 0.0) for p in params], "marker": {"color": _OBJECTIVE_COLORS[i % len(_OBJECTIVE_COLORS)]},
+               "hovertemplate": "%{y}: %{x:.3f}<extra>" + escape(name).replace("%", "%%") + "</extra>"}
               for i, (name, v) in enumerate(importances.items())]
     layout = {"font": _FONT, "barmode": "group", "height": 120 + 7 * len(params) * max(2, len(importances)),
               "margin": {"l": 150, "r": 20, "t": 10, "b": 40}, "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom"},
@@ -108,17 +129,18 @@ def importance_figure(importances: dict[str, dict[str, float]], top: int | None 
     return {"data": traces, "layout": layout}
 
 
-def optuna_views(study: optuna.Study, data: ReportData) -> OptunaViews:
+def optuna_views(study: optuna.Study, data: ReportData, space: SearchSpace | None = None) -> OptunaViews:
     """Parameter importance per objective and parallel coordinates (on the trained trials and the
-    parameters they all have), and the timeline by worker."""
+    parameters that apply to every one of them, as ``space`` says), and the timeline by worker."""
     figures = {"timeline": timeline_figure(study)}
     captions = {"timeline": "Each bar a trial, from its start to its end, on the row of the worker that ran it."}
     names = list(data.objectives)
-    trials = _trained(study)
+    trials = _trained(study, space)
     all_params = sorted({p for t in trials for p in t.params})
     params = [p for p in all_params if all(p in t.params for t in trials)]
     conditional = tuple(p for p in all_params if p not in params)
-    left_out = (f" {len(conditional)} conditional parameter(s) left out (not every trained candidate has them): "
+    left_out = (f" {len(conditional)} conditional parameter(s) left out (they do not apply to every trained "
+                f"candidate): "
                 f"{', '.join(conditional[:12])}{' ...' if len(conditional) > 12 else ''}." if conditional else "")
     varied = [p for p in params if len({repr(t.params[p]) for t in trials}) > 1]
     importances: dict[str, dict[str, float]] = {}
@@ -127,20 +149,23 @@ def optuna_views(study: optuna.Study, data: ReportData) -> OptunaViews:
         captions["importance"] = captions["parallel"] = f"Not drawn yet: {why} ({len(trials)} trained so far)."
         return OptunaViews(figures, captions, importances, conditional)
     copy = _copy(study, trials, names)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Optuna's experimental-feature notices
-        importances = _importances(copy, varied, names)
-        figures["importance"] = importance_figure(importances, _SHOWN_PARAMS)
-        key = "accuracy" if "accuracy" in names else names[0]
-        top = list(importances[key])[:_PARALLEL_PARAMS]
-        index = names.index(key)
-        figures["parallel"] = _plain(optuna.visualization.plot_parallel_coordinate(
-            copy, params=top, target=lambda t: t.values[index], target_name=key), 420)
+    constant = [n for i, n in enumerate(names) if len({t.values[i] for t in trials}) < 2]
+    importances = _importances(copy, varied, [n for n in names if n not in constant])
+    if not importances:
+        captions["importance"] = captions["parallel"] = "Not drawn: every objective has one value over the trials."
+        return OptunaViews(figures, captions, importances, conditional)
+    figures["importance"] = importance_figure(importances, _SHOWN_PARAMS)
+    key = "accuracy" if "accuracy" in importances else next(iter(importances))
+    top = list(importances[key])[:_PARALLEL_PARAMS]
+    index = names.index(key)
+    figures["parallel"] = _plain(optuna.visualization.plot_parallel_coordinate(
+        copy, params=top, target=lambda t: t.values[index], target_name=key), 420)
+    flat = f" Not shown for {', '.join(constant)}: one value over every trial." if constant else ""
     more = (f" The {len(varied) - _SHOWN_PARAMS} less important parameters are not drawn."
             if len(varied) > _SHOWN_PARAMS else "")
     captions["importance"] = (f"How much of each objective's variation each parameter explains (Optuna's "
                               f"{type(optuna.importance.PedAnovaImportanceEvaluator()).__name__}), over "
-                              f"{len(trials)} trained candidates.{more}{left_out}")
+                              f"{len(trials)} trained candidates.{more}{left_out}{flat}")
     captions["parallel"] = (f"The {len(top)} parameters that matter most for {key}; each line a trained candidate, "
                             f"colored by its {key}.")
     return OptunaViews(figures, captions, importances, conditional)
@@ -149,7 +174,7 @@ def optuna_views(study: optuna.Study, data: ReportData) -> OptunaViews:
 def _worker(t: FrozenTrial) -> str:
     w = t.user_attrs.get(Attr.WORKER)
     if isinstance(w, dict) and w.get("host") is not None:
-        return f"{w.get('host')} pid {w.get('pid')}"
+        return escape(f"{w.get('host')} pid {w.get('pid')}")
     return "unknown worker"
 
 
@@ -172,7 +197,7 @@ def timeline_figure(study: optuna.Study) -> dict[str, Any]:
             "x": [max(1.0, (e - t.datetime_start).total_seconds() * 1000) for t, e in zip(trials, ends, strict=True)],
             "customdata": [t.number for t in trials],
             "marker": {"color": color, "line": {"color": "#ffffff", "width": 1}},
-            "hovertemplate": "#%{customdata}: " + status + ", %{x:.0f} ms<extra>%{y}</extra>",
+            "hovertemplate": "#%{customdata}: " + escape(status) + ", %{x:.0f} ms<extra>%{y}</extra>",
         })
     rows = len({y for tr in traces for y in tr["y"]})
     layout = {"font": _FONT, "height": 150 + 36 * rows, "barmode": "overlay", "hovermode": "closest", "bargap": 0.4,

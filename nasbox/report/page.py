@@ -100,7 +100,8 @@ def _view(views: OptunaViews, key: str, title: str, plotly: bool) -> str:
     if key not in views.figures:
         body = ""
     elif plotly:
-        body = f'<div class="plot" id="view-{key}"></div>'
+        body = (f'<div class="plot" id="view-{key}"><p class="note">(an interactive plot: it needs the plotly bundle '
+                f'of the reports folder, which this page could not load)</p></div>')
     else:
         body = '<p class="note">(drawn with plotly, which this page could not load)</p>'
     return f'<div><h3>{title}</h3>{body}<p class="note" id="view-{key}-note">{esc(views.captions.get(key, ""))}</p></div>'

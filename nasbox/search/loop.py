@@ -25,6 +25,7 @@ report, which sits above the search, is written by the ``outputs`` hook that
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -59,6 +60,7 @@ __all__ = ["Outputs", "Search", "run_search"]
 
 #: ``outputs(study, report_dir) -> files``: what a search writes beside its tables at its end
 Outputs = Callable[[optuna.Study, Path], list[Path]]
+_log = logging.getLogger(__name__)
 _CANDIDATE_ERRORS = (TrainingError, ShapeError, NasboxError, RuntimeError, ValueError, MemoryError)
 
 
@@ -118,6 +120,8 @@ class Search:
             if step is Next.WAIT:
                 self.coordinator.wait()
                 continue
+            if self.config.prescreen > 1:
+                self.live.wait()  # pre-screening may time units for the latency table
             proposal = self.proposer.propose()
             trial = proposal.trial
             before = [t for t in self.study.get_trials(deepcopy=False) if t.number < trial.number]
@@ -159,12 +163,17 @@ class Search:
         """The classic networks' latency on this device at the study's input (cached per machine),
         recorded in the study for its report; once per study."""
         c = self.config
-        if not c.classics or self.outputs is None or self.study.user_attrs.get(StudyAttr.CLASSICS):
+        recorded = self.study.user_attrs.get(StudyAttr.CLASSICS) or {}
+        if not c.classics or self.outputs is None or recorded.get("device") == str(self.device):
             return
         t0 = time.perf_counter()
         try:
             found = self.costs.classics(self.space.input_shape, self.space.num_classes)
         except Timeout:  # another worker holds the cache's lock for long: its study records them
+            _log.warning("the classic networks' latency cache stayed locked; not measuring them here")
+            return
+        except Exception as exc:  # a report's extra never stops a search (an unwritable cache, say)
+            _log.warning("could not measure the classic networks' latency: %s: %s", type(exc).__name__, exc)
             return
         self.study.set_user_attr(StudyAttr.CLASSICS, {"device": str(self.device), "models": found})
         self.progress(ClassicsMeasured(len(found), time.perf_counter() - t0,

@@ -23,7 +23,7 @@ from nasbox.errors import SpaceError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
 
-__all__ = ['SearchSpace']
+__all__ = ['SearchSpace', 'param_index']
 
 
 class _Recorder:
@@ -130,6 +130,13 @@ class SearchSpace(ABC):
         except ValueError as exc:
             raise SpaceError(f"parameters do not fit space {self.name!r}: {exc}") from None
 
+    def applies(self, params: Mapping[str, Any]) -> set[str]:
+        """The parameters among ``params`` (a trial's) that shape its genotype. A space that samples
+        a fixed set of parameters and ignores some (``stage5.*`` when ``n_stages`` is 3) says so here,
+        so that the report's parameter importance compares a parameter only where it applies; by
+        default every parameter applies."""
+        return set(params)
+
     def sample_random(self, rng: random.Random) -> tuple[dict[str, Any], Architecture]:
         """Uniformly random parameters (without a study) and their genotype."""
         trial = _RandomTrial(rng)
@@ -192,3 +199,12 @@ def _fmt_value(value: Any) -> str:
     if isinstance(value, tuple):
         return "(" + ", ".join(str(v) for v in value) + ")"
     return repr(value)
+
+
+def param_index(param: str, prefix: str) -> int:
+    """The number in a repeated parameter's name: ``3`` for ``stage3.kernel`` with prefix ``stage``,
+    ``2`` for ``head.fc2.width`` with prefix ``head.fc``; 0 when ``param`` is not ``<prefix><N>.…``."""
+    dots = prefix.count(".")
+    head = ".".join(param.split(".")[:dots + 1])
+    digits = head[len(prefix):]
+    return int(digits) if head.startswith(prefix) and digits.isdigit() else 0

@@ -9,9 +9,12 @@ from types import SimpleNamespace
 import pytest
 
 from nasbox.evaluate.classics import classic_costs, latency_cache_path, measure_classics
-from nasbox.evaluate.zoo import UNSCORED
+from nasbox.evaluate.zoo import UNSCORED, _stale
 from nasbox.model.analysis import analyze
+from nasbox.model.arch import Architecture
 from nasbox.model.zoo import ZOO_NAMES, get_zoo
+from nasbox.search import SearchConfig, run_search
+from tests.report.support import DATA, TINY
 
 SHAPE = (3, 16, 16)
 
@@ -84,3 +87,25 @@ def test_a_corrupt_cache_is_measured_again(cache):
     timer = CountingTimer()
     assert set(measure_classics(SHAPE, 10, "cpu", measure=timer)) == set(ZOO_NAMES)
     assert len(timer.timed) == len(ZOO_NAMES)
+
+
+def test_a_search_goes_on_when_the_classics_cannot_be_cached(tmp_path, monkeypatch):
+    """The classic networks are a report's extra: an unwritable cache folder costs them, not the search."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("NASBOX_CACHE_DIR", str(blocker))
+    result = run_search(SearchConfig(space="seed_cnn", space_args=dict(TINY), dataset="synthetic",
+                                     dataset_options=DATA, iterations=2, batch_size=32, budget=1, device="cpu",
+                                     reports_dir=str(tmp_path / "r"), study="s", sampler="random"),
+                        outputs=lambda study, folder: [])
+    assert len(result.trials) == 1
+    with pytest.raises(OSError):
+        measure_classics(SHAPE, 10, "cpu", measure=CountingTimer())  # the path the search survived
+
+
+def test_a_cached_zoo_score_of_an_older_genotype_is_scored_again():
+    arch = get_zoo("alexnet", (3, 224, 224), 1000)
+    assert not _stale("alexnet", {"encoding": arch.encode(), "arch_id": arch.arch_id})
+    old = arch.encode().replace("max3s2p0", "max3s2")  # the padded pools of before: a 7x7 map
+    assert _stale("alexnet", {"encoding": old, "arch_id": Architecture.decode(old).arch_id})
+    assert _stale("alexnet", {"encoding": "garbage"})

@@ -11,6 +11,7 @@ from optuna.trial import TrialState, create_trial
 
 from nasbox.report.collect import collect
 from nasbox.report.optuna_views import importance_figure, optuna_views, timeline_figure
+from nasbox.spaces import get_space
 
 
 def _study(n: int = 40) -> optuna.Study:
@@ -83,3 +84,51 @@ def test_importance_figure_orders_parameters_by_their_total_importance():
     fig = importance_figure({"accuracy": {"a": 0.7, "b": 0.3}, "macs": {"a": 0.1, "b": 0.9}})
     assert fig["data"][0]["y"] == ["a", "b"]  # totals 0.8 < 1.2: the most important ends on top (last)
     assert fig["data"][1]["x"] == [0.1, 0.9]
+
+
+class _Space:
+    """A space whose ``width`` does not apply when ``kind`` is ``a``."""
+
+    def applies(self, params):
+        return {p for p in params if not (p == "width" and params.get("kind") == "a")}
+
+
+def test_a_parameter_that_does_not_apply_to_every_trial_is_named_not_scored():
+    study = _study()
+    views = optuna_views(study, collect(study), _Space())
+    assert set(views.conditional) == {"extra", "width"}
+    assert all(set(v) == {"kind"} for v in views.importances.values())
+    assert "width" in views.captions["importance"]
+
+
+def test_builtin_spaces_say_which_parameters_shape_the_genotype():
+    """A parameter a space says does not apply can take any value without changing the genotype (checked by
+    replaying the space), and the spaces that sample unused stages do leave some out."""
+    for name in ("seed_cnn", "resnet", "mobilenet", "efficientnet"):
+        space = get_space(name, input_shape=(3, 32, 32), num_classes=10)
+        dropped = 0
+        for seed in range(15):
+            params, arch = space.sample_random(random.Random(seed))
+            kinds = space.parameters()
+            for p in set(params) - space.applies(params):
+                dropped += 1
+                kind, choices = kinds[p]
+                for other in (choices if kind == "categorical" else range(choices[0], choices[1] + 1, choices[2])):
+                    assert space.from_params({**params, p: other}).arch_id == arch.arch_id, (name, p, other)
+        assert dropped > 0 if name in ("seed_cnn", "resnet") else dropped == 0, name
+
+
+def test_an_objective_with_one_value_gets_no_importance():
+    """PED-ANOVA would split a constant objective's 'importance' evenly: made-up numbers, so it is left out."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("setup", {"objectives": ["accuracy", "macs"]})
+    rng = random.Random(1)
+    for _ in range(12):
+        width = rng.random()
+        study.add_trial(create_trial(values=[width, 5.0], params={"width": width, "kind": rng.choice("ab")},
+                                     distributions={"width": FloatDistribution(0, 1),
+                                                    "kind": CategoricalDistribution(["a", "b"])},
+                                     user_attrs={"status": "complete"}))
+    views = optuna_views(study, collect(study))
+    assert set(views.importances) == {"accuracy"}
+    assert "Not shown for macs" in views.captions["importance"]
