@@ -292,6 +292,8 @@ def test_the_screening_page_opens_offline_in_chromium(searched, tmp_path):
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed")
     shutil.copytree(searched / "screen", tmp_path / "screen")
+    for bundle in searched.glob("plotly-*.min.js"):  # the page loads the reports folder's plotly
+        shutil.copy(bundle, tmp_path)
     browser = Chromium(tmp_path / "profile")
     try:
         session = browser.open((tmp_path / "screen" / "index.html").as_uri())
