@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataError",
+    "EvaluationError",
     "NasboxError",
     "ShapeError",
     "SpaceError",
@@ -44,3 +45,7 @@ class StorageError(NasboxError):
 
 class TrainingError(NasboxError):
     """A candidate failed to train (non-finite loss, out of memory)."""
+
+
+class EvaluationError(TrainingError):
+    """A candidate could not be scored by its evaluator (not in the evaluator's table, say)."""

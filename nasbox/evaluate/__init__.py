@@ -12,6 +12,7 @@ from nasbox.evaluate.base import (
     register_evaluator,
 )
 from nasbox.evaluate.brief import BriefTraining
+from nasbox.evaluate.table import TableLookup
 
-__all__ = ["BriefTraining", "Candidate", "EvalContext", "Evaluation", "Evaluator", "evaluator_names", "make_evaluator",
-           "register_evaluator"]
+__all__ = ["BriefTraining", "Candidate", "EvalContext", "Evaluation", "Evaluator", "TableLookup", "evaluator_names",
+           "make_evaluator", "register_evaluator"]

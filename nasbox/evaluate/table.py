@@ -1,0 +1,93 @@
+"""A tabular evaluator: look a candidate's accuracy up in a table instead of training it.
+
+``nasbox search --evaluator table:FILE.csv`` scores each candidate with the row of ``FILE.csv``
+whose ``arch`` column holds the candidate's canonical arch string (its encoding, as
+``nasbox show`` prints it and ``trials.csv`` records it). The other columns are metrics named
+like the objectives: ``accuracy`` (required; a column whose values exceed 1 is read as percent)
+and, optionally, ``latency_ms`` or anything else a published benchmark provides, recorded on the
+trial under those names. MACs and parameters stay analytic. A candidate missing from the table
+is a failed trial whose reason names the table, not a crash. Benchmarks published as tables
+(NAS-Bench-style) plug in by writing their rows in this form.
+
+The table is part of the study's fidelity (its file name and content digest): resuming a study
+with another table is refused, and a genotype looked up before is a repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from nasbox.errors import ConfigError, EvaluationError
+from nasbox.evaluate.base import Candidate, EvalContext, Evaluation, Evaluator, Rungs, register_evaluator
+
+__all__ = ["TableLookup", "read_table"]
+
+KEY = "arch"
+
+
+def read_table(path: str | Path) -> dict[str, dict[str, float]]:
+    """``arch -> {metric: value}`` from a CSV file, accuracy as a fraction.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, has no ``arch`` or ``accuracy`` column, a
+            metric that is not a number, or an arch string twice.
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype={KEY: str})
+    except FileNotFoundError:
+        raise ConfigError(f"table {path} does not exist") from None
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise ConfigError(f"cannot read table {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    missing = [c for c in (KEY, "accuracy") if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"table {path} has no {' or '.join(missing)} column (columns: {', '.join(frame.columns)})")
+    duplicated = frame[KEY][frame[KEY].duplicated()].tolist()
+    if duplicated:
+        raise ConfigError(f"table {path} lists {duplicated[0]!r} twice")
+    metrics = [c for c in frame.columns if c != KEY]
+    for column in metrics:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any():
+            row = int(values.isna().to_numpy().argmax()) + 2  # the header is line 1
+            raise ConfigError(f"table {path}, line {row}: {column} is not a number ({frame[column].iloc[row - 2]!r})")
+        frame[column] = values.astype(float)
+    if (frame["accuracy"] > 1).any():  # percent, as most published tables give it
+        frame["accuracy"] = frame["accuracy"] / 100.0
+    if ((frame["accuracy"] < 0) | (frame["accuracy"] > 1)).any():
+        raise ConfigError(f"table {path}: accuracy must lie in [0, 1] or [0, 100]")
+    return {row[KEY]: {c: float(row[c]) for c in metrics} for row in frame.to_dict("records")}
+
+
+@register_evaluator("table")
+class TableLookup(Evaluator):
+    """Scores a candidate with its row of a table (``--evaluator table:FILE.csv``)."""
+
+    name: ClassVar[str] = "table"
+    supports_rungs: ClassVar[bool] = False
+
+    def __init__(self, context: EvalContext) -> None:
+        if not context.argument:
+            raise ConfigError("the table evaluator needs a file: --evaluator table:FILE.csv")
+        self.path = Path(context.argument).expanduser()
+        self.rows = read_table(self.path)
+        self.digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+
+    def fidelity(self) -> dict[str, Any]:
+        return {"evaluator": self.name, "table": self.path.name, "table_sha256": self.digest}
+
+    def budget_text(self) -> str:
+        return f"a lookup in {self.path.name} ({len(self.rows):,} rows)"
+
+    def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:
+        key = candidate.arch.encode()
+        row = self.rows.get(key)
+        if row is None:
+            raise EvaluationError(f"not in the table {self.path.name}: {key}")
+        details = {k: v for k, v in row.items() if k != "accuracy" and math.isfinite(v)}
+        return Evaluation(row["accuracy"], details)

@@ -1,0 +1,91 @@
+"""Tests of nasbox.evaluate.table: a search scored by a table the test writes (no training)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+import nasbox.evaluate.brief
+from nasbox.cli import main
+from nasbox.errors import ConfigError
+from nasbox.evaluate.table import read_table
+from nasbox.search import SearchConfig, run_search
+from nasbox.spaces import get_space
+from tests.report.support import DATA, TINY
+
+SPACE = {**TINY, "channels": "8", "activations": "relu"}  # 256 genotypes: a table can hold them all
+
+
+def _table(path, n=3000, *, percent=False, skip=()):
+    """Rows for every genotype of a 256-genotype space (``n`` random draws cover them); accuracy a function of
+    the genotype (more residual stages, more accurate)."""
+    space = get_space("seed_cnn", input_shape=tuple(DATA["synthetic_shape"]), num_classes=10, args=SPACE)
+    rows = {}
+    for seed in range(n):
+        _, arch = space.sample_random(random.Random(seed))
+        rows[arch.encode()] = 0.5 + 0.1 * arch.encode().count("rb_") + 0.001 * (len(rows) % 9)
+    lines = ["arch,accuracy,latency_ms"]
+    for i, (enc, acc) in enumerate(sorted(rows.items())):
+        if i not in skip:
+            lines.append(f'"{enc}",{acc * 100 if percent else acc},{1.0 + i}')
+    path.write_text("\n".join(lines) + "\n")
+    return {enc: acc for i, (enc, acc) in enumerate(sorted(rows.items())) if i not in skip}
+
+
+def _search(tmp_path, table, **kw):
+    config = dict(space="seed_cnn", space_args=dict(SPACE), dataset="synthetic", dataset_options=DATA, iterations=2,
+                  batch_size=32, budget=6, reports_dir=str(tmp_path / "r"), device="cpu", sampler="random",
+                  evaluator=f"table:{table}", study="t")
+    config.update(kw)
+    return run_search(SearchConfig(**config))
+
+
+def test_a_search_scored_by_a_table_trains_nothing_and_records_the_tables_values(tmp_path, monkeypatch):
+    table = tmp_path / "bench.csv"
+    truth = _table(table, percent=True)  # percent in the file: read as a fraction
+    assert len(truth) == 256
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a table lookup must not train")
+
+    monkeypatch.setattr(nasbox.evaluate.brief, "train_model", no_training)
+    result = _search(tmp_path, table)
+    df = result.trials
+    scored = df[df["status"].isin(["complete", "repeat"])]
+    assert len(scored) >= 1
+    for _, row in scored.iterrows():
+        assert row["accuracy"] == pytest.approx(truth[row["encoding"]])
+        assert row["evaluator"] == "table"
+
+
+def test_a_genotype_missing_from_the_table_is_a_failed_trial_naming_the_table(tmp_path):
+    table = tmp_path / "partial.csv"
+    _table(table, skip=set(range(0, 400, 2)))  # every other genotype left out
+    df = _search(tmp_path, table, budget=8).trials
+    failed = df[df["status"] == "failed"]
+    assert len(failed) >= 1 and failed["fail_reason"].str.contains("not in the table partial.csv").all()
+    assert (df["status"] != "running").all()
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("arch,acc\nx,0.5\n", "no accuracy column"),
+    ("name,accuracy\nx,0.5\n", "no arch column"),
+    ("arch,accuracy\nx,high\n", "line 2: accuracy is not a number"),
+    ("arch,accuracy\nx,0.5\nx,0.6\n", "'x' twice"),
+    ("arch,accuracy\nx,-3\n", "[0, 1] or [0, 100]"),
+])
+def test_a_bad_table_is_one_clear_error(tmp_path, text, needle):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=None) as err:
+        read_table(path)
+    assert needle in str(err.value)
+
+
+def test_the_command_line_refuses_a_missing_table_in_one_line(tmp_path, capsys):
+    code = main(["search", "--dataset", "synthetic", "--evaluator", f"table:{tmp_path / 'none.csv'}",
+                 "--reports-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: table ") and "does not exist" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
