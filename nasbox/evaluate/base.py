@@ -102,6 +102,9 @@ class Evaluator(ABC):
 
     name: ClassVar[str] = ""
     supports_rungs: ClassVar[bool] = False
+    #: ``False``: it scores from the genotype alone (a table): the search builds the model only to time
+    #: its latency, and only when the evaluation gives none
+    needs_model: ClassVar[bool] = True
 
     @abstractmethod
     def fidelity(self) -> dict[str, Any]:

@@ -70,6 +70,7 @@ class TableLookup(Evaluator):
 
     name: ClassVar[str] = "table"
     supports_rungs: ClassVar[bool] = False
+    needs_model: ClassVar[bool] = False
 
     def __init__(self, context: EvalContext) -> None:
         if not context.argument:
@@ -89,5 +90,7 @@ class TableLookup(Evaluator):
         row = self.rows.get(key)
         if row is None:
             raise EvaluationError(f"not in the table {self.path.name}: {key}")
-        details = {k: v for k, v in row.items() if k != "accuracy" and math.isfinite(v)}
+        details: dict[str, Any] = {k: v for k, v in row.items() if k != "accuracy" and math.isfinite(v)}
+        if "latency_ms" in details:
+            details["latency_source"] = "table"
         return Evaluation(row["accuracy"], details)

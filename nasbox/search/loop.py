@@ -214,6 +214,8 @@ class Search:
             self.constraints.apply(trial, metrics, analytic=False)
             return self.recorder.finish(trial, {**metrics, Attr.REPEAT_OF: repeat.number}, TrialStatus.REPEAT)
         seed = init_seed(arch.arch_id, self.config.seed)
+        if not self.evaluator.needs_model:
+            return self._look_up(trial, Candidate(arch, info, seed), metrics)
         candidate = Candidate(arch, info, seed, build_model(arch, seed=seed))
         self.live.wait()  # no report rendering while the latency is timed
         metrics.update(self.costs.measure(candidate))
@@ -225,6 +227,22 @@ class Search:
         metrics.update({Attr.ACCURACY: evaluation.accuracy, **evaluation.details})
         if evaluation.stopped_at is not None:
             return self.recorder.finish(trial, {**metrics, Attr.STOPPED_AT: evaluation.stopped_at}, TrialStatus.STOPPED)
+        return self.recorder.finish(trial, metrics, TrialStatus.COMPLETE)
+
+    def _look_up(self, trial: optuna.Trial, candidate: Candidate, metrics: dict[str, Any]) -> dict[str, Any]:
+        """An evaluator that needs no model (a table): score first; build and time the candidate only when
+        its latency is wanted (an objective or a constraint) and the evaluator did not give one."""
+        evaluation = self.evaluator.evaluate(candidate, None)
+        metrics.update({Attr.ACCURACY: evaluation.accuracy, **evaluation.details})
+        wanted = "latency" in self.config.objectives or self.config.max_latency_ms is not None
+        if wanted and Attr.LATENCY_MS not in evaluation.details:
+            candidate.model = build_model(candidate.arch, seed=candidate.seed)
+            self.live.wait()  # no report rendering while the latency is timed
+            metrics.update(self.costs.measure(candidate))
+        broken = self.constraints.apply(trial, metrics, analytic=False)
+        if broken:
+            return self._infeasible(trial, metrics, broken)
+        self.live.start_if_due()
         return self.recorder.finish(trial, metrics, TrialStatus.COMPLETE)
 
     def _infeasible(self, trial: optuna.Trial, metrics: dict[str, Any], broken: list[str]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import random
 import pytest
 
 import nasbox.evaluate.brief
+import nasbox.search.costs
 from nasbox.cli import main
 from nasbox.errors import ConfigError
 from nasbox.evaluate.table import read_table
@@ -89,3 +90,24 @@ def test_the_command_line_refuses_a_missing_table_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: table ") and "does not exist" in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_a_tables_latency_replaces_timing_and_without_one_the_candidate_is_timed(tmp_path, monkeypatch):
+    table = tmp_path / "bench.csv"
+    _table(table)
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("the table gives the latency: nothing may be timed")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(nasbox.search.costs, "measure_latency", no_timing)
+        df = _search(tmp_path, table, study="with-latency").trials
+    done = df[df["status"] == "complete"]
+    assert len(done) >= 1 and len(done) == len(df[df["status"] != "repeat"])  # a timing would have failed one
+    rows = read_table(table)
+    assert all(r["latency_ms"] == rows[r["encoding"]]["latency_ms"] for _, r in done.iterrows())
+    without = tmp_path / "accuracy-only.csv"
+    without.write_text("\n".join(line.rsplit(",", 1)[0] for line in table.read_text().splitlines()) + "\n")
+    df = _search(tmp_path, without, study="timed").trials
+    done = df[df["status"] == "complete"]
+    assert len(done) >= 1 and (done["latency_ms"] > 0).all()  # timed: the table has no latency
