@@ -15,7 +15,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         default = action.default
         unstated = default is None or default is False or default == [] or default is argparse.SUPPRESS
-        if unstated or "default" in text or not action.option_strings or isinstance(action, argparse._HelpAction):
+        if unstated or "default" in text or not action.option_strings:  # --help, --version: SUPPRESS
             return text
         shown = ",".join(str(d) for d in default) if isinstance(default, (tuple, list)) else "%(default)s"
         return f"{text} (default: {shown})" if text else f"default: {shown}"

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from nasbox.evaluate.zoo import UNSCORED, ZooScore
 from nasbox.files import update_file
 from nasbox.measure.latency import measure_latency
-from nasbox.measure.latency_table import cache_dir, device_key
+from nasbox.measure.latency_table import device_file, device_key
 from nasbox.model.analysis import analyze
 from nasbox.model.build import build_model
 from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
@@ -54,11 +55,10 @@ def classic_costs(input_shape: Shape, num_classes: int, latencies: dict[str, Any
     return out
 
 
-def latency_cache_path(device: Any, threads: int = 1):
-    """``<cache>/zoo-latency/<device key>.json`` (the device model, CPU threads, PyTorch version)."""
-    key = device_key(device, threads)
-    stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
-    return cache_dir() / "zoo-latency" / f"{stem}.json"
+def latency_cache_path(device: Any, threads: int = 1) -> Path:
+    """``<cache>/zoo-latency/<device key>.json`` (the device model, CPU threads, PyTorch version), named
+    as the device's latency table is."""
+    return device_file("zoo-latency", device, threads)
 
 
 def measure_classics(input_shape: Shape, num_classes: int, device: Any, *, threads: int = 1,

@@ -16,6 +16,7 @@ with another table is refused, and a genotype looked up before is a repeat.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,8 +31,8 @@ __all__ = ["TableLookup", "read_table"]
 KEY = "arch"
 
 
-def read_table(path: str | Path) -> dict[str, dict[str, float]]:
-    """``arch -> {metric: value}`` from a CSV file, accuracy as a fraction.
+def read_table(path: str | Path, content: bytes | None = None) -> dict[str, dict[str, float]]:
+    """``arch -> {metric: value}`` from a CSV file (or its ``content``, already read), accuracy as a fraction.
 
     Raises:
         ConfigError: the file is missing or unreadable, has no ``arch`` or ``accuracy`` column, a
@@ -39,7 +40,7 @@ def read_table(path: str | Path) -> dict[str, dict[str, float]]:
     """
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype={KEY: str})
+        frame = pd.read_csv(io.BytesIO(content) if content is not None else path, dtype={KEY: str})
     except FileNotFoundError:
         raise ConfigError(f"table {path} does not exist") from None
     except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -76,8 +77,14 @@ class TableLookup(Evaluator):
         if not context.argument:
             raise ConfigError("the table evaluator needs a file: --evaluator table:FILE.csv")
         self.path = Path(context.argument).expanduser()
-        self.rows = read_table(self.path)
-        self.digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+        try:
+            content = self.path.read_bytes()
+        except FileNotFoundError:
+            raise ConfigError(f"table {self.path} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read table {self.path}: {exc}") from None
+        self.rows = read_table(self.path, content)  # parsed from the bytes it is identified by
+        self.digest = hashlib.sha256(content).hexdigest()[:16]
 
     def fidelity(self) -> dict[str, Any]:
         return {"evaluator": self.name, "table": self.path.name, "table_sha256": self.digest}

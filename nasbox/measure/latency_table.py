@@ -54,7 +54,8 @@ from nasbox.model.analysis import Analysis, analyze
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
 
-__all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "cache_dir", "device_key", "network_units"]
+__all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "cache_dir", "device_file", "device_key",
+           "network_units"]
 
 #: predictions that also measure the whole network, to learn the weight-fetch time per parameter
 CALIBRATION_NETWORKS = 8
@@ -131,6 +132,13 @@ def cache_dir() -> Path:
     return Path(base) / "nasbox"
 
 
+def device_file(folder: str, device: str | torch.device, threads: int = 1, directory: Path | None = None) -> Path:
+    """``<cache>/<folder>/<device key as a file name>.json``: a per-device cache of latencies (the
+    lookup table in ``latency/``, the classic networks' in ``zoo-latency/``)."""
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", device_key(device, threads)).strip("-").lower()
+    return (directory or cache_dir()) / folder / f"{slug}.json"
+
+
 MeasureFn = Callable[[nn.Module, Shape], float]
 
 
@@ -174,8 +182,7 @@ class LatencyTable:
         """The table of ``device`` (``threads`` CPU threads) in ``directory`` (default :func:`cache_dir`)."""
         device = torch.device(device)
         key = device_key(device, threads)
-        slug = re.sub(r"[^A-Za-z0-9.]+", "-", key).strip("-").lower()
-        path = (directory or cache_dir()) / "latency" / f"{slug}.json"
+        path = device_file("latency", device, threads, directory)
 
         warm = {"min_warmup_s": 0.05} if device.type == "cuda" else {}  # the GPU is warm after the first unit
 

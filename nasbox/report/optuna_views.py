@@ -18,14 +18,14 @@ reports folder; nothing is fetched.
 from __future__ import annotations
 
 import warnings
-from html import escape
 from typing import Any, NamedTuple
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from nasbox.report.collect import ReportData
-from nasbox.report.plotly_figs import STYLE
+from nasbox.report.format import esc
+from nasbox.report.plotly_figs import FONT, STYLE
 from nasbox.spaces import SearchSpace
 from nasbox.study.schema import Attr, TrialStatus, trial_status
 
@@ -40,7 +40,6 @@ _SHOWN_PARAMS = 15  # parameters on the importance plot: the most important over
 warnings.filterwarnings("ignore", message=".*set_metric_names is experimental", category=optuna.exceptions.ExperimentalWarning)
 warnings.filterwarnings("ignore", message=".*computes the importances of params to achieve low", category=UserWarning)
 warnings.filterwarnings("ignore", message=".*`target` is specified, but `target_name`", category=UserWarning)
-_FONT = {"family": "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", "size": 12}
 
 
 class OptunaViews(NamedTuple):
@@ -90,7 +89,7 @@ def _plain(fig: Any, height: int) -> dict[str, Any]:
     layout = dict(spec.get("layout") or {})
     layout.pop("template", None)  # plotly's default template: 8 kB per figure, and the page has its own style
     layout.pop("title", None)  # the page titles each view
-    layout.update(font=_FONT, height=height, paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
+    layout.update(font=FONT, height=height, paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
                   margin={"l": 150, "r": 20, "t": 40, "b": 40})
     return {"data": spec["data"], "layout": layout}
 
@@ -118,11 +117,11 @@ def importance_figure(importances: dict[str, dict[str, float]], top: int | None 
     params = sorted({p for v in importances.values() for p in v},
                     key=lambda p: sum(v.get(p, 0.0) for v in importances.values()))
     params = params[-top:] if top else params
-    traces = [{"type": "bar", "orientation": "h", "name": escape(name), "y": [escape(p) for p in params],
+    traces = [{"type": "bar", "orientation": "h", "name": esc(name), "y": [esc(p) for p in params],
                "x": [v.get(p, 0.0) for p in params], "marker": {"color": _OBJECTIVE_COLORS[i % len(_OBJECTIVE_COLORS)]},
-               "hovertemplate": "%{y}: %{x:.3f}<extra>" + escape(name).replace("%", "%%") + "</extra>"}
+               "hovertemplate": "%{y}: %{x:.3f}<extra>" + esc(name).replace("%", "%%") + "</extra>"}
               for i, (name, v) in enumerate(importances.items())]
-    layout = {"font": _FONT, "barmode": "group", "height": 120 + 7 * len(params) * max(2, len(importances)),
+    layout = {"font": FONT, "barmode": "group", "height": 120 + 7 * len(params) * max(2, len(importances)),
               "margin": {"l": 150, "r": 20, "t": 10, "b": 40}, "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom"},
               "xaxis": {"title": {"text": "importance (each objective's sum is 1)"}, "gridcolor": "#e6e9ee"},
               "yaxis": {"automargin": True}, "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff"}
@@ -174,7 +173,7 @@ def optuna_views(study: optuna.Study, data: ReportData, space: SearchSpace | Non
 def _worker(t: FrozenTrial) -> str:
     w = t.user_attrs.get(Attr.WORKER)
     if isinstance(w, dict) and w.get("host") is not None:
-        return escape(f"{w.get('host')} pid {w.get('pid')}")
+        return esc(f"{w.get('host')} pid {w.get('pid')}")
     return "unknown worker"
 
 
@@ -197,10 +196,10 @@ def timeline_figure(study: optuna.Study) -> dict[str, Any]:
             "x": [max(1.0, (e - t.datetime_start).total_seconds() * 1000) for t, e in zip(trials, ends, strict=True)],
             "customdata": [t.number for t in trials],
             "marker": {"color": color, "line": {"color": "#ffffff", "width": 1}},
-            "hovertemplate": "#%{customdata}: " + escape(status) + ", %{x:.0f} ms<extra>%{y}</extra>",
+            "hovertemplate": "#%{customdata}: " + esc(status) + ", %{x:.0f} ms<extra>%{y}</extra>",
         })
     rows = len({y for tr in traces for y in tr["y"]})
-    layout = {"font": _FONT, "height": 150 + 36 * rows, "barmode": "overlay", "hovermode": "closest", "bargap": 0.4,
+    layout = {"font": FONT, "height": 150 + 36 * rows, "barmode": "overlay", "hovermode": "closest", "bargap": 0.4,
               "margin": {"l": 150, "r": 20, "t": 10, "b": 40}, "xaxis": {"type": "date"},
               "yaxis": {"automargin": True}, "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom"},
               "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff"}

@@ -17,7 +17,7 @@ from nasbox.report.fronts import COSTS, FrontInfo, zoo_metric
 from nasbox.report.hypervolume import HypervolumeInfo
 from nasbox.study.schema import TrialStatus
 
-__all__ = ["STYLE", "front_caption", "front_figure", "hypervolume_figure"]
+__all__ = ["FONT", "STYLE", "front_caption", "front_figure", "hypervolume_figure"]
 
 #: marker style per group: (legend name, color, symbol, size)
 STYLE: dict[str, tuple[str, str, str, int]] = {
@@ -33,7 +33,7 @@ STYLE: dict[str, tuple[str, str, str, int]] = {
     TrialStatus.LOST: ("lost (worker stopped)", "#6b4fa0", "triangle-down", 9),
     TrialStatus.RUNNING: (TrialStatus.RUNNING, "#2ca02c", "hourglass", 9),
 }
-_FONT = {"family": "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", "size": 12}
+FONT = {"family": "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", "size": 12}
 
 
 def _trace(group: str, rows: list[TrialRow], cost: str, *, strip: bool = False, note: str = "") -> dict[str, Any]:
@@ -119,7 +119,7 @@ def front_figure(info: FrontInfo) -> dict[str, Any]:
     n = len(categories)
     strip_height = 0.05 + 0.06 * n + (0.06 if info.classics else 0.0) if n else 0.0  # share of the plot area
     layout = {
-        "font": _FONT, "height": 410 + 24 * n, "margin": {"l": 64, "r": 10, "t": 10, "b": 10},
+        "font": FONT, "height": 410 + 24 * n, "margin": {"l": 64, "r": 10, "t": 10, "b": 10},
         "hovermode": "closest", "hoverlabel": {"align": "left"},
         "legend": {"orientation": "h", "yanchor": "top", "y": -0.15 if n else -0.13, "font": {"size": 11}},
         "xaxis": {"type": "log", "title": {"text": info.title, "standoff": 4}, "anchor": "y2" if n else "y",
@@ -152,7 +152,7 @@ def hypervolume_figure(info: HypervolumeInfo) -> dict[str, Any]:
              "hovertemplate": "trial #%{x} raised it to %{y:.4f}<extra></extra>"},
         ],
         "layout": {
-            "font": _FONT, "height": 300, "margin": {"l": 60, "r": 10, "t": 10, "b": 45}, "showlegend": False,
+            "font": FONT, "height": 300, "margin": {"l": 60, "r": 10, "t": 10, "b": 45}, "showlegend": False,
             "xaxis": {"title": {"text": "trial number"}, "gridcolor": "#e6e9ee"},
             "yaxis": {"title": {"text": "hypervolume"}, "rangemode": "tozero", "gridcolor": "#e6e9ee"},
             "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff",

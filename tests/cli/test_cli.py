@@ -8,6 +8,7 @@ import json
 import shlex
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -222,7 +223,14 @@ def test_python_dash_m_nasbox_and_version_from_the_package_metadata():
     assert nasbox.__version__ == version
 
 
-def test_the_package_is_typed():
+def test_the_package_is_typed(tmp_path):
+    """py.typed is in the wheel (not only in the source tree an editable install reads)."""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation", "-q",
+                          "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = tmp_path.glob("nasbox-*.whl")
+    assert "nasbox/py.typed" in zipfile.ZipFile(wheel).namelist()
     assert importlib.resources.files("nasbox").joinpath("py.typed").is_file()
 
 

@@ -14,6 +14,7 @@ from nasbox.model.analysis import analyze, conv_out, needs_resize
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock
 from nasbox.model.build import build_model
+from tests.model.support import every_block_arch
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -38,21 +39,7 @@ def one_block(input_shape, block, **kw) -> Architecture:
 def catalogue() -> dict[str, Architecture]:
     """Small genotypes that together use every block type, option, pool and head."""
     return {
-        "every_block": Architecture(
-            (3, 32, 32), 10,
-            stem=Stage((ConvBlock(8, stride=2, act="silu"),), Pool("max", 3, 2)),
-            resolution=40,
-            stages=(
-                Stage((ConvBlock(8, kernel=5, act="leaky_relu", bn=False), ConvBlock(8, act=None, bias=True),
-                       ConvBlock(8, kernel=1, bn=False, bias=False)), Pool("avg", 2, 2)),
-                Stage((ResidualBlock(8), ResidualBlock(16, stride=2, n_convs=3, se_ratio=0.25, act="hardswish"))),
-                Stage((DepthwiseSeparable(24, kernel=5, se_ratio=0.5, act="gelu"), InvertedResidual(24, expansion=1),
-                       InvertedResidual(32, kernel=7, stride=2, expansion=4.5, se_ratio=0.25, act="silu"),
-                       InvertedResidual(32)), Pool("min", 2, 1)),
-                Stage((Inception(8, 8, 16, 4, 8, 8, k5=3), Inception(4, 4, 8, 2, 4, 4, act="relu6"))),
-            ),
-            head=Head("flatten", (FC(64, "leaky_relu", 0.25), FC(32, "hardswish")), dropout=0.5),
-        ),
+        "every_block": every_block_arch(),
         "lenet": Architecture(
             (1, 28, 28), 10,
             (Stage((ConvBlock(6, kernel=5, bn=False),), Pool("max", 2, 2)),

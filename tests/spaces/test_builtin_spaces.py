@@ -114,17 +114,16 @@ def test_same_params_give_the_same_genotype(space_cls, shape):
         assert space.from_params(params).arch_id == arch.arch_id
 
 
-@space_param
-@shape_param
-def test_params_match_torch_and_forward_gives_logits(space_cls, shape):
-    _assert_params_match_torch(_samples(space_cls, shape)[:N_TORCH], shape)
+# the first samples of each space in the default suite, the rest with the slow tests (the tests are the same)
+FIRST_AND_REST = pytest.mark.parametrize("part", ["first", pytest.param("rest", marks=pytest.mark.slow)])
 
 
-@pytest.mark.slow
 @space_param
 @shape_param
-def test_params_of_more_samples_match_torch(space_cls, shape):
-    _assert_params_match_torch(_samples(space_cls, shape)[N_TORCH:], shape)
+@FIRST_AND_REST
+def test_params_match_torch_and_forward_gives_logits(space_cls, shape, part):
+    samples = _samples(space_cls, shape)
+    _assert_params_match_torch(samples[:N_TORCH] if part == "first" else samples[N_TORCH:], shape)
 
 
 def _assert_params_match_torch(samples, shape) -> None:
@@ -141,15 +140,10 @@ def _assert_params_match_torch(samples, shape) -> None:
 
 @space_param
 @shape_param
-def test_macs_match_fvcore(space_cls, shape):
-    _assert_macs_match_fvcore(_samples(space_cls, shape)[:N_FVCORE], shape)
-
-
-@pytest.mark.slow
-@space_param
-@shape_param
-def test_macs_of_more_samples_match_fvcore(space_cls, shape):
-    _assert_macs_match_fvcore(_samples(space_cls, shape)[N_FVCORE:N_FVCORE_SLOW], shape)
+@FIRST_AND_REST
+def test_macs_match_fvcore(space_cls, shape, part):
+    samples = _samples(space_cls, shape)
+    _assert_macs_match_fvcore(samples[:N_FVCORE] if part == "first" else samples[N_FVCORE:N_FVCORE_SLOW], shape)
 
 
 def _assert_macs_match_fvcore(samples, shape) -> None:
