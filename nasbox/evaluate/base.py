@@ -83,7 +83,8 @@ class Evaluation:
 @dataclass(frozen=True)
 class EvalContext:
     """What a search gives the evaluator it makes: data on the device, the device, the recipe's
-    budget and options, and the argument after ``NAME:`` in ``--evaluator``."""
+    budget and options, the argument after ``NAME:`` in ``--evaluator``, and the search space (bound
+    to the data: its :meth:`~nasbox.spaces.SearchSpace.arch_string` names a genotype in a table)."""
 
     data: Any
     device: Any
@@ -95,6 +96,7 @@ class EvalContext:
     seed: int
     argument: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    space: Any = None
 
 
 class Evaluator(ABC):

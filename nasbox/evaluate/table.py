@@ -1,8 +1,9 @@
 """A tabular evaluator: look a candidate's accuracy up in a table instead of training it.
 
 ``nasbox search --evaluator table:FILE.csv`` scores each candidate with the row of ``FILE.csv``
-whose ``arch`` column holds the candidate's canonical arch string (its encoding, as
-``nasbox show`` prints it and ``trials.csv`` records it). The other columns are metrics named
+whose ``arch`` column holds the candidate's canonical arch string in its space
+(:meth:`~nasbox.spaces.SearchSpace.arch_string`: NAS-Bench-201's arch string for ``nb201``, nasbox's
+encoding otherwise, as ``nasbox show`` prints it and ``trials.csv`` records it). The other columns are metrics named
 like the objectives: ``accuracy`` (required; a column whose values exceed 1 is read as percent)
 and, optionally, ``latency_ms`` or anything else a published benchmark provides, recorded on the
 trial under those names. MACs and parameters stay analytic. A candidate missing from the table
@@ -84,6 +85,7 @@ class TableLookup(Evaluator):
         except OSError as exc:
             raise ConfigError(f"cannot read table {self.path}: {exc}") from None
         self.rows = read_table(self.path, content)  # parsed from the bytes it is identified by
+        self.key = context.space.arch_string if context.space is not None else (lambda arch: arch.encode())
         self.digest = hashlib.sha256(content).hexdigest()[:16]
 
     def fidelity(self) -> dict[str, Any]:
@@ -93,7 +95,7 @@ class TableLookup(Evaluator):
         return f"a lookup in {self.path.name} ({len(self.rows):,} rows)"
 
     def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:
-        key = candidate.arch.encode()
+        key = self.key(candidate.arch)
         row = self.rows.get(key)
         if row is None:
             raise EvaluationError(f"not in the table {self.path.name}: {key}")

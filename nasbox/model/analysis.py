@@ -18,7 +18,7 @@ from nasbox.model.arch import Architecture
 from nasbox.model.blocks.base import Block
 from nasbox.model.ops import Layer, Pool, Shape, Walker, conv_out
 
-__all__ = ["Analysis", "Layer", "Part", "analyze", "conv_out", "needs_resize"]
+__all__ = ["Analysis", "Layer", "Part", "analyze", "constant_from", "conv_out", "needs_resize"]
 
 
 class Part(NamedTuple):
@@ -57,6 +57,17 @@ class Analysis(NamedTuple):
 def needs_resize(arch: Architecture) -> bool:
     """Whether the input is resized before the stem (a ``resolution`` other than its size)."""
     return arch.resolution is not None and (arch.resolution, arch.resolution) != arch.input_shape[1:]
+
+
+def constant_from(arch: Architecture) -> str | None:
+    """The name of the first block whose output ignores its input (:meth:`Block.ignores_input`), or
+    ``None``: with one, the network's output is the same for every image, so its accuracy is chance
+    whatever it is trained on (a NAS-Bench-201 cell whose output node no edge path reaches)."""
+    for stage_name, stage in arch.named_stages():
+        for j, block in enumerate(stage.blocks):
+            if block.ignores_input():
+                return f"{stage_name}.block{j + 1}"
+    return None
 
 
 def analyze(arch: Architecture) -> Analysis:

@@ -39,6 +39,7 @@ from nasbox.data import load_dataset
 from nasbox.errors import NasboxError, ShapeError, TrainingError
 from nasbox.evaluate import Candidate, EvalContext, Evaluator, make_evaluator
 from nasbox.evaluate.classics import latency_cache_path
+from nasbox.model.analysis import constant_from
 from nasbox.model.build import build_model
 from nasbox.search.check import Constraints
 from nasbox.search.config import SearchConfig, SearchResult
@@ -82,7 +83,7 @@ class Search:
         self.data = data.to(self.device)
         self.evaluator: Evaluator = make_evaluator(c.evaluator, EvalContext(
             data=self.data, device=self.device, epochs=c.epochs, iterations=c.iterations, batch_size=c.batch_size,
-            lr=c.lr, augment=c.augment, seed=c.seed))
+            lr=c.lr, augment=c.augment, seed=c.seed, space=self.space))
         self.fidelity = self.evaluator.fidelity()
         self.study_name = c.study or f"{self.space.name}-{c.dataset}"
         self.paths = StudyPaths(Path(c.reports_dir) / safe_name(self.study_name))
@@ -223,6 +224,10 @@ class Search:
         if broken:
             return self._infeasible(trial, metrics, broken)
         self.live.start_if_due()  # the report renders while the candidate trains
+        constant = constant_from(arch)
+        if constant is not None:  # its output is the same for every image: chance, whatever training does
+            metrics.update({Attr.ACCURACY: 1.0 / arch.num_classes, Attr.DISCONNECTED: constant})
+            return self.recorder.finish(trial, metrics, TrialStatus.COMPLETE)
         evaluation = self.evaluator.evaluate(candidate, self._rungs(trial, metrics))
         metrics.update({Attr.ACCURACY: evaluation.accuracy, **evaluation.details})
         if evaluation.stopped_at is not None:

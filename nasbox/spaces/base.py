@@ -185,6 +185,21 @@ class SearchSpace(ABC):
         """The genotype of each parameter's first choice (lowest value)."""
         return self.sample(_Recorder())
 
+    def arch_string(self, arch: Architecture) -> str:
+        """The genotype's canonical text in this space: what a table's ``arch`` column holds (``--evaluator
+        table:FILE.csv``) and ``nasbox show SPACE --arch`` reads. nasbox's encoding by default; a space
+        with a published format (NAS-Bench-201's arch strings) overrides this and :meth:`parse_arch`."""
+        return arch.encode()
+
+    def parse_arch(self, text: str) -> Architecture:
+        """The genotype of an :meth:`arch_string` (nasbox's encoding by default), checked against the
+        space's input and classes; :class:`SpaceError` naming what is wrong."""
+        try:
+            arch = Architecture.decode(text)
+        except ValueError as exc:
+            raise SpaceError(f"not an architecture of space {self.name!r}: {exc}") from None
+        return self.check(arch)
+
     def check(self, arch: Architecture) -> Architecture:
         """Raise :class:`SpaceError` if ``arch`` is not for the bound input and classes, or
         :class:`ShapeError` if a feature map vanishes in it; return it."""

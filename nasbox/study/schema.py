@@ -91,6 +91,7 @@ class Attr:
     FAIL_REASON = "fail_reason"
     INFEASIBLE = "infeasible"  # the broken constraints, as text
     REPEAT_OF = "repeat_of"
+    DISCONNECTED = "disconnected"  # the block whose output ignores its input: scored at chance, not trained
     STOPPED_AT = "stopped_at"
     EARLY_STOP = "early_stop"
     PROXIES = "proxies"

@@ -14,8 +14,8 @@ __all__ = ["TRIAL_COLUMNS", "pareto_dataframe", "pareto_numbers", "trials_datafr
 
 TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
                  "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations", "batch_size", "device",
-                 "evaluator", "arch_id", "encoding", "repeat_of", "infeasible", "fail_reason", "lost", "host", "pid",
-                 "datetime_start", "datetime_complete"]
+                 "evaluator", "arch_id", "encoding", "repeat_of", "disconnected", "infeasible", "fail_reason", "lost",
+                 "host", "pid", "datetime_start", "datetime_complete"]
 
 
 def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
             "number": t.number, "state": t.state.name, "status": str(status),
             **{k: a.get(k) for k in ("accuracy", "macs", "flops", "params", "latency_ms", "latency_iqr_ms",
                                      "macs_fvcore", "macs_thop", "train_seconds", "epochs", "iterations",
-                                     "device", "evaluator", "arch_id", "encoding", "repeat_of", "infeasible",
+                                     "device", "evaluator", "arch_id", "encoding", "repeat_of", "disconnected", "infeasible",
                                      "fail_reason")},
             "batch_size": fidelity.get("batch_size"),
             "lost": lost_reason(t), "host": worker.get("host"), "pid": worker.get("pid"),

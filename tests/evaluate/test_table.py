@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -13,6 +14,7 @@ from nasbox.errors import ConfigError
 from nasbox.evaluate.table import read_table
 from nasbox.search import SearchConfig, run_search
 from nasbox.spaces import get_space
+from search_spaces.nb201 import EDGES
 from tests.report.support import DATA, TINY
 
 SPACE = {**TINY, "channels": "8", "activations": "relu"}  # 256 genotypes: a table can hold them all
@@ -58,6 +60,28 @@ def test_a_search_scored_by_a_table_trains_nothing_and_records_the_tables_values
     for _, row in scored.iterrows():
         assert row["accuracy"] == pytest.approx(truth[row["encoding"]])
         assert row["evaluator"] == "table"
+
+
+def test_an_nb201_table_is_keyed_by_nas_bench_201_arch_strings(tmp_path):
+    """A table in NAS-Bench-201's own arch strings scores an nb201 search (disconnected cells too: the
+    table is the truth where there is one)."""
+    space = get_space("nb201", input_shape=tuple(DATA["synthetic_shape"]), num_classes=10,
+                      args={"channels": "4", "cells": "1", "ops": "none,skip_connect,nor_conv_3x3"})
+    rows = {}
+    for ops in itertools.product(space.ops, repeat=len(EDGES)):  # all 729 cells
+        text = space.arch_string(space.network(dict(zip(EDGES, ops, strict=True))))
+        rows[text] = 0.1 + 0.1 * text.count("conv")
+    assert len(rows) == 729 and all(key.startswith("|") and "~0|" in key for key in rows)
+    table = tmp_path / "nb201.csv"
+    table.write_text("arch,accuracy\n" + "".join(f"{k},{v * 100}\n" for k, v in rows.items()))
+    df = _search(tmp_path, table, space="nb201", space_args={"channels": "4", "cells": "1",
+                                                             "ops": "none,skip_connect,nor_conv_3x3"},
+                 objectives=("accuracy", "macs", "params"), budget=12).trials
+    done = df[df["status"] == "complete"]
+    assert len(done) == len(df[df["status"] != "repeat"]) >= 8 and done["disconnected"].isna().all()
+    for _, row in done.iterrows():
+        arch = space.parse_arch(row["encoding"])
+        assert row["accuracy"] == pytest.approx(rows[space.arch_string(arch)])
 
 
 def test_a_genotype_missing_from_the_table_is_a_failed_trial_naming_the_table(tmp_path):

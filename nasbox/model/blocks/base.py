@@ -107,6 +107,11 @@ class Block:
         realised from :meth:`layers` by the builder."""
         return None
 
+    def ignores_input(self) -> bool:
+        """Whether the block's output is the same whatever its input (a cell whose output node no path
+        from its input reaches): a network holding one computes a constant, its accuracy is chance."""
+        return False
+
     def latency_key(self) -> str:
         """What sets this block's work in the latency table, besides its input shape."""
         return repr(self)
