@@ -10,9 +10,12 @@ same files.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import NamedTuple
@@ -117,13 +120,40 @@ def _zoo(data: ReportData, reports_dir: Path) -> tuple[list[ZooScore], str]:
     return classics, f"cache {CACHE_DIR}/{settings.key()}.json"
 
 
+#: bumped when the per-genotype page changes, so that pages written before are rewritten
+LAYERS_PAGE_FORMAT = 1
+_STAMP = re.compile(rb'<meta name="nasbox-page" content="([0-9a-f]*)">')
+
+
+def page_stamp(study_name: str, trials: list) -> str:
+    """What a genotype's page is made from (its study, its trials' numbers, statuses and encoding, the
+    page's format), hashed: a page whose stamp is unchanged is not made again."""
+    made_of = [LAYERS_PAGE_FORMAT, study_name, [(t.number, str(t.status), t.encoding) for t in trials]]
+    return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()[:16]
+
+
+def _stamp_of(page: Path) -> str | None:
+    try:
+        with page.open("rb") as f:
+            found = _STAMP.search(f.read(512))
+    except OSError:
+        return None
+    return found.group(1).decode() if found else None
+
+
 def _archs(data: ReportData, report_dir: Path) -> list[Path]:
+    """A page per genotype (and its JSON where it is missing). A study of thousands of genotypes is
+    rebuilt in seconds, and the live report every few trials: a page whose stamp says it was made from
+    the same trials is left as it is, without decoding or analysing its genotype again."""
     files = []
     seen: dict[str, list] = {}
     for t in data.trials:
         if t.arch_id and t.encoding:
             seen.setdefault(t.arch_id, []).append(t)
     for arch_id, trials in seen.items():
+        page, stamp = report_dir / "archs" / f"{arch_id}.html", page_stamp(data.study_name, trials)
+        if _stamp_of(page) == stamp:
+            continue
         try:
             arch = Architecture.decode(trials[0].encoding)
             info = analyze(arch)
@@ -134,8 +164,7 @@ def _archs(data: ReportData, report_dir: Path) -> list[Path]:
         path = report_dir / "archs" / f"{arch_id}.json"
         if not path.is_file():  # the search writes it; a report on another machine restores it
             files.append(atomic_write(path, arch.to_json(indent=2) + "\n"))
-        files.append(atomic_write(report_dir / "archs" / f"{arch_id}.html",
-                            render_layers(arch, info, trials, data.study_name)))
+        files.append(atomic_write(page, render_layers(arch, info, trials, data.study_name, stamp)))
     return files
 
 

@@ -11,8 +11,9 @@ from nasbox.report.format import esc, fmt_count, wrap_encoding
 __all__ = ["render_layers"]
 
 
-def render_layers(arch: Architecture, info: Analysis, trials: list[TrialRow], study_name: str) -> str:
-    """The per-layer table of one genotype, with the trials that sampled it."""
+def render_layers(arch: Architecture, info: Analysis, trials: list[TrialRow], study_name: str, stamp: str = "") -> str:
+    """The per-layer table of one genotype, with the trials that sampled it; ``stamp`` (what the page was
+    made from, :func:`nasbox.report.build.page_stamp`) goes into a ``<meta name="nasbox-page">``."""
     rows = []
     for r in info.layers:
         c, h, w = r.out_shape
@@ -21,7 +22,7 @@ def render_layers(arch: Architecture, info: Analysis, trials: list[TrialRow], st
                     f'<td class="num" data-v="{r.macs}">{r.macs:,}</td></tr>')
     used = ", ".join(f"#{t.number} ({esc(t.status)})" for t in trials) or "-"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<html lang="en"><head><meta charset="utf-8"><meta name="nasbox-page" content="{esc(stamp)}"><link rel="icon" href="data:,">
 <title>{esc(arch.arch_id)} · {esc(study_name)}</title><style>{CSS}</style></head><body>
 <header><h1>genotype {esc(arch.arch_id)}</h1>
 <p><a href="../index.html">back to the report of {esc(study_name)}</a> · <a href="{esc(arch.arch_id)}.json">JSON

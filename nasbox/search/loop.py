@@ -43,7 +43,7 @@ from nasbox.model.analysis import constant_from
 from nasbox.model.build import build_model
 from nasbox.search.check import Constraints
 from nasbox.search.config import SearchConfig, SearchResult
-from nasbox.search.coordinate import Coordinator, Next
+from nasbox.search.coordinate import Coordinator, Ledger, Next
 from nasbox.search.costs import CostMeter
 from nasbox.search.early_stop import ParetoEarlyStopper, RungJudge, rung_iterations
 from nasbox.search.events import ClassicsMeasured, ProgressCallback, SearchEnded, SearchStarted, TrialEnded, TrialStarted
@@ -95,8 +95,9 @@ class Search:
         self.costs = CostMeter(self.device, threads=c.latency_threads, predict=c.latency == "predict")
         self.recorder = Recorder(self.study, self.paths, c.objectives, device=str(self.device),
                                  evaluator=self.evaluator.name, fidelity=self.fidelity)
-        self.coordinator = Coordinator(self.study, c.budget, c.heartbeat_s)
         self.repeats = RepeatIndex()
+        self.ledger = Ledger(on_finished=self.repeats.add)
+        self.coordinator = Coordinator(self.study, c.budget, c.heartbeat_s, self.ledger)
         self.live = LiveReport(self._write_outputs if outputs is not None else None, every=c.report_every,
                                every_s=c.report_every_s)
 
@@ -125,13 +126,14 @@ class Search:
                 self.live.wait()  # pre-screening may time units for the latency table
             proposal = self.proposer.propose()
             trial = proposal.trial
-            before = [t for t in self.study.get_trials(deepcopy=False) if t.number < trial.number]
-            self.repeats.update(before)
-            if self.coordinator.surplus(before):
+            before = _before(self.study.get_trials(deepcopy=False), trial.number)
+            seen = self.ledger.tally(before)  # digests the newly finished trials into the repeat index ...
+            self.repeats.update(before[self.ledger.settled:])  # ... the rest is looked at on every read
+            if self.coordinator.surplus(seen):
                 self.recorder.lose(trial, "surplus: the budget was reached by other workers")
                 beat.release(trial)
                 continue
-            index, t0 = count_finished(before) + 1, time.perf_counter()
+            index, t0 = seen.finished + 1, time.perf_counter()
             try:
                 outcome = self._run_one(proposal, index, beat)
             except KeyboardInterrupt:
@@ -144,8 +146,8 @@ class Search:
             elapsed = time.perf_counter() - start
             status = TrialStatus(outcome.pop("status"))
             left = max(0, c.budget - index + (status not in COUNTED))  # from what this worker saw: no extra read
-            seen = (self._best_accuracy(before), outcome.get(Attr.ACCURACY) if status in TRAINED else None)
-            best = max((a for a in seen if a is not None), default=None)
+            scores = (seen.best_accuracy, outcome.get(Attr.ACCURACY) if status in TRAINED else None)
+            best = max((a for a in scores if a is not None), default=None)
             self.progress(TrialEnded(trial.number, index, c.budget, status, time.perf_counter() - t0, elapsed,
                                      elapsed / done_here * left, best, outcome))
         result = self.result(interrupted)
@@ -273,18 +275,19 @@ class Search:
             files += self.outputs(self.study, self.paths.root)
         return df, pareto, files
 
-    @staticmethod
-    def _best_accuracy(trials: list[Any]) -> float | None:
-        accs = [t.user_attrs.get(Attr.ACCURACY) for t in trials
-                if t.state.name == "COMPLETE" and t.user_attrs.get(Attr.STATUS) in TRAINED]
-        return max(accs, default=None)
-
     def result(self, interrupted: bool = False) -> SearchResult:
         """The study's tables (and, through ``outputs``, its report), written now."""
         self.live.wait()
         df, pareto, files = self._write_outputs()
         return SearchResult(self.study_name, self.storage_display, self.paths.root, df, pareto,
                             tuple(self.config.objectives), files, interrupted)
+
+
+def _before(trials: list[optuna.trial.FrozenTrial], number: int) -> list[optuna.trial.FrozenTrial]:
+    """The trials numbered below ``number`` (a slice: a study's trials are numbered by their place)."""
+    if number <= len(trials) and (number == 0 or trials[number - 1].number == number - 1):
+        return trials[:number]
+    return [t for t in trials if t.number < number]
 
 
 def run_search(config: SearchConfig, progress: ProgressCallback | None = None,

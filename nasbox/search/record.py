@@ -36,11 +36,14 @@ class RepeatIndex:
 
     def update(self, trials: list[FrozenTrial]) -> None:
         for t in trials:
-            a = t.user_attrs
-            if t.state == TrialState.COMPLETE and a.get(Attr.STATUS) == TrialStatus.COMPLETE:
-                key = (a.get(Attr.ARCH_ID), a.get(Attr.FIDELITY_KEY))
-                if key not in self._first or t.number < self._first[key].number:
-                    self._first[key] = t
+            self.add(t)
+
+    def add(self, t: FrozenTrial) -> None:
+        a = t.user_attrs
+        if t.state == TrialState.COMPLETE and a.get(Attr.STATUS) == TrialStatus.COMPLETE:
+            key = (a.get(Attr.ARCH_ID), a.get(Attr.FIDELITY_KEY))
+            if key not in self._first or t.number < self._first[key].number:
+                self._first[key] = t
 
     def find(self, arch_id: str, fidelity_key: str) -> FrozenTrial | None:
         return self._first.get((arch_id, fidelity_key))

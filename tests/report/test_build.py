@@ -213,3 +213,27 @@ def test_building_a_report_leaves_matplotlibs_backend_alone(tmp_path):
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["svg", "0", "True"]
+
+
+def test_a_rebuild_makes_only_the_genotype_pages_whose_trials_changed(tmp_path, monkeypatch):
+    import nasbox.report.build as build
+
+    study = make_study(tmp_path, "stamps")
+    folder = report_dir_for("stamps", tmp_path)
+    build_report(study, folder)
+    pages = {p.name: p.read_text() for p in (folder / "archs").glob("*.html")}
+    assert pages and all('name="nasbox-page" content="' in text for text in pages.values())
+    decoded = []
+    real = build.analyze  # what makes a page: a genotype analysed
+    monkeypatch.setattr(build, "analyze", lambda arch: decoded.append(arch.encode()) or real(arch))
+    build_report(study, folder)
+    assert decoded == [] and {p.name: p.read_text() for p in (folder / "archs").glob("*.html")} == pages
+    first = study.trials[0]  # another trial of genotype #0: only its page is made again
+    study.add_trial(create_trial(values=first.values, user_attrs={**first.user_attrs, "status": "repeat",
+                                                                  "repeat_of": 0}))
+    stale = folder / "archs" / f"{study.trials[2].user_attrs['arch_id']}.html"
+    stale.write_text(pages[stale.name].replace('content="', 'content="0', 1))  # a page of another format
+    build_report(study, folder)
+    assert sorted(decoded) == sorted([first.user_attrs["encoding"], study.trials[2].user_attrs["encoding"]])
+    again = (folder / "archs" / f"{first.user_attrs['arch_id']}.html").read_text()
+    assert f"#{len(study.trials) - 1} (repeat)" in again and stale.read_text() == pages[stale.name]

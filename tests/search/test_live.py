@@ -9,7 +9,7 @@ import time
 import nasbox.measure.latency
 import nasbox.search.costs
 from nasbox.search import SearchConfig, run_search
-from nasbox.search.live import LiveReport
+from nasbox.search.live import PACE, LiveReport
 from tests.report.support import DATA, TINY
 
 
@@ -41,6 +41,28 @@ def test_due_after_n_trials_or_m_seconds_whichever_first():
     assert not live.due()  # nothing new since
 
 
+def test_a_slow_rebuild_spaces_out_the_next_ones():
+    """A rebuild that took T seconds is followed by PACE * T seconds without one, however many trials end."""
+    clock = Clock()
+
+    def slow():
+        clock.now += 10.0  # this rebuild takes 10 s
+
+    live = LiveReport(slow, every=1, every_s=1000, clock=clock)
+    live.trial_done()
+    assert live.start_if_due()
+    live.wait()
+    assert live.took == 10.0 and clock.now == 10.0
+    for _ in range(50):  # many trials in the next PACE * 10 s: no rebuild
+        live.trial_done()
+        clock.now += (PACE * 10.0) / 60
+        assert not live.start_if_due()
+    clock.now = 10.0 + PACE * 10.0
+    assert live.start_if_due()
+    live.wait()
+    assert live.builds == 2
+
+
 def test_disabled_without_outputs_or_with_every_zero():
     for live in (LiveReport(None, every=1, every_s=1), LiveReport(lambda: None, every=0, every_s=1)):
         live.trial_done()
@@ -60,7 +82,7 @@ def test_a_failing_rebuild_is_kept_not_raised():
 
 def test_one_rebuild_at_a_time():
     gate = threading.Event()
-    live = LiveReport(gate.wait, every=1, every_s=1)
+    live = LiveReport(gate.wait, every=1, every_s=1, clock=Clock())  # a rebuild that takes no time on this clock
     live.trial_done()
     assert live.start_if_due()
     live.trial_done()

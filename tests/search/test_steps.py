@@ -13,7 +13,7 @@ from nasbox.errors import StorageError
 from nasbox.model import Architecture, ConvBlock, Head, Stage, analyze
 from nasbox.search.check import Constraints
 from nasbox.search.config import SearchConfig
-from nasbox.search.coordinate import Coordinator, Next
+from nasbox.search.coordinate import Coordinator, Ledger, Next, tally
 from nasbox.search.record import Recorder, RepeatIndex
 from nasbox.search.session import check_same_setup, open_search_study, setup_of
 from nasbox.spaces import get_space
@@ -91,13 +91,47 @@ def test_the_coordinator_goes_waits_or_stops_by_the_counted_and_running_trials(t
     study.tell(first, 1.0)
     running = study.ask()
     assert coord.next(study.get_trials()) is Next.WAIT  # the other worker holds the last trial
-    assert coord.surplus(study.get_trials())
+    assert coord.surplus(coord.ledger.tally(study.get_trials()))
     study.tell(running, state=TrialState.FAIL)  # it died: lost, so the budget is open again
     assert coord.next(study.get_trials()) is Next.GO
     last = study.ask()
     last.set_user_attr(Attr.STATUS, "failed")
     study.tell(last, state=TrialState.FAIL)
     assert coord.next(study.get_trials()) is Next.DONE
+
+
+def test_the_ledger_counts_like_a_full_count_and_reads_each_finished_trial_once(tmp_path):
+    study = optuna.create_study(storage=open_storage(None, tmp_path)[0])
+    ledger, digested = Ledger(), []
+    ledger.on_finished = lambda t: digested.append(t.number)
+    held = []
+    for i in range(30):
+        trial = study.ask()
+        if i % 7 == 3:
+            held.append(trial)  # finishes later, out of order: the prefix stops there meanwhile
+        else:
+            trial.set_user_attr(Attr.STATUS, "complete" if i % 5 else "failed")
+            trial.set_user_attr(Attr.ACCURACY, i / 100)
+            study.tell(trial, 1.0) if i % 5 else study.tell(trial, state=TrialState.FAIL)
+        if i % 4 == 0 and held and i > 10:
+            done = held.pop(0)
+            done.set_user_attr(Attr.STATUS, "complete")
+            done.set_user_attr(Attr.ACCURACY, 0.9)
+            study.tell(done, 1.0)
+        trials = study.get_trials(deepcopy=False)
+        assert ledger.tally(trials) == tally(trials)
+        assert ledger.tally(trials[: i // 2]) == tally(trials[: i // 2])  # a shorter read ("before" a trial)
+    assert sorted(digested) == sorted(set(digested)) == list(range(ledger.settled))
+    study.ask()  # still running: the prefix stops before it, the trial after it is counted on every read
+    after = study.ask()
+    after.set_user_attr(Attr.STATUS, "complete")
+    study.tell(after, 1.0)
+    trials = study.get_trials(deepcopy=False)
+    expected = ledger.tally(trials)
+    assert expected == tally(trials) and ledger.settled == 30 and expected.running == 1
+    # the digested trials are not looked at again (but the last, which says the read is the same prefix)
+    blind = [None] * (ledger.settled - 1) + trials[ledger.settled - 1:]
+    assert ledger.tally(blind) == expected and expected.best_accuracy == 0.9
 
 
 # --------------------------------------------------------------------------- session
