@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nasbox.cli._common import _console, _fmt_time
 from nasbox.report import write_report
+from nasbox.report.format import fmt_acc, fmt_ms
 from nasbox.report.format import fmt_count as _fmt_count
 from nasbox.search import SearchConfig, run_search
 from nasbox.search.coordinate import worker_devices
@@ -151,8 +152,8 @@ def cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
                       ("params", "right"), ("latency ms", "right"), ("encoding", "left")):
         table.add_column(col, justify=just, overflow="fold")
     for i, row in pareto.iterrows():
-        table.add_row(str(i + 1), str(row["number"]), f"{row['accuracy']:.4f}", _fmt_count(row["macs"]),
-                      _fmt_count(row["params"]), f"{row['latency_ms']:.3g}", str(row["encoding"]))
+        table.add_row(str(i + 1), str(row["number"]), fmt_acc(row["accuracy"]), _fmt_count(row["macs"]),
+                      _fmt_count(row["params"]), fmt_ms(row["latency_ms"]), str(row["encoding"]))
     console.print(table)
     console.print("files written:")
     for path in result.files:

@@ -26,8 +26,9 @@ import pandas as pd
 
 from nasbox.errors import ConfigError, EvaluationError
 from nasbox.evaluate.base import Candidate, EvalContext, Evaluation, Evaluator, Rungs, register_evaluator
+from nasbox.files import atomic_write
 
-__all__ = ["TableLookup", "read_table"]
+__all__ = ["TableLookup", "read_table", "write_table"]
 
 KEY = "arch"
 
@@ -64,6 +65,16 @@ def read_table(path: str | Path, content: bytes | None = None) -> dict[str, dict
     if ((frame["accuracy"] < 0) | (frame["accuracy"] > 1)).any():
         raise ConfigError(f"table {path}: accuracy must lie in [0, 1] or [0, 100]")
     return {row[KEY]: {c: float(row[c]) for c in metrics} for row in frame.to_dict("records")}
+
+
+def write_table(path: str | Path, rows: dict[str, dict[str, float]]) -> Path:
+    """Write ``arch -> {metric: value}`` (every row with the same metrics) as a table :func:`read_table`
+    reads, atomically: one column per metric, in the order of the first row. How a published benchmark is
+    brought in: its arch strings (the space's :meth:`~nasbox.spaces.SearchSpace.arch_string`) and
+    metrics, named like the objectives (``accuracy``, ``latency_ms``)."""
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = KEY
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp))
 
 
 @register_evaluator("table")

@@ -33,11 +33,12 @@ def fmt_count(n: float | None) -> str:
 
 
 def fmt_acc(a: float | None) -> str:
-    return "-" if a is None else f"{a:.4f}"
+    return "-" if a is None or a != a else f"{a:.4f}"
 
 
 def fmt_ms(ms: float | None) -> str:
-    return "-" if ms is None else f"{ms:.3g}"
+    """``None`` or NaN (a latency not measured: a table gave the accuracy and no latency was wanted) -> ``-``."""
+    return "-" if ms is None or ms != ms else f"{ms:.3g}"
 
 
 def fmt_objective(name: str, value: float) -> str:

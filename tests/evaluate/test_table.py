@@ -20,10 +20,10 @@ from tests.report.support import DATA, TINY
 SPACE = {**TINY, "channels": "8", "activations": "relu"}  # 256 genotypes: a table can hold them all
 
 
-def _table(path, n=3000, *, percent=False, skip=()):
+def _table(path, n=3000, *, percent=False, skip=(), shape=tuple(DATA["synthetic_shape"])):
     """Rows for every genotype of a 256-genotype space (``n`` random draws cover them); accuracy a function of
     the genotype (more residual stages, more accurate)."""
-    space = get_space("seed_cnn", input_shape=tuple(DATA["synthetic_shape"]), num_classes=10, args=SPACE)
+    space = get_space("seed_cnn", input_shape=shape, num_classes=10, args=SPACE)
     rows = {}
     for seed in range(n):
         _, arch = space.sample_random(random.Random(seed))
@@ -135,3 +135,21 @@ def test_a_tables_latency_replaces_timing_and_without_one_the_candidate_is_timed
     df = _search(tmp_path, without, study="timed").trials
     done = df[df["status"] == "complete"]
     assert len(done) >= 1 and (done["latency_ms"] > 0).all()  # timed: the table has no latency
+
+
+def test_the_command_line_prints_its_front_when_nothing_was_timed(tmp_path, capsys):
+    """A table without latency and no latency objective: no candidate is timed, and the final table
+    shows '-' for the latency (it once crashed formatting the missing value)."""
+    table = tmp_path / "bench.csv"
+    _table(table, shape=(3, 32, 32))  # the command line's synthetic images
+    plain = tmp_path / "accuracy-only.csv"
+    plain.write_text("\n".join(line.rsplit(",", 1)[0] for line in table.read_text().splitlines()) + "\n")
+    args = ["search", "--space", "seed_cnn", "--dataset", "synthetic", "--evaluator", f"table:{plain}",
+            "--objectives", "accuracy,macs", "--budget", "4", "--sampler", "random", "--no-classics",
+            "--reports-dir", str(tmp_path / "r"), "--study", "cli"]
+    for key, value in SPACE.items():
+        args += ["--space-arg", f"{key}={value}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    front = [line for line in out.splitlines() if line.startswith("│") and "i3x32x32" in line]
+    assert front and all(line.split("│")[6].strip() == "-" for line in front)
