@@ -92,7 +92,8 @@ def _show_command(sub: Any) -> None:
     p.add_argument("--classes", type=int_at_least(1), default=None, help="number of classes (default 10)")
     p.add_argument("--seed", type=seed, default=0, help="which random sample of a space to show")
     p.add_argument("--arch", metavar="TEXT", help="show this genotype of the space instead of a sample: its arch "
-                                                  "string (nb201: NAS-Bench-201's '|op~0|+|…|') or its encoding")
+                                                  "string (nb201: NAS-Bench-201's '|op~0|+|…|'; darts: DARTS' "
+                                                  "\"Genotype(normal=[('sep_conv_3x3', 0), …], …)\") or its encoding")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _space_options(p)
 

@@ -36,6 +36,7 @@ EXAMPLES: dict[str, str] = {
         "nasbox show seed_cnn --input 1,28,28           # a sample of a space, layer by layer",
         "nasbox show resnet18 --input 3,224,224 --classes 1000",
         "nasbox show nb201 --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|'",
+        "nasbox show darts --space-arg cells=6 --space-arg channels=36 # a sample in DARTS' evaluation network",
         "nasbox show reports/seed_cnn-mnist5k/archs/<arch_id>.json --json"),
     "search": _examples(
         "nasbox search --budget 50",

@@ -8,8 +8,10 @@ and the head. A stage lists its blocks separated by ``,``; repeated identical bl
 written once with ``*n``; ``+max2`` is a 2x2/2 max-pool (``+max3s2``: kernel 3, stride 2).
 A block is its kind's tag (``cn`` conv, ``rb`` residual, ``ds`` depthwise separable, ``ir``
 inverted residual, ``inc`` inception, or a registered kind's own), then the fields that
-differ from their defaults as ``<token><value>``, the activation if not the default
-(``linear`` for none) and the kind's flags (``nobn``, ``bias``/``nobias``). The head is
+differ from their defaults as ``<token><value>`` (a text field's value is free text of
+``[a-z0-9.~-]``, none of the separators: a cell's genotype, ``ncsep3~0-skip~1-…``), the
+activation if not the default (``linear`` for none) and the kind's flags (``nobn``,
+``bias``/``nobias``). The head is
 ``gap`` or ``flatten``, hidden FCs ``fc<width>[-<act>][-d<dropout>]``, then the
 classifier's dropout ``d<p>``. Floats are written positionally (never with an exponent,
 whose sign would clash with the separators).
@@ -26,7 +28,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from nasbox.model.blocks.base import ACT_TOKENS, block_kind, field_types, kind_for_tag
+from nasbox.model.blocks.base import ACT_TOKENS, block_kind, check_text, field_types, kind_for_tag
 
 __all__ = ["decode_architecture", "decode_block", "encode_architecture", "encode_block"]
 
@@ -85,6 +87,10 @@ def encode_block(block: dict[str, Any]) -> str:
         elif f.name in cls.flags:
             if not at_default:
                 extra.append(cls.flags[f.name][value])
+        elif f.name in cls.texts:
+            if not at_default:
+                check_text(cls, f.name, value)
+                tokens.append(cls.texts[f.name] + value)
         elif not at_default:
             tokens.append(cls.tokens[f.name] + (_fmt(value) if isinstance(value, float) else str(value)))
     return "_".join(tokens + extra)
@@ -96,6 +102,7 @@ def decode_block(token: str) -> dict[str, Any]:
     cls = kind_for_tag(tag)
     types = field_types(cls)
     prefixes = {v: k for k, v in cls.tokens.items()}
+    text_prefixes = {v: k for k, v in cls.texts.items()}
     flag_tokens = {tok: (name, value) for name, mapping in cls.flags.items() for value, tok in mapping.items()}
     kwargs: dict[str, Any] = {}
     for tok in rest:
@@ -107,10 +114,14 @@ def decode_block(token: str) -> dict[str, Any]:
             name, value = flag_tokens[tok]
         else:
             m = re.fullmatch(r"([a-z]+)([0-9.]+(?:e-?\d+)?)", tok)
-            if not m or m.group(1) not in prefixes:
+            text = next((p for p in text_prefixes if tok.startswith(p) and len(tok) > len(p)), None)
+            if m and m.group(1) in prefixes:
+                name = prefixes[m.group(1)]
+                value = float(m.group(2)) if types[name] is float else int(m.group(2))
+            elif text is not None:  # registration keeps a text prefix from beginning any other prefix
+                name, value = text_prefixes[text], tok[len(text):]
+            else:
                 raise ValueError(f"bad token {tok!r} in block {token!r}")
-            name = prefixes[m.group(1)]
-            value = float(m.group(2)) if types[name] is float else int(m.group(2))
         if name in kwargs:
             raise ValueError(f"field {name!r} given twice in block {token!r}")
         kwargs[name] = value

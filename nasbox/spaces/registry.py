@@ -29,7 +29,7 @@ __all__ = ['get_space', 'list_spaces', 'load_space', 'parse_space_args', 'regist
 _REGISTRY: dict[str, type[SearchSpace]] = {}
 
 
-_BUILTIN_MODULES = ("seed_cnn", "resnet", "mobilenet", "efficientnet", "nb201")
+_BUILTIN_MODULES = ("seed_cnn", "resnet", "mobilenet", "efficientnet", "nb201", "darts")
 
 
 def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:

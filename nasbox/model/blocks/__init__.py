@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from nasbox.model.blocks.base import (
     ACT_TOKENS,
+    TEXT_ALPHABET,
     Block,
     block_from_dict,
     block_kind,
     block_kinds,
+    check_text,
     field_types,
     kind_for_tag,
     register_block,
@@ -25,6 +27,7 @@ from nasbox.model.blocks.residual import ResidualBlock
 
 __all__ = [
     "ACT_TOKENS",
+    "TEXT_ALPHABET",
     "Block",
     "ConvBlock",
     "DepthwiseSeparable",
@@ -34,6 +37,7 @@ __all__ = [
     "block_from_dict",
     "block_kind",
     "block_kinds",
+    "check_text",
     "field_types",
     "kind_for_tag",
     "register_block",

@@ -8,9 +8,10 @@ A block kind is one frozen dataclass, in one module, holding everything nasbox k
   made of, for the input channels it is fed. The analysis (shapes, parameters, MACs)
   and the built ``nn.Module`` both come from this one description;
 * its **encoding**: ``type`` (the JSON ``"type"``), ``tag`` (the block string's first
-  token, as timm's ``ir`` / ``ds``), ``tokens`` (field -> token prefix for numbers) and
-  ``flags`` (field -> ``{value: token}`` for the others); fields at their default are
-  left out of the string;
+  token, as timm's ``ir`` / ``ds``), ``tokens`` (field -> token prefix for numbers),
+  ``texts`` (field -> token prefix for ``str`` fields of free text in :data:`TEXT_ALPHABET`,
+  a cell's genotype for instance) and ``flags`` (field -> ``{value: token}`` for the
+  others); fields at their default are left out of the string;
 * its **latency-table unit key** (:meth:`Block.latency_key`).
 
 Registering (:func:`register_block`, a class decorator) makes a kind known to genotype
@@ -36,6 +37,7 @@ and :meth:`Block.module` instead of :meth:`Block.layers`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -45,14 +47,19 @@ from typing import Any, ClassVar
 from nasbox.model.checks import ACTIVATIONS, check_act, check_int, check_kernel, check_number, check_ratio
 from nasbox.model.ops import Op, Shape, Walker
 
-__all__ = ["ACT_TOKENS", "Block", "block_from_dict", "block_kind", "block_kinds", "field_types", "kind_for_tag",
-           "register_block"]
+__all__ = ["ACT_TOKENS", "TEXT_ALPHABET", "Block", "block_from_dict", "block_kind", "block_kinds", "check_text",
+           "field_types", "kind_for_tag", "register_block"]
 
 # activation -> its token in block strings (no "_", which separates tokens); "linear" is no activation
 ACT_TOKENS: dict[str, str] = {"relu": "relu", "relu6": "relu6", "silu": "silu", "hardswish": "hswish",
                               "gelu": "gelu", "leaky_relu": "lrelu"}
 assert set(ACT_TOKENS) == set(ACTIVATIONS), "every activation needs a token"
 _RESERVED = {*ACT_TOKENS.values(), "linear"}
+
+#: the characters of a text field's value (``texts``): none of the encoding's separators (``_`` between
+#: tokens, ``,`` ``*`` ``+`` in stages, ``|`` and spaces between sections)
+TEXT_ALPHABET = "a-z0-9.~-"
+_TEXT_VALUE = re.compile(f"[{TEXT_ALPHABET}]+")
 
 
 # the checks of fields with a conventional name (as torchvision's configs name them); a check may
@@ -75,17 +82,20 @@ class Block:
     Fields with a conventional name are checked (``ValueError`` naming the field) and normalised
     here: ``out_channels``, ``stride``, ``n_convs`` (integers >= 1), ``kernel`` (odd), ``act``
     (a known activation; ``None`` where the field's type allows it), ``se_ratio`` (in [0, 1])
-    and ``expansion`` (>= 1). A kind checks its other fields in its own ``__post_init__``, after
-    calling this one.
+    and ``expansion`` (>= 1); so are the text fields (``texts``, :func:`check_text`). A kind
+    checks its other fields in its own ``__post_init__``, after calling this one.
     """
 
     type: ClassVar[str] = ""
     tag: ClassVar[str] = ""
     tokens: ClassVar[Mapping[str, str]] = {}
+    texts: ClassVar[Mapping[str, str]] = {}
     flags: ClassVar[Mapping[str, Mapping[Any, str]]] = {}
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
+        hints = _hints(type(self))
+        for name in type(self).texts:
+            check_text(type(self), name, getattr(self, name))
         for f in dataclasses.fields(self):
             check, value = _STANDARD_FIELDS.get(f.name), getattr(self, f.name)
             if check is None or (value is None and type(None) in typing.get_args(hints[f.name])):
@@ -129,8 +139,9 @@ def register_block(cls: type[Block]) -> type[Block]:
 
     Raises:
         ValueError: ``cls`` is not a frozen dataclass subclassing :class:`Block`, its
-            ``type`` or ``tag`` is empty, malformed or taken by another kind, or a numeric
-            field has no token.
+            ``type`` or ``tag`` is empty, malformed or taken by another kind, a numeric
+            field has no token, a text field (``texts``) is no ``str``, or a text field's
+            prefix begins another prefix (its tokens could not be told apart).
     """
     if not (isinstance(cls, type) and issubclass(cls, Block) and dataclasses.is_dataclass(cls)):
         raise ValueError(f"a block kind is a dataclass subclassing Block, got {cls!r}")
@@ -148,18 +159,46 @@ def register_block(cls: type[Block]) -> type[Block]:
         if other.type != cls.type and other.tag == cls.tag:
             raise ValueError(f"block tag {cls.tag!r} is taken by {other.__qualname__}")
     kinds = field_types(cls)
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
     for f in dataclasses.fields(cls):
         if f.name == "act" or f.name in cls.flags:
             continue
+        if f.name in cls.texts:
+            if f.name in cls.tokens:
+                raise ValueError(f"block kind {cls.__name__}: field {f.name!r} is in both tokens and texts")
+            if hints[f.name] is not str:
+                raise ValueError(f"block kind {cls.__name__}: field {f.name!r} with a text token (texts) must be a str")
+            continue
         if f.name not in cls.tokens:
-            raise ValueError(f"block kind {cls.__name__}: field {f.name!r} needs a token (tokens) or flags")
+            raise ValueError(f"block kind {cls.__name__}: field {f.name!r} needs a token (tokens, texts) or flags")
         if kinds[f.name] not in (int, float):
-            raise ValueError(f"block kind {cls.__name__}: field {f.name!r} with a token must be an int or a float")
-    prefixes = list(cls.tokens.values())
+            raise ValueError(f"block kind {cls.__name__}: field {f.name!r} with a token must be an int or a float "
+                             "(a str field takes its prefix in texts)")
+    unknown = sorted(set(cls.texts) - names)
+    if unknown:
+        raise ValueError(f"block kind {cls.__name__}: texts names no field {unknown}")
+    prefixes = [*cls.tokens.values(), *cls.texts.values()]
     if len(set(prefixes)) != len(prefixes) or not all(re.fullmatch(r"[a-z]+", p) for p in prefixes):
         raise ValueError(f"block kind {cls.__name__}: token prefixes must be distinct lower-case words, got {prefixes}")
+    for p in cls.texts.values():  # a text token is its prefix and any text: no other prefix may begin with it
+        clash = [q for q in prefixes if q != p and q.startswith(p)]
+        if clash:
+            raise ValueError(f"block kind {cls.__name__}: the text prefix {p!r} begins the prefix {clash[0]!r}, so "
+                             "their tokens could not be told apart")
     _KINDS[cls.type] = cls
     return cls
+
+
+def check_text(cls: type[Block], name: str, value: Any) -> None:
+    """A text field's value (``cls.texts[name]``): a ``str`` of :data:`TEXT_ALPHABET` whose token (prefix and
+    value) is no activation or flag token of the kind; ``ValueError`` naming the field otherwise."""
+    if not isinstance(value, str) or not _TEXT_VALUE.fullmatch(value):
+        raise ValueError(f"{name} must be text of the characters [{TEXT_ALPHABET}] (no '_', ',', '*', '+', '|' or "
+                         f"spaces, which separate an encoding's parts), got {name}={value!r}")
+    token = cls.texts[name] + value
+    if token in _RESERVED or any(token in mapping.values() for mapping in cls.flags.values()):
+        raise ValueError(f"{name}={value!r} would read as the token {token!r} of an activation or a flag")
 
 
 def _field_type(hint: Any) -> Any:
@@ -169,10 +208,21 @@ def _field_type(hint: Any) -> Any:
     return hint
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A class's evaluated annotations, once per class (evaluating them is the slow part of making a block)."""
+    return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _field_types(cls: type[Block]) -> dict[str, Any]:
+    return {name: _field_type(hint) for name, hint in _hints(cls).items()
+            if name in {f.name for f in dataclasses.fields(cls)}}
+
+
 def field_types(cls: type[Block]) -> dict[str, Any]:
     """Each field's type (``int``, ``float``, ``str``, ``bool``), ``Optional`` unwrapped."""
-    return {name: _field_type(hint) for name, hint in typing.get_type_hints(cls).items()
-            if name in {f.name for f in dataclasses.fields(cls)}}
+    return dict(_field_types(cls))
 
 
 def block_kinds() -> tuple[type[Block], ...]:

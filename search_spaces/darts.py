@@ -1,0 +1,453 @@
+"""The DARTS space: a normal and a reduction cell, stacked in DARTS' CIFAR network.
+
+Liu, Simonyan & Yang, 2019, "DARTS: Differentiable Architecture Search" (ICLR). The network is
+the paper's ``NetworkCIFAR`` (``model.py`` of the reference code, eval form: no auxiliary head,
+no drop-path)::
+
+    stem:   3x3 conv to 3C channels (no bias) + BatchNorm
+    cells:  3N + 2 cells: N normal, 1 reduction (2C), N normal, 1 reduction (4C), N normal
+    head:   global average pool -> linear classifier
+
+Each cell is fed the outputs of the two cells before it (the stem's output for the first):
+``pre0`` maps the older one to C channels (a ``FactorizedReduce`` when the cell before is a
+reduction cell, which halved the map, else ReLU-conv-BN 1x1), ``pre1`` the newer one
+(ReLU-conv-BN 1x1). States 0 and 1 are these, node ``k`` (state ``k + 2``, ``k`` in 0..3) is
+the sum of two ops, each applied to an earlier state, and the cell's output concatenates the
+four nodes (4C channels). In a reduction cell the ops on states 0 and 1 have stride 2 (and C
+is doubled). The eight ops are DARTS' ``PRIMITIVES``:
+
+    sep_conv_3x3, sep_conv_5x5   [ReLU, depthwise kxk, pointwise 1x1, BN] twice (the first strided)
+    dil_conv_3x3, dil_conv_5x5   ReLU, depthwise kxk of dilation 2, pointwise 1x1, BN
+    max_pool_3x3, avg_pool_3x3   3x3 pools, padding 1 (the average without the padding)
+    skip_connect                 identity (a FactorizedReduce when strided)
+    none                         no connection (zeros)
+
+listed here with the convolutions first (DARTS lists ``none`` first), so that a space's first
+choice (``SearchSpace.example``) is a network, not zeros. DARTS' derived genotypes never hold
+``none`` (its derivation drops it); it is offered by default all the same, and ``ops`` bounds
+the choice (``--space-arg ops=sep_conv_3x3,...``). DARTS derives two *distinct* inputs per node;
+the reference network computes any pair, the same state twice included, and so does this space:
+every sampled genotype is valid as drawn.
+
+The bounds are C (``channels``, 16) and N (``cells``, normal cells per stage, 1: a 5-cell
+network, small enough for quick searches and tests). DARTS searched with N = 2 (8 cells) at
+C = 16 and evaluated its cells with N = 6 (20 cells) at C = 36: ``--space-arg cells=6
+--space-arg channels=36`` gives the paper's evaluation network (DARTS V2: 3,349,342 parameters
+on CIFAR-10 without the auxiliary head). The input's height and width must be multiples of 4
+(the factorized reductions halve even maps, twice).
+
+Genotypes are read and written in DARTS' own text (:meth:`DartsSpace.arch_string`,
+:meth:`DartsSpace.parse_arch`), the ``str()`` of its ``Genotype`` namedtuple::
+
+    Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ...], normal_concat=[2, 3, 4, 5],
+             reduce=[('max_pool_3x3', 0), ...], reduce_concat=[2, 3, 4, 5])
+
+(8 ``(op, input)`` pairs per cell, node by node; ``range(2, 6)`` is read for a concat too).
+``nasbox show darts --arch "Genotype(...)"`` and the table evaluator's ``arch`` column use it.
+
+The whole stack of cells is one block kind (:class:`DartsCells`, type ``darts_cells``, tag
+``dc``), since a cell has two inputs and the blocks of a genotype form a chain; its rows are
+named by module path (``stage1.block1.cell3.pre0``, ``stage1.block1.cell3.node2.op1``) and its
+cells are written in the encoding as ``nc`` / ``rc`` text tokens, ``sep3~0-sep3~1-…``
+(op code ``~`` input, node by node). ``none`` ops are not computed, nor a preprocessing no op
+reads, nor a cell whose output no later cell reads (a trace drops them too): they cost no MACs,
+their parameters still count. A network whose output no path of ops links to its input
+computes a constant (:meth:`DartsCells.ignores_input`): a search scores it at chance.
+
+Parameters (all drawn on every trial): ``{cell}.node{k}.op{j}`` (the op) and
+``{cell}.node{k}.in{j}`` (its input state, 0..k+1) for ``cell`` in ``normal``, ``reduce``,
+``k`` in 0..3, ``j`` in 0..1.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from nasbox.errors import ShapeError, SpaceError
+from nasbox.model.analysis import Layer
+from nasbox.model.arch import Architecture, Head, Stage
+from nasbox.model.blocks import Block, ConvBlock, register_block
+from nasbox.model.checks import check_int
+from nasbox.model.ops import Shape, Walker, conv_out
+from nasbox.spaces import SearchSpace, register_space
+
+__all__ = ["CELLS", "DARTS_V2", "OPS", "STEPS", "DartsCells", "DartsSpace", "format_cell", "format_genotype",
+           "parse_cell", "parse_genotype"]
+
+OPS: tuple[str, ...] = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "max_pool_3x3",
+                        "avg_pool_3x3", "skip_connect", "none")
+STEPS = 4  # intermediate nodes of a cell
+CELLS: tuple[str, ...] = ("normal", "reduce")
+CONCAT = list(range(2, STEPS + 2))  # the states a cell's output concatenates: all its nodes
+_CODES = {"sep_conv_3x3": "sep3", "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5",
+          "max_pool_3x3": "max3", "avg_pool_3x3": "avg3", "skip_connect": "skip", "none": "none"}
+_OP_OF_CODE = {code: op for op, code in _CODES.items()}
+
+Genotype = tuple[tuple[str, int], ...]  # a cell: 2 * STEPS (op, input state) pairs, node by node
+
+#: DARTS V2 (second order), the cells of the paper's Table 1 (``genotypes.DARTS_V2`` of the reference code)
+DARTS_V2: dict[str, Genotype] = {
+    "normal": (("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+               ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)),
+    "reduce": (("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+               ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)),
+}
+
+
+# --------------------------------------------------------------------------- cells as text
+
+
+def format_cell(cell: Genotype) -> str:
+    """The encoding's text of a cell: ``sep3~0-sep3~1-…`` (op code ``~`` input state, node by node)."""
+    return "-".join(f"{_CODES[op]}~{source}" for op, source in cell)
+
+
+def parse_cell(code: str) -> Genotype:
+    """The ``(op, input)`` pairs of a cell's :func:`format_cell` text; ``ValueError`` naming what is wrong."""
+    entries = str(code).split("-")
+    if len(entries) != 2 * STEPS:
+        raise ValueError(f"a DARTS cell lists {2 * STEPS} 'op~input' entries joined by '-', got {code!r}")
+    cell = []
+    for i, entry in enumerate(entries):
+        m = re.fullmatch(r"([a-z0-9]+)~([0-9])", entry)
+        if not m or m.group(1) not in _OP_OF_CODE:
+            raise ValueError(f"entry {i + 1} of the DARTS cell {code!r} must read 'op~input' with op one of "
+                             f"{', '.join(_OP_OF_CODE)}, got {entry!r}")
+        cell.append((_OP_OF_CODE[m.group(1)], _check_source(i, int(m.group(2)), repr(entry))))
+    return tuple(cell)
+
+
+def _check_source(i: int, source: int, what: str) -> int:
+    node = i // 2
+    if not 0 <= source <= node + 1:
+        raise ValueError(f"node {node} reads a state among 0..{node + 1} (the cell's two inputs and the nodes before "
+                         f"it), got {what}")
+    return source
+
+
+def format_genotype(normal: Genotype, reduce: Genotype) -> str:
+    """DARTS' text of a genotype, as ``str()`` prints its ``Genotype`` namedtuple (with lists)."""
+    return (f"Genotype(normal={[tuple(e) for e in normal]!r}, normal_concat={CONCAT!r}, "
+            f"reduce={[tuple(e) for e in reduce]!r}, reduce_concat={CONCAT!r})")
+
+
+_GENOTYPE_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+_FORMAT = "Genotype(normal=[('op', input), ...], normal_concat=[2, 3, 4, 5], reduce=[...], reduce_concat=[2, 3, 4, 5])"
+
+
+def parse_genotype(text: str) -> dict[str, Genotype]:
+    """``{"normal": cell, "reduce": cell}`` of DARTS' genotype text; ``ValueError`` naming what is wrong."""
+    source = str(text).strip()
+    short = source if len(source) <= 60 else source[:57] + "..."
+    try:
+        call = ast.parse(source, mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"a DARTS genotype reads {_FORMAT}; {short!r} is not Python syntax") from None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"):
+        raise ValueError(f"a DARTS genotype reads {_FORMAT}, got {short!r}")
+    if len(call.args) > len(_GENOTYPE_FIELDS) or any(isinstance(a, ast.Starred) for a in call.args):
+        raise ValueError(f"a DARTS genotype has the fields {', '.join(_GENOTYPE_FIELDS)}, got {short!r}")
+    given: dict[str, ast.expr] = dict(zip(_GENOTYPE_FIELDS, call.args, strict=False))
+    for kw in call.keywords:
+        if kw.arg not in _GENOTYPE_FIELDS:
+            raise ValueError(f"a DARTS genotype has the fields {', '.join(_GENOTYPE_FIELDS)}, got "
+                             f"{'**' if kw.arg is None else kw.arg!r}")
+        if kw.arg in given:
+            raise ValueError(f"the DARTS genotype gives {kw.arg} twice")
+        given[kw.arg] = kw.value
+    missing = [f for f in _GENOTYPE_FIELDS if f not in given]
+    if missing:
+        raise ValueError(f"the DARTS genotype lacks {', '.join(missing)}: it reads {_FORMAT}")
+    cells = {}
+    for cell in CELLS:
+        cells[cell] = _literal_cell(cell, given[cell])
+        concat = _literal_concat(given[f"{cell}_concat"])
+        if concat != CONCAT:
+            raise ValueError(f"a cell of nasbox's darts space concatenates its {STEPS} nodes: {cell}_concat must be "
+                             f"{CONCAT} (or range(2, {STEPS + 2})), got {ast.unparse(given[f'{cell}_concat'])}")
+    return cells
+
+
+def _literal_cell(cell: str, node: ast.expr) -> Genotype:
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        value = None
+    if not isinstance(value, (list, tuple)) or len(value) != 2 * STEPS:
+        raise ValueError(f"{cell} must list {2 * STEPS} (op, input) pairs, 2 per node, got {ast.unparse(node)[:60]}")
+    out = []
+    for i, entry in enumerate(value):
+        if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], int) and not isinstance(entry[1], bool)):
+            raise ValueError(f"entry {i + 1} of {cell} must be an (op, input) pair, got {entry!r}")
+        op, source = entry
+        if op not in OPS:
+            raise ValueError(f"unknown DARTS op {op!r} in {cell}; ops: {', '.join(OPS)}")
+        out.append((op, _check_source(i, source, f"{entry!r} (entry {i + 1} of {cell})")))
+    return tuple(out)
+
+
+def _literal_concat(node: ast.expr) -> Any:
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range" and not node.keywords
+            and 1 <= len(node.args) <= 3
+            and all(isinstance(a, ast.Constant) and type(a.value) is int for a in node.args)):
+        return list(range(*(a.value for a in node.args)))  # type: ignore[union-attr]
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+# --------------------------------------------------------------------------- the block kind
+
+
+@register_block
+@dataclass(frozen=True)
+class DartsCells(Block):
+    """DARTS' stack of 3N + 2 cells (N = ``cells``) of C = ``channels``: N normal cells, a reduction cell
+    (2C), N normal, a reduction cell (4C), N normal; ``normal`` and ``reduce`` are the two cells in
+    :func:`format_cell` text. Fed the stem's output; gives 4 x 4C channels at a quarter of the map.
+    Block string: ``dc_c16_n1_ncsep3~0-sep3~1-…_rcmax3~0-…``."""
+
+    type: ClassVar[str] = "darts_cells"
+    tag: ClassVar[str] = "dc"
+    tokens: ClassVar[dict[str, str]] = {"channels": "c", "cells": "n"}
+    texts: ClassVar[dict[str, str]] = {"normal": "nc", "reduce": "rc"}
+
+    channels: int
+    cells: int
+    normal: str
+    reduce: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("channels", self.channels)
+        check_int("cells", self.cells)
+        for cell in CELLS:
+            parse_cell(getattr(self, cell))
+
+    def genotype(self, reduction: bool) -> Genotype:
+        return parse_cell(self.reduce if reduction else self.normal)
+
+    @property
+    def layers_count(self) -> int:
+        """DARTS' ``layers``: the number of cells, 3N + 2."""
+        return 3 * self.cells + 2
+
+    def plan(self, in_channels: int) -> list[tuple[Genotype, int, int, int, bool, bool]]:
+        """Per cell, as DARTS' ``NetworkCIFAR`` makes them: ``(genotype, C_pp, C_p, C, reduction,
+        reduction_prev)``, reductions at ``layers // 3`` and ``2 * layers // 3``."""
+        layers = self.layers_count
+        c_pp = c_p = in_channels
+        c, reduction_prev, out = self.channels, False, []
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            c *= 2 if reduction else 1
+            out.append((self.genotype(reduction), c_pp, c_p, c, reduction, reduction_prev))
+            c_pp, c_p, reduction_prev = c_p, len(CONCAT) * c, reduction
+        return out
+
+    def live(self) -> list[bool]:
+        """Whether each cell's output is read: by the head (the last cell), by the next cell's ``pre1`` or by
+        the one after's ``pre0``, where an op that is not ``none`` reads that input. The others are not computed."""
+        reads = [_reads(genotype) for genotype, *_ in self.plan(1)]
+        live = [False] * len(reads)
+        live[-1] = True
+        for i in reversed(range(len(reads) - 1)):
+            live[i] = (live[i + 1] and 1 in reads[i + 1]) or (i + 2 < len(reads) and live[i + 2] and 0 in reads[i + 2])
+        return live
+
+    def ignores_input(self) -> bool:
+        feeds = [True, True]  # whether each output (the stack's input twice, then each cell's) depends on the input
+        for genotype, *_ in self.plan(1):
+            states = feeds[-2:]
+            for k in range(STEPS):
+                states.append(any(states[source] for op, source in genotype[2 * k: 2 * k + 2] if op != "none"))
+            feeds.append(any(states[2:]))
+        return not feeds[-1]
+
+    def analyze(self, walker: Walker, name: str, shape: Shape) -> Shape:
+        outputs = [shape, shape]
+        for i, ((genotype, _, _, c, reduction, reduction_prev), live) in enumerate(
+                zip(self.plan(shape[0]), self.live(), strict=True)):  # the channels fed are the shapes'
+            cell = f"{name}.cell{i + 1}"
+            reads = _reads(genotype)
+            note = "" if live else " (not computed: no cell reads this one)"
+            pre = [_factorized_reduce(walker, f"{cell}.pre0", outputs[-2], c) if reduction_prev
+                   else _relu_conv_bn(walker, f"{cell}.pre0", outputs[-2], c)]
+            _mark(walker, note or ("" if 0 in reads else " (not computed: no op reads it)"))
+            pre.append(_relu_conv_bn(walker, f"{cell}.pre1", outputs[-1], c))
+            _mark(walker, note or ("" if 1 in reads else " (not computed: no op reads it)"))
+            if pre[0] != pre[1]:
+                raise ShapeError(f"{cell}: its inputs come out of preprocessing at {pre[0]} and {pre[1]}")
+            states = pre
+            for k in range(STEPS):
+                outs = []
+                for j, (op, source) in enumerate(genotype[2 * k: 2 * k + 2]):
+                    stride = 2 if reduction and source < 2 else 1
+                    outs.append(_op(walker, f"{cell}.node{k}.op{j}", states[source], op, stride))
+                    if op != "none":
+                        _mark(walker, note)
+                states.append(outs[0])
+            outputs.append((len(CONCAT) * c, *states[2][1:]))
+        return outputs[-1]
+
+    def module(self, in_channels: int) -> Any:
+        from search_spaces.cell_modules import DartsCellsModule
+
+        return DartsCellsModule(self.plan(in_channels), self.live())
+
+
+def _reads(genotype: Genotype) -> set[int]:
+    """The states an op that is not ``none`` reads."""
+    return {source for op, source in genotype if op != "none"}
+
+
+def _mark(walker: Walker, note: str) -> None:
+    """The last row, not computed when ``note`` says so: its MACs are 0, its parameters stay."""
+    if note:
+        row = walker.rows[-1]
+        walker.rows[-1] = row._replace(op=row.op + note, macs=0)
+
+
+def _spatial(name: str, shape: Shape, kernel: int, stride: int) -> tuple[int, int]:
+    _, h, w = shape
+    h2, w2 = conv_out(h, kernel, stride), conv_out(w, kernel, stride)
+    if h2 < 1 or w2 < 1:
+        raise ShapeError(f"{name} shrinks the feature map from {w}x{h} below 1x1")
+    return h2, w2
+
+
+def _relu_conv_bn(walker: Walker, name: str, shape: Shape, out: int) -> Shape:
+    """ReLU -> 1x1 conv -> BatchNorm (DARTS' preprocessing)."""
+    c, h, w = shape
+    walker.rows.append(Layer(name, "relu conv 1x1/1 +bn", (out, h, w), c * out + 2 * out, h * w * (c * out + 2 * out)))
+    return (out, h, w)
+
+
+def _factorized_reduce(walker: Walker, name: str, shape: Shape, out: int) -> Shape:
+    """DARTS' ``FactorizedReduce``: two 1x1/2 convs to ``out / 2`` (one on the map shifted by a pixel), BN."""
+    c, h, w = shape
+    if h % 2 or w % 2:
+        raise ShapeError(f"{name} (factorized reduction) halves an even map, it is fed {w}x{h}: the darts network "
+                         "needs an input whose height and width are multiples of 4")
+    h2, w2 = h // 2, w // 2
+    weights = 2 * c * (out // 2)
+    walker.rows.append(Layer(name, "factorized reduce 1x1/2 +bn", (out, h2, w2), weights + 2 * out,
+                             h2 * w2 * (weights + 2 * out)))
+    return (out, h2, w2)
+
+
+def _op(walker: Walker, name: str, shape: Shape, op: str, stride: int) -> Shape:
+    """The rows of one of a cell's ops (none for ``none``, which has no module); its output shape."""
+    c = shape[0]
+    if op == "skip_connect" and stride == 2:
+        return _factorized_reduce(walker, name, shape, c)
+    h2, w2 = _spatial(name, shape, 3, stride)
+    out = (c, h2, w2)
+    if op in ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"):
+        k, twice = int(op[-1]), op.startswith("sep")
+        per = k * k * c + c * c + 2 * c  # depthwise, pointwise and BatchNorm, once
+        text = f"sep conv {k}x{k}/{stride} x2" if twice else f"dil conv {k}x{k}/{stride} dilation 2"
+        walker.rows.append(Layer(name, text + " +bn", out, per * (1 + twice), h2 * w2 * per * (1 + twice)))
+    elif op in ("max_pool_3x3", "avg_pool_3x3"):
+        walker.rows.append(Layer(name, f"{op[:3]}pool 3x3/{stride}", out, 0, 0))
+    elif op == "skip_connect":
+        walker.rows.append(Layer(name, "identity", out, 0, 0))
+    elif op != "none":
+        raise ValueError(f"unknown DARTS op {op!r}")
+    return out
+
+
+# --------------------------------------------------------------------------- the space
+
+
+@register_space
+@dataclass(frozen=True)
+class DartsSpace(SearchSpace):
+    """DARTS' cells in its CIFAR network (Liu et al., 2019).
+
+    Parameters: ``{cell}.node{k}.op{j}`` and ``{cell}.node{k}.in{j}`` for ``cell`` in ``normal``,
+    ``reduce``, ``k`` in 0..3, ``j`` in 0..1.
+
+    Args:
+        channels: C, the channels of the first cells (the stem has 3C; 2C and 4C after the reductions).
+        cells: N, the normal cells per stage: 3N + 2 cells in all (DARTS searched with N = 2 at C = 16
+            and evaluated with N = 6 at C = 36).
+        ops: the ops a node's input may take (a subset of DARTS' eight).
+    """
+
+    channels: int = 16
+    cells: int = 1
+    ops: tuple[str, ...] = OPS
+
+    name = "darts"
+    description = "DARTS: a normal and a reduction cell (4 nodes of 2 ops among 8) in 3N+2 cells"
+    rules = (
+        "each of a cell's 4 nodes sums two ops on earlier states (the two previous cells' outputs, then its nodes)",
+        "3N+2 cells: N normal, a reduction (2C, stride 2), N normal, a reduction (4C), N normal",
+        "a cell's output concatenates its 4 nodes; the input's height and width are multiples of 4",
+    )
+
+    def validate(self) -> None:
+        for name in ("channels", "cells"):
+            value = getattr(self, name)
+            try:
+                check_int(name, value)
+            except ValueError:
+                raise SpaceError(f"{name} must be a positive integer, got {name}={value!r}") from None
+        if not self.ops:
+            raise SpaceError("ops must offer at least one choice")
+        bad = [op for op in self.ops if op not in OPS]
+        if bad:
+            raise SpaceError(f"ops must come from {', '.join(OPS)}, got {bad}")
+        _, h, w = self.input_shape
+        if h % 4 or w % 4:
+            raise SpaceError(f"the darts network halves the map twice with factorized reductions (of even maps): the "
+                             f"input's height and width must be multiples of 4, got {w}x{h}")
+
+    def sample(self, trial: Any) -> Architecture:
+        cells = {}
+        for cell in CELLS:
+            entries = []
+            for k in range(STEPS):
+                for j in range(2):
+                    op = trial.suggest_categorical(f"{cell}.node{k}.op{j}", self.ops)
+                    source = trial.suggest_categorical(f"{cell}.node{k}.in{j}", tuple(range(k + 2)))
+                    entries.append((op, source))
+            cells[cell] = tuple(entries)
+        return self.network(cells["normal"], cells["reduce"])
+
+    def network(self, normal: Genotype, reduce: Genotype) -> Architecture:
+        """The whole network of a normal and a reduction cell, in this space's skeleton."""
+        stack = DartsCells(self.channels, self.cells, format_cell(normal), format_cell(reduce))
+        stem = Stage((ConvBlock(3 * self.channels, 3, 1, act=None),))
+        return Architecture(self.input_shape, self.num_classes, (Stage((stack,)),), Head("gap"), stem)
+
+    def arch_string(self, arch: Architecture) -> str:
+        stacks = [b for _, s in arch.named_stages() for b in s.blocks if isinstance(b, DartsCells)]
+        if len(stacks) != 1:
+            raise SpaceError(f"not a DARTS network (one stack of DARTS cells): {arch.encode()}")
+        return format_genotype(stacks[0].genotype(False), stacks[0].genotype(True))
+
+    def parse_arch(self, text: str) -> Architecture:
+        """DARTS' genotype text (``Genotype(normal=[…], …)``) or nasbox's encoding of a network."""
+        if not str(text).strip().startswith("Genotype"):
+            try:
+                return super().parse_arch(text)
+            except SpaceError as exc:
+                raise SpaceError(f"{exc} (nor DARTS' genotype text, {_FORMAT})") from None
+        try:
+            cells = parse_genotype(text)
+        except ValueError as exc:
+            raise SpaceError(str(exc)) from None
+        params = {}
+        for cell, genotype in cells.items():
+            for i, (op, source) in enumerate(genotype):
+                params[f"{cell}.node{i // 2}.op{i % 2}"] = op
+                params[f"{cell}.node{i // 2}.in{i % 2}"] = source
+        return self.from_params(params)
