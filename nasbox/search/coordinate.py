@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import optuna
@@ -38,29 +38,52 @@ class Tally(NamedTuple):
 
 
 class Ledger:
-    """What a worker knows of the study's trials, kept up to date from each read in time that does not
-    grow with the study: a finished trial is never written again, so the trials before the first one
-    that is not finished are digested once (their count, best accuracy and, through ``on_finished``,
-    the repeat index) and each read looks at the rest only. Reads are lists in trial-number order
-    (Optuna's); a list that is not is counted in full."""
+    """What a worker knows of the study's trials, kept up to date in time that does not grow with the
+    study. A finished trial is never written again, so each is digested once (its count, best accuracy
+    and, through ``on_finished``, the repeat index) and the ledger keeps the numbers of the trials it
+    saw unfinished. :meth:`fetch` reads only those and the trials new since the last look, one by one
+    (a storage call each, not a read of the whole study); :meth:`update` digests a whole read."""
 
     def __init__(self, on_finished: Callable[[FrozenTrial], None] | None = None) -> None:
         self.on_finished = on_finished or (lambda trial: None)
-        self.settled = 0  # trials[:settled] are finished and digested
+        self.upto = 0  # every trial numbered below this was seen
+        self.open: dict[int, FrozenTrial] = {}  # those seen unfinished, as last seen
         self.counted, self.best = 0, None
 
-    def tally(self, trials: list[FrozenTrial]) -> Tally:
-        """The counted, running and best trials of ``trials`` (a read of the study, or its first trials)."""
-        if self.settled > len(trials) or (self.settled and trials[self.settled - 1].number != self.settled - 1):
-            return tally(trials)  # not the prefix this ledger knows (another study's list, or one out of order)
-        while self.settled < len(trials) and trials[self.settled].state.is_finished():
-            trial = trials[self.settled]
-            self.counted += counts_toward_budget(trial)
-            self.best = _best(self.best, trial)
-            self.on_finished(trial)
-            self.settled += 1
-        rest = tally(trials[self.settled:])
-        return Tally(self.counted + rest.finished, rest.running, _best(self.best, None, rest.best_accuracy))
+    def update(self, trials: Iterable[FrozenTrial]) -> None:
+        """Digest trials read from the study (any order; a trial digested before is skipped)."""
+        for t in trials:
+            if t.number < self.upto and t.number not in self.open:
+                continue  # finished and digested
+            if t.state.is_finished():
+                self.open.pop(t.number, None)
+                self.counted += counts_toward_budget(t)
+                self.best = _best(self.best, t)
+                self.on_finished(t)
+            else:
+                self.open[t.number] = t
+            if t.number >= self.upto:
+                for gap in range(self.upto, t.number):  # not in this read: look again next time
+                    self.open.setdefault(gap, None)  # type: ignore[arg-type]
+                self.upto = t.number + 1
+
+    def fetch(self, study: optuna.Study, upto: int) -> None:
+        """Read the trials numbered below ``upto`` that may have changed: the unfinished ones and the new ones."""
+        storage, study_id = study._storage, study._study_id
+        numbers = sorted(n for n in self.open if n < upto) + list(range(self.upto, upto))
+        found = []
+        for n in numbers:
+            try:
+                found.append(storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, n)))
+            except KeyError:  # not in the storage (yet)
+                continue
+        self.update(found)
+
+    def tally(self, upto: int | None = None) -> Tally:
+        """The counted, running and best trials known (of those numbered below ``upto``, for the running)."""
+        running = sum(t is not None and t.state == TrialState.RUNNING and (upto is None or n < upto)
+                      for n, t in self.open.items())
+        return Tally(self.counted, running, self.best)
 
 
 def _best(best: float | None, trial: FrozenTrial | None, other: float | None = None) -> float | None:
@@ -88,6 +111,7 @@ class Coordinator:
         self.ledger = ledger or Ledger()
         self.grace_s = float(GRACE_BEATS * heartbeat_s)  # a RUNNING trial silent this long has lost its worker
         self.poll_s = min(2.0, heartbeat_s / 2)
+        self.last_check = time.monotonic()
 
     def settle(self) -> list[int]:
         """Settle the RUNNING trials of dead workers (their heartbeat stopped, their process is
@@ -96,12 +120,32 @@ class Coordinator:
         return settle_stale_trials(self.study, self.grace_s)
 
     def read(self) -> list[FrozenTrial]:
-        """The study's trials, after failing those whose heartbeat stopped (one read per loop)."""
+        """The study's trials, after failing those whose heartbeat stopped; the ledger digests them."""
         fail_stale_trials(self.study)
-        return self.study.get_trials(deepcopy=False)
+        self.last_check = time.monotonic()
+        trials = self.study.get_trials(deepcopy=False)
+        self.ledger.update(trials)
+        return trials
 
-    def next(self, trials: list[FrozenTrial]) -> Next:
-        t = self.ledger.tally(trials)
+    def near_the_end(self) -> bool:
+        """Whether the budget is close enough that the next step needs a read of the whole study: the
+        trials known to count or run leave at most twice as many as run (other workers' trials may have
+        ended since) -- or nothing is known yet. Far from it, a worker asks for its next trial from what
+        it knows, and the check after ``ask`` (:meth:`surplus`, from the trials before it) keeps the budget."""
+        t = self.ledger.tally()
+        return self.ledger.upto == 0 or self.budget - t.finished - t.running <= 2 * t.running + 1
+
+    def check_stale(self) -> None:
+        """Fail the trials whose heartbeat stopped, once a heartbeat interval (a read of the running trials)."""
+        if time.monotonic() - self.last_check >= self.grace_s / GRACE_BEATS:
+            fail_stale_trials(self.study)
+            self.last_check = time.monotonic()
+
+    def next(self, trials: list[FrozenTrial] | None = None) -> Next:
+        """Go on, wait or stop, from ``trials`` (a read, digested by the ledger) or what the ledger knows."""
+        if trials is not None:
+            self.ledger.update(trials)
+        t = self.ledger.tally()
         if t.finished >= self.budget:
             return Next.DONE
         return Next.WAIT if t.finished + t.running >= self.budget else Next.GO

@@ -115,20 +115,21 @@ class Search:
         self.progress(self._started(self.coordinator.settle()))
         self._classics()
         while True:
-            trials = self.coordinator.read()
-            step = self.coordinator.next(trials)
-            if step is Next.DONE:
-                break
-            if step is Next.WAIT:
-                self.coordinator.wait()
-                continue
+            if self.coordinator.near_the_end():
+                step = self.coordinator.next(self.coordinator.read())
+                if step is Next.DONE:
+                    break
+                if step is Next.WAIT:
+                    self.coordinator.wait()
+                    continue
+            else:
+                self.coordinator.check_stale()
             if self.config.prescreen > 1:
                 self.live.wait()  # pre-screening may time units for the latency table
             proposal = self.proposer.propose()
             trial = proposal.trial
-            before = _before(self.study.get_trials(deepcopy=False), trial.number)
-            seen = self.ledger.tally(before)  # digests the newly finished trials into the repeat index ...
-            self.repeats.update(before[self.ledger.settled:])  # ... the rest is looked at on every read
+            self.ledger.fetch(self.study, trial.number)  # the trials asked before it: what changed (repeats too)
+            seen = self.ledger.tally(trial.number)
             if self.coordinator.surplus(seen):
                 self.recorder.lose(trial, "surplus: the budget was reached by other workers")
                 beat.release(trial)
@@ -142,6 +143,7 @@ class Search:
                 interrupted = True
                 break
             done_here += 1
+            self.ledger.fetch(self.study, trial.number + 1)  # its own trial, as told
             self.live.trial_done()
             elapsed = time.perf_counter() - start
             status = TrialStatus(outcome.pop("status"))
@@ -281,13 +283,6 @@ class Search:
         df, pareto, files = self._write_outputs()
         return SearchResult(self.study_name, self.storage_display, self.paths.root, df, pareto,
                             tuple(self.config.objectives), files, interrupted)
-
-
-def _before(trials: list[optuna.trial.FrozenTrial], number: int) -> list[optuna.trial.FrozenTrial]:
-    """The trials numbered below ``number`` (a slice: a study's trials are numbered by their place)."""
-    if number <= len(trials) and (number == 0 or trials[number - 1].number == number - 1):
-        return trials[:number]
-    return [t for t in trials if t.number < number]
 
 
 def run_search(config: SearchConfig, progress: ProgressCallback | None = None,

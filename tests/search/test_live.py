@@ -8,6 +8,7 @@ import time
 
 import nasbox.measure.latency
 import nasbox.search.costs
+import nasbox.search.live
 from nasbox.search import SearchConfig, run_search
 from nasbox.search.live import PACE, LiveReport
 from tests.report.support import DATA, TINY
@@ -115,6 +116,7 @@ def test_a_search_rebuilds_its_report_while_running_but_never_during_a_latency(t
         return []
 
     monkeypatch.setattr(nasbox.search.costs, "measure_latency", measure)
+    monkeypatch.setattr(nasbox.search.live, "PACE", 0.0)  # a rebuild after every trial, however long it takes
     run_search(SearchConfig(space="seed_cnn", space_args=dict(TINY), dataset="synthetic", dataset_options=DATA,
                             iterations=4, batch_size=32, budget=4, reports_dir=str(tmp_path), device="cpu",
                             sampler="random", report_every=1, classics=False, study="live"), outputs=outputs)

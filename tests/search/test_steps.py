@@ -91,7 +91,8 @@ def test_the_coordinator_goes_waits_or_stops_by_the_counted_and_running_trials(t
     study.tell(first, 1.0)
     running = study.ask()
     assert coord.next(study.get_trials()) is Next.WAIT  # the other worker holds the last trial
-    assert coord.surplus(coord.ledger.tally(study.get_trials()))
+    coord.ledger.update(study.get_trials())
+    assert coord.surplus(coord.ledger.tally())
     study.tell(running, state=TrialState.FAIL)  # it died: lost, so the budget is open again
     assert coord.next(study.get_trials()) is Next.GO
     last = study.ask()
@@ -100,15 +101,17 @@ def test_the_coordinator_goes_waits_or_stops_by_the_counted_and_running_trials(t
     assert coord.next(study.get_trials()) is Next.DONE
 
 
-def test_the_ledger_counts_like_a_full_count_and_reads_each_finished_trial_once(tmp_path):
+def test_the_ledger_counts_like_a_full_count_and_reads_only_what_may_have_changed(tmp_path, monkeypatch):
     study = optuna.create_study(storage=open_storage(None, tmp_path)[0])
-    ledger, digested = Ledger(), []
+    ledger, digested, reads = Ledger(), [], []
     ledger.on_finished = lambda t: digested.append(t.number)
+    real = study._storage.get_trial
+    monkeypatch.setattr(study._storage, "get_trial", lambda trial_id: reads.append(trial_id) or real(trial_id))
     held = []
-    for i in range(30):
+    for i in range(40):
         trial = study.ask()
         if i % 7 == 3:
-            held.append(trial)  # finishes later, out of order: the prefix stops there meanwhile
+            held.append(trial)  # finishes later, out of order
         else:
             trial.set_user_attr(Attr.STATUS, "complete" if i % 5 else "failed")
             trial.set_user_attr(Attr.ACCURACY, i / 100)
@@ -116,22 +119,20 @@ def test_the_ledger_counts_like_a_full_count_and_reads_each_finished_trial_once(
         if i % 4 == 0 and held and i > 10:
             done = held.pop(0)
             done.set_user_attr(Attr.STATUS, "complete")
-            done.set_user_attr(Attr.ACCURACY, 0.9)
+            done.set_user_attr(Attr.ACCURACY, 0.9 if i < 30 else 0.1)
             study.tell(done, 1.0)
+        reads.clear()
+        ledger.fetch(study, trial.number + 1)
+        assert len(reads) <= 2 + len(held)  # the new trial, the one that changed, those still running
         trials = study.get_trials(deepcopy=False)
-        assert ledger.tally(trials) == tally(trials)
-        assert ledger.tally(trials[: i // 2]) == tally(trials[: i // 2])  # a shorter read ("before" a trial)
-    assert sorted(digested) == sorted(set(digested)) == list(range(ledger.settled))
-    study.ask()  # still running: the prefix stops before it, the trial after it is counted on every read
-    after = study.ask()
-    after.set_user_attr(Attr.STATUS, "complete")
-    study.tell(after, 1.0)
-    trials = study.get_trials(deepcopy=False)
-    expected = ledger.tally(trials)
-    assert expected == tally(trials) and ledger.settled == 30 and expected.running == 1
-    # the digested trials are not looked at again (but the last, which says the read is the same prefix)
-    blind = [None] * (ledger.settled - 1) + trials[ledger.settled - 1:]
-    assert ledger.tally(blind) == expected and expected.best_accuracy == 0.9
+        assert ledger.tally() == tally(trials)
+        before = trials[: trial.number]
+        assert ledger.tally(trial.number).running == tally(before).running  # "asked before it"
+    assert sorted(digested) == sorted(set(digested)) and len(digested) == 40 - len(held)
+    assert ledger.tally().best_accuracy == 0.9 and held
+    full = Ledger()
+    full.update(study.get_trials(deepcopy=False))  # a whole read gives the same
+    assert full.tally() == ledger.tally() and set(full.open) == set(ledger.open) == {t.number for t in held}
 
 
 # --------------------------------------------------------------------------- session
