@@ -32,7 +32,7 @@ from nasbox.study.schema import Attr, TrialStatus, trial_status
 __all__ = ["MAX_TRIALS", "OptunaViews", "importance_figure", "optuna_views", "timeline_figure"]
 
 #: the most recent trained trials the importance and parallel-coordinate views use (cost grows with trials)
-MAX_TRIALS = 2000
+MAX_TRIALS = 1000
 _PARALLEL_PARAMS = 8  # parameters on the parallel-coordinates plot: the most important for accuracy
 _SHOWN_PARAMS = 15  # parameters on the importance plot: the most important over all objectives
 # Optuna's notices (experimental features; PED-ANOVA's "low target values", which the negation handles), filtered

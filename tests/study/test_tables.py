@@ -3,12 +3,14 @@ checked against an independent non-dominated sort."""
 
 from __future__ import annotations
 
+import numpy as np
 import optuna
 import pandas as pd
+import pytest
 from optuna.trial import TrialState, create_trial
 
 from nasbox.study.schema import Attr
-from nasbox.study.tables import TRIAL_COLUMNS, pareto_numbers, trials_dataframe, write_study_tables
+from nasbox.study.tables import TRIAL_COLUMNS, best_trials, pareto_numbers, trials_dataframe, write_study_tables
 
 DIRS = ["maximize", "minimize"]
 
@@ -56,3 +58,20 @@ def test_write_study_tables_writes_both_csvs(tmp_path):
     assert [p.name for p in files] == ["trials.csv", "pareto.csv"]
     assert len(pd.read_csv(files[0])) == len(df) == 8
     assert list(pd.read_csv(files[1])["number"]) == list(pareto["number"]) == [4, 0, 1]
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_best_trials_are_optunas_best_trials(constrained):
+    """The front without Optuna's deep copy is Optuna's front: random 3-objective trials with ties,
+    failed and running trials, and (constrained) some infeasible ones."""
+    rng = np.random.default_rng(int(constrained))
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for i in range(300):
+        values = [float(rng.integers(0, 20)) / 20, float(rng.integers(1, 30)), float(rng.integers(1, 30))]
+        system = {"constraints": [float(rng.choice([-1.0, 0.0, 0.5]))]} if constrained else {}
+        state = TrialState.COMPLETE if i % 17 else TrialState.FAIL
+        study.add_trial(optuna.trial.create_trial(values=values if state == TrialState.COMPLETE else None,
+                                                  state=state, system_attrs=system))
+    study.ask()  # a running trial
+    ours = sorted(t.number for t in best_trials(study))
+    assert ours == sorted(t.number for t in study.best_trials) and len(ours) >= 3
