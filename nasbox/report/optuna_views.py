@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from nasbox.report.collect import ReportData
 from nasbox.report.format import esc
-from nasbox.report.plotly_figs import FONT, STYLE
+from nasbox.report.plotly_figs import FONT, LARGE_GROUP, STYLE
 from nasbox.spaces import SearchSpace
 from nasbox.study.schema import Attr, TrialStatus, trial_status
 
@@ -186,10 +186,14 @@ def timeline_figure(study: optuna.Study) -> dict[str, Any]:
     end_of = {t.number: t.datetime_complete for ts in by_status.values() for t in ts}
     now = max((d for d in end_of.values() if d is not None), default=None)
     traces = []
+    large = sum(len(ts) for ts in by_status.values()) > LARGE_GROUP
     for status, trials in by_status.items():
         group = "front" if status == TrialStatus.COMPLETE else status
         color = STYLE[group][1] if group in STYLE else "#888888"
         ends = [end_of[t.number] or now or t.datetime_start for t in trials]
+        if large:  # thousands of bars: WebGL line segments instead (start -> end, a gap between trials)
+            traces.append(_segments(status, trials, ends, color))
+            continue
         traces.append({
             "type": "bar", "orientation": "h", "name": f"{status} ({len(trials)})",
             "y": [_worker(t) for t in trials], "base": [t.datetime_start.isoformat() for t in trials],
@@ -198,9 +202,24 @@ def timeline_figure(study: optuna.Study) -> dict[str, Any]:
             "marker": {"color": color, "line": {"color": "#ffffff", "width": 1}},
             "hovertemplate": "#%{customdata}: " + esc(status) + ", %{x:.0f} ms<extra>%{y}</extra>",
         })
-    rows = len({y for tr in traces for y in tr["y"]})
+    rows = len({y for tr in traces for y in tr["y"] if y is not None})
     layout = {"font": FONT, "height": 150 + 36 * rows, "barmode": "overlay", "hovermode": "closest", "bargap": 0.4,
               "margin": {"l": 150, "r": 20, "t": 10, "b": 40}, "xaxis": {"type": "date"},
               "yaxis": {"automargin": True}, "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom"},
               "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff"}
     return {"data": traces, "layout": layout}
+
+
+def _segments(status: str, trials: list[FrozenTrial], ends: list[Any], color: str) -> dict[str, Any]:
+    """The timeline of a large study: a trial a thick WebGL line segment from its start to its end."""
+    x: list[Any] = []
+    y: list[Any] = []
+    numbers: list[Any] = []
+    for t, end in zip(trials, ends, strict=True):
+        worker = _worker(t)
+        x += [t.datetime_start.isoformat(), end.isoformat(), None]
+        y += [worker, worker, None]
+        numbers += [t.number, t.number, None]
+    return {"type": "scattergl", "mode": "lines", "name": f"{status} ({len(trials)})", "x": x, "y": y,
+            "customdata": numbers, "line": {"color": color, "width": 10},
+            "hovertemplate": "#%{customdata}: " + esc(status) + "<extra>%{y}</extra>"}

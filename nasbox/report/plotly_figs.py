@@ -36,19 +36,29 @@ STYLE: dict[str, tuple[str, str, str, int]] = {
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", "size": 12}
 
 
+#: a group of more points than this is drawn with WebGL (``scattergl``) and a short hover label (trial,
+#: accuracy, cost; the trial's page has the rest): a study of 10,000 trials stays a page that opens
+LARGE_GROUP = 2000
+
+
 def _trace(group: str, rows: list[TrialRow], cost: str, *, strip: bool = False, note: str = "") -> dict[str, Any]:
     name, color, symbol, size = STYLE[group]
-    return {
-        "type": "scatter", "mode": "markers", "name": f"{name} ({len(rows)})", "legendgroup": group,
-        "x": [t.metric(cost) for t in rows],
+    large = len(rows) > LARGE_GROUP
+    trace = {
+        "type": "scattergl" if large else "scatter", "mode": "markers", "name": f"{name} ({len(rows)})",
+        "legendgroup": group, "x": [t.metric(cost) for t in rows],
         "y": [STYLE[group][0].split(" (")[0] for _ in rows] if strip else [t.accuracy for t in rows],
         "yaxis": "y2" if strip else "y",
         "customdata": [t.number for t in rows],
-        "text": [hover_text(t, note) for t in rows],
-        "hovertemplate": "%{text}<extra></extra>",
         "marker": {"color": color, "symbol": symbol, "size": size,
                    "line": {"width": 1.5 if symbol.endswith("open") else 0.5, "color": color}},
     }
+    if large:
+        accuracy = "%{y}" if strip else "accuracy %{y:.4f}"
+        trace["hovertemplate"] = f"<b>trial #%{{customdata}}</b> · {accuracy} · {COSTS[cost][1]} %{{x:.4s}}<extra></extra>"
+    else:
+        trace.update(text=[hover_text(t, note) for t in rows], hovertemplate="%{text}<extra></extra>")
+    return trace
 
 
 _CLASSIC_ROW = "classic networks"

@@ -237,3 +237,29 @@ def test_a_rebuild_makes_only_the_genotype_pages_whose_trials_changed(tmp_path, 
     assert sorted(decoded) == sorted([first.user_attrs["encoding"], study.trials[2].user_attrs["encoding"]])
     again = (folder / "archs" / f"{first.user_attrs['arch_id']}.html").read_text()
     assert f"#{len(study.trials) - 1} (repeat)" in again and stale.read_text() == pages[stale.name]
+
+
+def test_large_groups_are_drawn_with_webgl_and_short_labels(tmp_path, monkeypatch):
+    """Past LARGE_GROUP points a group is a scattergl trace labelled from its customdata (no per-point
+    text: a 10,000-trial page was 11 MB of hover labels), and the timeline is WebGL line segments."""
+    import nasbox.report.optuna_views as views
+    import nasbox.report.plotly_figs as figs
+
+    monkeypatch.setattr(figs, "LARGE_GROUP", 2)
+    monkeypatch.setattr(views, "LARGE_GROUP", 2)
+    study = make_study(tmp_path, "large")
+    report = build_report(study, report_dir_for("large", tmp_path))
+    figures = _figures(report.index.read_text())
+    traces = [t for t in figures["front-macs"]["data"] if t.get("legendgroup") not in ("zoo", "classic")]
+    large = [t for t in traces if len(t["customdata"]) > 2]
+    small = [t for t in traces if len(t["customdata"]) <= 2]
+    assert large and small
+    assert all(t["type"] == "scattergl" and "text" not in t and "%{customdata}" in t["hovertemplate"] for t in large)
+    assert all(t["type"] == "scatter" and len(t["text"]) == len(t["customdata"]) for t in small)
+    drawn = sorted(n for t in traces for n in t["customdata"])
+    assert drawn == sorted(set(drawn)) and len(drawn) >= 5  # every trial still drawn, once
+    timeline = figures["view-timeline"]["data"]
+    assert all(t["type"] == "scattergl" and t["mode"] == "lines" for t in timeline)
+    for t in timeline:
+        numbers = t["customdata"]
+        assert numbers[2::3] == [None] * (len(numbers) // 3) and numbers[0::3] == numbers[1::3]
