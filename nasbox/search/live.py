@@ -50,6 +50,9 @@ class LiveReport:
         self.since += 1
 
     def due(self) -> bool:
+        if self.thread is not None and not self.thread.is_alive():  # finished: nobody had to wait for it
+            self.thread.join()
+            self.thread = None
         now = self.clock()
         return (self.enabled and self.since > 0 and self.thread is None and now - self.ended >= PACE * self.took
                 and (self.since >= self.every or now - self.last >= self.every_s))

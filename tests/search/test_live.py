@@ -64,6 +64,18 @@ def test_a_slow_rebuild_spaces_out_the_next_ones():
     assert live.builds == 2
 
 
+def test_a_finished_rebuild_frees_the_slot_without_a_wait():
+    """A search that times nothing (a table) never calls wait(): a finished rebuild must not block the next."""
+    live = LiveReport(lambda: None, every=1, every_s=1000, clock=Clock())
+    live.trial_done()
+    assert live.start_if_due()
+    live.thread.join()  # finished on its own
+    live.trial_done()
+    assert live.start_if_due()
+    live.wait()
+    assert live.builds == 2
+
+
 def test_disabled_without_outputs_or_with_every_zero():
     for live in (LiveReport(None, every=1, every_s=1), LiveReport(lambda: None, every=0, every_s=1)):
         live.trial_done()
