@@ -10,6 +10,7 @@ same files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -128,8 +129,16 @@ _STAMP = re.compile(rb'<meta name="nasbox-page" content="([0-9a-f]*)">')
 def page_stamp(study_name: str, trials: list) -> str:
     """What a genotype's page is made from (its study, its trials' numbers, statuses and encoding, the
     page's format), hashed: a page whose stamp is unchanged is not made again."""
-    made_of = [LAYERS_PAGE_FORMAT, study_name, [(t.number, str(t.status), t.encoding) for t in trials]]
+    made_of = [LAYERS_PAGE_FORMAT, _nasbox_version(), study_name, [(t.number, str(t.status), t.encoding) for t in trials]]
     return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()[:16]
+
+
+@functools.cache
+def _nasbox_version() -> str:
+    try:
+        return importlib.metadata.version("nasbox")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _stamp_of(page: Path) -> str | None:
@@ -152,7 +161,8 @@ def _archs(data: ReportData, report_dir: Path) -> list[Path]:
             seen.setdefault(t.arch_id, []).append(t)
     for arch_id, trials in seen.items():
         page, stamp = report_dir / "archs" / f"{arch_id}.html", page_stamp(data.study_name, trials)
-        if _stamp_of(page) == stamp:
+        path = report_dir / "archs" / f"{arch_id}.json"
+        if _stamp_of(page) == stamp and path.is_file():
             continue
         try:
             arch = Architecture.decode(trials[0].encoding)
@@ -161,7 +171,6 @@ def _archs(data: ReportData, report_dir: Path) -> list[Path]:
             continue  # not decodable (e.g. a user space's own blocks): no per-layer page
         if arch.arch_id != arch_id:
             continue
-        path = report_dir / "archs" / f"{arch_id}.json"
         if not path.is_file():  # the search writes it; a report on another machine restores it
             files.append(atomic_write(path, arch.to_json(indent=2) + "\n"))
         files.append(atomic_write(page, render_layers(arch, info, trials, data.study_name, stamp)))

@@ -116,7 +116,8 @@ class Search:
         self._classics()
         while True:
             if self.coordinator.near_the_end():
-                step = self.coordinator.next(self.coordinator.read())
+                self.coordinator.read()  # the ledger digests it
+                step = self.coordinator.next()
                 if step is Next.DONE:
                     break
                 if step is Next.WAIT:
@@ -227,11 +228,11 @@ class Search:
         broken = self.constraints.apply(trial, metrics, analytic=False)
         if broken:
             return self._infeasible(trial, metrics, broken)
-        self.live.start_if_due()  # the report renders while the candidate trains
         constant = constant_from(arch)
-        if constant is not None:  # its output is the same for every image: chance, whatever training does
+        if constant is not None:  # the same output for every image: chance (on balanced classes), untrained
             metrics.update({Attr.ACCURACY: 1.0 / arch.num_classes, Attr.DISCONNECTED: constant})
             return self.recorder.finish(trial, metrics, TrialStatus.COMPLETE)
+        self.live.start_if_due()  # the report renders while the candidate trains
         evaluation = self.evaluator.evaluate(candidate, self._rungs(trial, metrics))
         metrics.update({Attr.ACCURACY: evaluation.accuracy, **evaluation.details})
         if evaluation.stopped_at is not None:

@@ -25,7 +25,7 @@ __all__ = ["REUSED", "Recorder", "RepeatIndex"]
 #: the metrics a repeat takes from the trial it repeats
 REUSED = (Attr.ACCURACY, Attr.LATENCY_MS, Attr.LATENCY_IQR_MS, Attr.LATENCY_THREADS, Attr.LATENCY_SOURCE,
           Attr.MACS_FVCORE, Attr.MACS_THOP, Attr.TRAIN_LOSS, Attr.TRAIN_SECONDS, Attr.ITERATIONS, Attr.EPOCHS,
-          Attr.IMAGES_PER_SECOND, Attr.PRECISION)
+          Attr.IMAGES_PER_SECOND, Attr.PRECISION, Attr.DISCONNECTED)
 
 
 class RepeatIndex:

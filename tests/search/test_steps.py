@@ -91,8 +91,8 @@ def test_the_coordinator_goes_waits_or_stops_by_the_counted_and_running_trials(t
     study.tell(first, 1.0)
     running = study.ask()
     assert coord.next(study.get_trials()) is Next.WAIT  # the other worker holds the last trial
-    coord.ledger.update(study.get_trials())
-    assert coord.surplus(coord.ledger.tally())
+    coord.ledger.fetch(study, running.number + 1)
+    assert coord.surplus(coord.ledger.tally(running.number + 1))  # a trial asked now would be beyond the budget
     study.tell(running, state=TrialState.FAIL)  # it died: lost, so the budget is open again
     assert coord.next(study.get_trials()) is Next.GO
     last = study.ask()
@@ -133,6 +133,35 @@ def test_the_ledger_counts_like_a_full_count_and_reads_only_what_may_have_change
     full = Ledger()
     full.update(study.get_trials(deepcopy=False))  # a whole read gives the same
     assert full.tally() == ledger.tally() and set(full.open) == set(ledger.open) == {t.number for t in held}
+
+
+def test_the_ledger_looks_again_at_what_it_could_not_read(tmp_path, monkeypatch):
+    """A trial the storage did not give (KeyError) and a read with a gap are looked at again later:
+    nothing is lost, nothing counted twice."""
+    study = optuna.create_study(storage=open_storage(None, tmp_path)[0])
+    for _ in range(6):
+        t = study.ask()
+        t.set_user_attr(Attr.STATUS, "complete")
+        study.tell(t, 1.0)
+    ledger = Ledger()
+    trials = study.get_trials(deepcopy=False)
+    ledger.update([trials[0], trials[1], trials[4]])  # a read with a gap: 2 and 3 missing
+    assert ledger.tally().finished == 3 and {2, 3} <= set(ledger.open)
+    real = study._storage.get_trial_id_from_study_id_trial_number
+
+    def flaky(study_id, number):
+        if number == 5:
+            raise KeyError(number)  # not there yet
+        return real(study_id, number)
+
+    monkeypatch.setattr(study._storage, "get_trial_id_from_study_id_trial_number", flaky)
+    ledger.fetch(study, 6)
+    assert ledger.tally().finished == 5 and ledger.upto == 5  # 5 unread: it stays to read
+    monkeypatch.undo()
+    ledger.fetch(study, 6)
+    assert ledger.tally() == tally(study.get_trials(deepcopy=False)) and ledger.tally().finished == 6
+    ledger.update(study.get_trials(deepcopy=False))  # a whole read of what is digested: no double count
+    assert ledger.tally().finished == 6 and not ledger.open
 
 
 # --------------------------------------------------------------------------- session
