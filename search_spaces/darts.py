@@ -438,9 +438,10 @@ class DartsSpace(SearchSpace):
         """DARTS' genotype text (``Genotype(normal=[…], …)``) or nasbox's encoding of a network."""
         if not str(text).strip().startswith("Genotype"):
             try:
-                return super().parse_arch(text)
+                arch = super().parse_arch(text)
             except SpaceError as exc:
                 raise SpaceError(f"{exc} (nor DARTS' genotype text, {_FORMAT})") from None
+            return self._of_this_space(arch)
         try:
             cells = parse_genotype(text)
         except ValueError as exc:

@@ -193,7 +193,7 @@ def format_nb201(edges: dict[tuple[int, int], str]) -> str:
 
 def parse_nb201(text: str) -> dict[tuple[int, int], str]:
     """The edges ``(i, j) -> op`` of a NAS-Bench-201 arch string; ``ValueError`` naming what is wrong."""
-    groups = str(text).strip().split("+")
+    groups = [g.strip() for g in str(text).strip().split("+")]  # spaces around the separators are read too
     if len(groups) != NODES - 1:
         raise ValueError(f"a NAS-Bench-201 arch string has {NODES - 1} node groups joined by '+', got {text!r}")
     edges: dict[tuple[int, int], str] = {}
@@ -203,7 +203,7 @@ def parse_nb201(text: str) -> dict[tuple[int, int], str]:
             raise ValueError(f"node {j} of a NAS-Bench-201 arch string lists {j} edges as "
                              f"'|{'|'.join(f'op~{i}' for i in range(j))}|', got {group!r}")
         for i, entry in enumerate(entries):
-            op, sep, source = entry.partition("~")
+            op, sep, source = (part.strip() for part in entry.partition("~"))
             if not sep or source != str(i):
                 raise ValueError(f"edge {i + 1} of node {j} must read 'op~{i}', got {entry!r}")
             if op not in OPS:
@@ -275,7 +275,7 @@ class NB201Space(SearchSpace):
     def parse_arch(self, text: str) -> Architecture:
         """A NAS-Bench-201 arch string (``|nor_conv_3x3~0|+|…|``) or nasbox's encoding of a network."""
         if not str(text).strip().startswith("|"):
-            return super().parse_arch(text)
+            return self._of_this_space(super().parse_arch(text))
         try:
             edges = parse_nb201(text)
         except ValueError as exc:

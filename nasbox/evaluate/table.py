@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from nasbox.errors import ConfigError, EvaluationError
+from nasbox.errors import ConfigError, EvaluationError, NasboxError
 from nasbox.evaluate.base import Candidate, EvalContext, Evaluation, Evaluator, Rungs, register_evaluator
 from nasbox.files import atomic_write
 
@@ -96,8 +96,22 @@ class TableLookup(Evaluator):
         except OSError as exc:
             raise ConfigError(f"cannot read table {self.path}: {exc}") from None
         self.rows = read_table(self.path, content)  # parsed from the bytes it is identified by
+        self.space = context.space
         self.key = context.space.arch_string if context.space is not None else (lambda arch: arch.encode())
+        self._canonical: dict[str, str] | None = None  # the space's arch string -> the table's own key
         self.digest = hashlib.sha256(content).hexdigest()[:16]
+
+    def _canonical_keys(self) -> dict[str, str]:
+        """The table's keys as the space writes them (DARTS' ``normal_concat=range(2, 6)`` for ``[2, 3, 4, 5]``,
+        other spacing), made once, on the first genotype not found as the table spells it."""
+        if self._canonical is None:
+            self._canonical = {}
+            for key in self.rows:
+                try:
+                    self._canonical.setdefault(self.space.arch_string(self.space.parse_arch(key)), key)
+                except (NasboxError, ValueError):
+                    continue  # not a genotype of this space
+        return self._canonical
 
     def fidelity(self) -> dict[str, Any]:
         return {"evaluator": self.name, "table": self.path.name, "table_sha256": self.digest}
@@ -108,6 +122,8 @@ class TableLookup(Evaluator):
     def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:
         key = self.key(candidate.arch)
         row = self.rows.get(key)
+        if row is None and self.space is not None:  # the table may spell its keys otherwise: read them once
+            row = self.rows.get(self._canonical_keys().get(key, ""))
         if row is None:
             raise EvaluationError(f"not in the table {self.path.name}: {key}")
         details: dict[str, Any] = {k: v for k, v in row.items() if k != "accuracy" and math.isfinite(v)}

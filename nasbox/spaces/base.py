@@ -200,6 +200,14 @@ class SearchSpace(ABC):
             raise SpaceError(f"not an architecture of space {self.name!r}: {exc}") from None
         return self.check(arch)
 
+    def _of_this_space(self, arch: Architecture) -> Architecture:
+        """``arch`` when it is the network its :meth:`arch_string` names in this space (for a space whose
+        arch strings name only its cells: another skeleton, C or N, is refused); :class:`SpaceError` otherwise."""
+        if self.parse_arch(self.arch_string(arch)) != arch:
+            raise SpaceError(f"not a network of space {self.name!r} with its bounds ({arch.encode()}); its cells in "
+                             f"this space are {self.arch_string(arch)}")
+        return arch
+
     def check(self, arch: Architecture) -> Architecture:
         """Raise :class:`SpaceError` if ``arch`` is not for the bound input and classes, or
         :class:`ShapeError` if a feature map vanishes in it; return it."""
