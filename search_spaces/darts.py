@@ -72,7 +72,7 @@ from nasbox.model.arch import Architecture, Head, Stage
 from nasbox.model.blocks import Block, ConvBlock, register_block
 from nasbox.model.checks import check_int
 from nasbox.model.ops import Shape, Walker, conv_out
-from nasbox.spaces import SearchSpace, register_space
+from nasbox.spaces import SearchSpace, check_cell_bounds, register_space
 
 __all__ = ["CELLS", "DARTS_V2", "OPS", "STEPS", "DartsCells", "DartsSpace", "format_cell", "format_genotype",
            "parse_cell", "parse_genotype"]
@@ -394,17 +394,7 @@ class DartsSpace(SearchSpace):
     )
 
     def validate(self) -> None:
-        for name in ("channels", "cells"):
-            value = getattr(self, name)
-            try:
-                check_int(name, value)
-            except ValueError:
-                raise SpaceError(f"{name} must be a positive integer, got {name}={value!r}") from None
-        if not self.ops:
-            raise SpaceError("ops must offer at least one choice")
-        bad = [op for op in self.ops if op not in OPS]
-        if bad:
-            raise SpaceError(f"ops must come from {', '.join(OPS)}, got {bad}")
+        check_cell_bounds(self, OPS)
         _, h, w = self.input_shape
         if h % 4 or w % 4:
             raise SpaceError(f"the darts network halves the map twice with factorized reductions (of even maps): the "

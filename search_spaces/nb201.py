@@ -43,9 +43,9 @@ from nasbox.errors import ShapeError, SpaceError
 from nasbox.model.analysis import Layer
 from nasbox.model.arch import Architecture, Head, Stage
 from nasbox.model.blocks import Block, ConvBlock, register_block
-from nasbox.model.checks import check_act, check_int
+from nasbox.model.checks import check_act
 from nasbox.model.ops import Conv, Pool, Shape, Walker
-from nasbox.spaces import SearchSpace, register_space
+from nasbox.spaces import SearchSpace, check_cell_bounds, register_space
 
 __all__ = ["EDGES", "OPS", "BNAct", "NB201Cell", "NB201Reduction", "NB201Space", "format_nb201", "parse_nb201"]
 
@@ -238,17 +238,7 @@ class NB201Space(SearchSpace):
     )
 
     def validate(self) -> None:
-        for name in ("channels", "cells"):
-            value = getattr(self, name)
-            try:
-                check_int(name, value)
-            except ValueError:
-                raise SpaceError(f"{name} must be a positive integer, got {name}={value!r}") from None
-        if not self.ops:
-            raise SpaceError("ops must offer at least one choice")
-        bad = [op for op in self.ops if op not in OPS]
-        if bad:
-            raise SpaceError(f"ops must come from {', '.join(OPS)}, got {bad}")
+        check_cell_bounds(self, OPS)
 
     def sample(self, trial: Any) -> Architecture:
         edges = {(i, j): trial.suggest_categorical(f"node{j}.in{i}", self.ops) for i, j in EDGES}

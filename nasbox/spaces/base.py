@@ -23,7 +23,7 @@ from nasbox.errors import SpaceError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
 
-__all__ = ['SearchSpace', 'param_index']
+__all__ = ['SearchSpace', 'check_cell_bounds', 'param_index']
 
 
 class _Recorder:
@@ -231,3 +231,18 @@ def param_index(param: str, prefix: str) -> int:
     head = ".".join(param.split(".")[:dots + 1])
     digits = head[len(prefix):]
     return int(digits) if head.startswith(prefix) and digits.isdigit() else 0
+
+
+def check_cell_bounds(space: Any, known_ops: Iterable[str]) -> None:
+    """The bounds of a cell space (nb201, darts): ``channels`` and ``cells`` positive integers, ``ops`` a
+    non-empty choice among ``known_ops``; :class:`SpaceError` naming what is wrong."""
+    for name in ("channels", "cells"):
+        value = getattr(space, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpaceError(f"{name} must be a positive integer, got {name}={value!r}")
+    if not space.ops:
+        raise SpaceError("ops must offer at least one choice")
+    known = tuple(known_ops)
+    bad = [op for op in space.ops if op not in known]
+    if bad:
+        raise SpaceError(f"ops must come from {', '.join(known)}, got {bad}")

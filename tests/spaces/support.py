@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+from nasbox.model.arch import Architecture
 from nasbox.spaces import SearchSpace
 
 
@@ -11,6 +14,19 @@ def _params(space: SearchSpace, **overrides: object) -> dict[str, object]:
     missing = set(overrides) - set(params)
     assert not missing, missing
     return {**params, **overrides}
+
+
+def text_round_trips(space: SearchSpace, n: int = 50) -> list[tuple[dict[str, object], str]]:
+    """``n`` random genotypes of a space with a published text: each read back from its text and from
+    nasbox's encoding (asserted); their parameters and texts, for the space's own format checks."""
+    rng, out = random.Random(0), []
+    for _ in range(n):
+        params, arch = space.sample_random(rng)
+        text = space.arch_string(arch)
+        assert space.parse_arch(text) == arch == Architecture.decode(arch.encode())
+        assert space.parse_arch(arch.encode()) == arch
+        out.append((params, text))
+    return out
 
 
 _NO_TORCH = """

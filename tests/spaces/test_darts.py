@@ -27,6 +27,7 @@ from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
 from nasbox.spaces import get_space
 from search_spaces.darts import CELLS, DARTS_V2, OPS, DartsCells, DartsSpace, format_cell, parse_cell, parse_genotype
+from tests.spaces.support import text_round_trips
 
 # --------------------------------------------------------------------------- the reference (operations.py)
 
@@ -385,11 +386,7 @@ def test_darts_v2_text_round_trips():
 
 def test_sampled_genotypes_round_trip_through_darts_text():
     space = get_space("darts", input_shape=(1, 28, 28), num_classes=10)
-    rng = random.Random(0)
-    for _ in range(50):
-        params, arch = space.sample_random(rng)
-        text = space.arch_string(arch)
-        assert space.parse_arch(text) == arch == Architecture.decode(arch.encode())
+    for params, text in text_round_trips(space):
         cells = parse_genotype(text)
         for cell in CELLS:
             assert cells[cell] == tuple((params[f"{cell}.node{i // 2}.op{i % 2}"], params[f"{cell}.node{i // 2}.in{i % 2}"])

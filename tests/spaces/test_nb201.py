@@ -20,10 +20,10 @@ from torch import nn
 from nasbox.cli import main
 from nasbox.errors import SpaceError
 from nasbox.model.analysis import analyze, constant_from
-from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
 from nasbox.spaces import get_space
 from search_spaces.nb201 import EDGES, OPS, NB201Space, format_nb201, parse_nb201
+from tests.spaces.support import text_round_trips
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -144,13 +144,8 @@ def test_outputs_equal_the_reference_with_its_weights(seed):
 
 def test_arch_strings_round_trip_through_the_space():
     space = get_space("nb201", input_shape=(1, 28, 28), num_classes=10)
-    rng = random.Random(0)
-    for _ in range(50):
-        params, arch = space.sample_random(rng)
-        text = space.arch_string(arch)
-        assert space.parse_arch(text) == arch == Architecture.decode(arch.encode())
+    for params, text in text_round_trips(space):
         assert parse_nb201(text) == {(i, j): params[f"node{j}.in{i}"] for i, j in EDGES}
-        assert space.parse_arch(arch.encode()) == arch  # nasbox's encoding is read too
     assert format_nb201(parse_nb201(BEST)) == BEST
 
 
