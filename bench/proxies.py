@@ -16,6 +16,7 @@ correlations say how the proxies rank that function, not NAS-Bench-201.
 
     python bench/proxies.py [--space seed_cnn] [--dataset mnist5k] [--candidates 60] [--seed 1]
     python bench/proxies.py --table nb201-cifar10.csv --dataset cifar10 --data-dir DIR --candidates 200
+        [--space-arg cells=1]   # a smaller skeleton around the same cells (the table's accuracy is the cell's)
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import torch
 from nasbox.data import eval_batches, load_dataset
 from nasbox.measure.proxies import DEFAULT_PROXIES, PROXIES, mean_proxy_ranks
 from nasbox.model.build import build_model
-from nasbox.spaces import get_space
+from nasbox.spaces import get_space, parse_space_args
 from nasbox.train.brief import train_model
 from nasbox.train.recipe import TrainConfig
 
@@ -50,6 +51,7 @@ def main() -> None:
     p.add_argument("--candidates", type=int, default=60)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--table", help="accuracy from this table (or 'synthetic') instead of training")
+    p.add_argument("--space-arg", action="append", default=[], metavar="KEY=VALUE", help="a bound of the space")
     p.add_argument("--json")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -69,7 +71,8 @@ def main() -> None:
                 nb201_table(args.table)
         lookup = read_table(args.table)
     data = load_dataset(args.dataset, data_dir=args.data_dir)
-    space = get_space(args.space, input_shape=data.spec.input_shape, num_classes=data.spec.num_classes)
+    space = get_space(args.space, input_shape=data.spec.input_shape, num_classes=data.spec.num_classes,
+                      args=parse_space_args(args.space_arg))
     batch = next(eval_batches(data.train, data.spec, 64))[0]
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed))
     rows = []
