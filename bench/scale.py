@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> dict:
     from nasbox.search import SearchConfig, run_search
     from nasbox.search.events import SearchEnded, TrialEnded
     from nasbox.study.schema import COUNTED
+    from nasbox.study.storage import mask_url
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> dict:
     early = slice(499, 999) if n >= 1500 else slice(n // 10, n // 5)
     late = slice(max(0, n - 500), n)
     figures = {
-        "trials": len(ends), "sampler": args.sampler, "storage": args.storage or "journal",
+        "trials": len(ends), "sampler": args.sampler, "storage": mask_url(args.storage) if args.storage else "journal",
         "counted": int(result.trials["status"].isin([str(s) for s in COUNTED]).sum()),
         "wall_s": marks["returned"] - marks["start"],
         "own_ms_500_1000": 1000 * _median(own[early]), "own_ms_last_500": 1000 * _median(own[late]),

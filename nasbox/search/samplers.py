@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import optuna
 
 from nasbox.errors import ConfigError
@@ -32,14 +33,24 @@ def make_sampler(name: str, seed: int, n_objectives: int) -> optuna.samplers.Bas
 
 
 
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler's seed for trial ``number`` of a run seeded ``seed``: NumPy's ``SeedSequence`` of the
+    pair, so that the streams of different seeds and trials are unrelated (no ``seed + 1`` at trial
+    ``n`` equal to ``seed`` at trial ``n + 1``)."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
 class PerTrialSeed(optuna.samplers.BaseSampler):
-    """The sampler of ``--sampler``, made afresh for every trial with ``seed + trial number``.
+    """The sampler of ``--sampler``, made afresh for every trial with a seed drawn from
+    ``(seed, trial number)`` (:func:`trial_seed`).
 
     Trial numbers are unique across the workers of a study, so workers that share it never
     sample in lockstep (with one seed each, workers started together proposed the same
     candidates, trial after trial); and a worker alone replays exactly, a resumed study
-    included, whose new trials have new numbers. nasbox's samplers keep no state between
-    trials that the study's storage does not hold, so a fresh one per trial loses nothing.
+    included, whose new trials have new numbers. The seed is mixed, not ``seed + number``: with
+    a sum, the runs of seeds 0 and 1 drew the same candidates one trial apart, so ten "seeds"
+    of a benchmark were one. nasbox's samplers keep no state between trials that the study's
+    storage does not hold, so a fresh one per trial loses nothing.
     """
 
     def __init__(self, name: str, seed: int, n_objectives: int) -> None:
@@ -47,7 +58,7 @@ class PerTrialSeed(optuna.samplers.BaseSampler):
         self._inner = make_sampler(name, seed, n_objectives)
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self._inner = make_sampler(self.name, (self.seed + trial.number) % 2**32, self.n_objectives)
+        self._inner = make_sampler(self.name, trial_seed(self.seed, trial.number), self.n_objectives)
         self._inner.before_trial(study, trial)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict:

@@ -67,7 +67,7 @@ def check_same_setup(old: dict[str, Any], new: dict[str, Any], what: str) -> Non
 def open_search_study(storage: Any, display: str, name: str, config: SearchConfig, setup: dict[str, Any]) -> optuna.Study:
     """Create the study (recording its setup and config) or load it, checking its setup.
 
-    The sampler is made afresh for each trial with ``seed + trial number``
+    The sampler is made afresh for each trial with a seed mixed from the seed and the trial number
     (:class:`~nasbox.search.samplers.PerTrialSeed`): a resumed study does not replay the first
     run's random start-up samples, and workers that share a study do not sample in lockstep.
 

@@ -52,6 +52,21 @@ def test_a_single_worker_replays_exactly(tmp_path, name):
     assert runs[0] == runs[1] and runs[0][0] != runs[0][1]
 
 
+def test_runs_of_neighbouring_seeds_do_not_draw_the_same_candidates_shifted():
+    """With ``seed + trial number`` the run of seed 1 drew seed 0's candidates one trial later: ten
+    benchmark seeds were one run. Mixed seeds give unrelated runs."""
+    runs = {}
+    for seed in (0, 1):
+        study = optuna.create_study(sampler=PerTrialSeed("random", seed, 1))
+        runs[seed] = []
+        for _ in range(12):
+            trial, p = _ask(study)
+            study.tell(trial, 0.0)
+            runs[seed].append(p)
+    shifted = sum(runs[1][n] == runs[0][n + 1] for n in range(11))
+    assert shifted == 0 and not set(map(repr, runs[0])) & set(map(repr, runs[1]))
+
+
 def test_unknown_sampler_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown sampler 'bayes'"):
         make_sampler("bayes", 0, 1)
