@@ -182,7 +182,12 @@ def jacob_cov(model: nn.Module, images: torch.Tensor, k: float = 1e-5) -> float:
     _check_batch(images)
     net = _batch_stats_copy(model)
     x = images.detach().clone().requires_grad_(True)
-    net(x).sum().backward()
+    out = net(x).sum()
+    if not out.requires_grad:  # nothing trainable or input-dependent reaches the output
+        return -math.inf
+    out.backward()
+    if x.grad is None:  # the output does not depend on the input (a disconnected cell)
+        return -math.inf
     jac = x.grad.detach().reshape(x.shape[0], -1).double().cpu().numpy()
     if not np.all(np.isfinite(jac)) or np.any(jac.std(axis=1) == 0):
         return -math.inf

@@ -199,3 +199,18 @@ def test_rank_candidates_puts_failures_last() -> None:
         rank_candidates(scores, ())
     with pytest.raises(ValueError, match="lack"):
         rank_candidates(scores, ("s", "t"))
+
+
+def test_every_proxy_scores_a_disconnected_cell_without_raising() -> None:
+    """A NAS-Bench-201 cell whose output no edge reaches computes zeros: the input gets no gradient at all
+    (jacob_cov once raised on x.grad being None). It scores -inf where the proxy needs the input's signal."""
+    from nasbox.spaces import get_space
+
+    space = get_space("nb201", input_shape=(3, 16, 16), num_classes=5, args={"channels": "4", "cells": "1"})
+    arch = space.parse_arch("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|none~1|none~2|")
+    model = build_model(arch, seed=0)
+    images = torch.randn(8, 3, 16, 16)
+    assert jacob_cov(model, images) == -math.inf  # raised AttributeError before
+    naswot(model, images)
+    synflow(model, (3, 16, 16))  # neither raises
+    assert score_proxies(arch, images)["jacob_cov"] == -math.inf
