@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> dict:
     from tables import nb201_table
 
     from nasbox.search import SearchConfig, run_search
-    from nasbox.search.events import SearchEnded, TrialEnded
+    from nasbox.search.events import TrialEnded
     from nasbox.study.schema import COUNTED
     from nasbox.study.storage import mask_url
 
@@ -111,8 +111,6 @@ def run(args: argparse.Namespace) -> dict:
             ends.append((event.number, str(event.status), now, clock.seconds, clock.ask_seconds))
             if event.index % 1000 == 0:
                 print(f"  trial {event.index:,}/{event.budget:,} at {now - marks['start']:.0f} s", flush=True)
-        elif isinstance(event, SearchEnded):
-            marks["ended"] = now
 
     study = f"scale-{args.sampler}-{args.trials}"
     config = SearchConfig(space="nb201", dataset="synthetic",
@@ -146,7 +144,6 @@ def run(args: argparse.Namespace) -> dict:
         "ask_ms_500_1000": 1000 * _median(asked[early]), "ask_ms_last_500": 1000 * _median(asked[late]),
         "beyond_ask_ms_500_1000": 1000 * _median(beyond_ask[early]),
         "beyond_ask_ms_last_500": 1000 * _median(beyond_ask[late]),
-        "final_outputs_s": marks["returned"] - marks.get("ended", marks["returned"]),
     }
     figures["own_growth"] = figures["own_ms_last_500"] / figures["own_ms_500_1000"]
     figures["beyond_ask_growth"] = figures["beyond_ask_ms_last_500"] / figures["beyond_ask_ms_500_1000"]

@@ -97,7 +97,6 @@ class TableLookup(Evaluator):
             raise ConfigError(f"cannot read table {self.path}: {exc}") from None
         self.rows = read_table(self.path, content)  # parsed from the bytes it is identified by
         self.space = context.space
-        self.key = context.space.arch_string if context.space is not None else (lambda arch: arch.encode())
         self._canonical: dict[str, str] | None = None  # the space's arch string -> the table's own key
         self.digest = hashlib.sha256(content).hexdigest()[:16]
 
@@ -120,7 +119,7 @@ class TableLookup(Evaluator):
         return f"a lookup in {self.path.name} ({len(self.rows):,} rows)"
 
     def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:
-        key = self.key(candidate.arch)
+        key = self.space.arch_string(candidate.arch) if self.space is not None else candidate.arch.encode()
         row = self.rows.get(key)
         if row is None and self.space is not None:  # the table may spell its keys otherwise: read them once
             row = self.rows.get(self._canonical_keys().get(key, ""))

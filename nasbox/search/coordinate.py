@@ -95,14 +95,6 @@ def _best(best: float | None, trial: FrozenTrial | None, other: float | None = N
     return max(values, default=None)
 
 
-def tally(trials: list[FrozenTrial]) -> Tally:
-    """The counted, running and best trials of ``trials``, counted in full."""
-    best = None
-    for t in trials:
-        best = _best(best, t)
-    return Tally(sum(counts_toward_budget(t) for t in trials), sum(t.state == TrialState.RUNNING for t in trials), best)
-
-
 class Coordinator:
     """Decides, from one read of the study, whether this worker goes on, waits or stops."""
 

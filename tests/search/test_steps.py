@@ -13,11 +13,11 @@ from nasbox.errors import StorageError
 from nasbox.model import Architecture, ConvBlock, Head, Stage, analyze
 from nasbox.search.check import Constraints
 from nasbox.search.config import SearchConfig
-from nasbox.search.coordinate import Coordinator, Ledger, Next, tally
+from nasbox.search.coordinate import Coordinator, Ledger, Next, Tally
 from nasbox.search.record import Recorder, RepeatIndex
 from nasbox.search.session import check_same_setup, open_search_study, setup_of
 from nasbox.spaces import get_space
-from nasbox.study.schema import Attr, StudyPaths, TrialStatus, trial_status
+from nasbox.study.schema import TRAINED, Attr, StudyPaths, TrialStatus, counts_toward_budget, trial_status
 from nasbox.study.storage import open_storage
 
 ARCH = Architecture((1, 8, 8), 3, (Stage((ConvBlock(4),)),), Head())
@@ -99,6 +99,14 @@ def test_the_coordinator_goes_waits_or_stops_by_the_counted_and_running_trials(t
     last.set_user_attr(Attr.STATUS, "failed")
     study.tell(last, state=TrialState.FAIL)
     assert coord.next(study.get_trials()) is Next.DONE
+
+
+def tally(trials) -> Tally:
+    """The reference the ledger is held to: every trial of a read counted in full, by the one status rule."""
+    accuracies = [t.user_attrs[Attr.ACCURACY] for t in trials
+                  if trial_status(t) in TRAINED and isinstance(t.user_attrs.get(Attr.ACCURACY), (int, float))]
+    return Tally(sum(counts_toward_budget(t) for t in trials), sum(t.state == TrialState.RUNNING for t in trials),
+                 max(accuracies, default=None))
 
 
 def test_the_ledger_counts_like_a_full_count_and_reads_only_what_may_have_changed(tmp_path, monkeypatch):
