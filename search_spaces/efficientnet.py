@@ -94,6 +94,8 @@ class EfficientNetSpace(SearchSpace):
 
     name = "efficientnet"
     description = "EfficientNet MBConv+SE stages: compound width/depth/resolution scaling, per-stage kernel, expansion"
+    elastic = {"width_mult": "width", "depth_mult": "depth", "res_mult": "resolution", "stage*.kernel": "kernel",
+               "stage*.expansion": "expansion"}
     rules = (
         "compound scaling: depth ceil(d * depth_mult), width make_divisible(c * width_mult, 8), "
         "resolution round(size * res_mult) (Tan & Le 2019)",

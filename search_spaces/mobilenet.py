@@ -150,6 +150,8 @@ class MobileNetSpace(SearchSpace):
 
     name = "mobilenet"
     description = "MobileNetV2 inverted residual stages: width multiplier, per-stage expansion, kernel, depth, SE"
+    elastic = {"width_mult": "width", "stage*.expansion": "expansion", "stage*.kernel": "kernel",
+               "stage*.depth": "depth", "stage*.se": "se"}  # not elastic: act
     rules = (
         "channels rounded to multiples of 8 (make_divisible), scaled by the width multiplier",
         "linear bottleneck: no activation after the projection conv (Sandler et al. 2018)",

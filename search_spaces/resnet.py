@@ -83,6 +83,8 @@ class ResNetSpace(SearchSpace):
 
     name = "resnet"
     description = "residual stages (ResNet, SE-ResNet): depth, base width doubling per stage, kernel, SE, activation"
+    elastic = {"width": "width", "stage*.depth": "depth", "stage*.kernel": "kernel",
+               "stage*.se": "se"}  # not elastic: n_stages, act
     rules = (
         "width doubles from one stage to the next, as the map halves (He et al. 2016)",
         "BatchNorm after every convolution, identity or 1x1 projection shortcut",

@@ -68,6 +68,9 @@ class SeedCNNSpace(SearchSpace):
 
     name = "seed_cnn"
     description = "typical CNN [(Conv)*N + Pool]*M + FC*L: per-stage convs, width, kernel, activation, pool, skip"
+    # not elastic: n_stages, stage*.act, stage*.pool, stage*.skip, head.pool, head.n_fc
+    elastic = {"stage*.channels": "width", "stage*.kernel": "kernel", "stage*.n_convs": "depth",
+               "head.fc*.width": "width"}
     rules = ("N < 5 convolutions per stage", "M > 3 stages", "0 <= L <= 2 hidden FC layers")
 
     def validate(self) -> None:

@@ -83,6 +83,12 @@ class SearchSpace(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     rules: ClassVar[tuple[str, ...]] = ()
+    #: the parameters (``fnmatch`` patterns of their names) across whose choices a weight-sharing supernet
+    #: shares weights, and how: ``width`` (leading channels), ``depth`` (the first blocks of a stage),
+    #: ``kernel`` (the centre of the largest kernel), ``expansion`` (leading hidden channels), ``se`` (an SE
+    #: module used or skipped), ``resolution`` (the input resized; no weights). A supernet of the space
+    #: (:mod:`nasbox.supernet`) needs every other parameter narrowed to one choice.
+    elastic: ClassVar[Mapping[str, str]] = {}
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # lists from TOML or Python become tuples

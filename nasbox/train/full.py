@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -40,7 +40,7 @@ from nasbox.train.brief import evaluate
 from nasbox.train.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from nasbox.train.recipe import Recipe, TrainConfig, resolve_budget, resolve_device
 
-__all__ = ["FullTrainConfig", "FullTrainResult", "full_train"]
+__all__ = ["FullTrainConfig", "FullTrainResult", "Training", "exclusive", "full_train"]
 
 METRICS_NAME = "metrics.json"
 CURVE_NAME = "learning_curve.png"
@@ -48,6 +48,29 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 
 
 # --------------------------------------------------------------------------- full training
+
+
+class Training:
+    """What full training trains and scores: by default one network on cross-entropy, scored on the
+    validation split after every epoch and on the test split once at the end. A supernet
+    (:mod:`nasbox.supernet.train`) trains several subnets per step and scores two of them instead."""
+
+    #: score the test split once, after the last epoch
+    tests: ClassVar[bool] = True
+    #: history key -> label of the accuracies the learning curve draws
+    curves: ClassVar[dict[str, str]] = {"val_accuracy": "validation accuracy"}
+
+    def make_model(self, arch: Architecture, config: FullTrainConfig, ck: Checkpoint | None) -> nn.Module:
+        """The module whose parameters the optimiser trains (restored from ``ck`` when resuming)."""
+        return ck.model if ck else build_model(arch, seed=config.seed)
+
+    def backward(self, model: nn.Module, recipe: Recipe, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One batch's loss, back-propagated (:meth:`Recipe.backward`)."""
+        return recipe.backward(model, x, y)
+
+    def score(self, run: _Run) -> dict[str, float | None]:
+        """The metrics recorded after an epoch (``val_accuracy`` at least)."""
+        return {"val_accuracy": run.scored(run.data.val) if len(run.data.val) else None}
 
 
 @dataclass(frozen=True)
@@ -115,7 +138,8 @@ def _check_resumable(ck: Checkpoint, arch: Architecture, config: FullTrainConfig
 
 def full_train(arch: Architecture, data: Data, config: FullTrainConfig, out_dir: str | Path, *,
                progress: ProgressCallback | None = None, resume: bool = True, device: str | torch.device = "auto",
-               command: str | None = None, source: str | None = None, until_epoch: int | None = None) -> FullTrainResult:
+               command: str | None = None, source: str | None = None, until_epoch: int | None = None,
+               training: Training | None = None) -> FullTrainResult:
     """Train ``arch`` fully on ``data.train``, checkpointing into ``out_dir`` after every epoch.
 
     Args:
@@ -125,6 +149,7 @@ def full_train(arch: Architecture, data: Data, config: FullTrainConfig, out_dir:
             recipe and data); ``False`` starts over and replaces it.
         command: the command line that reproduces the run, stored with the results.
         until_epoch: stop (checkpointed, unfinished) after this epoch; rerun to go on.
+        training: what is trained and scored (:class:`Training`: one network, by default).
 
     Returns:
         The result; a finished checkpoint is returned as it is, without training or testing again.
@@ -142,12 +167,13 @@ def full_train(arch: Architecture, data: Data, config: FullTrainConfig, out_dir:
                           f"{spec.input_shape} with {spec.num_classes}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out):
-        return _full_train(arch, data, config, out, emit, resume, device, command, source, until_epoch)
+    with exclusive(out):
+        return _full_train(arch, data, config, out, emit, resume, device, command, source, until_epoch,
+                           training or Training())
 
 
 @contextlib.contextmanager
-def _exclusive(out: Path) -> Iterator[None]:
+def exclusive(out: Path) -> Iterator[None]:
     """Hold ``out/.lock`` (an advisory ``flock``, released by the OS if the process dies) for the run."""
     try:
         import fcntl
@@ -183,6 +209,7 @@ class _Run:
     loader: DeviceLoader
     history: list[dict[str, Any]]
     test_acc: float | None
+    training: Training
 
     @property
     def precision(self) -> str:
@@ -196,7 +223,7 @@ class _Run:
 
 def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Path, emit: ProgressCallback,
                 resume: bool, device: torch.device, command: str | None, source: str | None,
-                until_epoch: int | None) -> FullTrainResult:
+                until_epoch: int | None, training: Training) -> FullTrainResult:
     """:func:`full_train` once the folder is held: resume or start, train, test, save."""
     ck = load_checkpoint(out / CHECKPOINT_NAME) if resume and (out / CHECKPOINT_NAME).exists() else None
     if ck is not None:
@@ -211,7 +238,7 @@ def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Pa
     if ck is not None and ck.finished:
         emit({"event": "done", "cached": True, "test_accuracy": ck.test_accuracy, "out_dir": str(out)})
         return result(list(ck.history), ck.test_accuracy, True)
-    run = _start(arch, data.to(device), config, out, emit, device, command, source, ck)
+    run = _start(arch, data.to(device), config, out, emit, device, command, source, ck, training)
     cuda = [device] if device.type == "cuda" else []
     t_run = time.perf_counter()
     with torch.random.fork_rng(devices=cuda):  # dropout's RNG: seeded, saved and restored, the caller's untouched
@@ -230,15 +257,16 @@ def _full_train(arch: Architecture, data: Data, config: FullTrainConfig, out: Pa
                 emit({"event": "test", "test_accuracy": run.test_acc, "n_test": len(run.data.test)})
     finished = len(run.history) == config.epochs
     if finished:
-        _write_curve(out / CURVE_NAME, run.history, run.test_acc)
+        write_curve(out / CURVE_NAME, run.history, run.test_acc, training.curves)
     emit({"event": "done", "cached": False, "test_accuracy": run.test_acc, "out_dir": str(out), "finished": finished})
     return result(run.history, run.test_acc, finished)
 
 
 def _start(arch: Architecture, data: Data, config: FullTrainConfig, out: Path, emit: ProgressCallback,
-           device: torch.device, command: str | None, source: str | None, ck: Checkpoint | None) -> _Run:
+           device: torch.device, command: str | None, source: str | None, ck: Checkpoint | None,
+           training: Training) -> _Run:
     """The model, recipe and loader of a run, restored from ``ck`` when it resumes one."""
-    model = ck.model if ck else build_model(arch, seed=config.seed)
+    model = training.make_model(arch, config, ck)
     budget = resolve_budget(len(data.train), config.batch_size, epochs=config.epochs)
     recipe = Recipe.make(model, config, budget.iterations, device)
     model.train()
@@ -251,7 +279,7 @@ def _start(arch: Architecture, data: Data, config: FullTrainConfig, out: Path, e
           "precision": recipe.precision, "budget_text": budget.describe(), "n_train": len(data.train),
           "n_val": len(data.val), "n_test": len(data.test) if data.test is not None else 0, "out_dir": str(out)})
     return _Run(arch, data, config, out, emit, device, command, source, model, recipe, loader,
-                list(ck.history) if ck else [], ck.test_accuracy if ck else None)
+                list(ck.history) if ck else [], ck.test_accuracy if ck else None, training)
 
 
 def _epoch(run: _Run, epoch: int) -> None:
@@ -260,19 +288,20 @@ def _epoch(run: _Run, epoch: int) -> None:
     t0 = time.perf_counter()
     loader.set_epoch(epoch)
     loss = _train_epoch(model, loader, recipe, lambda step: run.emit({"event": "step", "epoch": epoch + 1,
-                                                                       "step": step, "steps": len(loader)}))
+                                                                       "step": step, "steps": len(loader)}),
+                        lambda m, x, y: run.training.backward(m, recipe, x, y))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0
-    val = run.scored(run.data.val) if len(run.data.val) else None
+    scores = run.training.score(run)
     model.train()
-    run.history.append({"epoch": epoch + 1, "loss": loss, "val_accuracy": val,
+    run.history.append({"epoch": epoch + 1, "loss": loss, **scores,
                         "lr": recipe.scheduler.get_last_lr()[0], "seconds": seconds,
                         "images_per_second": len(loader) * config.batch_size / seconds, "precision": run.precision,
                         "device": str(device)})
     rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
     last = epoch + 1 == config.epochs
-    if last and run.data.test is not None and len(run.data.test):
+    if last and run.training.tests and run.data.test is not None and len(run.data.test):
         run.test_acc = run.scored(run.data.test)  # the only look at the test split
     state = {"model": model.state_dict(), "optimizer": recipe.optimizer.state_dict(),
              "scheduler": recipe.scheduler.state_dict(), "rng": rng}
@@ -280,12 +309,13 @@ def _epoch(run: _Run, epoch: int) -> None:
           run.source, state)
 
 
-def _train_epoch(model: nn.Module, loader: DeviceLoader, recipe: Recipe, on_step: Callable[[int], None]) -> float:
+def _train_epoch(model: nn.Module, loader: DeviceLoader, recipe: Recipe, on_step: Callable[[int], None],
+                 backward: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]) -> float:
     """One pass over ``loader`` with the recipe's steps; returns the mean loss (checked finite)."""
     every = max(1, len(loader) // 20)
     running = torch.zeros((), device=loader.device)
     step = 0
-    for loss in recipe.steps(model, loader):
+    for loss in recipe.steps(model, loader, backward):
         running += loss
         step += 1
         if step % every == 0:
@@ -316,8 +346,10 @@ def _save(out: Path, arch: Architecture, config: FullTrainConfig, spec: DatasetS
     atomic_write(out / METRICS_NAME, text)
 
 
-def _write_curve(path: Path, history: list[dict[str, Any]], test_acc: float | None) -> None:
-    """Loss and validation accuracy per epoch (matplotlib, Agg canvas, no global state)."""
+def write_curve(path: Path, history: list[dict[str, Any]], test_acc: float | None,
+                curves: dict[str, str] | None = None) -> None:
+    """Loss and the accuracies of ``curves`` (history key -> label; default the validation accuracy) per
+    epoch (matplotlib, Agg canvas, no global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -329,7 +361,9 @@ def _write_curve(path: Path, history: list[dict[str, Any]], test_acc: float | No
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (label-smoothed)", color="tab:blue")
     acc = ax.twinx()
-    acc.plot(epochs, [h["val_accuracy"] for h in history], "s-", color="tab:orange", label="validation accuracy")
+    markers = ("s-", "^-", "v-", "d-")
+    for i, (key, label) in enumerate((curves or Training.curves).items()):
+        acc.plot(epochs, [h.get(key) for h in history], markers[i % len(markers)], color=f"C{i + 1}", label=label)
     if test_acc is not None:
         acc.plot([epochs[-1]], [test_acc], "*", color="tab:red", markersize=12, label=f"test accuracy {test_acc:.4f}")
     acc.set_ylabel("top-1 accuracy", color="tab:orange")

@@ -190,15 +190,25 @@ class Recipe:
         criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         return cls(bf16, cl, optimizer, scheduler, criterion, device, config.batch_size)
 
-    def steps(self, model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[torch.Tensor]:
+    def backward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch (in the recipe's precision), back-propagated; returns it."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            loss = self.criterion(model(x), y)
+        loss.backward()
+        return loss
+
+    def steps(self, model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+              backward: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+              ) -> Iterator[torch.Tensor]:
         """One optimisation step per batch; yields each step's loss (a detached device
-        scalar, so the caller decides when to sync). Out of memory -> :class:`TrainingError`."""
+        scalar, so the caller decides when to sync). ``backward(model, x, y) -> loss`` computes and
+        back-propagates a step's loss (default :meth:`backward`; a supernet's sandwich rule runs several
+        subnets). Out of memory -> :class:`TrainingError`."""
+        backward = backward or self.backward
         try:
             for x, y in batches:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                    loss = self.criterion(model(x), y)
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss = backward(model, x, y)
                 self.optimizer.step()
                 self.scheduler.step()
                 yield loss.detach().float()
