@@ -17,7 +17,7 @@ from nasbox.cli._common import _console as _console  # re-exported: shared by th
 from nasbox.cli._common import float_above, fraction, int_at_least, seed
 from nasbox.cli._help import EXAMPLES, HelpFormatter
 from nasbox.cli.inspect import cmd_show, cmd_spaces, cmd_zoo
-from nasbox.cli.model import _candidate_options, cmd_export, cmd_train
+from nasbox.cli.model import _candidate_options, cmd_export, cmd_supernet, cmd_train
 from nasbox.cli.score import _zoo_score_options, cmd_report
 from nasbox.cli.search import cmd_search
 from nasbox.errors import ConfigError, NasboxError
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _zoo_command(sub)
     _report_command(sub)
     _train_command(sub)
+    _supernet_command(sub)
     _export_command(sub)
     return parser
 
@@ -138,7 +139,11 @@ def _search_command(sub: Any) -> None:
                    help="measure each candidate's batch-1 latency, or predict it from a per-block lookup table "
                         "measured once per device (kept in ~/.cache/nasbox/latency)")
     p.add_argument("--evaluator", default="brief", metavar="NAME[:ARG]",
-                   help="what scores a candidate: brief (train briefly, default) or a registered evaluator")
+                   help="what scores a candidate: brief (train briefly, default), supernet:PATH (inherited "
+                        "weights of 'nasbox supernet train'), table:FILE.csv (a lookup) or a registered evaluator")
+    p.add_argument("--confirm", type=int_at_least(0), default=0, metavar="K",
+                   help="after a search with another evaluator, train its K best non-dominated candidates standalone "
+                        "(brief training) in the same study, to check the estimates")
     p.add_argument("--workers", type=int_at_least(1), default=1,
                    help="worker processes on this machine sharing the study (one per GPU with --device cuda)")
     p.add_argument("--classics", action=argparse.BooleanOptionalAction, default=True,
@@ -169,17 +174,18 @@ def _report_command(sub: Any) -> None:
     p.add_argument("--reports-dir", default="reports", help="where report folders are (and the zoo cache)")
 
 
-def _train_command(sub: Any) -> None:
-    p = sub.add_parser("train", help="train a candidate fully (a study's trial, an arch JSON or a zoo network), "
-                                     "test it once, checkpoint every epoch")
-    _candidate_options(p)
-    p.add_argument("--dataset", help="default: the study's dataset (without --study: mnist5k)")
+def _data_options(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--dataset", help=f"default: {default}")
     p.add_argument("--data-dir", help="where the dataset lives (default: the study's)")
     p.add_argument("--download", action="store_true", help="download the dataset if it is missing (cifar10)")
     p.add_argument("--subset", type=int_at_least(10), help="a stratified subset of N training images (default: the study's)")
     p.add_argument("--val-fraction", type=fraction, help="validation share (default: the study's, else 0.1)")
-    p.add_argument("--epochs", type=int_at_least(1), default=30, help="whole epochs (default 30)")
-    p.add_argument("--batch-size", type=int_at_least(1), default=128, help="training batch size")
+
+
+def _recipe_options(p: argparse.ArgumentParser, epochs: int, batch_size: int, what: str) -> None:
+    """The full-training recipe's options (``nasbox train``, ``nasbox supernet train``)."""
+    p.add_argument("--epochs", type=int_at_least(1), default=epochs, help=f"whole epochs (default {epochs})")
+    p.add_argument("--batch-size", type=int_at_least(1), default=batch_size, help="training batch size")
     p.add_argument("--lr", type=float_above(0), default=0.1, help="peak learning rate (warm-up, then cosine decay)")
     p.add_argument("--weight-decay", type=float_above(0, inclusive=True), default=5e-4)
     p.add_argument("--seed", type=seed, default=0, help="seed of the initialisation, batch order and augmentation")
@@ -188,11 +194,39 @@ def _train_command(sub: Any) -> None:
     p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--no-augment", action="store_true", help="no random crop and flip")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--name", help="model folder <reports-dir>/<study>/models/<name> (default: trial<N>, the zoo "
-                                  "name or the arch id)")
+    p.add_argument("--name", help=what)
     p.add_argument("--restart", action="store_true", help="start over instead of resuming the folder's checkpoint")
     p.add_argument("--stop-after", type=int_at_least(1), metavar="EPOCH",
                    help="stop after this epoch (checkpointed); rerun without it to continue")
+
+
+def _train_command(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a candidate fully (a study's trial, an arch JSON or a zoo network), "
+                                     "test it once, checkpoint every epoch")
+    _candidate_options(p)
+    _data_options(p, "the study's dataset (without --study: mnist5k)")
+    _recipe_options(p, 30, 128, "model folder <reports-dir>/<study>/models/<name> (default: trial<N>, the zoo "
+                                "name or the arch id)")
+
+
+def _supernet_command(sub: Any) -> None:
+    p = sub.add_parser("supernet", help="train a weight-sharing supernet of a space, for --evaluator supernet:PATH")
+    actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    what = ("train the supernet of a space with the sandwich rule (largest, smallest and random subnets per step) "
+            "and in-place distillation; checkpointed every epoch, resumable")
+    t = actions.add_parser("train", help=what, description=what, epilog=EXAMPLES["supernet"])
+    t.add_argument("--space", default="mobilenet", help="an elastic space: mobilenet (default), efficientnet, resnet, "
+                                                      "seed_cnn, or path/to/file.py:Class")
+    _space_options(t)
+    _data_options(t, "mnist5k")
+    _recipe_options(t, 10, 64, "supernet folder <reports-dir>/supernets/<name> (default: <space>-<dataset>)")
+    t.add_argument("--random-subnets", type=int_at_least(0), default=2, metavar="N",
+                   help="random subnets per step besides the largest and the smallest")
+    t.add_argument("--no-distill", action="store_true",
+                   help="train every subnet on the labels instead of the largest's predictions")
+    t.add_argument("--calibration-images", type=int_at_least(1), default=500, metavar="N",
+                   help="training images BatchNorm statistics are re-estimated on before a subnet is scored")
+    t.add_argument("--reports-dir", default="reports", help="the supernet folder goes under <reports-dir>/supernets/")
 
 
 def _export_command(sub: Any) -> None:
@@ -235,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_search(args, argv)
         if args.command == "train":
             return cmd_train(args, argv)
+        if args.command == "supernet":
+            return cmd_supernet(args, argv)
         return COMMANDS[args.command](args)
     except NasboxError as exc:
         if debug:

@@ -51,6 +51,10 @@ EXAMPLES: dict[str, str] = {
     "train": _examples(
         "nasbox train --study seed_cnn-mnist5k --trial 12 --epochs 30",
         "nasbox train --zoo resnet18 --dataset cifar10 --data-dir ~/data --epochs 30"),
+    "supernet": _examples(
+        "nasbox supernet train --space mobilenet --space-arg activations=relu6 --dataset mnist5k --epochs 10",
+        "nasbox search --space mobilenet --space-arg activations=relu6 --evaluator "
+        "supernet:reports/supernets/mobilenet-mnist5k --budget 500 --confirm 5"),
     "export": _examples(
         "nasbox export --study seed_cnn-mnist5k --trial 12 --format onnx",
         "nasbox export --arch my_arch.json --untrained --format torchscript"),

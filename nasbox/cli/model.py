@@ -14,8 +14,11 @@ from nasbox.deploy.candidate import model_dir, resolve_candidate, study_data_opt
 from nasbox.deploy.export import SUFFIXES, export, onnxruntime_latency, record_onnx_latency
 from nasbox.errors import ConfigError
 from nasbox.model.zoo import get_zoo
+from nasbox.spaces import get_space, parse_space_args
 from nasbox.study.schema import StudyAttr
 from nasbox.study.storage import open_study
+from nasbox.supernet import ElasticSpace
+from nasbox.supernet.train import SupernetConfig, train_supernet
 from nasbox.train.checkpoint import CHECKPOINT_NAME
 from nasbox.train.full import FullTrainConfig, full_train
 
@@ -90,10 +93,13 @@ class _TrainProgress:
             self.progress.update(self.task, description=f"epoch {event['epoch']}", completed=event["step"],
                                  total=event["steps"])
         elif kind == "epoch":
-            val = event["val_accuracy"]
+            val, small = event["val_accuracy"], event.get("val_accuracy_smallest")
+            shown = "-" if val is None else f"{val:.4f}"
+            if small is not None:  # a supernet: its largest and smallest subnets
+                shown = f"{shown} largest / {small:.4f} smallest"
             self.console.print(
                 f"epoch {event['epoch']:>{len(str(event['epochs']))}}/{event['epochs']} | loss {event['loss']:.4f} | "
-                f"val acc {'-' if val is None else f'{val:.4f}'} | lr {event['lr']:.3g} | {event['seconds']:.1f} s "
+                f"val acc {shown} | lr {event['lr']:.3g} | {event['seconds']:.1f} s "
                 f"({event['images_per_second']:,.0f} img/s) | ETA {_fmt_time(event['eta'])}", soft_wrap=True)
         elif kind == "test":
             self.console.print(f"test accuracy {event['test_accuracy']:.4f} ({event['n_test']:,} test images, "
@@ -137,6 +143,51 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
     for name in ("checkpoint.pt", "metrics.json", "learning_curve.png"):
         console.print(f"  {out / name}")
     console.print(f"reproduce with:\n  {result.command}", soft_wrap=True)
+    return 0
+
+
+def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
+    """``nasbox supernet train``: the supernet of a space, into ``<reports-dir>/supernets/<name>``."""
+    console = _console()
+    options = {"name": args.dataset or "mnist5k", "seed": args.seed}
+    for key in ("data_dir", "subset", "val_fraction"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    data = load_dataset(download=args.download, **options)
+    space = get_space(args.space, input_shape=data.spec.input_shape, num_classes=data.spec.num_classes,
+                      args=parse_space_args(args.space_arg), toml_file=args.space_config)
+    elastic = ElasticSpace(space)  # refuses a space with choices that are not elastic, before any data moves
+    config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                            seed=args.seed, amp=args.amp, channels_last=args.channels_last,
+                            augment=not args.no_augment, random_subnets=args.random_subnets,
+                            distill=not args.no_distill, calibration_images=args.calibration_images)
+    out = Path(args.reports_dir) / "supernets" / (args.name or f"{space.name}-{data.spec.name}")
+    command = "nasbox " + shlex.join(_rerun_argv(argv))
+    console.print(f"supernet of {space.name}: elastic {elastic.describe()}", soft_wrap=True)
+    console.print(f"  largest subnet {elastic.largest().encode()}", soft_wrap=True)
+    progress = _TrainProgress(console)
+    try:
+        result = train_supernet(space, data, config, out, progress=progress, resume=not args.restart,
+                                device=args.device, command=command, until_epoch=args.stop_after)
+    except KeyboardInterrupt:
+        progress.progress.stop()
+        console.print(f"stopped: finished epochs are checkpointed in {out}. Resume with:\n  {command}", soft_wrap=True)
+        return 130
+    finally:
+        progress.progress.stop()
+    if not result.finished:
+        console.print(f"stopped after epoch {len(result.history)} of {result.epochs} (checkpointed). Continue with:\n"
+                      f"  {command}", soft_wrap=True)
+        return 0
+    last = result.history[-1]
+    seconds = sum(h["seconds"] for h in result.history)
+    console.print(f"[bold]supernet trained[/]: val accuracy {last['val_accuracy']:.4f} (largest subnet), "
+                  f"{last['val_accuracy_smallest']:.4f} (smallest), after BatchNorm recalibration; "
+                  f"{_fmt_time(seconds)} of training on {last['device']}", soft_wrap=True)
+    console.print(f"files written:\n  {out / CHECKPOINT_NAME}\n  {out / 'metrics.json'}\n  {out / 'learning_curve.png'}")
+    space_args = " ".join(f"--space-arg {shlex.quote(a)}" for a in args.space_arg)
+    console.print(f"search its subnets with:\n  nasbox search --space {args.space} {space_args} --dataset "
+                  f"{data.spec.name} --evaluator supernet:{out} --budget 500 --confirm 5", soft_wrap=True)
     return 0
 
 

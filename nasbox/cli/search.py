@@ -29,7 +29,7 @@ def _search_config(args: argparse.Namespace):
         sampler=args.sampler, seed=args.seed, max_params=args.max_params, max_macs=args.max_macs,
         max_latency_ms=args.max_latency_ms, budget=args.budget, study=args.study, storage=args.storage,
         reports_dir=args.reports_dir, device=args.device, heartbeat_s=args.heartbeat, early_stop=args.early_stop,
-        prescreen=args.prescreen, latency=args.latency, evaluator=args.evaluator, classics=args.classics,
+        prescreen=args.prescreen, latency=args.latency, evaluator=args.evaluator, confirm=args.confirm, classics=args.classics,
         report_every=args.report_every, report_every_s=args.report_every_s,
     )
 

@@ -12,7 +12,9 @@ from nasbox.evaluate.base import (
     register_evaluator,
 )
 from nasbox.evaluate.brief import BriefTraining
+from nasbox.evaluate.supernet import InheritedWeights
 from nasbox.evaluate.table import TableLookup
 
-__all__ = ["BriefTraining", "Candidate", "EvalContext", "Evaluation", "Evaluator", "TableLookup", "evaluator_names",
+__all__ = ["BriefTraining", "Candidate", "EvalContext", "Evaluation", "Evaluator", "InheritedWeights", "TableLookup",
+           "evaluator_names",
            "make_evaluator", "register_evaluator"]

@@ -120,6 +120,11 @@ class Evaluator(ABC):
         """The per-candidate budget in words, for progress lines."""
         return self.name
 
+    def facts(self) -> dict[str, Any]:
+        """What the study records about this evaluator for its report (a supernet's training curve and cost);
+        nothing by default."""
+        return {}
+
     def total_iterations(self) -> int | None:
         """The iterations a candidate trains for, when it trains in steps (early-stopping rungs sit in it)."""
         return None

@@ -31,13 +31,14 @@ from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
 from nasbox.report.candidates import candidates, zoo_comparisons
 from nasbox.report.collect import ReportData, collect, finished_count
+from nasbox.report.fidelity import fidelity_info
 from nasbox.report.fronts import front_infos
 from nasbox.report.hypervolume import hypervolume_info
 from nasbox.report.layers import render_layers
 from nasbox.report.markdown import render_markdown
 from nasbox.report.optuna_views import OptunaViews, optuna_views
 from nasbox.report.page import PLOTLY_JS, render_index
-from nasbox.report.png import write_front_png, write_hypervolume_png
+from nasbox.report.png import write_fidelity_png, write_front_png, write_hypervolume_png
 from nasbox.report.screening import screening_info
 from nasbox.spaces import SearchSpace, study_space
 from nasbox.study.schema import TrialStatus
@@ -209,12 +210,16 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
     rows = candidates(data, fronts, zoo)
     comparisons = zoo_comparisons(data, zoo)
     screening = screening_info(data)
+    fidelity = fidelity_info(data)
     report_dir.mkdir(parents=True, exist_ok=True)
     files = write_study_tables(study, report_dir)[2] if write_csv else []
     files += _archs(data, report_dir)
     for f in fronts:
         files.append(write_front_png(f, report_dir / f"front_{f.cost}.png"))
     files.append(write_hypervolume_png(hv, report_dir / "hypervolume.png"))
+    picture = write_fidelity_png(fidelity, report_dir / "fidelity.png")
+    if picture is not None:
+        files.append(picture)
     js = _share_plotly(report_dir, reports_dir)
     if js is not None:
         files.append(reports_dir / Path(js).name)
@@ -224,8 +229,8 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
         views = OptunaViews({}, {k: f"could not be computed: {type(exc).__name__}: {exc}"
                                  for k in ("importance", "parallel", "timeline")}, {}, ())
     files.append(atomic_write(report_dir / "report.md", render_markdown(data, fronts, hv, rows, comparisons, zoo_hint,
-                                                                        screening, views=views)))
+                                                                        screening, views=views, fidelity=fidelity)))
     index = atomic_write(report_dir / "index.html", render_index(data, fronts, hv, rows, comparisons, zoo_hint, screening,
-                                                                 plotly=js, views=views))
+                                                                 plotly=js, views=views, fidelity=fidelity))
     files.append(index)
     return Report(report_dir, index, files, data)

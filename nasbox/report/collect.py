@@ -60,6 +60,8 @@ class TrialRow:
         proxies: zero-cost proxy scores (``{"synflow": ..., "naswot": ..., "jacob_cov": ...}``) of a
             trial that pre-screening scored, ``None`` otherwise; a proxy that failed on the candidate
             scores ``-inf`` (NaN scores are left out).
+        evaluator: the name of the evaluator that scored it (``brief``, ``supernet``, ``table``).
+        confirms: the trial whose estimated accuracy this standalone trial checks (``--confirm``).
     """
 
     number: int
@@ -80,6 +82,8 @@ class TrialRow:
     stopped_at: int | None = None
     budget_iterations: int | None = None
     proxies: dict[str, float] | None = field(default=None, hash=False)
+    evaluator: str | None = None
+    confirms: int | None = None
 
     @property
     def trained(self) -> bool:
@@ -106,6 +110,7 @@ class ReportData:
     fidelity: dict[str, Any] = field(default_factory=dict)  # epochs, iterations (both once one trained), batch
     devices: tuple[str, ...] = ()  # the devices the trials ran on (one, unless workers differed)
     classics: dict[str, Any] = field(default_factory=dict)  # the classic networks' latency the search measured
+    evaluator: dict[str, Any] = field(default_factory=dict)  # what the search's evaluator recorded (a supernet's)
 
     def by_status(self, status: str) -> list[TrialRow]:
         return [t for t in self.trials if t.status == status]
@@ -201,6 +206,8 @@ def _row(t: FrozenTrial) -> tuple[TrialRow, dict[str, Any]]:
         repeat_of=_int(a.get("repeat_of")), costs_from_analysis=from_analysis,
         start=_iso(t.datetime_start), complete=_iso(t.datetime_complete),
         stopped_at=stopped_at, budget_iterations=budget_iterations, proxies=_proxies(a.get("proxies")),
+        evaluator=a.get(Attr.EVALUATOR) if isinstance(a.get(Attr.EVALUATOR), str) else None,
+        confirms=_int(a.get(Attr.CONFIRMS)),
     )
     budget = {}
     if _num(a.get("iterations")) is not None and _num(a.get("epochs")) is not None:
@@ -244,4 +251,5 @@ def collect(study: optuna.Study) -> ReportData:
         trials=tuple(rows[n] for n in sorted(rows)), setup=setup, config=config,
         run=dict(attrs.get(StudyAttr.RUN) or {}), pareto_numbers=pareto_numbers(study),
         fidelity=fidelity, devices=tuple(devices), classics=dict(attrs.get(StudyAttr.CLASSICS) or {}),
+        evaluator=dict(attrs.get(StudyAttr.EVALUATOR) or {}),
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from nasbox.report.candidates import Candidate, ZooComparison
 from nasbox.report.collect import ReportData
+from nasbox.report.fidelity import FidelityInfo, fidelity_blocks
 from nasbox.report.format import fmt_acc, fmt_count, fmt_missing, fmt_ms, fmt_objective
 from nasbox.report.fronts import COSTS, FrontInfo
 from nasbox.report.hypervolume import HypervolumeInfo
 from nasbox.report.optuna_views import OptunaViews
-from nasbox.report.screening import ScreeningInfo, screening_blocks
+from nasbox.report.screening import Block, ScreeningInfo, screening_blocks
 from nasbox.report.setup_info import METRIC_DEFINITIONS, setup_facts, space_bounds
 
 __all__ = ["md_escape", "render_markdown"]
@@ -31,8 +32,19 @@ def _table(head: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> list[str
 def _screening(data: ReportData, info: ScreeningInfo) -> list[str]:
     if not info.shown:
         return []
-    out = ["## Early stopping and pre-screening", ""]
-    for block in screening_blocks(info, data.config):
+    return _blocks("Early stopping and pre-screening", screening_blocks(info, data.config))
+
+
+def _fidelity(info: FidelityInfo | None) -> list[str]:
+    if info is None or not info.shown:
+        return []
+    return [*_blocks("Estimated and confirmed accuracy", fidelity_blocks(info)),
+            "![estimated against confirmed accuracy, and the supernet's training curve](fidelity.png)", ""]
+
+
+def _blocks(title: str, blocks: list[Block]) -> list[str]:
+    out = [f"## {title}", ""]
+    for block in blocks:
         out += [md_escape(block.text), ""]
         if block.rows:
             out += [*_table(block.head, block.rows), ""]
@@ -55,7 +67,7 @@ def _importance(views: OptunaViews | None, top: int = 5) -> list[str]:
 
 def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo, rows: list[Candidate],
                     comparisons: list[ZooComparison], zoo_hint: str, screening: ScreeningInfo, *,
-                    views: OptunaViews | None = None) -> str:
+                    views: OptunaViews | None = None, fidelity: FidelityInfo | None = None) -> str:
     """The whole ``report.md`` as text."""
     counts = ", ".join(f"{n} {s}" for s, n in data.counts().items() if n)
     out = [f"# nasbox report: {md_escape(data.study_name)}", "",
@@ -92,6 +104,7 @@ def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeIn
     else:
         out += [f"{md_escape(zoo_hint)}.", ""]
     out += _screening(data, screening)
+    out += _fidelity(fidelity)
     ref = ", ".join(f"{o} {fmt_objective(o, r)}"
                     for o, r in zip(hv.objectives, hv.reference, strict=True))
     out += ["## Hypervolume", "", f"Hypervolume **{hv.value:.4f}** of {hv.n_points} trained, feasible trials in "

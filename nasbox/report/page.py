@@ -11,6 +11,7 @@ from __future__ import annotations
 from nasbox.report._assets import CSS, SCRIPT
 from nasbox.report.candidates import Candidate, ZooComparison
 from nasbox.report.collect import NOT_TRAINED, ReportData
+from nasbox.report.fidelity import FidelityInfo, fidelity_blocks
 from nasbox.report.format import (
     esc,
     fmt_acc,
@@ -25,7 +26,7 @@ from nasbox.report.fronts import COSTS, FrontInfo
 from nasbox.report.hypervolume import HypervolumeInfo
 from nasbox.report.optuna_views import OptunaViews
 from nasbox.report.plotly_figs import front_caption, front_figure, hypervolume_figure
-from nasbox.report.screening import ScreeningInfo, screening_blocks
+from nasbox.report.screening import Block, ScreeningInfo, screening_blocks
 from nasbox.report.setup_info import METRIC_DEFINITIONS, setup_facts, space_bounds
 from nasbox.study.schema import TrialStatus
 
@@ -133,14 +134,27 @@ hypervolume is the share of it that the candidates dominate.</p>
 def _screening_section(data: ReportData, info: ScreeningInfo) -> str:
     if not info.shown:
         return ""
+    return _blocks_section("screening", "Early stopping and pre-screening", screening_blocks(info, data.config))
+
+
+def _fidelity_section(info: FidelityInfo) -> str:
+    if not info.shown:
+        return ""
+    picture = ('<div class="plot" id="fidelity-plot"><img src="fidelity.png" alt="estimated against confirmed accuracy '
+               'and the supernet\'s training curve"></div>')
+    return _blocks_section("fidelity", "Estimated and confirmed accuracy", fidelity_blocks(info), picture)
+
+
+def _blocks_section(key: str, title: str, blocks: list[Block], extra: str = "") -> str:
+    """A section of paragraphs, each with its table (:class:`~nasbox.report.screening.Block`)."""
     parts = []
-    for block in screening_blocks(info, data.config):
+    for block in blocks:
         parts.append(f'<p id="{block.key}">{esc(block.text)}</p>')
         if block.rows:
             head = "".join(f"<th>{esc(h)}</th>" for h in block.head)
             body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in block.rows)
             parts.append(f'<table id="{block.key}-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
-    return f'<section id="screening"><h2>Early stopping and pre-screening</h2>{"".join(parts)}</section>'
+    return f'<section id="{key}"><h2>{esc(title)}</h2>{"".join(parts)}{extra}</section>'
 
 
 def _candidates_table(rows: list[Candidate], with_zoo: bool) -> str:
@@ -180,7 +194,8 @@ def _setup_section(data: ReportData) -> str:
 
 def render_index(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo, rows: list[Candidate],
                  comparisons: list[ZooComparison], zoo_hint: str, screening: ScreeningInfo, *,
-                 plotly: str | None = None, views: OptunaViews | None = None) -> str:
+                 plotly: str | None = None, views: OptunaViews | None = None,
+                 fidelity: FidelityInfo | None = None) -> str:
     """The whole ``index.html`` as text; ``plotly``: the page's link to plotly's bundle (``None``: PNG plots only)."""
     figures = {f"front-{f.cost}": front_figure(f) for f in fronts}
     figures["hv-history"] = hypervolume_figure(hv)
@@ -207,6 +222,7 @@ point for its encoding and metrics. Log-scaled costs.</p>
 {_zoo_section(data, comparisons, zoo_hint)}
 </section>
 {_screening_section(data, screening)}
+{_fidelity_section(fidelity) if fidelity is not None else ""}
 {_hv_section(hv)}
 {_views_section(views, bool(plotly))}
 {_candidates_table(rows, bool(comparisons))}

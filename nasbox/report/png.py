@@ -10,15 +10,17 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from nasbox.files import atomic_write
 from nasbox.report.collect import NOT_TRAINED, TrialRow
+from nasbox.report.fidelity import FidelityInfo, minutes
 from nasbox.report.fronts import COSTS, FrontInfo, zoo_metric
 from nasbox.report.hypervolume import HypervolumeInfo
 from nasbox.report.plotly_figs import STYLE
 from nasbox.study.schema import TrialStatus
 
-__all__ = ["write_front_png", "write_hypervolume_png"]
+__all__ = ["write_fidelity_png", "write_front_png", "write_hypervolume_png"]
 
 # Plotly symbol -> matplotlib marker
 _MARKERS = {"circle": "o", "circle-open": "o", "star": "*", "star-open": "*", "x": "x", "diamond": "D", "diamond-open": "D",
@@ -113,4 +115,44 @@ def write_hypervolume_png(info: HypervolumeInfo, path: Path) -> Path:
     ax.set_ylim(bottom=0)
     ax.set_title(f"hypervolume over trials (final {info.value:.4f})", fontsize=10)
     ax.grid(True, color="#e6e9ee")
+    return _save(fig, path)
+
+
+def write_fidelity_png(info: FidelityInfo, path: Path) -> Path | None:
+    """Estimated against confirmed accuracy, and the supernet's training curve; ``None`` when there is neither."""
+    history = info.evaluator.get("history") or []
+    panels = [p for p, show in (("pairs", bool(info.pairs)), ("curve", bool(history))) if show]
+    if not panels:
+        return None
+    fig = _figure(5.2 * len(panels), 4.0)
+    for i, panel in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        if panel == "pairs":
+            est, conf = [p.estimated for p in info.pairs], [p.confirmed for p in info.pairs]
+            ax.scatter(est, conf, color="tab:blue", zorder=3)
+            for p in info.pairs:
+                ax.annotate(f"#{p.estimated_trial}", (p.estimated, p.confirmed), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+            low, high = min(est + conf), max(est + conf)
+            pad = 0.02 + 0.05 * (high - low)
+            ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", lw=0.8, ls="--", label="y = x")
+            tau = "-" if info.tau is None else f"{info.tau:+.2f}"
+            ax.set_title(f"estimated vs confirmed (Kendall τ {tau})", fontsize=10)
+            ax.set_xlabel("estimated accuracy (inherited weights)")
+            ax.set_ylabel("confirmed accuracy (standalone training)")
+            ax.legend(fontsize="small", loc="upper left")
+        else:
+            epochs = [h.get("epoch") for h in history]
+            ax.plot(epochs, [h.get("loss") for h in history], "o-", color="tab:blue", label="training loss")
+            ax.set_xlabel("supernet epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylabel("training loss (largest subnet)", color="tab:blue")
+            acc = ax.twinx()
+            for key, label, marker, color in (("val_accuracy", "largest subnet", "s-", "tab:orange"),
+                                              ("val_accuracy_smallest", "smallest subnet", "^-", "tab:green")):
+                acc.plot(epochs, [h.get(key) for h in history], marker, color=color, label=label)
+            acc.set_ylabel("validation accuracy (recalibrated)")
+            acc.legend(fontsize="small", loc="center right")
+            seconds = float(info.evaluator.get("train_seconds") or 0)
+            ax.set_title(f"supernet training ({minutes(seconds)})", fontsize=10)
     return _save(fig, path)

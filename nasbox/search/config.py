@@ -56,6 +56,7 @@ class SearchConfig:
     early_stop_eta: int = 3
     prescreen: int = 0  # proposals scored with zero-cost proxies per trained trial (0 or 1: no pre-screening)
     evaluator: str = "brief"  # what scores a candidate: a registered evaluator's name (nasbox.evaluate)
+    confirm: int = 0  # then train this many of its best non-dominated candidates standalone (brief), same study
     classics: bool = True  # measure the classic networks' latency on this device first (cached), for the report
     report_every: int = 10  # rebuild the report while searching after this many trials (0: only at the end) ...
     report_every_s: float = 300.0  # ... or once this many seconds passed since the last one, whichever comes first
@@ -97,6 +98,11 @@ class SearchConfig:
                               f"{self.early_stop_eta}")
         if self.evaluator.partition(":")[0] not in evaluator_names():
             raise ConfigError(f"unknown evaluator {self.evaluator!r}; choose from {', '.join(evaluator_names())}")
+        if not isinstance(self.confirm, int) or self.confirm < 0:
+            raise ConfigError(f"--confirm must be a whole number of candidates >= 0, got {self.confirm!r}")
+        if self.confirm and self.evaluator.partition(":")[0] == "brief":
+            raise ConfigError("--confirm trains the best candidates standalone after another evaluator (a supernet, "
+                              "a table) estimated them; with brief training they already are")
         if self.latency not in LATENCY_MODES:
             raise ConfigError(f"--latency must be one of {', '.join(LATENCY_MODES)}, got {self.latency!r}")
         if not isinstance(self.report_every, int) or self.report_every < 0:

@@ -49,7 +49,7 @@ from nasbox.search.early_stop import ParetoEarlyStopper, RungJudge, rung_iterati
 from nasbox.search.events import ClassicsMeasured, ProgressCallback, SearchEnded, SearchStarted, TrialEnded, TrialStarted
 from nasbox.search.live import LiveReport
 from nasbox.search.propose import Proposal, Proposer, init_seed
-from nasbox.search.record import REUSED, Recorder, RepeatIndex
+from nasbox.search.record import REUSED, Recorder, RepeatIndex, confirm_choice
 from nasbox.search.session import open_search_study, record_run_facts, setup_of
 from nasbox.spaces import get_space
 from nasbox.study.schema import COUNTED, OBJECTIVES, TRAINED, Attr, StudyAttr, StudyPaths, TrialStatus, count_finished, safe_name
@@ -81,9 +81,9 @@ class Search:
         self.space = get_space(c.space, input_shape=spec.input_shape, num_classes=spec.num_classes,
                                args=c.space_args, toml_file=c.space_config)
         self.data = data.to(self.device)
-        self.evaluator: Evaluator = make_evaluator(c.evaluator, EvalContext(
-            data=self.data, device=self.device, epochs=c.epochs, iterations=c.iterations, batch_size=c.batch_size,
-            lr=c.lr, augment=c.augment, seed=c.seed, space=self.space))
+        self.context = EvalContext(data=self.data, device=self.device, epochs=c.epochs, iterations=c.iterations,
+                                   batch_size=c.batch_size, lr=c.lr, augment=c.augment, seed=c.seed, space=self.space)
+        self.evaluator: Evaluator = make_evaluator(c.evaluator, self.context)
         self.fidelity = self.evaluator.fidelity()
         self.study_name = c.study or f"{self.space.name}-{c.dataset}"
         self.paths = StudyPaths(Path(c.reports_dir) / safe_name(self.study_name))
@@ -91,6 +91,9 @@ class Search:
         self.storage, self.storage_display = open_storage(url, self.paths.root, c.heartbeat_s)
         self.study = open_search_study(self.storage, self.storage_display, self.study_name, c,
                                        setup_of(c, self.space, self.fidelity))
+        facts = self.evaluator.facts()
+        if facts and self.study.user_attrs.get(StudyAttr.EVALUATOR) != {"name": self.evaluator.name, **facts}:
+            self.study.set_user_attr(StudyAttr.EVALUATOR, {"name": self.evaluator.name, **facts})
         self.constraints = Constraints(c.max_params, c.max_macs, c.max_latency_ms)
         self.costs = CostMeter(self.device, threads=c.latency_threads, predict=c.latency == "predict")
         self.recorder = Recorder(self.study, self.paths, c.objectives, device=str(self.device),
@@ -153,9 +156,45 @@ class Search:
             best = max((a for a in scores if a is not None), default=None)
             self.progress(TrialEnded(trial.number, index, c.budget, status, time.perf_counter() - t0, elapsed,
                                      elapsed / done_here * left, best, outcome))
+        if c.confirm and not interrupted:
+            interrupted = self._confirm(beat, start)
         result = self.result(interrupted)
         self.progress(SearchEnded(time.perf_counter() - start, interrupted))
         return result
+
+    def _confirm(self, beat: Heartbeat, start: float) -> bool:
+        """``--confirm K``: train the K best non-dominated candidates the evaluator scored standalone (brief
+        training), each a trial of its own in this study that records the trial it ``confirms``; those
+        confirmed before (a resumed search) are not trained again. Returns whether it was interrupted."""
+        c = self.config
+        todo = confirm_choice(self.study.get_trials(deepcopy=False), self.evaluator.name, c.objectives, c.confirm)
+        if not todo:
+            return False
+        brief = make_evaluator("brief", self.context)
+        recorder = Recorder(self.study, self.paths, c.objectives, device=str(self.device), evaluator=brief.name,
+                            fidelity=brief.fidelity())
+        saved = self.evaluator, self.recorder
+        self.evaluator, self.recorder = brief, recorder
+        total = c.budget + len(todo)
+        try:
+            for i, estimated in enumerate(todo):
+                self.study.enqueue_trial(estimated.params, user_attrs={Attr.CONFIRMS: estimated.number})
+                proposal = self.proposer.propose_one()
+                t0 = time.perf_counter()
+                try:
+                    outcome = self._run_one(proposal, c.budget + i + 1, beat)
+                except KeyboardInterrupt:
+                    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                        self.recorder.lose(proposal.trial, "interrupted")
+                    return True
+                elapsed = time.perf_counter() - start
+                status = TrialStatus(outcome.pop("status"))
+                self.progress(TrialEnded(proposal.trial.number, c.budget + i + 1, total, status,
+                                         time.perf_counter() - t0, elapsed,
+                                         (time.perf_counter() - t0) * (len(todo) - i - 1), None, outcome))
+        finally:
+            self.evaluator, self.recorder = saved
+        return False
 
     def _started(self, settled: list[int]) -> SearchStarted:
         c = self.config

@@ -65,8 +65,12 @@ class Proposer:
 
     def propose(self) -> Proposal:
         if self.prescreen <= 1:
-            return self._sample(self._claim(self.study.ask()))
+            return self.propose_one()
         return self._screen([self._sample(self._claim(self.study.ask())) for _ in range(self.prescreen)])
+
+    def propose_one(self) -> Proposal:
+        """The study's next trial (an enqueued one first) with its genotype, never pre-screened."""
+        return self._sample(self._claim(self.study.ask()))
 
     def _claim(self, trial: optuna.Trial) -> optuna.Trial:
         """Make a new trial this worker's: its heartbeat starts, then it records the worker.

@@ -18,9 +18,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nasbox.files import atomic_write
 from nasbox.model.arch import Architecture
+from nasbox.study.pareto import non_dominated_mask
 from nasbox.study.schema import OBJECTIVES, Attr, StudyPaths, TrialStatus
 
-__all__ = ["REUSED", "Recorder", "RepeatIndex"]
+__all__ = ["REUSED", "Recorder", "RepeatIndex", "confirm_choice"]
 
 #: the metrics a repeat takes from the trial it repeats
 REUSED = (Attr.ACCURACY, Attr.LATENCY_MS, Attr.LATENCY_IQR_MS, Attr.LATENCY_THREADS, Attr.LATENCY_SOURCE,
@@ -47,6 +48,31 @@ class RepeatIndex:
 
     def find(self, arch_id: str, fidelity_key: str) -> FrozenTrial | None:
         return self._first.get((arch_id, fidelity_key))
+
+
+def confirm_choice(trials: list[FrozenTrial], evaluator: str, objectives: tuple[str, ...], k: int) -> list[FrozenTrial]:
+    """The ``k`` best candidates ``evaluator`` scored that no trial confirms yet (``--confirm``): the
+    non-dominated ones first (by accuracy within a front), then the next fronts; one trial per genotype."""
+    confirmed = {t.user_attrs[Attr.CONFIRMS] for t in trials if Attr.CONFIRMS in t.user_attrs}
+    seen: set[Any] = set()
+    pool = []
+    for t in sorted(trials, key=lambda t: t.number):
+        a = t.user_attrs
+        if (t.state == TrialState.COMPLETE and a.get(Attr.STATUS) == TrialStatus.COMPLETE
+                and a.get(Attr.EVALUATOR) == evaluator and Attr.CONFIRMS not in a and a.get(Attr.ARCH_ID) not in seen):
+            seen.add(a.get(Attr.ARCH_ID))
+            pool.append(t)
+    done = {t.user_attrs.get(Attr.ARCH_ID) for t in pool if t.number in confirmed}
+    directions = [OBJECTIVES[o].direction for o in objectives]
+    accuracy = OBJECTIVES["accuracy"].attr
+    chosen: list[FrozenTrial] = []
+    while pool and len(chosen) + len(done) < k:
+        mask = non_dominated_mask([list(t.values) for t in pool], directions)
+        front = [t for t, keep in zip(pool, mask, strict=True) if keep]
+        pool = [t for t, keep in zip(pool, mask, strict=True) if not keep]
+        front.sort(key=lambda t: -float(t.user_attrs.get(accuracy, 0.0)))
+        chosen += [t for t in front if t.user_attrs.get(Attr.ARCH_ID) not in done]
+    return chosen[:max(0, k - len(done))]
 
 
 class Recorder:

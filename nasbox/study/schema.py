@@ -97,6 +97,7 @@ class Attr:
     PROXIES = "proxies"
     PRESCREEN = "prescreen"
     LATENCY_PREDICTED_MS = "latency_predicted_ms"
+    CONFIRMS = "confirms"  # the trial whose estimated accuracy (a supernet's, a table's) this standalone one checks
 
 
 class StudyAttr:
@@ -106,6 +107,7 @@ class StudyAttr:
     CONFIG = "config"  # the search's configuration (storage URL without password)
     RUN = "run"  # facts of the run a report states: split sizes, library versions, device
     CLASSICS = "classics"  # the classic networks' latency on the search's device: {"device", "models": {...}}
+    EVALUATOR = "evaluator"  # what the search's evaluator tells the report: {"name", ...} (a supernet's curve, cost)
 
 
 class Objective(NamedTuple):

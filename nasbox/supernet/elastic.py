@@ -58,8 +58,7 @@ class ElasticSpace:
                                      f"{values}") from None
                 self.kinds[name] = declared[pattern]
             elif len(values) > 1:
-                pattern_name = re.sub(r"(stage|fc)[0-9]+", r"\1*", name)
-                shown = f"{pattern_name} ({', '.join(map(str, values))})"
+                shown = f"{_pattern(name)} ({', '.join(map(str, values))})"
                 if shown not in fixed:  # stage1.act .. stage5.act once, as stage*.act
                     fixed.append(shown)
             self.choices[name] = values
@@ -68,7 +67,7 @@ class ElasticSpace:
                              "width, depth, kernel, expansion, SE or resolution (the mobilenet, efficientnet, resnet "
                              "and seed_cnn spaces have them)")
         if fixed:
-            shown = "; ".join(fixed[:4]) + (f"; and {len(fixed) - 4} more" if len(fixed) > 4 else "")
+            shown = "; ".join(fixed)
             raise SpaceError(f"space {space.name!r}: not elastic, so a supernet cannot share weights across their "
                              f"choices: {shown}; narrow each to one choice with --space-arg (elastic here: "
                              f"{', '.join(sorted(set(declared)))})")
@@ -90,6 +89,11 @@ class ElasticSpace:
 
     def describe(self) -> str:
         """One line: the elastic parameters with their choices."""
-        parts = [f"{n} ({self.kinds[n]}: {', '.join(map(str, v))})" for n, v in self.choices.items()
+        parts = [f"{_pattern(n)} ({self.kinds[n]}: {', '.join(map(str, v))})" for n, v in self.choices.items()
                  if n in self.kinds and len(v) > 1]
-        return "; ".join(parts)
+        return "; ".join(dict.fromkeys(parts))  # stage1.kernel .. stage5.kernel once, as stage*.kernel
+
+
+def _pattern(name: str) -> str:
+    """``stage3.kernel`` -> ``stage*.kernel`` (per-stage parameters named once)."""
+    return re.sub(r"(stage|fc)[0-9]+", r"\1*", name)

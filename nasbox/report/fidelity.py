@@ -1,0 +1,126 @@
+"""Estimated against confirmed accuracy: a supernet's (or a table's) scores checked by standalone training.
+
+A search with ``--evaluator supernet:PATH --confirm K`` holds two fidelities in one study: every candidate's
+accuracy estimated with inherited weights, and K of them (the best non-dominated) trained standalone, each
+confirmation a trial that records the trial it ``confirms``. :func:`fidelity_info` pairs them and gives
+Kendall's rank correlation between the two accuracies (how well the estimate ranks candidates), with the
+supernet's training curve and cost from what its evaluator recorded; :func:`fidelity_blocks` turns it into
+text and tables (:func:`nasbox.report.png.write_fidelity_png` draws it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from nasbox.report.collect import ReportData
+from nasbox.report.format import fmt_count
+from nasbox.report.screening import Block
+
+__all__ = ["Confirmation", "FidelityInfo", "fidelity_blocks", "fidelity_info", "kendall_tau"]
+
+
+class Confirmation(NamedTuple):
+    """One estimate and its standalone check."""
+
+    estimated_trial: int
+    confirmed_trial: int
+    estimated: float
+    confirmed: float
+    macs: int | None
+
+
+class FidelityInfo(NamedTuple):
+    """The study's estimated-and-confirmed pairs and its estimating evaluator's facts.
+
+    Attributes:
+        evaluator: the recorded facts of the search's evaluator (``name``, a supernet's ``history``,
+            ``train_seconds``, ``epochs``, ``path``), empty when it recorded none.
+        estimated: trials scored by the estimating evaluator (not standalone).
+        pairs: the confirmations, by estimated trial.
+        tau: Kendall's tau-b between estimated and confirmed accuracy (``None`` below 3 pairs or when undefined).
+    """
+
+    evaluator: dict[str, Any]
+    estimated: int
+    pairs: tuple[Confirmation, ...]
+    tau: float | None
+
+    @property
+    def shown(self) -> bool:
+        return bool(self.evaluator or self.pairs)
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Kendall's tau-b (ties counted as in ``scipy.stats.kendalltau``); ``None`` with fewer than two pairs
+    or where one side is constant."""
+    if len(x) != len(y):
+        raise ValueError(f"x and y must be as long as each other, got {len(x)=} and {len(y)=}")
+    concordant = discordant = ties_x = ties_y = 0
+    for i in range(len(x)):
+        for j in range(i + 1, len(x)):
+            dx, dy = x[i] - x[j], y[i] - y[j]
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                ties_x += 1
+            elif dy == 0:
+                ties_y += 1
+            elif (dx > 0) == (dy > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    n0 = concordant + discordant
+    denominator = math.sqrt((n0 + ties_x) * (n0 + ties_y))
+    return (concordant - discordant) / denominator if denominator else None
+
+
+def fidelity_info(data: ReportData) -> FidelityInfo:
+    by_number = {t.number: t for t in data.trials}
+    pairs = []
+    for t in data.trials:
+        if t.confirms is None or not t.trained:
+            continue
+        estimate = by_number.get(t.confirms)
+        if estimate is not None and estimate.trained:
+            pairs.append(Confirmation(estimate.number, t.number, float(estimate.accuracy), float(t.accuracy), t.macs))
+    pairs.sort(key=lambda p: p.estimated_trial)
+    name = data.evaluator.get("name")
+    estimated = sum(1 for t in data.trials if t.trained and t.confirms is None and name and t.evaluator == name)
+    tau = kendall_tau([p.estimated for p in pairs], [p.confirmed for p in pairs]) if len(pairs) >= 3 else None
+    return FidelityInfo(dict(data.evaluator), estimated, tuple(pairs), tau)
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def fidelity_blocks(info: FidelityInfo) -> list[Block]:
+    """The section's paragraphs and tables (empty when the study has neither estimates nor confirmations)."""
+    blocks = []
+    facts = info.evaluator
+    if facts.get("name") == "supernet":
+        history = facts.get("history") or []
+        last = history[-1] if history else {}
+        trained = (f"trained {facts.get('epochs')} epochs in {minutes(float(facts.get('train_seconds') or 0))} "
+                   f"({last.get('device', 'device not recorded')})")
+        accuracies = ""
+        if last.get("val_accuracy") is not None:
+            accuracies = (f"; validation accuracy after its last epoch {last['val_accuracy']:.4f} (largest subnet), "
+                          f"{last.get('val_accuracy_smallest') or float('nan'):.4f} (smallest), BatchNorm recalibrated")
+        blocks.append(Block("supernet", f"Accuracy estimated with weights inherited from the supernet "
+                            f"{facts.get('path')}, {trained}{accuracies}. {info.estimated} trials were scored this way, "
+                            f"without training. Elastic choices: {facts.get('elastic', '-')}."))
+    if info.pairs:
+        tau = "undefined (fewer than 3 pairs, or all equal)" if info.tau is None else f"{info.tau:+.3f}"
+        rows = tuple((f"#{p.estimated_trial}", f"#{p.confirmed_trial}", f"{p.estimated:.4f}", f"{p.confirmed:.4f}",
+                      f"{p.confirmed - p.estimated:+.4f}", fmt_count(p.macs)) for p in info.pairs)
+        blocks.append(Block("confirmed", f"{len(info.pairs)} of the best non-dominated candidates were then trained "
+                            f"standalone (brief training, --confirm), each a trial of its own. Kendall's τ between "
+                            f"estimated and confirmed accuracy: {tau} (1: the estimate ranks them as training does).",
+                            ("estimated trial", "confirmed by", "estimated", "confirmed", "difference", "MACs"), rows))
+    elif info.evaluator:
+        blocks.append(Block("confirmed", "No estimate was confirmed by standalone training yet (search with "
+                                         "--confirm K to train the K best non-dominated candidates)."))
+    return blocks
