@@ -108,6 +108,25 @@ class _TrainProgress:
             self.progress.stop()
 
 
+def _train_with_progress(console, out: Path, command: str, run: Any) -> Any:
+    """``run(progress)`` with full training's progress lines; its result, or the exit code when it stopped
+    before the end (interrupted: 130; ``--stop-after``: 0), having said how to resume."""
+    progress = _TrainProgress(console)
+    try:
+        result = run(progress)
+    except KeyboardInterrupt:
+        progress.progress.stop()
+        console.print(f"stopped: finished epochs are checkpointed in {out}. Resume with:\n  {command}", soft_wrap=True)
+        return 130
+    finally:
+        progress.progress.stop()
+    if not result.finished:
+        console.print(f"stopped after epoch {len(result.history)} of {result.epochs} (checkpointed). Continue with:\n"
+                      f"  {command}", soft_wrap=True)
+        return 0
+    return result
+
+
 def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
 
     console = _console()
@@ -120,20 +139,11 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
     out = model_dir(args.reports_dir, _model_name(args, arch), args.study)
     command = "nasbox " + shlex.join(_rerun_argv(argv))
     console.print(f"candidate: {source}\n  {arch.encode()} (arch_id {arch.arch_id})", soft_wrap=True)
-    progress = _TrainProgress(console)
-    try:
-        result = full_train(arch, data, config, out, progress=progress, resume=not args.restart, device=args.device,
-                            command=command, source=source, until_epoch=args.stop_after)
-    except KeyboardInterrupt:
-        progress.progress.stop()
-        console.print(f"stopped: finished epochs are checkpointed in {out}. Resume with:\n  {command}", soft_wrap=True)
-        return 130
-    finally:
-        progress.progress.stop()
-    if not result.finished:
-        console.print(f"stopped after epoch {len(result.history)} of {result.epochs} (checkpointed). Continue with:\n"
-                      f"  {command}", soft_wrap=True)
-        return 0
+    result = _train_with_progress(console, out, command, lambda progress: full_train(
+        arch, data, config, out, progress=progress, resume=not args.restart, device=args.device, command=command,
+        source=source, until_epoch=args.stop_after))
+    if isinstance(result, int):
+        return result
     if result.start_epoch == result.epochs:
         console.print(f"already trained: {result.checkpoint} (use --restart to train again)")
     test = "-" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
@@ -165,20 +175,11 @@ def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
     command = "nasbox " + shlex.join(_rerun_argv(argv))
     console.print(f"supernet of {space.name}: elastic {elastic.describe()}", soft_wrap=True)
     console.print(f"  largest subnet {elastic.largest().encode()}", soft_wrap=True)
-    progress = _TrainProgress(console)
-    try:
-        result = train_supernet(space, data, config, out, progress=progress, resume=not args.restart,
-                                device=args.device, command=command, until_epoch=args.stop_after)
-    except KeyboardInterrupt:
-        progress.progress.stop()
-        console.print(f"stopped: finished epochs are checkpointed in {out}. Resume with:\n  {command}", soft_wrap=True)
-        return 130
-    finally:
-        progress.progress.stop()
-    if not result.finished:
-        console.print(f"stopped after epoch {len(result.history)} of {result.epochs} (checkpointed). Continue with:\n"
-                      f"  {command}", soft_wrap=True)
-        return 0
+    result = _train_with_progress(console, out, command, lambda progress: train_supernet(
+        space, data, config, out, progress=progress, resume=not args.restart, device=args.device, command=command,
+        until_epoch=args.stop_after))
+    if isinstance(result, int):
+        return result
     last = result.history[-1]
     seconds = sum(h["seconds"] for h in result.history)
     console.print(f"[bold]supernet trained[/]: val accuracy {last['val_accuracy']:.4f} (largest subnet), "

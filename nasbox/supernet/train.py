@@ -56,7 +56,7 @@ class SupernetConfig(FullTrainConfig):
     epochs: int = 10
     random_subnets: int = 2
     distill: bool = True
-    calibration_images: int = 500
+    calibration_images: int = 256
     space: str = ""
     space_bounds: str = "{}"
 
@@ -160,7 +160,7 @@ def train_supernet(space: SearchSpace, data: Data, config: SupernetConfig, out_d
     space = space.bind(data.spec.input_shape, data.spec.num_classes)
     elastic = ElasticSpace(space)
     config = dataclasses.replace(config, space=space_spec(space),
-                                 space_bounds=json.dumps(_jsonable(space.bounds()), sort_keys=True))
+                                 space_bounds=json.dumps(space.bounds(), sort_keys=True))
     return full_train(elastic.largest(), data, config, out_dir, training=SandwichTraining(elastic, config),
                       source=f"{SUPERNET_SOURCE} of {space.name}", **options)
 
@@ -184,11 +184,3 @@ def load_supernet(path: str | Path) -> tuple[Supernet, Checkpoint]:
     except (ConfigError, ValueError) as exc:
         raise CheckpointError(f"{path}: its space {ck.config['space']!r} cannot be rebuilt: {exc}") from None
     return supernet.eval(), ck
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value

@@ -109,11 +109,12 @@ class Supernet(nn.Module):
         return True
 
     def forward(self, x: torch.Tensor, arch: Architecture | None = None) -> torch.Tensor:
-        """The output of subnet ``arch`` (default: the largest) on the shared weights, in this module's mode."""
+        """The output of subnet ``arch`` (default: the largest) on the shared weights, in the mode (training or
+        evaluation) of the shared network ``net``."""
         if arch is None or arch == self.arch:
             return self.net(x)
         skeleton = self._skeleton(arch)
-        skeleton.train(self.training)
+        skeleton.train(self.net.training)
         return torch.func.functional_call(skeleton, self.weights(arch), (x,))
 
     def extract(self, arch: Architecture) -> Network:

@@ -1,0 +1,178 @@
+"""A supernet against standalone brief training: rank correlation, throughput and the confirmed front.
+
+1. Trains the supernet of ``--space`` on ``--dataset`` (the code of ``nasbox supernet train``), timed.
+2. A standalone search of ``--standalone`` trials: random sampler, brief training at the search's default
+   fidelity, objectives accuracy, MACs and parameters; timed. Its trials are ``--standalone`` random subnets
+   trained standalone.
+3. Scores each of those subnets with inherited weights (BatchNorm recalibrated), timed: Kendall's tau between
+   inherited and standalone accuracy, and subnets scored per hour against standalone trials per hour (the
+   evaluation alone: recalibration + validation against brief training; and whole trials, latency and
+   counting included).
+4. A supernet search (``--evaluator supernet:``, TPE, ``--budget`` trials, then ``--confirm K``), timed.
+5. The hypervolume of the supernet search's confirmed front (standalone accuracies of its confirmed trials)
+   against the standalone search's front, one reference point for both (accuracy 0; MACs and parameters
+   1.1 x the largest of either, each cost divided by it), with both wall times: the supernet side's
+   includes the supernet's training.
+
+    python bench/supernet.py [--dataset mnist5k] [--space mobilenet] [--space-arg K=V ...] [--epochs 8]
+        [--standalone 50] [--budget 200] [--confirm 5] [--device auto] [--out DIR] [--json FILE]
+
+Prints one line per figure; ``--json`` writes them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from nasbox import search
+from nasbox.data import load_dataset
+from nasbox.evaluate import Candidate, EvalContext, make_evaluator
+from nasbox.measure.latency import device_name
+from nasbox.model.analysis import analyze
+from nasbox.report.fidelity import kendall_tau
+from nasbox.spaces import get_space, parse_space_args
+from nasbox.study.pareto import hypervolume, non_dominated_mask
+from nasbox.study.schema import Attr, TrialStatus
+from nasbox.study.storage import open_study
+from nasbox.supernet.train import SupernetConfig, train_supernet
+from nasbox.train.recipe import resolve_device
+
+#: the CPU default: four MobileNetV2 stages, narrowed so that a standalone brief trial takes under a minute on 2 cores
+CPU_SPACE = ("activations=relu6", "channels=16,24,32,64", "strides=1,2,2,2", "width_mults=0.25,0.35,0.5",
+             "kernels=3,5", "expansions=2,3,4", "depth_max=2", "last_channels=256", "stem_channels=16")
+OBJECTIVES = ("accuracy", "macs", "params")
+DIRECTIONS = ("maximize", "minimize", "minimize")
+
+
+def _seconds(t) -> float:
+    return (t.datetime_complete - t.datetime_start).total_seconds()
+
+
+def _done(study) -> list:
+    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(Attr.STATUS) == TrialStatus.COMPLETE]
+
+
+def _points(trials) -> list[list[float]]:
+    return [[t.user_attrs[Attr.ACCURACY], t.user_attrs[Attr.MACS], t.user_attrs[Attr.PARAMS]] for t in trials]
+
+
+def _front_hv(points: list[list[float]], reference: list[float]) -> float:
+    scaled = [[p[0], p[1] / reference[1], p[2] / reference[2]] for p in points]
+    front = [p for p, keep in zip(scaled, non_dominated_mask(scaled, DIRECTIONS), strict=True) if keep]
+    return hypervolume(front, DIRECTIONS, [0.0, 1.0, 1.0])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--data-dir")
+    p.add_argument("--space", default="mobilenet")
+    p.add_argument("--space-arg", action="append", default=None)
+    p.add_argument("--epochs", type=int, default=8, help="supernet epochs")
+    p.add_argument("--batch-size", type=int, default=64, help="supernet batch size")
+    p.add_argument("--standalone", type=int, default=50, help="trials of the standalone random search")
+    p.add_argument("--budget", type=int, default=200, help="trials of the supernet search")
+    p.add_argument("--confirm", type=int, default=5)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="/tmp/nasbox-bench-supernet")
+    p.add_argument("--json")
+    args = p.parse_args()
+    space_args = args.space_arg if args.space_arg is not None else list(CPU_SPACE)
+    out = Path(args.out)
+    device = resolve_device(args.device)
+    common = {"dataset": args.dataset, "data_dir": args.data_dir, "space_args": parse_space_args(space_args),
+              "objectives": OBJECTIVES, "reports_dir": str(out), "classics": False, "report_every": 0,
+              "device": args.device}
+    figures: dict = {"device": device_name(device), "space": args.space, "space_args": space_args,
+                     "dataset": args.dataset, "torch_threads": torch.get_num_threads()}
+    print(f"device {figures['device']}, {torch.get_num_threads()} torch threads; space {args.space} "
+          f"{' '.join(space_args)}; dataset {args.dataset}", flush=True)
+
+    # 1. the supernet
+    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=0)
+    space = get_space(args.space, args=parse_space_args(space_args))
+    t0 = time.perf_counter()
+    trained = train_supernet(space, data, SupernetConfig(epochs=args.epochs, batch_size=args.batch_size),
+                             out / "supernet", device=device, resume=False)
+    figures["supernet_train_s"] = time.perf_counter() - t0
+    last = trained.history[-1]
+    figures["supernet_val_largest"], figures["supernet_val_smallest"] = last["val_accuracy"], last["val_accuracy_smallest"]
+    print(f"supernet: {args.epochs} epochs in {figures['supernet_train_s']:.0f} s; val accuracy largest "
+          f"{last['val_accuracy']:.4f}, smallest {last['val_accuracy_smallest']:.4f}", flush=True)
+
+    # 2. the standalone random search
+    t0 = time.perf_counter()
+    search(args.space, study="standalone", sampler="random", budget=args.standalone, **common)
+    figures["standalone_wall_s"] = time.perf_counter() - t0
+    standalone = _done(open_study("standalone", reports_dir=out))
+    train_s = [t.user_attrs[Attr.TRAIN_SECONDS] for t in standalone]
+    print(f"standalone search: {args.standalone} trials in {figures['standalone_wall_s']:.0f} s "
+          f"({len(standalone)} trained)", flush=True)
+
+    # 3. the same subnets with inherited weights
+    bound = space.bind(data.spec.input_shape, data.spec.num_classes)
+    on_device = data.to(device)
+    evaluator = make_evaluator(f"supernet:{out / 'supernet'}", EvalContext(on_device, device, None, 1, 32, 0.1, False,
+                                                                             0, space=bound))
+    inherited, eval_s = [], []
+    for t in standalone:
+        arch = bound.from_params(t.params)
+        t1 = time.perf_counter()
+        inherited.append(evaluator.evaluate(Candidate(arch, analyze(arch), 0)).accuracy)
+        eval_s.append(time.perf_counter() - t1)
+    accuracy = [t.user_attrs[Attr.ACCURACY] for t in standalone]
+    figures["kendall_tau"] = kendall_tau(inherited, accuracy)
+    figures["subnets"] = len(standalone)
+    figures["standalone_accuracy_range"] = [min(accuracy), max(accuracy)]
+    figures["inherited_accuracy_range"] = [min(inherited), max(inherited)]
+    figures["inherited_eval_s"] = statistics.median(eval_s)
+    figures["standalone_train_s"] = statistics.median(train_s)
+    figures["eval_speedup"] = figures["standalone_train_s"] / figures["inherited_eval_s"]
+    print(f"Kendall tau (inherited vs standalone accuracy, {len(standalone)} random subnets): "
+          f"{figures['kendall_tau']:+.3f}; standalone accuracy {min(accuracy):.4f}-{max(accuracy):.4f}, "
+          f"inherited {min(inherited):.4f}-{max(inherited):.4f}", flush=True)
+    print(f"scoring: inherited {figures['inherited_eval_s']:.2f} s (median) = {3600 / figures['inherited_eval_s']:,.0f} "
+          f"subnets/hour; standalone brief training {figures['standalone_train_s']:.1f} s = "
+          f"{3600 / figures['standalone_train_s']:,.0f}/hour; ratio {figures['eval_speedup']:.1f}x", flush=True)
+
+    # 4. the supernet search, then its confirmations
+    t0 = time.perf_counter()
+    search(args.space, study="supernet", sampler="tpe", budget=args.budget, evaluator=f"supernet:{out / 'supernet'}",
+           confirm=args.confirm, **common)
+    figures["supernet_search_wall_s"] = time.perf_counter() - t0
+    trials = open_study("supernet", reports_dir=out).get_trials(deepcopy=False)
+    estimated = [t for t in trials if t.user_attrs.get(Attr.EVALUATOR) == "supernet"
+                 and t.user_attrs.get(Attr.STATUS) == TrialStatus.COMPLETE]
+    confirmed = [t for t in trials if Attr.CONFIRMS in t.user_attrs and t.user_attrs.get(Attr.STATUS) == TrialStatus.COMPLETE]
+    whole = [_seconds(t) for t in estimated]
+    figures["supernet_trial_s"] = statistics.median(whole)
+    figures["standalone_trial_s"] = statistics.median(_seconds(t) for t in standalone)
+    figures["trial_speedup"] = figures["standalone_trial_s"] / figures["supernet_trial_s"]
+    print(f"whole trials: supernet search {figures['supernet_trial_s']:.2f} s (median, latency and counting "
+          f"included), standalone {figures['standalone_trial_s']:.1f} s: ratio {figures['trial_speedup']:.1f}x",
+          flush=True)
+
+    # 5. the confirmed front against the standalone front
+    points_a, points_b = _points(standalone), _points(confirmed)
+    reference = [0.0, 1.1 * max(p[1] for p in points_a + points_b), 1.1 * max(p[2] for p in points_a + points_b)]
+    figures["hv_standalone"] = _front_hv(points_a, reference)
+    figures["hv_confirmed"] = _front_hv(points_b, reference)
+    figures["supernet_total_wall_s"] = figures["supernet_train_s"] + figures["supernet_search_wall_s"]
+    print(f"hypervolume (accuracy, MACs, params): standalone {args.standalone}-trial search {figures['hv_standalone']:.4f} "
+          f"in {figures['standalone_wall_s']:.0f} s; supernet ({args.budget} estimates, {len(confirmed)} confirmed) "
+          f"{figures['hv_confirmed']:.4f} in {figures['supernet_total_wall_s']:.0f} s (supernet training "
+          f"{figures['supernet_train_s']:.0f} s included)", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
