@@ -97,6 +97,9 @@ class EvalContext:
     argument: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     space: Any = None
+    #: called every few training steps: steps aside while another process times a latency on the device
+    #: (:meth:`nasbox.measure.slot.DeviceSlot.pause_point`)
+    pause: Callable[[], Any] | None = None
 
 
 class Evaluator(ABC):

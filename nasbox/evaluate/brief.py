@@ -26,7 +26,7 @@ class BriefTraining(Evaluator):
     supports_rungs: ClassVar[bool] = True
 
     def __init__(self, context: EvalContext) -> None:
-        self.data, self.device = context.data, context.device
+        self.data, self.device, self.pause = context.data, context.device, context.pause
         self.config = TrainConfig(epochs=context.epochs, iterations=context.iterations, batch_size=context.batch_size,
                                   lr=context.lr, augment=context.augment, seed=context.seed)
         self.budget = resolve_budget(len(self.data.train), context.batch_size, epochs=context.epochs,
@@ -44,7 +44,7 @@ class BriefTraining(Evaluator):
     def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:
         model, candidate.model = candidate.model, None  # trained in place; the candidate no longer holds it
         result = train_model(model, self.data.train, self.data.val, self.config, self.data.spec, device=self.device,
-                             rungs=self._callbacks(rungs) if rungs is not None else None)
+                             rungs=self._callbacks(rungs) if rungs is not None else None, pause=self.pause)
         del model
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -8,6 +8,7 @@ stored beside the analytic ones.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from nasbox.evaluate.classics import measure_classics
 from nasbox.measure.counts import count_macs, count_macs_thop
 from nasbox.measure.latency import measure_latency
 from nasbox.measure.latency_table import LatencyTable
+from nasbox.measure.slot import DeviceSlot
 from nasbox.study.schema import Attr
 
 __all__ = ["CostMeter"]
@@ -24,8 +26,9 @@ __all__ = ["CostMeter"]
 class CostMeter:
     """Measures (or predicts) a candidate's latency and counts its MACs on ``device``."""
 
-    def __init__(self, device: Any, *, threads: int = 1, predict: bool = False) -> None:
+    def __init__(self, device: Any, *, threads: int = 1, predict: bool = False, slot: DeviceSlot | None = None) -> None:
         self.device, self.threads, self.predict = device, threads, predict
+        self.slot = slot  # held while a latency is timed: no other process trains on the device then
         self._table: LatencyTable | None = None
 
     @property
@@ -46,6 +49,15 @@ class CostMeter:
         """The trial attributes of the candidate's latency and traced MAC counts."""
         model, arch = candidate.model, candidate.arch
         t0 = time.perf_counter()
+        with self.slot.measuring() if self.slot is not None else contextlib.nullcontext():
+            out = self._latency(model, arch)
+        t1 = time.perf_counter()
+        out[Attr.MACS_FVCORE] = count_macs(model, arch.input_shape)  # on the CPU: no slot needed
+        out[Attr.MACS_THOP] = count_macs_thop(model, arch.input_shape)
+        out.update(latency_seconds=t1 - t0, count_seconds=time.perf_counter() - t1)
+        return out
+
+    def _latency(self, model: Any, arch: Any) -> dict[str, Any]:
         if self.predict:
             predicted = self.table.predict(arch, model)
             out = {Attr.LATENCY_MS: predicted.ms, Attr.LATENCY_SOURCE: "predicted",
@@ -54,8 +66,4 @@ class CostMeter:
             latency = measure_latency(model, arch.input_shape, device=self.device, threads=self.threads)
             out = {Attr.LATENCY_MS: latency.median_ms, Attr.LATENCY_IQR_MS: latency.iqr_ms,
                    Attr.LATENCY_THREADS: latency.threads, Attr.LATENCY_SOURCE: "measured"}
-        t1 = time.perf_counter()
-        out[Attr.MACS_FVCORE] = count_macs(model, arch.input_shape)
-        out[Attr.MACS_THOP] = count_macs_thop(model, arch.input_shape)
-        out.update(latency_seconds=t1 - t0, count_seconds=time.perf_counter() - t1)
         return out

@@ -39,6 +39,7 @@ from nasbox.data import load_dataset
 from nasbox.errors import NasboxError, ShapeError, TrainingError
 from nasbox.evaluate import Candidate, EvalContext, Evaluator, make_evaluator
 from nasbox.evaluate.classics import latency_cache_path
+from nasbox.measure.slot import DeviceSlot
 from nasbox.model.analysis import constant_from
 from nasbox.model.build import build_model
 from nasbox.search.check import Constraints
@@ -81,8 +82,10 @@ class Search:
         self.space = get_space(c.space, input_shape=spec.input_shape, num_classes=spec.num_classes,
                                args=c.space_args, toml_file=c.space_config)
         self.data = data.to(self.device)
+        self.slot = DeviceSlot(self.device)  # no latency is timed while another process trains on the device
         self.context = EvalContext(data=self.data, device=self.device, epochs=c.epochs, iterations=c.iterations,
-                                   batch_size=c.batch_size, lr=c.lr, augment=c.augment, seed=c.seed, space=self.space)
+                                   batch_size=c.batch_size, lr=c.lr, augment=c.augment, seed=c.seed, space=self.space,
+                                   pause=self.slot.pause_point)
         self.evaluator: Evaluator = make_evaluator(c.evaluator, self.context)
         self.fidelity = self.evaluator.fidelity()
         self.study_name = c.study or f"{self.space.name}-{c.dataset}"
@@ -95,7 +98,7 @@ class Search:
         if facts and self.study.user_attrs.get(StudyAttr.EVALUATOR) != {"name": self.evaluator.name, **facts}:
             self.study.set_user_attr(StudyAttr.EVALUATOR, {"name": self.evaluator.name, **facts})
         self.constraints = Constraints(c.max_params, c.max_macs, c.max_latency_ms)
-        self.costs = CostMeter(self.device, threads=c.latency_threads, predict=c.latency == "predict")
+        self.costs = CostMeter(self.device, threads=c.latency_threads, predict=c.latency == "predict", slot=self.slot)
         self.recorder = Recorder(self.study, self.paths, c.objectives, device=str(self.device),
                                  evaluator=self.evaluator.name, fidelity=self.fidelity)
         self.repeats = RepeatIndex()
@@ -272,7 +275,8 @@ class Search:
             metrics.update({Attr.ACCURACY: 1.0 / arch.num_classes, Attr.DISCONNECTED: constant})
             return self.recorder.finish(trial, metrics, TrialStatus.COMPLETE)
         self.live.start_if_due()  # the report renders while the candidate trains
-        evaluation = self.evaluator.evaluate(candidate, self._rungs(trial, metrics))
+        with self.slot.training():
+            evaluation = self.evaluator.evaluate(candidate, self._rungs(trial, metrics))
         metrics.update({Attr.ACCURACY: evaluation.accuracy, **evaluation.details})
         if evaluation.stopped_at is not None:
             return self.recorder.finish(trial, {**metrics, Attr.STOPPED_AT: evaluation.stopped_at}, TrialStatus.STOPPED)

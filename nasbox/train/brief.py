@@ -65,12 +65,15 @@ def train_model(
     *,
     device: torch.device,
     rungs: dict[int, RungCallback] | None = None,
+    pause: Callable[[], Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train`` and score it on ``val``.
 
     Args:
         rungs: ``{iteration: callback(iteration, model) -> stop}``; a callback returning
             True ends training there (early stopping); the result's ``stopped_at`` says so.
+        pause: called at every host sync (every step on a CPU, every 25 on a GPU): where training steps
+            aside while another process times a latency on the device (:class:`~nasbox.measure.slot.DeviceSlot`).
 
     Raises:
         TrainingError: the loss became NaN or infinite, or the device ran out of memory.
@@ -108,6 +111,8 @@ def train_model(
                     raise TrainingError(f"the loss became {value} at iteration {step}")
                 if step % log_every < check_every or last:
                     history.append((step, value))
+                if pause is not None:
+                    pause()
             if step in rungs:
                 if rungs[step](step, model):
                     stopped_at = step
