@@ -224,7 +224,7 @@ def _supernet_command(sub: Any) -> None:
                    help="random subnets per step besides the largest and the smallest")
     t.add_argument("--no-distill", action="store_true",
                    help="train every subnet on the labels instead of the largest's predictions")
-    t.add_argument("--calibration-images", type=int_at_least(1), default=500, metavar="N",
+    t.add_argument("--calibration-images", type=int_at_least(1), default=256, metavar="N",
                    help="training images BatchNorm statistics are re-estimated on before a subnet is scored")
     t.add_argument("--reports-dir", default="reports", help="the supernet folder goes under <reports-dir>/supernets/")
 
