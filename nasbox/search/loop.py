@@ -39,6 +39,7 @@ from nasbox.data import load_dataset
 from nasbox.errors import NasboxError, ShapeError, TrainingError
 from nasbox.evaluate import Candidate, EvalContext, Evaluator, make_evaluator
 from nasbox.evaluate.classics import latency_cache_path
+from nasbox.measure.memory import MemoryLedger, training_bytes
 from nasbox.measure.slot import DeviceSlot
 from nasbox.model.analysis import constant_from
 from nasbox.model.build import build_model
@@ -56,7 +57,7 @@ from nasbox.spaces import get_space
 from nasbox.study.schema import COUNTED, OBJECTIVES, TRAINED, Attr, StudyAttr, StudyPaths, TrialStatus, count_finished, safe_name
 from nasbox.study.storage import Heartbeat, open_storage
 from nasbox.study.tables import write_study_tables
-from nasbox.train.recipe import resolve_device
+from nasbox.train.recipe import resolve_device, use_bf16
 
 __all__ = ["Outputs", "Search", "run_search"]
 
@@ -83,6 +84,7 @@ class Search:
                                args=c.space_args, toml_file=c.space_config)
         self.data = data.to(self.device)
         self.slot = DeviceSlot(self.device)  # no latency is timed while another process trains on the device
+        self.memory = MemoryLedger(self.device)  # candidates of several workers share a GPU's memory
         self.context = EvalContext(data=self.data, device=self.device, epochs=c.epochs, iterations=c.iterations,
                                    batch_size=c.batch_size, lr=c.lr, augment=c.augment, seed=c.seed, space=self.space,
                                    pause=self.slot.pause_point)
@@ -275,8 +277,11 @@ class Search:
             metrics.update({Attr.ACCURACY: 1.0 / arch.num_classes, Attr.DISCONNECTED: constant})
             return self.recorder.finish(trial, metrics, TrialStatus.COMPLETE)
         self.live.start_if_due()  # the report renders while the candidate trains
-        with self.slot.training():
+        need = training_bytes(info, self.config.batch_size, bf16=use_bf16(self.device))
+        with self.memory.reserve(need) as waited, self.slot.training():
             evaluation = self.evaluator.evaluate(candidate, self._rungs(trial, metrics))
+        if waited > 0.05:
+            metrics["memory_wait_seconds"] = waited
         metrics.update({Attr.ACCURACY: evaluation.accuracy, **evaluation.details})
         if evaluation.stopped_at is not None:
             return self.recorder.finish(trial, {**metrics, Attr.STOPPED_AT: evaluation.stopped_at}, TrialStatus.STOPPED)

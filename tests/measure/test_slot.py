@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -94,3 +99,60 @@ def test_processes_name_a_cpu_by_its_type():
     if not torch.cuda.is_available():
         pytest.skip("no GPU: its UUID names it")
     assert device_slot_name("cuda:0").startswith("gpu-")
+
+
+# --------------------------------------------------------------------------- memory ledger
+
+
+def test_a_reservation_waits_while_the_others_leave_too_little(tmp_path):
+    from nasbox.measure.memory import CONTEXT_BYTES, MemoryLedger
+
+    budget = 2 * CONTEXT_BYTES + 150
+    first = MemoryLedger("cpu", budget=budget, directory=tmp_path, name="gpu", poll_s=0.01)
+    second = MemoryLedger("cpu", budget=budget, directory=tmp_path, name="gpu", poll_s=0.01)
+    second.key = str(os.getppid())  # another live process's reservation
+    with first.reserve(100) as waited:
+        assert waited < 0.1 and first.reservations() == {first.key: 100 + CONTEXT_BYTES}
+        with pytest.raises(TimeoutError, match="stayed taken"):
+            with second.reserve(100, timeout_s=0.1):
+                pass
+        with second.reserve(40):  # fits beside it
+            assert sum(first.reservations().values()) == 140 + 2 * CONTEXT_BYTES
+    got = []
+
+    def later():
+        with second.reserve(100) as waited:
+            got.append(waited)
+
+    with first.reserve(100):
+        thread = threading.Thread(target=later)
+        thread.start()
+        time.sleep(0.2)
+        assert not got, "it waits while the first holds the memory"
+    thread.join(5)
+    assert got and got[0] >= 0.15
+    assert first.reservations() == {}
+
+
+def test_a_candidate_larger_than_the_budget_runs_alone_and_dead_reservations_are_dropped(tmp_path):
+    from nasbox.measure.memory import MemoryLedger
+
+    ledger = MemoryLedger("cpu", budget=10, directory=tmp_path, name="gpu", poll_s=0.01)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ledger.path.parent.mkdir(parents=True, exist_ok=True)
+    ledger.path.write_text(json.dumps({str(dead.pid): 10**12}))
+    with ledger.reserve(10**9, timeout_s=1) as waited:  # the dead process's reservation does not block it
+        assert waited < 1 and list(ledger.reservations()) == [ledger.key]
+    assert MemoryLedger("cpu").budget is None  # a CPU has no ledger: reserving returns at once
+
+
+def test_the_training_memory_estimate_counts_weights_and_saved_activations():
+    from nasbox.measure.memory import training_bytes
+    from nasbox.model.analysis import analyze
+
+    arch = get_space("resnet", input_shape=(3, 32, 32), num_classes=10).example()
+    info = analyze(arch)
+    activations = sum(math.prod(layer.out_shape) for layer in info.layers)
+    assert training_bytes(info, 64, bf16=False) == 12 * info.params + 3 * activations * 64 * 4
+    assert training_bytes(info, 128, bf16=True) - training_bytes(info, 64, bf16=True) == 3 * activations * 64 * 2
