@@ -12,6 +12,26 @@ log="$out/gpu-log.txt"
   echo "== machine"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+  echo "== search: 50 trials on cifar10 with 4 workers on one GPU, 1 epoch each, batch 256 (GPU busy sampled)"
+  nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 250 > "$out/gpu_util.txt" &
+  sampler=$!
+  start=$(date +%s)
+  timeout 240 python3 -m nasbox.cli search --dataset cifar10 --data-dir "$data" --budget 50 --epochs 1 \
+    --batch-size 256 --device cuda --workers 4 --study gpu50 --reports-dir "$out/reports50" | tail -n 5
+  wall=$(( $(date +%s) - start ))
+  kill "$sampler" 2>/dev/null
+  python3 -c "import statistics; u = [float(x) for x in open('$out/gpu_util.txt') if x.strip()]; \
+print(f'GPU busy {statistics.mean(u):.0f}% (mean utilization over {len(u)} samples)')"
+  echo "50-trial CIFAR-10 search (4 workers, 1 GPU) wall time $wall s"
+  cp "$out"/reports50/gpu50/trials.csv "$out/search50_trials.csv" 2>/dev/null
+  python3 -c "import pandas as pd; df = pd.read_csv('$out/search50_trials.csv'); \
+print('best validation accuracy', df[df.status == 'complete'].accuracy.max())"
+  rm -rf "$out/reports50"
+  echo "== supernet (mobilenet, cifar10): inherited against standalone accuracy, throughput, confirmed front"
+  timeout 300 python3 bench/supernet.py --dataset cifar10 --data-dir "$data" --device cuda \
+    --space-arg activations=relu6 --epochs 3 --batch-size 256 --standalone 30 --budget 300 --confirm 5 \
+    --search-batch-size 256 --out "$out/supernet" --json "$out/supernet.json"
+  rm -rf "$out/supernet"
   echo "== trial overhead (cifar10, 1 epoch per candidate, batch 256)"
   timeout 150 python3 bench/trial_overhead.py --dataset cifar10 --data-dir "$data" --device cuda \
     --candidates 5 --batch-size 256 --json "$out/trial_overhead.json"

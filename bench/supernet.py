@@ -15,7 +15,8 @@
    includes the supernet's training.
 
     python bench/supernet.py [--dataset mnist5k] [--space mobilenet] [--space-arg K=V ...] [--epochs 8]
-        [--standalone 50] [--budget 200] [--confirm 5] [--device auto] [--out DIR] [--json FILE]
+        [--standalone 50] [--budget 200] [--confirm 5] [--device auto] [--search-batch-size 32] [--out DIR]
+        [--json FILE]
 
 Prints one line per figure; ``--json`` writes them all.
 """
@@ -77,6 +78,8 @@ def main() -> None:
     p.add_argument("--space-arg", action="append", default=None)
     p.add_argument("--epochs", type=int, default=8, help="supernet epochs")
     p.add_argument("--batch-size", type=int, default=64, help="supernet batch size")
+    p.add_argument("--search-batch-size", type=int, default=32, help="brief training's batch size (the search's "
+                                                                     "default 32; larger on a GPU)")
     p.add_argument("--standalone", type=int, default=50, help="trials of the standalone random search")
     p.add_argument("--budget", type=int, default=200, help="trials of the supernet search")
     p.add_argument("--confirm", type=int, default=5)
@@ -89,7 +92,7 @@ def main() -> None:
     device = resolve_device(args.device)
     common = {"dataset": args.dataset, "data_dir": args.data_dir, "space_args": parse_space_args(space_args),
               "objectives": OBJECTIVES, "reports_dir": str(out), "classics": False, "report_every": 0,
-              "device": args.device}
+              "device": args.device, "batch_size": args.search_batch_size}
     figures: dict = {"device": device_name(device), "space": args.space, "space_args": space_args,
                      "dataset": args.dataset, "torch_threads": torch.get_num_threads()}
     print(f"device {figures['device']}, {torch.get_num_threads()} torch threads; space {args.space} "
