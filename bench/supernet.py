@@ -93,10 +93,16 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="/tmp/nasbox-bench-supernet")
     p.add_argument("--json")
+    p.add_argument("--noise", action="store_true",
+                   help="instead: train the standalone search's subnets again with another seed, and give Kendall's "
+                        "tau between the two standalone runs (the ceiling of any estimate's) and of the supernet in "
+                        "--out against each")
     args = p.parse_args()
     space_args = args.space_arg if args.space_arg is not None else list(CPU_SPACE)
     out = Path(args.out)
     net = out / "supernets" / "net"
+    if args.noise:
+        return noise(args, space_args, out, net)
     for stale in (net, out / "supernet"):  # a new supernet: its search starts afresh (the standalone one is kept)
         shutil.rmtree(stale, ignore_errors=True)
     device = resolve_device(args.device)
@@ -184,6 +190,39 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures), file=sys.stderr)
+
+
+def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path) -> None:
+    """Standalone brief training's own rank noise: the same subnets trained with seed 1 (initialisation, order)."""
+    from nasbox.model.build import build_model
+    from nasbox.search.config import DEFAULT_EPOCHS
+    from nasbox.search.propose import init_seed
+    from nasbox.train.brief import train_model
+    from nasbox.train.recipe import TrainConfig
+
+    device = resolve_device(args.device)
+    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=0).to(device)
+    space = get_space(args.space, args=parse_space_args(space_args)).bind(data.spec.input_shape, data.spec.num_classes)
+    standalone = _done(open_study("standalone", reports_dir=out))
+    evaluator = make_evaluator(f"supernet:{net}", EvalContext(data, device, None, 1, 32, 0.1, False, 0, space=space))
+    config = TrainConfig(epochs=DEFAULT_EPOCHS.get(args.dataset, 1.0), batch_size=args.search_batch_size, lr=0.1,
+                         augment=False, seed=1)
+    first, second, inherited = [], [], []
+    for t in standalone:
+        arch = space.from_params(t.params)
+        first.append(t.user_attrs[Attr.ACCURACY])
+        inherited.append(evaluator.evaluate(Candidate(arch, analyze(arch), 0)).accuracy)
+        model = build_model(arch, seed=init_seed(arch.arch_id, 1))
+        second.append(train_model(model, data.train, data.val, config, data.spec, device=device).accuracy)
+    mean = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
+    figures = {"subnets": len(first), "tau_seed0_seed1": kendall_tau(first, second),
+               "tau_inherited_seed0": kendall_tau(inherited, first), "tau_inherited_seed1": kendall_tau(inherited, second),
+               "tau_inherited_mean": kendall_tau(inherited, mean), "supernet": str(net)}
+    print(f"Kendall tau over {len(first)} subnets: standalone seed 0 vs seed 1 {figures['tau_seed0_seed1']:+.3f}; "
+          f"inherited vs seed 0 {figures['tau_inherited_seed0']:+.3f}, vs seed 1 {figures['tau_inherited_seed1']:+.3f}, "
+          f"vs their mean {figures['tau_inherited_mean']:+.3f}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
