@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import time
@@ -26,6 +27,8 @@ from nasbox.measure.slot import device_slot_name
 from nasbox.model.analysis import Analysis
 
 __all__ = ["CONTEXT_BYTES", "MemoryLedger", "training_bytes"]
+
+_log = logging.getLogger(__name__)
 
 #: what a process holds on a GPU besides its tensors (CUDA context, cuDNN workspaces), counted per reservation
 CONTEXT_BYTES = 600 * 2**20
@@ -99,6 +102,12 @@ class MemoryLedger:
             yield 0.0
             return
         t0 = time.monotonic()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # an unwritable cache: no ledger (workers may then overfill the device)
+            _log.warning("no device memory ledger (%s): workers sharing the device do not wait for memory", exc)
+            yield 0.0
+            return
         while not self._update(nbytes + CONTEXT_BYTES)[0]:
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                 raise TimeoutError(f"{nbytes / 2**20:,.0f} MiB of device memory stayed taken by other workers")

@@ -15,6 +15,7 @@ A device is named by what the processes share: ``cpu`` for the host's cores, the
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,8 @@ import torch
 from nasbox.measure.latency_table import cache_dir
 
 __all__ = ["DeviceSlot", "device_slot_name"]
+
+_log = logging.getLogger(__name__)
 
 try:
     import fcntl
@@ -61,15 +64,24 @@ class DeviceSlot:
         self._training = 0  # nesting depth of training()
 
     def _files(self) -> tuple[Any, Any]:
-        if self._turn is None:
-            self._turn_path.parent.mkdir(parents=True, exist_ok=True)
-            self._turn, self._steps = open(self._turn_path, "a+"), open(self._steps_path, "a+")  # noqa: SIM115
         return self._turn, self._steps
+
+    def _ready(self) -> bool:
+        """Whether the slot works: its lock files open (an unwritable cache turns it off, with a warning:
+        measurements may then overlap other processes' training, as before the slot)."""
+        if self.enabled and self._turn is None:
+            try:
+                self._turn_path.parent.mkdir(parents=True, exist_ok=True)
+                self._turn, self._steps = open(self._turn_path, "a+"), open(self._steps_path, "a+")  # noqa: SIM115
+            except OSError as exc:
+                _log.warning("no device measuring slot (%s): latencies may overlap other workers' training", exc)
+                self.enabled = False
+        return self.enabled
 
     @contextlib.contextmanager
     def measuring(self) -> Iterator[None]:
         """Hold the device alone: wait for the trainers' next pause point, keep new ones out."""
-        if not self.enabled or self._training:  # this process trains: it is not training while it measures
+        if self._training or not self._ready():  # this process trains: it is not training while it measures
             yield
             return
         turn, steps = self._files()
@@ -86,7 +98,7 @@ class DeviceSlot:
     @contextlib.contextmanager
     def training(self) -> Iterator[None]:
         """Train on the device (shared with other trainers); call :meth:`pause_point` every few steps."""
-        if not self.enabled or self._training:
+        if self._training or not self._ready():
             self._training += 1
             try:
                 yield
@@ -111,7 +123,7 @@ class DeviceSlot:
 
     def waiting(self) -> bool:
         """Whether a measurer holds the turn (and waits for the trainers)."""
-        if not self.enabled:
+        if not self._ready():
             return False
         turn = self._files()[0]
         try:

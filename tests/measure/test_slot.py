@@ -85,6 +85,21 @@ def test_a_trainer_pauses_only_when_a_measurer_waits(tmp_path):
         pass
 
 
+def test_an_unwritable_cache_turns_the_slot_and_the_ledger_off_instead_of_failing(tmp_path):
+    from nasbox.measure.memory import MemoryLedger
+
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the slots folder should be")
+    slot = DeviceSlot("cpu", blocker / "slots", name="x")
+    with slot.training():
+        assert not slot.pause_point()
+    with slot.measuring():
+        pass
+    assert not slot.enabled
+    with MemoryLedger("cpu", budget=10, directory=blocker / "slots", name="x").reserve(100) as waited:
+        assert waited == 0.0
+
+
 def test_brief_training_calls_the_pause_point_at_its_host_syncs():
     data = load_dataset("synthetic", synthetic_shape=(3, 8, 8), synthetic_size=120, seed=0)
     arch = get_space("seed_cnn", input_shape=(3, 8, 8), num_classes=10).example()
