@@ -30,8 +30,8 @@ from nasbox.model.build import build_model
 from nasbox.spaces import SearchSpace, get_space, list_spaces
 
 N_SAMPLES = 100
-N_TORCH = 40  # samples built and run per space and shape in the default suite (all N_SAMPLES in the slow one)
-N_FVCORE = 30  # fvcore traces per space and shape in the default suite (the brief allows no fewer than 30)
+N_TORCH = 40  # samples built and run per space at 3x32x32 in the default suite (all N_SAMPLES in the slow one)
+N_FVCORE = 30  # fvcore traces per space at 3x32x32 in the default suite (the brief allows no fewer than 30)
 N_FVCORE_SLOW = 100  # ... and in the slow one, which traces the rest
 NUM_CLASSES = 7  # not 10, so that a hard-coded class count shows
 SHAPES = [(3, 32, 32), (1, 28, 28)]
@@ -114,16 +114,21 @@ def test_same_params_give_the_same_genotype(space_cls, shape):
         assert space.from_params(params).arch_id == arch.arch_id
 
 
-# the first samples of each space in the default suite, the rest with the slow tests (the tests are the same)
-FIRST_AND_REST = pytest.mark.parametrize("part", ["first", pytest.param("rest", marks=pytest.mark.slow)])
+# the first samples of each space at 3x32x32 in the default suite; the rest, and every sample at 1x28x28 (the
+# same code paths with one input channel), with the slow tests: the tests are the same
+SHAPE_PARTS = pytest.mark.parametrize("shape, part", [
+    ((3, 32, 32), "first"), pytest.param((3, 32, 32), "rest", marks=pytest.mark.slow),
+    pytest.param((1, 28, 28), "all", marks=pytest.mark.slow)], ids=["3x32x32-first", "3x32x32-rest", "1x28x28-all"])
+
+
+def _part(samples: list, part: str, first: int, last: int = N_SAMPLES) -> list:
+    return samples[:first] if part == "first" else samples[first:last] if part == "rest" else samples[:last]
 
 
 @space_param
-@shape_param
-@FIRST_AND_REST
+@SHAPE_PARTS
 def test_params_match_torch_and_forward_gives_logits(space_cls, shape, part):
-    samples = _samples(space_cls, shape)
-    _assert_params_match_torch(samples[:N_TORCH] if part == "first" else samples[N_TORCH:], shape)
+    _assert_params_match_torch(_part(_samples(space_cls, shape), part, N_TORCH), shape)
 
 
 def _assert_params_match_torch(samples, shape) -> None:
@@ -139,11 +144,9 @@ def _assert_params_match_torch(samples, shape) -> None:
 
 
 @space_param
-@shape_param
-@FIRST_AND_REST
+@SHAPE_PARTS
 def test_macs_match_fvcore(space_cls, shape, part):
-    samples = _samples(space_cls, shape)
-    _assert_macs_match_fvcore(samples[:N_FVCORE] if part == "first" else samples[N_FVCORE:N_FVCORE_SLOW], shape)
+    _assert_macs_match_fvcore(_part(_samples(space_cls, shape), part, N_FVCORE, N_FVCORE_SLOW), shape)
 
 
 def _assert_macs_match_fvcore(samples, shape) -> None:
