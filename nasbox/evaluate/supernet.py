@@ -19,13 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
-
 from nasbox.errors import ConfigError
 from nasbox.evaluate.base import Candidate, EvalContext, Evaluation, Evaluator, Rungs, register_evaluator
-from nasbox.supernet.train import calibration_batches, load_supernet
-from nasbox.supernet.weights import recalibrate
-from nasbox.train.brief import evaluate
+from nasbox.supernet.train import calibration_batches, load_supernet, score_subnet
 from nasbox.train.recipe import TrainConfig, numerics
 
 __all__ = ["InheritedWeights"]
@@ -89,10 +85,6 @@ class InheritedWeights(Evaluator):
     def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:
         candidate.model = None  # the search's freshly initialised module (for its latency) is not needed
         t0 = time.perf_counter()
-        model = self.supernet.extract(candidate.arch)  # SubnetMismatch: a failed trial with its reason
-        if self.channels_last:
-            model.to(memory_format=torch.channels_last)
-        recalibrate(model, self.calibration)
-        accuracy = evaluate(model, self.data.val, self.data.spec, device=self.device, bf16=self.bf16,
-                            channels_last=self.channels_last)
+        accuracy = score_subnet(self.supernet, candidate.arch, self.calibration, self.data, device=self.device,
+                                bf16=self.bf16, channels_last=self.channels_last)  # SubnetMismatch: a failed trial
         return Evaluation(accuracy, {"eval_seconds": time.perf_counter() - t0})

@@ -38,7 +38,7 @@ from nasbox.train.full import FullTrainConfig, FullTrainResult, Training, full_t
 from nasbox.train.recipe import Recipe
 
 __all__ = ["SUPERNET_SOURCE", "SandwichTraining", "SupernetConfig", "calibration_batches", "load_supernet",
-           "space_spec", "train_supernet"]
+           "score_subnet", "space_spec", "train_supernet"]
 
 SUPERNET_SOURCE = "supernet"
 
@@ -137,13 +137,22 @@ class SandwichTraining(Training):
         assert self.supernet is not None
         out: dict[str, float | None] = {}
         for key, arch in (("val_accuracy", self.supernet.arch), ("val_accuracy_smallest", self.smallest)):
-            model = recalibrate(self.supernet.extract(arch), self.calibration(run))
-            if run.recipe.channels_last:
-                model.to(memory_format=torch.channels_last)
-            out[key] = evaluate(model, run.data.val, run.data.spec, device=run.device,
-                                batch_size=self.config.eval_batch_size, bf16=run.recipe.bf16,
-                                channels_last=run.recipe.channels_last) if len(run.data.val) else None
+            out[key] = score_subnet(self.supernet, arch, self.calibration(run), run.data, device=run.device,
+                                    bf16=run.recipe.bf16, channels_last=run.recipe.channels_last,
+                                    batch_size=self.config.eval_batch_size) if len(run.data.val) else None
         return out
+
+
+def score_subnet(supernet: Supernet, arch: Architecture, calibration: list[tuple[torch.Tensor, torch.Tensor]],
+                 data: Data, *, device: torch.device, bf16: bool, channels_last: bool, batch_size: int = 512) -> float:
+    """A subnet's validation accuracy with its inherited weights, BatchNorm recalibrated on ``calibration``
+    (the per-epoch scores of supernet training and the ``supernet`` evaluator's)."""
+    model = supernet.extract(arch)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    recalibrate(model, calibration)
+    return evaluate(model, data.val, data.spec, device=device, batch_size=batch_size, bf16=bf16,
+                    channels_last=channels_last)
 
 
 def train_supernet(space: SearchSpace, data: Data, config: SupernetConfig, out_dir: str | Path,

@@ -120,10 +120,9 @@ class Supernet(nn.Module):
     def extract(self, arch: Architecture) -> Network:
         """A standalone module of ``arch`` with copies of its inherited weights (on the supernet's device)."""
         weights = {name: t.detach().clone() for name, t in self.weights(arch).items()}
-        device = next(self.net.parameters()).device
-        with torch.device(device):
+        with torch.device("meta"):  # no initialisation to overwrite: the copies become its tensors
             model = Network(arch)
-        model.load_state_dict(weights, strict=True)
+        model.load_state_dict(weights, strict=True, assign=True)
         return model
 
 
