@@ -4,6 +4,15 @@
 ``torch.inference_mode()``, with a fixed number of CPU threads and CUDA
 synchronisation, after warming up until consecutive windows of timings agree; the
 spread is the interquartile range.
+
+On a CUDA device the forward pass is captured once in a CUDA graph and the graph is
+replayed (``cuda_graph``): a small network's batch-1 pass is a few dozen kernels of a
+few microseconds each, so eager timing measures the host's launch path (Python, the
+dispatcher, the driver), which varies between processes by more than the network's own
+work; a replayed graph launches them all at once, which is also how a latency-bound
+deployment runs them. A model whose forward pass cannot be captured (it synchronises
+with the host, or uses an operation graphs do not support) is timed eagerly, and the
+result says so (``Latency.cuda_graph``).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import gc
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +42,7 @@ class Latency:
     warmup_runs: int
     threads: int
     device: str
+    cuda_graph: bool = False  # timed as a replayed CUDA graph (CUDA only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,11 +67,37 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _graphed(model: nn.Module, x: torch.Tensor) -> Callable[[], object] | None:
+    """``model(x)`` captured in a CUDA graph, as a function that replays it; ``None`` when
+    the forward pass cannot be captured (the capture's error is discarded: eager timing
+    serves instead)."""
+    stream = torch.cuda.Stream(x.device)
+    stream.wait_stream(torch.cuda.current_stream(x.device))
+    try:
+        with torch.cuda.stream(stream):  # warm-up off the default stream, as capture requires
+            for _ in range(3):
+                model(x)
+        torch.cuda.current_stream(x.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            model(x)
+        graph.replay()
+        torch.cuda.synchronize(x.device)
+    except Exception:  # noqa: BLE001 - any capture failure means: time it eagerly
+        try:
+            torch.cuda.synchronize(x.device)
+        except RuntimeError:
+            pass
+        return None
+    return graph.replay
+
+
 def measure_latency(
     model: nn.Module,
     input_shape: tuple[int, int, int],
     *,
     device: str | torch.device = "cpu",
+    cuda_graph: bool | None = None,
     threads: int = 1,
     window: int = 10,
     tolerance: float = 0.05,
@@ -79,11 +116,17 @@ def measure_latency(
     than steady state. On CUDA the warm-up lasts at least ``min_warmup_s`` (default 0.5 s)
     so that the GPU's clocks have ramped up. Then at least ``min_runs`` and at most ``max_runs`` timed calls,
     within about ``budget_s`` seconds. CPU timing uses ``threads`` intra-op threads
-    (restored afterwards); CUDA timing synchronises around every call.
+    (restored afterwards); CUDA timing synchronises around every call. ``cuda_graph``
+    (default: on for CUDA devices) times replays of the forward pass captured in a CUDA
+    graph, falling back to eager calls when it cannot be captured.
     """
     if window < 2 or min_runs < 2 or max_runs < min_runs:
         raise ValueError(f"need window >= 2 and 2 <= min_runs <= max_runs, got {window=}, {min_runs=}, {max_runs=}")
     device = torch.device(device)
+    if cuda_graph and device.type != "cuda":
+        raise ValueError(f"CUDA graphs need a CUDA device, not {device}")
+    if cuda_graph is None:
+        cuda_graph = device.type == "cuda"
     if min_warmup_s is None:  # a GPU's clocks take a moment to ramp up; a CPU's are steady
         min_warmup_s = 0.5 if device.type == "cuda" else 0.0
     model = copy.deepcopy(model).to(device).eval()
@@ -98,11 +141,13 @@ def measure_latency(
     gc.collect()
     try:
         with torch.inference_mode():
+            replay = _graphed(model, x) if cuda_graph else None
+            call = replay or (lambda: model(x))
 
             def timed() -> float:
                 _sync(device)
                 t0 = time.perf_counter()
-                model(x)
+                call()
                 _sync(device)
                 return (time.perf_counter() - t0) * 1e3
 
@@ -126,4 +171,4 @@ def measure_latency(
         torch.set_num_threads(old_threads)
     q1, _, q3 = statistics.quantiles(times, n=4)
     return Latency(statistics.median(times), q3 - q1, len(times), warmup, threads if device.type == "cpu" else 0,
-                   str(device))
+                   str(device), replay is not None)

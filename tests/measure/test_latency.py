@@ -17,17 +17,6 @@ from tests.measure.support import assert_same, snapshot
 pytestmark = [pytest.mark.filterwarnings("ignore:distutils Version classes are deprecated:DeprecationWarning"),
               pytest.mark.usefixtures("one_thread")]
 
-
-
-
-
-
-
-
-
-
-
-
 FAST = {"window": 5, "tolerance": 0.5, "max_warmup_s": 2.0, "budget_s": 0.05}
 
 
@@ -48,6 +37,43 @@ def test_latency_basic_figures(channels_last):
     assert lat.warmup_runs >= 2 * FAST["window"] and lat.warmup_runs % FAST["window"] == 0
     assert lat.threads == 1 and lat.device == "cpu"
     assert lat.to_dict()["median_ms"] == lat.median_ms
+
+
+def test_cpu_latency_is_eager_and_cuda_graphs_need_cuda():
+    assert measure_latency(tiny_net(), (3, 8, 8), min_runs=5, max_runs=10, **FAST).cuda_graph is False
+    with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
+        measure_latency(tiny_net(), (3, 8, 8), cuda_graph=True, **FAST)
+
+
+class _HostSync(nn.Module):
+    """A forward pass that reads a value back to the host: it cannot be captured in a CUDA graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y * float(y.mean().item() > -1e9)
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+def test_cuda_latency_replays_a_captured_graph():
+    lat = measure_latency(wide_net(), (3, 32, 32), device="cuda", min_runs=5, max_runs=10, **FAST)
+    assert lat.cuda_graph is True and lat.median_ms > 0
+    eager = measure_latency(wide_net(), (3, 32, 32), device="cuda", cuda_graph=False, min_runs=5, max_runs=10, **FAST)
+    assert eager.cuda_graph is False and eager.median_ms > 0
+
+
+@needs_cuda
+def test_cuda_latency_falls_back_to_eager_when_capture_fails():
+    lat = measure_latency(_HostSync(), (3, 16, 16), device="cuda", min_runs=5, max_runs=10, **FAST)
+    assert lat.cuda_graph is False and lat.median_ms > 0
+    # the device is usable afterwards: a capturable model still gets its graph
+    assert measure_latency(tiny_net(), (3, 16, 16), device="cuda", min_runs=5, max_runs=10, **FAST).cuda_graph
 
 
 def test_latency_restores_thread_count():
