@@ -4,12 +4,20 @@ Latency is measured on a fresh copy of the model (before the MAC counts trace it
 before training), or predicted from the device's per-block lookup table (``--latency
 predict``); fvcore's MAC count (the reference the analysis is held to) and thop's are
 stored beside the analytic ones.
+
+The traced counts decide nothing in the trial (constraints use the analytic counts), so
+on a GPU they are taken off the trial's critical path: a helper process on the CPU
+traces the candidate while the GPU trains it (:meth:`CostMeter.count_later`). On a CPU
+they are counted in the worker before training, which would otherwise compete with them
+for the cores.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from nasbox.evaluate.base import Candidate
@@ -20,7 +28,43 @@ from nasbox.measure.latency_table import LatencyTable
 from nasbox.measure.slot import DeviceSlot
 from nasbox.study.schema import Attr
 
-__all__ = ["CostMeter"]
+__all__ = ["CostMeter", "count_costs"]
+
+
+def count_costs(model: Any, input_shape: tuple[int, int, int]) -> dict[str, Any]:
+    """fvcore's and thop's MAC counts of a built model, and the seconds they took."""
+    t0 = time.perf_counter()
+    return {Attr.MACS_FVCORE: count_macs(model, input_shape), Attr.MACS_THOP: count_macs_thop(model, input_shape),
+            "count_seconds": time.perf_counter() - t0}
+
+
+def _count_arch(arch: Any) -> dict[str, Any]:  # in the helper process: the counts need no trained weights
+    from nasbox.model.build import build_model
+
+    return count_costs(build_model(arch, seed=0), arch.input_shape)
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+class _Counted:
+    """The MAC counts of a candidate: counted now, or being counted in the helper process."""
+
+    def __init__(self, meter: CostMeter, candidate: Candidate, future: Future | None) -> None:
+        self._meter, self._candidate, self._future = meter, candidate, future
+        self._now = count_costs(candidate.model, candidate.arch.input_shape) if future is None else None
+
+    def result(self) -> dict[str, Any]:
+        if self._now is None:
+            try:
+                self._now = self._future.result()
+            except Exception:  # noqa: BLE001 - a lost helper, an arch it cannot unpickle: count here
+                self._meter.close()
+                self._now = count_costs(self._candidate.model, self._candidate.arch.input_shape)
+        return self._now
 
 
 class CostMeter:
@@ -30,6 +74,12 @@ class CostMeter:
         self.device, self.threads, self.predict = device, threads, predict
         self.slot = slot  # held while a latency is timed: no other process trains on the device then
         self._table: LatencyTable | None = None
+        self._helper: ProcessPoolExecutor | None = None
+
+    @property
+    def overlap_counts(self) -> bool:
+        """Whether the traced MAC counts run beside training: on a GPU (on a CPU they would compete with it)."""
+        return getattr(self.device, "type", str(self.device)) == "cuda"
 
     @property
     def table(self) -> LatencyTable:
@@ -46,16 +96,34 @@ class CostMeter:
         return measure_classics(input_shape, num_classes, self.device, threads=self.threads)
 
     def measure(self, candidate: Candidate) -> dict[str, Any]:
-        """The trial attributes of the candidate's latency and traced MAC counts."""
-        model, arch = candidate.model, candidate.arch
+        """The trial attributes of the candidate's latency and traced MAC counts (counted now)."""
+        return {**self.time(candidate), **count_costs(candidate.model, candidate.arch.input_shape)}
+
+    def time(self, candidate: Candidate) -> dict[str, Any]:
+        """The trial attributes of the candidate's latency, timed in the device's measuring slot."""
         t0 = time.perf_counter()
         with self.slot.measuring() if self.slot is not None else contextlib.nullcontext():
-            out = self._latency(model, arch)
-        t1 = time.perf_counter()
-        out[Attr.MACS_FVCORE] = count_macs(model, arch.input_shape)  # on the CPU: no slot needed
-        out[Attr.MACS_THOP] = count_macs_thop(model, arch.input_shape)
-        out.update(latency_seconds=t1 - t0, count_seconds=time.perf_counter() - t1)
-        return out
+            out = self._latency(candidate.model, candidate.arch)
+        return {**out, "latency_seconds": time.perf_counter() - t0}
+
+    def count_later(self, candidate: Candidate) -> _Counted:
+        """The candidate's traced MAC counts: ``.result()`` gives them. On a GPU they are being
+        counted in a helper process meanwhile; on a CPU they are counted now."""
+        if not self.overlap_counts:
+            return _Counted(self, candidate, None)
+        try:
+            if self._helper is None:
+                self._helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                   initializer=_one_thread)
+            return _Counted(self, candidate, self._helper.submit(_count_arch, candidate.arch))
+        except Exception:  # noqa: BLE001 - no helper process (a broken pool, no /dev/shm): count here
+            return _Counted(self, candidate, None)
+
+    def close(self) -> None:
+        """Stop the helper process, if one was started."""
+        if self._helper is not None:
+            self._helper.shutdown(wait=False, cancel_futures=True)
+            self._helper = None
 
     def _latency(self, model: Any, arch: Any) -> dict[str, Any]:
         if self.predict:

@@ -115,7 +115,10 @@ class Search:
             self.proposer = Proposer(self.study, self.space, beat, prescreen=self.config.prescreen,
                                      objectives=self.config.objectives, constraints=self.constraints, data=self.data,
                                      device=self.device, seed=self.config.seed, predict_latency=self.costs.predicted_ms)
-            return self._loop(beat)
+            try:
+                return self._loop(beat)
+            finally:
+                self.costs.close()
 
     def _loop(self, beat: Heartbeat) -> SearchResult:
         c = self.config
@@ -268,13 +271,14 @@ class Search:
             return self._look_up(trial, Candidate(arch, info, seed), metrics)
         candidate = Candidate(arch, info, seed, build_model(arch, seed=seed))
         self.live.wait()  # no report rendering while the latency is timed
-        metrics.update(self.costs.measure(candidate))
+        metrics.update(self.costs.time(candidate))
+        counts = self.costs.count_later(candidate)  # on a GPU: traced on the CPU while the candidate trains
         broken = self.constraints.apply(trial, metrics, analytic=False)
         if broken:
-            return self._infeasible(trial, metrics, broken)
+            return self._infeasible(trial, {**metrics, **counts.result()}, broken)
         constant = constant_from(arch)
         if constant is not None:  # the same output for every image: chance (on balanced classes), untrained
-            metrics.update({Attr.ACCURACY: 1.0 / arch.num_classes, Attr.DISCONNECTED: constant})
+            metrics.update({Attr.ACCURACY: 1.0 / arch.num_classes, Attr.DISCONNECTED: constant, **counts.result()})
             return self.recorder.finish(trial, metrics, TrialStatus.COMPLETE)
         self.live.start_if_due()  # the report renders while the candidate trains
         need = training_bytes(info, self.config.batch_size, bf16=use_bf16(self.device))
@@ -282,7 +286,7 @@ class Search:
             evaluation = self.evaluator.evaluate(candidate, self._rungs(trial, metrics))
         if waited > 0.05:
             metrics["memory_wait_seconds"] = waited
-        metrics.update({Attr.ACCURACY: evaluation.accuracy, **evaluation.details})
+        metrics.update({Attr.ACCURACY: evaluation.accuracy, **evaluation.details, **counts.result()})
         if evaluation.stopped_at is not None:
             return self.recorder.finish(trial, {**metrics, Attr.STOPPED_AT: evaluation.stopped_at}, TrialStatus.STOPPED)
         return self.recorder.finish(trial, metrics, TrialStatus.COMPLETE)

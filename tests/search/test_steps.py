@@ -10,10 +10,13 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from nasbox.errors import StorageError
+from nasbox.evaluate.base import Candidate
 from nasbox.model import Architecture, ConvBlock, Head, Stage, analyze
+from nasbox.model.build import build_model
 from nasbox.search.check import Constraints
 from nasbox.search.config import SearchConfig
 from nasbox.search.coordinate import Coordinator, Ledger, Next, Tally
+from nasbox.search.costs import CostMeter, count_costs
 from nasbox.search.record import Recorder, RepeatIndex
 from nasbox.search.session import check_same_setup, open_search_study, setup_of
 from nasbox.spaces import get_space
@@ -39,6 +42,54 @@ def test_constraints_set_optuna_constraints_and_name_what_they_break():
                         "constraints:max_latency_ms": 1.5}  # excess over the limit: > 0 is infeasible
     assert limits.analytic_excess(analyze(ARCH)) is False and Constraints(max_params=10).analytic_excess(analyze(ARCH))
     assert Constraints().apply(study.ask(), metrics, analytic=True) == []  # no limit, no constraint
+
+
+# --------------------------------------------------------------------------- measure
+
+MEASURED = Architecture((3, 16, 16), 10, (Stage((ConvBlock(8), ConvBlock(16, stride=2))),), Head())
+
+
+def _candidate(arch=MEASURED):
+    return Candidate(arch, analyze(arch), 0, build_model(arch, seed=3))
+
+
+def test_on_a_cpu_the_traced_counts_are_taken_before_training(monkeypatch):
+    meter = CostMeter("cpu")
+    assert meter.overlap_counts is False
+    counts = meter.count_later(_candidate())
+    calls = []
+    monkeypatch.setattr("nasbox.search.costs.count_costs", lambda *a: calls.append(a))
+    assert counts.result()[Attr.MACS_FVCORE] == analyze(MEASURED).macs and calls == []  # counted already
+    assert meter._helper is None
+
+
+def test_on_a_gpu_a_helper_process_counts_while_the_candidate_trains(monkeypatch):
+    monkeypatch.setattr(CostMeter, "overlap_counts", property(lambda self: True))
+    meter = CostMeter("cpu")
+    try:
+        candidate = _candidate()
+        counts = meter.count_later(candidate)
+        assert meter._helper is not None and counts._future is not None
+        got = counts.result()
+        local = count_costs(candidate.model, MEASURED.input_shape)
+        assert {k: got[k] for k in (Attr.MACS_FVCORE, Attr.MACS_THOP)} == \
+            {k: local[k] for k in (Attr.MACS_FVCORE, Attr.MACS_THOP)}
+        assert got[Attr.MACS_FVCORE] == analyze(MEASURED).macs and got["count_seconds"] > 0
+        assert meter._helper is not None  # kept for the next candidate
+    finally:
+        meter.close()
+    assert meter._helper is None
+
+
+def test_counts_the_helper_cannot_take_are_counted_in_the_worker(monkeypatch):
+    monkeypatch.setattr(CostMeter, "overlap_counts", property(lambda self: True))
+    meter = CostMeter("cpu")
+    arch = Architecture(MEASURED.input_shape, MEASURED.num_classes, MEASURED.stages, MEASURED.head)
+    object.__setattr__(arch, "hook", lambda: None)  # the helper process cannot receive it: pickle refuses lambdas
+    counts = meter.count_later(Candidate(arch, analyze(arch), 0, build_model(arch, seed=0)))
+    assert counts._future is not None  # it went to the helper ...
+    assert counts.result()[Attr.MACS_FVCORE] == analyze(MEASURED).macs  # ... which failed; counted here instead
+    assert meter._helper is None  # and the helper was stopped
 
 
 # --------------------------------------------------------------------------- record
