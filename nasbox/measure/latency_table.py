@@ -23,9 +23,21 @@ cache (1 when none does); ``c`` is the larger ones' total ``measured - a * units
 over their total weights beyond the cache (0 until that total is at least one cache's
 worth). One coefficient at a time, each from its own networks, stays put where a
 least-squares fit of both on a few networks swings (sizes and units' sums rise together).
-On a GPU (no cache model) ``a`` alone scales the units' sum, which is not accurate (on an
-H200, 47-60 % of candidates within +-10 %: batch-1 GPU latency is launch-bound); the
-predictor is meant for CPUs.
+
+On a GPU a small network's batch-1 pass is launch-bound: its time is the host's cost of
+issuing each kernel (or, timed as a CUDA graph, one graph launch) plus kernels of a few
+microseconds each, and every timing also pays a fixed cost per call (the launch, the
+synchronisation, the clock) however little it runs. A unit timed alone pays that fixed
+cost once, and so does the whole network, so the units' plain sum counts it once per
+unit: on an H200 one scale factor on that sum put only 47-60 % of candidates within
++-10 %. On a GPU the table therefore measures the fixed cost ``o`` itself (the timing of a
+module that does nothing) and models a network of ``n`` units as
+
+    o + a * (units' sum - n * o)
+
+where the units' sum less ``n * o`` is their kernels' own cost (launches and compute);
+``a`` is the median of ``(measured - o) / (units' sum - n * o)`` over the calibration
+networks. There is no cache model on a GPU (``c = 0``).
 
 The table is a JSON file per device (CPU model and thread count, or GPU name, and the
 PyTorch version) under ``$NASBOX_CACHE_DIR`` (default ``~/.cache/nasbox``)``/latency/``.
@@ -60,7 +72,8 @@ __all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "cache_
 #: predictions that also measure the whole network, to learn the weight-fetch time per parameter
 CALIBRATION_NETWORKS = 8
 _CALIBRATION_REPEATS = 3  # measurements of each calibration network (each on a fresh copy of the model)
-_FORMAT = 2
+_FORMAT = 3  # 3: calibration networks record their unit count and GPU tables the fixed cost per call
+_READABLE = (2, 3)
 # per-unit timing: a shorter budget than a whole network's (the units' errors average out)
 _UNIT_TIMING = {"min_runs": 20, "max_runs": 40, "budget_s": 0.2}
 
@@ -169,12 +182,14 @@ class LatencyTable:
     """
 
     def __init__(self, path: Path | None, key: str, measure: MeasureFn, measure_whole: MeasureFn | None = None,
-                 cache_bytes: int = 0) -> None:
+                 cache_bytes: int = 0, per_call: bool = False) -> None:
         self.path, self.key, self.cache_mparams = path, key, cache_bytes / 4 / 1e6
         self._measure, self._measure_whole = measure, measure_whole
+        self.per_call = per_call  # model the fixed cost per timed call (GPUs)
         self.entries: dict[str, float] = {}
-        # (units' sum in ms, parameters in millions, measured whole network in ms)
-        self.calibration: list[tuple[float, float, float]] = []
+        self._overhead: float | None = None
+        # (units' sum in ms, parameters in millions, measured whole network in ms, units)
+        self.calibration: list[tuple[float, float, float, int]] = []
         self._merge(self._read())
 
     @classmethod
@@ -193,7 +208,7 @@ class LatencyTable:
             return statistics.median(measure_latency(model, shape, device=device, threads=threads).median_ms
                                      for _ in range(_CALIBRATION_REPEATS))
 
-        return cls(path, key, unit, whole, cache_bytes=_core_cache_bytes(device))
+        return cls(path, key, unit, whole, cache_bytes=_core_cache_bytes(device), per_call=device.type == "cuda")
 
     # ---- file
     def _read(self) -> dict[str, Any]:
@@ -209,17 +224,22 @@ class LatencyTable:
             data = json.loads(text) if text else {}
         except ValueError:
             return {}
-        ok = isinstance(data, dict) and data.get("format") == _FORMAT and data.get("device") == self.key
+        ok = isinstance(data, dict) and data.get("format") in _READABLE and data.get("device") == self.key
         return data if ok else {}
 
     def _merge(self, data: dict[str, Any]) -> None:
         for k, v in (data.get("units") or {}).items():
             if isinstance(v, (int, float)) and v > 0:
                 self.entries.setdefault(k, float(v))
+        overhead = data.get("overhead_ms")
+        if self._overhead is None and isinstance(overhead, (int, float)) and overhead >= 0:
+            self._overhead = float(overhead)
         known = set(self.calibration)
-        for pair in data.get("calibration") or []:
-            if isinstance(pair, list) and len(pair) == 3 and tuple(pair) not in known:
-                self.calibration.append((float(pair[0]), float(pair[1]), float(pair[2])))
+        for row in data.get("calibration") or []:
+            if isinstance(row, list) and len(row) in (3, 4):  # format 2 did not record the unit count
+                entry = (float(row[0]), float(row[1]), float(row[2]), int(row[3]) if len(row) == 4 else 0)
+                if entry not in known:
+                    self.calibration.append(entry)
 
     def save(self) -> None:
         """Write the table, merged under its lock with what other workers wrote meanwhile."""
@@ -230,6 +250,8 @@ class LatencyTable:
             self._merge(self._parse(text))
             data = {"format": _FORMAT, "device": self.key, "units": dict(sorted(self.entries.items())),
                     "calibration": [list(p) for p in self.calibration]}
+            if self._overhead is not None:
+                data["overhead_ms"] = self._overhead
             return json.dumps(data, indent=1) + "\n"
 
         try:
@@ -242,13 +264,32 @@ class LatencyTable:
         return max(0.0, params - self.cache_mparams)
 
     @property
+    def overhead_ms(self) -> float:
+        """``o``, the fixed cost of one timed call (measured once, on a GPU table); 0 on a CPU's."""
+        if not self.per_call:
+            return 0.0
+        if self._overhead is None:
+            self._overhead = self._measure(nn.Identity(), (1, 1, 1))
+        return self._overhead
+
+    def _work(self, total: float, units: int) -> float:
+        """The units' own cost: their sum less the fixed cost each one's timing paid."""
+        return total - units * self.overhead_ms
+
+    @property
     def coefficients(self) -> tuple[float, float]:
-        """``(a, c)``: ``latency = a * units' sum + c * weights beyond the cache (millions)``;
-        ``(1, 0)`` before calibration."""
-        pairs = [(total, self._beyond_cache(params), whole) for total, params, whole in self.calibration if total > 0]
+        """``(a, c)``: ``latency = o + a * (units' sum - n * o) + c * weights beyond the cache
+        (millions)``, ``o = 0`` on a CPU; ``(1, 0)`` before calibration."""
+        if self.per_call:  # no cache model (GPUs): one scale factor on the units' own cost
+            o = self.overhead_ms
+            ratios = [(whole - o) / self._work(total, n) for total, _, whole, n in self.calibration
+                      if self._work(total, n) > 0 and (n or not o)]
+            return (statistics.median(ratios) if ratios else 1.0), 0.0
+        pairs = [(total, self._beyond_cache(params), whole) for total, params, whole, _ in self.calibration
+                 if total > 0]
         if not pairs:
             return 1.0, 0.0
-        if self.cache_mparams <= 0:  # no cache model (GPUs): one scale factor
+        if self.cache_mparams <= 0:  # no cache model: one scale factor
             return statistics.median(whole / total for total, _, whole in pairs), 0.0
         fitting = [whole / total for total, beyond, whole in pairs if beyond == 0]
         a = statistics.median(fitting) if fitting else 1.0
@@ -285,9 +326,11 @@ class LatencyTable:
         total = sum(self.entries[u.key] for u in units)
         if calibrate:
             measured = self._measure_whole(model, arch.input_shape)
-            self.calibration.append((total, params, measured))
-        if missing or calibrate:
+            self.calibration.append((total, params, measured, len(units)))
+        new_overhead = self.per_call and self._overhead is None
+        o = self.overhead_ms  # on a GPU: measured once, stored with the table
+        if missing or calibrate or new_overhead:
             self.save()
         a, c = self.coefficients
-        ms = a * total + c * self._beyond_cache(params)
+        ms = o + a * self._work(total, len(units)) + c * self._beyond_cache(params)
         return Prediction(ms, len(units), len({u.key for u in missing}), measured)

@@ -107,6 +107,68 @@ def test_table_measures_each_unit_once_and_learns_its_model_from_whole_networks(
     assert sorted(dev.unit_calls) == sorted(keys.values())
 
 
+class FakeGpu:
+    """A launch-bound device: every timed call costs a fixed 0.05 ms (launch, synchronisation), a unit's kernels
+    0.01 ms per module plus 1 ms per million parameters; a whole network runs its units' kernels 1.02x as fast as
+    alone and pays the fixed cost once."""
+
+    FIXED = 0.05
+
+    def __init__(self) -> None:
+        self.identity_calls = 0
+
+    @staticmethod
+    def work(module: torch.nn.Module) -> float:
+        return 0.01 * sum(1 for _ in module.modules()) + sum(p.numel() for p in module.parameters()) / 1e6
+
+    def measure(self, module, shape) -> float:
+        if isinstance(module, torch.nn.Identity):
+            self.identity_calls += 1
+        return self.FIXED + (0.0 if isinstance(module, torch.nn.Identity) else self.work(module))
+
+    def whole(self, model, shape) -> float:
+        return self.truth(model)
+
+    def truth(self, model) -> float:
+        return self.FIXED + 1.02 * sum(self.work(model.get_submodule(u.name)) for u in network_units(model.arch))
+
+
+def test_a_gpu_table_counts_the_fixed_cost_of_a_call_once_per_network(tmp_path):
+    dev = FakeGpu()
+    table = LatencyTable(tmp_path / "gpu.json", "fake-gpu", dev.measure, dev.whole, per_call=True)
+    plain = LatencyTable(None, "fake-gpu", dev.measure, dev.whole)  # one scale factor on the units' sum
+    archs = _samples("mobilenet", CALIBRATION_NETWORKS + 6, seed=2)
+    for arch in archs[:CALIBRATION_NETWORKS]:
+        table.predict(arch)
+        plain.predict(arch)
+    assert table.overhead_ms == pytest.approx(FakeGpu.FIXED) and dev.identity_calls == 1  # measured once
+    assert table.coefficients == pytest.approx((1.02, 0.0))
+    errors, plain_errors = [], []
+    for arch in archs[CALIBRATION_NETWORKS:]:
+        truth = dev.truth(build_model(arch))
+        errors.append(abs(table.predict(arch).ms / truth - 1))
+        plain_errors.append(abs(plain.predict(arch).ms / truth - 1))
+    assert max(errors) < 1e-9
+    assert max(plain_errors) > 0.02  # what the fixed cost does to a plain sum: the test tells the models apart
+    reread = LatencyTable(tmp_path / "gpu.json", "fake-gpu", dev.measure, dev.whole, per_call=True)
+    assert reread.overhead_ms == pytest.approx(FakeGpu.FIXED) and dev.identity_calls == 1  # kept in the file
+    assert reread.predict(archs[-1]).ms == pytest.approx(dev.truth(build_model(archs[-1])))
+
+
+def test_a_table_written_before_the_unit_counts_were_recorded_is_still_read(tmp_path):
+    path = tmp_path / "old.json"
+    dev = FakeDevice()
+    arch = _samples("seed_cnn", 1, seed=4)[0]
+    fresh = LatencyTable(None, "dev", dev.measure, dev.whole, cache_bytes=600_000)
+    fresh.predict(arch)
+    old = {"format": 2, "device": "dev", "units": fresh.entries, "calibration": [list(r[:3]) for r in fresh.calibration]}
+    path.write_text(json.dumps(old))
+    reread = LatencyTable(path, "dev", dev.measure, dev.whole, cache_bytes=600_000)
+    assert reread.entries == fresh.entries and reread.coefficients == fresh.coefficients
+    calls = len(dev.unit_calls)
+    assert reread.predict(arch).ms == pytest.approx(fresh.predict(arch).ms) and len(dev.unit_calls) == calls
+
+
 def test_table_file_keeps_entries_merges_writers_and_ignores_other_devices(tmp_path):
     path = tmp_path / "latency" / "t.json"
     dev = FakeDevice()
