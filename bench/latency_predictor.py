@@ -57,13 +57,13 @@ def run_space(name: str, n: int, seed: int, device: str, threads: int, repeats: 
                          "new_units": pred.new_units, "units": pred.units, "predict_s": t1 - t0,
                          "measure_s": (t2 - t1) / repeats})
         scale, per_mparam = table.coefficients
-        entries = len(table.entries)
+        entries, overhead = len(table.entries), table.overhead_ms
     err = np.abs([r["error"] for r in rows])
     out = {
         "space": name, "candidates": len(rows), "within_10pct": float(np.mean(err <= 0.10)),
         "median_abs_error": float(np.median(err)), "p90_abs_error": float(np.quantile(err, 0.9)),
         "mean_signed_error": float(np.mean([r["error"] for r in rows])),
-        "scale": scale, "ms_per_mparam_beyond_cache": per_mparam, "table_entries": entries,
+        "scale": scale, "ms_per_mparam_beyond_cache": per_mparam, "overhead_ms": overhead, "table_entries": entries,
         "new_units_per_candidate": statistics.mean(r["new_units"] for r in rows),
         "units_per_candidate": statistics.mean(r["units"] for r in rows),
         "new_units_last_half": statistics.mean(r["new_units"] for r in rows[len(rows) // 2:]),
@@ -72,9 +72,10 @@ def run_space(name: str, n: int, seed: int, device: str, threads: int, repeats: 
         "latency_ms_range": [min(r["measured"] for r in rows), max(r["measured"] for r in rows)],
     }
     print(f"{name:13s} {out['within_10pct']:6.0%} within ±10% | median |err| {out['median_abs_error']:.1%} "
-          f"p90 {out['p90_abs_error']:.1%} bias {out['mean_signed_error']:+.1%} | {scale:.3f} x units "
-          f"+ {per_mparam:.3f} ms/M weights beyond cache | "
-          f"new units {out['new_units_per_candidate']:.1f}/{out['units_per_candidate']:.1f} "
+          f"p90 {out['p90_abs_error']:.1%} bias {out['mean_signed_error']:+.1%} | "
+          + (f"{overhead:.3f} ms + {scale:.3f} x (units - {overhead:.3f} ms each) | " if overhead else
+             f"{scale:.3f} x units + {per_mparam:.3f} ms/M weights beyond cache | ")
+          + f"new units {out['new_units_per_candidate']:.1f}/{out['units_per_candidate']:.1f} "
           f"(last half {out['new_units_last_half']:.1f}) | predict {out['predict_s_median']:.3f} s vs measure "
           f"{out['measure_s_median']:.3f} s | latency {out['latency_ms_range'][0]:.2f}-{out['latency_ms_range'][1]:.2f} ms",
           flush=True)

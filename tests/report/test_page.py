@@ -104,3 +104,16 @@ def test_page_opens_offline_in_chromium_with_every_trial_plotted(searched, tmp_p
             assert browser.evaluate(session, accuracy) == sorted(browser.evaluate(session, accuracy))
     finally:
         browser.close()
+
+
+def test_the_reports_latency_definition_states_the_timings_defaults():
+    import inspect
+
+    from nasbox.measure.latency import measure_latency
+    from nasbox.report.setup_info import METRIC_DEFINITIONS
+
+    text = dict(METRIC_DEFINITIONS)["latency"]
+    d = {k: v.default for k, v in inspect.signature(measure_latency).parameters.items()}
+    assert f"windows of {d['window']} calls" in text and f"within {d['tolerance']:.0%}" in text
+    assert f"at most {d['max_warmup_s']:g} s" in text and f"{d['min_runs']} to {d['max_runs']} timed calls" in text
+    assert f"about {d['budget_s']:g} s" in text and "CUDA graph" in text
