@@ -171,3 +171,30 @@ def test_the_training_memory_estimate_counts_weights_and_saved_activations():
     activations = sum(math.prod(layer.out_shape) for layer in info.layers)
     assert training_bytes(info, 64, bf16=False) == 12 * info.params + 3 * activations * 64 * 4
     assert training_bytes(info, 128, bf16=True) - training_bytes(info, 64, bf16=True) == 3 * activations * 64 * 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("space_name", ["seed_cnn", "resnet", "mobilenet"])
+def test_cuda_training_memory_stays_under_the_estimate(space_name):
+    """The ledger's estimate against a GPU's real peak while brief training runs (bf16, batch 256)."""
+    import random
+
+    from nasbox.measure.memory import training_bytes
+    from nasbox.model.analysis import analyze
+
+    data = load_dataset("synthetic", synthetic_shape=(3, 32, 32), synthetic_size=600).to("cuda")
+    space = get_space(space_name, input_shape=(3, 32, 32), num_classes=10)
+    rng = random.Random(0)
+    for _ in range(3):
+        arch = space.sample_random(rng)[1]
+        model = build_model(arch, seed=0)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        train_model(model, data.train, None, TrainConfig(iterations=3, batch_size=256, augment=False), data.spec,
+                    device=torch.device("cuda"))
+        peak = torch.cuda.max_memory_allocated() - base
+        estimate = training_bytes(analyze(arch), 256, bf16=True)
+        print(f"{space_name} {arch.encode()[:60]}: peak {peak / 2**20:.1f} MiB, estimate {estimate / 2**20:.1f} MiB, "
+              f"ratio {peak / estimate:.2f}")
+        assert peak <= estimate  # a reservation covers what training takes (the CUDA context is counted apart)
