@@ -44,9 +44,13 @@ def _count_arch(arch: Any) -> dict[str, Any]:  # in the helper process: the coun
     return count_costs(build_model(arch, seed=0), arch.input_shape)
 
 
-def _one_thread() -> None:
+def _helper_start() -> None:
+    """The helper process: one thread; Ctrl-C is the worker's to handle (it stops the helper)."""
+    import signal
+
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 
@@ -63,7 +67,8 @@ class _Counted:
                 self._now = self._future.result()
             except Exception:  # noqa: BLE001 - a lost helper, an arch it cannot unpickle: count here
                 self._meter.close()
-                self._now = count_costs(self._candidate.model, self._candidate.arch.input_shape)
+                c = self._candidate  # brief training takes the model it trains from the candidate
+                self._now = _count_arch(c.arch) if c.model is None else count_costs(c.model, c.arch.input_shape)
         return self._now
 
 
@@ -114,7 +119,7 @@ class CostMeter:
         try:
             if self._helper is None:
                 self._helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                   initializer=_one_thread)
+                                                   initializer=_helper_start)
             return _Counted(self, candidate, self._helper.submit(_count_arch, candidate.arch))
         except Exception:  # noqa: BLE001 - no helper process (a broken pool, no /dev/shm): count here
             return _Counted(self, candidate, None)
