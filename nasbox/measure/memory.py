@@ -3,8 +3,10 @@
 Several workers may train on one GPU at once (``--workers N`` beyond the number of GPUs). Each estimates
 what its candidate needs (:func:`training_bytes`, from the analysis alone) and reserves it in the device's
 :class:`MemoryLedger` before training; a reservation waits while the others' and its own would exceed the
-device's budget, and one that alone exceeds it runs once it is alone (an out-of-memory error is then the
-candidate's failure, recorded with its reason, as always). Reservations of processes that died are dropped.
+device's budget, or while the device's free memory (what the driver reports: other programs, and the
+blocks that workers' allocators keep cached, are in it) is less than it needs, and one that alone exceeds
+them runs once it is alone (an out-of-memory error is then the candidate's failure, recorded with its
+reason, as always). Reservations of processes that died are dropped.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,21 +63,25 @@ class MemoryLedger:
         directory: where the ledger lives (default ``<cache>/slots``).
         name: the ledger's name instead of the device's (tests).
         poll_s: how often a waiting reservation looks again.
+        free: ``free() -> bytes`` the device has free now (default on a GPU: ``torch.cuda.mem_get_info``).
     """
 
     def __init__(self, device: Any, *, budget: int | None = None, directory: Path | None = None,
-                 name: str | None = None, poll_s: float = 0.2) -> None:
+                 name: str | None = None, poll_s: float = 0.2, free: Callable[[], int] | None = None) -> None:
         device = torch.device(device)
         if budget is None and device.type == "cuda":
             budget = int(0.9 * torch.cuda.get_device_properties(device).total_memory)
-        self.budget = budget
+        if free is None and device.type == "cuda":
+            free = lambda: torch.cuda.mem_get_info(device)[0]  # noqa: E731
+        self.budget, self.free = budget, free
         self.path = (directory or cache_dir() / "slots") / f"{name or device_slot_name(device)}.memory.json"
         self.poll_s = poll_s
         self.key = str(os.getpid())
 
-    def _update(self, mine: int | None, *, release: bool = False) -> tuple[bool, dict[str, int]]:
-        """Reserve ``mine`` bytes if they fit, or ``release`` this process's reservation, or (neither) only drop
-        those of dead processes; returns whether ``mine`` fit and the table."""
+    def _update(self, mine: int | None, *, release: bool = False, free_needed: int = 0) -> tuple[bool, dict[str, int]]:
+        """Reserve ``mine`` bytes if they fit (in the budget, and ``free_needed`` in the device's free memory), or
+        ``release`` this process's reservation, or (neither) only drop those of dead processes; returns whether
+        ``mine`` fit and the table."""
         fits = {"ok": True}
 
         def update(old: str | None) -> str:
@@ -83,7 +89,8 @@ class MemoryLedger:
             if mine is not None or release:
                 table.pop(self.key, None)
             if mine is not None:
-                fits["ok"] = not table or sum(table.values()) + mine <= self.budget
+                free_ok = self.free is None or self.free() >= free_needed
+                fits["ok"] = not table or (sum(table.values()) + mine <= self.budget and free_ok)
                 if fits["ok"]:
                     table[self.key] = mine
             return json.dumps(table, sort_keys=True)
@@ -108,7 +115,7 @@ class MemoryLedger:
             _log.warning("no device memory ledger (%s): workers sharing the device do not wait for memory", exc)
             yield 0.0
             return
-        while not self._update(nbytes + CONTEXT_BYTES)[0]:
+        while not self._update(nbytes + CONTEXT_BYTES, free_needed=nbytes)[0]:  # its own context exists already
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                 raise TimeoutError(f"{nbytes / 2**20:,.0f} MiB of device memory stayed taken by other workers")
             time.sleep(self.poll_s)

@@ -149,6 +149,34 @@ def test_a_reservation_waits_while_the_others_leave_too_little(tmp_path):
     assert first.reservations() == {}
 
 
+def test_a_reservation_waits_for_the_devices_free_memory_too(tmp_path):
+    """Memory the ledger does not know of (another program, a worker's cached blocks) holds a reservation back."""
+    from nasbox.measure.memory import CONTEXT_BYTES, MemoryLedger
+
+    free = {"bytes": 50}
+    ledger = dict(budget=10 * CONTEXT_BYTES, directory=tmp_path, name="gpu", poll_s=0.01, free=lambda: free["bytes"])
+    first, second = MemoryLedger("cpu", **ledger), MemoryLedger("cpu", **ledger)
+    second.key = str(os.getppid())  # another live process
+    with first.reserve(100) as waited:  # alone: it runs whatever the device says (out of memory stays its failure)
+        assert waited < 0.1
+        with pytest.raises(TimeoutError):  # the budget has room; the device has only 50 bytes free
+            with second.reserve(100, timeout_s=0.1):
+                pass
+        got = []
+
+        def later():
+            with second.reserve(100) as w:
+                got.append(w)
+
+        thread = threading.Thread(target=later)
+        thread.start()
+        time.sleep(0.15)
+        assert not got
+        free["bytes"] = 100  # the other program let go
+        thread.join(5)
+        assert got and got[0] >= 0.1
+
+
 def test_a_candidate_larger_than_the_budget_runs_alone_and_dead_reservations_are_dropped(tmp_path):
     from nasbox.measure.memory import MemoryLedger
 
