@@ -4,9 +4,11 @@ coordinate (nasbox.search.coordinate) and the study's setup (nasbox.search.sessi
 from __future__ import annotations
 
 import math
+import types
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState, create_trial
 
 from nasbox.errors import StorageError
@@ -92,6 +94,21 @@ def test_counts_the_helper_cannot_take_are_counted_in_the_worker(monkeypatch):
     assert counts._future is not None  # it went to the helper ...
     assert counts.result()[Attr.MACS_FVCORE] == analyze(MEASURED).macs  # ... which failed; counted here instead
     assert meter._helper is None  # and the helper was stopped
+
+
+def test_on_a_gpu_only_the_first_latency_waits_for_the_clocks(monkeypatch):
+    seen = []
+
+    def fake(model, shape, **kwargs):
+        seen.append(kwargs)
+        return types.SimpleNamespace(median_ms=1.0, iqr_ms=0.1, threads=0)
+
+    monkeypatch.setattr("nasbox.search.costs.measure_latency", fake)
+    gpu, cpu = CostMeter(torch.device("cuda")), CostMeter("cpu")
+    for meter in (gpu, gpu, gpu, cpu, cpu):
+        meter.time(_candidate())
+    assert ["min_warmup_s" in k for k in seen] == [False, True, True, False, False]
+    assert seen[1]["min_warmup_s"] < 0.5  # measure_latency's floor on CUDA is 0.5 s
 
 
 # --------------------------------------------------------------------------- record
