@@ -24,7 +24,7 @@ machine() {
 
 fill() {
   echo "== CUDA tests (CUDA graph capture and its fallback, training memory against the ledger's estimate)"
-  timeout 60 python3 -m pytest -q -s -p no:cacheprovider tests/measure/test_latency.py tests/measure/test_slot.py \
+  timeout 60 python3 -m pytest -q -s -p no:cacheprovider tests/measure/test_latency.py tests/measure/test_latency_table.py tests/measure/test_slot.py \
     -k "cuda or gpu" 2>&1 | tail -n 20
   echo "== latency repeatability (3 processes): CUDA graph, then eager"
   timeout 60 python3 bench/latency_repeat.py --device cuda --json "$out/latency.json"

@@ -248,3 +248,13 @@ def test_search_with_predicted_latency_never_measures_a_whole_candidate(tmp_path
         assert t.user_attrs["latency_predicted_ms"] > 0  # the pre-screen's latency cost came from the table
         if t.user_attrs.get("status") == "complete":
             assert t.user_attrs["latency_source"] == "predicted"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_table_measures_the_fixed_cost_of_a_call_below_every_unit(tmp_path):
+    table = LatencyTable.open("cuda", directory=tmp_path)
+    assert table.per_call
+    for arch in _samples("seed_cnn", 2, seed=1):
+        table.predict(arch)
+    assert 0 < table.overhead_ms < min(table.entries.values())  # a unit costs its call plus its kernels
+    assert json.loads(table.path.read_text())["overhead_ms"] == table.overhead_ms
