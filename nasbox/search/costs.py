@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from typing import Any
 
 from nasbox.evaluate.base import Candidate
@@ -65,8 +65,9 @@ class _Counted:
         if self._now is None:
             try:
                 self._now = self._future.result()
-            except Exception:  # noqa: BLE001 - a lost helper, an arch it cannot unpickle: count here
-                self._meter.close()
+            except Exception as exc:  # noqa: BLE001 - a lost helper, an arch it cannot send: count here
+                if isinstance(exc, BrokenExecutor):  # the helper died: the next candidate starts another
+                    self._meter.close()
                 c = self._candidate  # brief training takes the model it trains from the candidate
                 self._now = _count_arch(c.arch) if c.model is None else count_costs(c.model, c.arch.input_shape)
         return self._now
@@ -126,7 +127,9 @@ class CostMeter:
                 self._helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                                    initializer=_helper_start)
             return _Counted(self, candidate, self._helper.submit(_count_arch, candidate.arch))
-        except Exception:  # noqa: BLE001 - no helper process (a broken pool, no /dev/shm): count here
+        except Exception as exc:  # noqa: BLE001 - no helper process (it died, no /dev/shm): count here
+            if isinstance(exc, BrokenExecutor):  # the next candidate starts another
+                self.close()
             return _Counted(self, candidate, None)
 
     def close(self) -> None:

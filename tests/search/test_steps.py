@@ -4,6 +4,7 @@ coordinate (nasbox.search.coordinate) and the study's setup (nasbox.search.sessi
 from __future__ import annotations
 
 import math
+import time
 import types
 
 import optuna
@@ -92,8 +93,32 @@ def test_counts_the_helper_cannot_take_are_counted_in_the_worker(monkeypatch):
     counts = meter.count_later(candidate)
     candidate.model = None  # as brief training leaves it: the count is built again from the genotype
     assert counts._future is not None  # it went to the helper ...
-    assert counts.result()[Attr.MACS_FVCORE] == analyze(MEASURED).macs  # ... which failed; counted here instead
-    assert meter._helper is None  # and the helper was stopped
+    try:
+        assert counts.result()[Attr.MACS_FVCORE] == analyze(MEASURED).macs  # ... which failed; counted here instead
+        assert meter._helper is not None  # the helper itself is fine: it serves the next candidate
+        assert meter.count_later(_candidate()).result()[Attr.MACS_FVCORE] == analyze(MEASURED).macs
+    finally:
+        meter.close()
+
+
+def test_a_helper_that_dies_is_replaced_and_its_count_taken_in_the_worker(monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setattr(CostMeter, "overlap_counts", property(lambda self: True))
+    meter = CostMeter("cpu")
+    try:
+        meter.count_later(_candidate()).result()  # the helper is up
+        pid = next(iter(meter._helper._processes))
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        counts = meter.count_later(_candidate())
+        assert counts.result()[Attr.MACS_FVCORE] == analyze(MEASURED).macs
+        assert meter._helper is None  # the broken helper was let go ...
+        again = meter.count_later(_candidate())
+        assert again._future is not None and again.result()[Attr.MACS_FVCORE] == analyze(MEASURED).macs  # ... replaced
+    finally:
+        meter.close()
 
 
 def test_on_a_gpu_only_the_first_latency_waits_for_the_clocks(monkeypatch):
