@@ -125,7 +125,8 @@ def main() -> None:
         chosen = min((s for s in figures["short"] if s["tau"] >= best - 0.05), key=lambda s: s["median_s"])
         figures["chosen"] = chosen["fidelity"]
         print(f"cheapest fidelity within 0.05 of the best tau ({best:+.3f}): {chosen['fidelity']}, "
-              f"tau {chosen['tau']:+.3f}", flush=True)
+              f"tau {chosen['tau']:+.3f}: nasbox search --epochs {chosen['epochs']:g} --batch-size "
+              f"{chosen['batch_size']} --lr {chosen['lr']:.3g}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps({k: v for k, v in figures.items() if k not in ("candidates",)}), file=sys.stderr)
