@@ -100,7 +100,7 @@ def _start_workers(console, args: argparse.Namespace, argv: list[str]) -> list:
 
 
     devices = worker_devices(args.device, args.workers)
-    strip = {"--workers", "--device"}
+    strip = {"--workers", "--device", "--confirm"}  # worker 0 alone confirms, once the budget is done
     rest, skip = [], False
     for item in argv:
         if skip:
@@ -117,7 +117,7 @@ def _start_workers(console, args: argparse.Namespace, argv: list[str]) -> list:
     out = [(devices[0], None, None)]
     for i, device in enumerate(devices[1:], start=1):
         log = log_dir / f"worker{i}-{os.getpid()}.log"
-        cmd = [sys.executable, "-m", "nasbox.cli", *rest, "--workers", "1", "--device", device]
+        cmd = [sys.executable, "-m", "nasbox.cli", *rest, "--workers", "1", "--device", device, "--confirm", "0"]
         proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         console.print(f"worker {i}: pid {proc.pid} on {device}, log {log}")
         out.append((device, proc, log))

@@ -185,7 +185,13 @@ class Search:
         self.evaluator, self.recorder = brief, recorder
         total = c.budget + len(todo)
         try:
-            for i, estimated in enumerate(todo):
+            for i in range(len(todo)):
+                # read again before each: another process confirming the same study takes its own choices
+                left = confirm_choice(self.study.get_trials(deepcopy=False), saved[0].name, c.objectives,
+                                      c.confirm)
+                if not left:
+                    break
+                estimated = left[0]
                 self.study.enqueue_trial(estimated.params, user_attrs={Attr.CONFIRMS: estimated.number})
                 proposal = self.proposer.propose_one()
                 t0 = time.perf_counter()

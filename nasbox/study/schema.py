@@ -153,8 +153,9 @@ def trial_status(trial: Any) -> TrialStatus:
 
 
 def counts_toward_budget(trial: Any) -> bool:
-    """Finished with a result of its own (:data:`COUNTED`): not running, lost or screened."""
-    return trial_status(trial) in COUNTED
+    """Finished with a result of its own (:data:`COUNTED`): not running, lost or screened, and no
+    confirmation of another trial (``--confirm`` trains those after the budget, not as part of it)."""
+    return trial_status(trial) in COUNTED and Attr.CONFIRMS not in trial.user_attrs
 
 
 def count_finished(trials: Any) -> int:

@@ -258,3 +258,30 @@ def test_every_example_in_the_help_parses():
         argv = shlex.split(line.replace("<arch_id>", "0123abcd"))[1:]
         args = parser.parse_args(argv)
         assert args.command == argv[0], line
+
+
+def test_extra_workers_run_the_same_search_but_leave_confirming_to_worker_0(tmp_path, monkeypatch):
+    import argparse
+    import subprocess
+
+    from nasbox.cli.search import _start_workers
+
+    started = []
+
+    class FakeProcess:
+        pid = 4242
+
+        def __init__(self, cmd, **kwargs):
+            started.append(cmd)
+
+    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    argv = ["search", "--budget", "9", "--workers", "3", "--confirm", "2", "--device=cpu", "--study", "s"]
+    args = argparse.Namespace(device="cpu", workers=3, reports_dir=str(tmp_path))
+    out = _start_workers(type("C", (), {"print": staticmethod(lambda *a, **k: None)})(), args, argv)
+    assert len(out) == 3 and len(started) == 2
+    for cmd in started:
+        rest = cmd[cmd.index("search"):]
+        assert rest[:3] == ["search", "--budget", "9"] and "--study" in rest
+        assert rest.count("--confirm") == 1 and rest[rest.index("--confirm") + 1] == "0"
+        assert rest.count("--workers") == 1 and rest[rest.index("--workers") + 1] == "1"
+        assert "--device=cpu" not in rest and rest[rest.index("--device") + 1] == "cpu"

@@ -90,6 +90,10 @@ def test_a_supernet_search_scores_with_inherited_weights_and_confirms_the_best_s
     run_search(config(tmp_path, supernet, confirm=2))
     again = open_study(result.study_name, reports_dir=tmp_path).get_trials(deepcopy=False)
     assert len(again) == len(trials)
+    # confirmations are not part of the budget: a larger one adds that many estimates
+    run_search(config(tmp_path, supernet, confirm=2, budget=8))
+    more = open_study(result.study_name, reports_dir=tmp_path).get_trials(deepcopy=False)
+    assert len([t for t in more if t.user_attrs.get(Attr.EVALUATOR) == "supernet"]) == 8
 
 
 def test_the_search_must_use_the_supernets_space_and_data(tmp_path, supernet):
