@@ -26,6 +26,7 @@ from nasbox.measure.counts import count_macs, count_macs_thop
 from nasbox.measure.latency import measure_latency
 from nasbox.measure.latency_table import LatencyTable
 from nasbox.measure.slot import DeviceSlot
+from nasbox.model.build import build_model
 from nasbox.study.schema import Attr
 
 __all__ = ["CostMeter", "count_costs"]
@@ -39,8 +40,6 @@ def count_costs(model: Any, input_shape: tuple[int, int, int]) -> dict[str, Any]
 
 
 def _count_arch(arch: Any) -> dict[str, Any]:  # in the helper process: the counts need no trained weights
-    from nasbox.model.build import build_model
-
     return count_costs(build_model(arch, seed=0), arch.input_shape)
 
 

@@ -173,6 +173,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=600)
 
 
+@pytest.mark.slow  # 36 s: four fresh processes (the in-process search of the same kinds stays in the default suite)
 def test_a_space_file_with_its_own_kind_searches_reports_and_exports_in_fresh_processes(tmp_path):
     pytest.importorskip("onnx")
     space_file = tmp_path / "my_space.py"

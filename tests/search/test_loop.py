@@ -302,6 +302,7 @@ def test_bad_config_is_refused_before_anything_is_written(tmp_path, kw, message)
     assert not (tmp_path / "reports").exists()
 
 
+@pytest.mark.slow  # 12 s: a search per sampler (tests/search/test_samplers.py covers their seeding)
 def test_every_sampler_runs(tmp_path):
     for sampler in ("tpe", "nsga2", "nsga3", "random", "gp"):
         result = run_search(config(tmp_path, sampler=sampler, budget=2, study=f"s-{sampler}"))

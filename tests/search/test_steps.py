@@ -84,6 +84,7 @@ def test_on_a_gpu_a_helper_process_counts_while_the_candidate_trains(monkeypatch
     assert meter._helper is None
 
 
+@pytest.mark.slow  # a helper process of its own (spawn, torch import)
 def test_counts_the_helper_cannot_take_are_counted_in_the_worker(monkeypatch):
     monkeypatch.setattr(CostMeter, "overlap_counts", property(lambda self: True))
     meter = CostMeter("cpu")
@@ -101,6 +102,7 @@ def test_counts_the_helper_cannot_take_are_counted_in_the_worker(monkeypatch):
         meter.close()
 
 
+@pytest.mark.slow  # a helper process of its own, killed and started again
 def test_a_helper_that_dies_is_replaced_and_its_count_taken_in_the_worker(monkeypatch):
     import os
     import signal

@@ -204,6 +204,7 @@ def test_unused_edges_cost_no_macs_but_keep_their_parameters():
     assert "unused" in rows["stage1.block1.e01"].op and rows["stage1.block1.e02"].macs > 0
 
 
+@pytest.mark.slow  # 12 s: a whole search on NB201
 def test_a_search_scores_disconnected_cells_at_chance_without_training_them(tmp_path, monkeypatch):
     import nasbox.evaluate.brief
     from nasbox.search import SearchConfig, run_search
