@@ -282,8 +282,8 @@ class LatencyTable:
         (millions)``, ``o = 0`` on a CPU; ``(1, 0)`` before calibration."""
         if self.per_call:  # no cache model (GPUs): one scale factor on the units' own cost
             o = self.overhead_ms
-            ratios = [(whole - o) / self._work(total, n) for total, _, whole, n in self.calibration
-                      if self._work(total, n) > 0 and (n or not o)]
+            known = [row for row in self.calibration if row[3] or not o]  # format 2 rows lack the unit count
+            ratios = [(whole - o) / self._work(total, n) for total, _, whole, n in known if self._work(total, n) > 0]
             return (statistics.median(ratios) if ratios else 1.0), 0.0
         pairs = [(total, self._beyond_cache(params), whole) for total, params, whole, _ in self.calibration
                  if total > 0]

@@ -89,8 +89,8 @@ class MemoryLedger:
             if mine is not None or release:
                 table.pop(self.key, None)
             if mine is not None:
-                free_ok = self.free is None or self.free() >= free_needed
-                fits["ok"] = not table or (sum(table.values()) + mine <= self.budget and free_ok)
+                fits["ok"] = not table or (sum(table.values()) + mine <= self.budget
+                                           and (self.free is None or self.free() >= free_needed))
                 if fits["ok"]:
                     table[self.key] = mine
             return json.dumps(table, sort_keys=True)

@@ -111,6 +111,7 @@ class ReportData:
     devices: tuple[str, ...] = ()  # the devices the trials ran on (one, unless workers differed)
     classics: dict[str, Any] = field(default_factory=dict)  # the classic networks' latency the search measured
     evaluator: dict[str, Any] = field(default_factory=dict)  # what the search's evaluator recorded (a supernet's)
+    counted: int = 0  # trials that count toward the budget, by the search's own rule (count_finished)
 
     def by_status(self, status: str) -> list[TrialRow]:
         return [t for t in self.trials if t.status == status]
@@ -239,7 +240,8 @@ def collect(study: optuna.Study) -> ReportData:
     rows: dict[int, TrialRow] = {}
     fidelity: dict[str, Any] = {k: config.get(k) for k in ("epochs", "iterations", "batch_size", "lr")}
     devices: list[str] = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
         rows[t.number], budget = _row(t)
         device = t.user_attrs.get("device")
         if isinstance(device, str) and device not in devices:
@@ -251,5 +253,5 @@ def collect(study: optuna.Study) -> ReportData:
         trials=tuple(rows[n] for n in sorted(rows)), setup=setup, config=config,
         run=dict(attrs.get(StudyAttr.RUN) or {}), pareto_numbers=pareto_numbers(study),
         fidelity=fidelity, devices=tuple(devices), classics=dict(attrs.get(StudyAttr.CLASSICS) or {}),
-        evaluator=dict(attrs.get(StudyAttr.EVALUATOR) or {}),
+        evaluator=dict(attrs.get(StudyAttr.EVALUATOR) or {}), counted=count_finished(trials),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nasbox.report.collect import COUNTED, ReportData
+from nasbox.report.collect import ReportData
 from nasbox.study.storage import mask_url
 
 __all__ = ["METRIC_DEFINITIONS", "RECIPE", "fidelity_text", "setup_facts", "space_bounds"]
@@ -100,7 +100,7 @@ def setup_facts(data: ReportData) -> list[tuple[str, str]]:
     dataset = f"{s.get('dataset') or c.get('dataset') or '-'}"
     extra = [f"subset {c['subset']:,}" if c.get("subset") else None, f"validation fraction {_fmt(c.get('val_fraction'))}",
              f"options {_fmt(options)}" if options else None]
-    counted = sum(counts[s] for s in COUNTED)
+    confirmations = sum(1 for t in data.trials if t.confirms is not None)
     versions = data.run.get("versions") or {}
     storage = mask_url(c["storage"]) if c.get("storage") else "journal file (journal.log beside this report)"
     return [
@@ -116,8 +116,9 @@ def setup_facts(data: ReportData) -> list[tuple[str, str]]:
         ("fidelity per candidate", fidelity_text(data)),
         ("training recipe", RECIPE),
         ("sampler", f"{c.get('sampler', '-')}, seed {c.get('seed', '-')}"),
-        ("budget", f"{c.get('budget', '-')} trials; {counted} counted so far "
-                   f"({', '.join(f'{n} {k}' for k, n in counts.items() if n)})"),
+        ("budget", f"{c.get('budget', '-')} trials; {data.counted} counted so far "
+                   f"({', '.join(f'{n} {k}' for k, n in counts.items() if n)})"
+                   + (f"; {confirmations} confirmations beside the budget" if confirmations else "")),
         ("device", ", ".join(data.devices) + (f" ({data.run['device_name']})" if data.run.get("device_name") else "")
                    if data.devices else "-"),
         ("latency threads", str(c.get("latency_threads", 1))),

@@ -20,6 +20,8 @@ import time
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from typing import Any
 
+import torch
+
 from nasbox.evaluate.base import Candidate
 from nasbox.evaluate.classics import measure_classics
 from nasbox.measure.counts import count_macs, count_macs_thop
@@ -84,7 +86,7 @@ class CostMeter:
 
     @property
     def on_gpu(self) -> bool:
-        return getattr(self.device, "type", str(self.device)) == "cuda"
+        return torch.device(self.device).type == "cuda"
 
     @property
     def overlap_counts(self) -> bool:

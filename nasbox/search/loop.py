@@ -186,9 +186,9 @@ class Search:
         total = c.budget + len(todo)
         try:
             for i in range(len(todo)):
-                # read again before each: another process confirming the same study takes its own choices
-                left = confirm_choice(self.study.get_trials(deepcopy=False), saved[0].name, c.objectives,
-                                      c.confirm)
+                # read again before each but the first: another process confirming the same study takes its own
+                left = todo if i == 0 else confirm_choice(self.study.get_trials(deepcopy=False), saved[0].name,
+                                                          c.objectives, c.confirm)
                 if not left:
                     break
                 estimated = left[0]

@@ -13,7 +13,9 @@ from nasbox.errors import ConfigError, EvaluationError
 from nasbox.evaluate import Candidate, EvalContext, make_evaluator
 from nasbox.model.analysis import analyze
 from nasbox.report import write_report
+from nasbox.report.collect import collect
 from nasbox.report.fidelity import kendall_tau
+from nasbox.report.setup_info import setup_facts
 from nasbox.search import SearchConfig, run_search
 from nasbox.spaces import get_space
 from nasbox.study.schema import Attr, TrialStatus
@@ -86,6 +88,8 @@ def test_a_supernet_search_scores_with_inherited_weights_and_confirms_the_best_s
     report = (tmp_path / result.study_name / "report.md").read_text()
     assert "## Estimated and confirmed accuracy" in report and "confirmed by" in report
     assert (tmp_path / result.study_name / "fidelity.png").stat().st_size > 0
+    budget = dict(setup_facts(collect(study)))["budget"]  # the report counts by the search's budget rule
+    assert budget.startswith("6 trials; 6 counted so far") and budget.endswith("; 2 confirmations beside the budget")
     # resuming trains no confirmation twice
     run_search(config(tmp_path, supernet, confirm=2))
     again = open_study(result.study_name, reports_dir=tmp_path).get_trials(deepcopy=False)
