@@ -86,7 +86,7 @@ def main() -> None:
         done = result.trials[result.trials["status"] == "complete"]
         archs = {a: Architecture.from_json((Path(tmp) / result.report_dir.name / "archs" / f"{a}.json").read_text())
                  for a in done["arch_id"]}
-    cfg = cfg.default_epochs()
+    cfg = cfg.with_defaults(resolve_device(args.device))
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
     rows = []
     for _, row in done.iterrows():

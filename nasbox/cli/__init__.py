@@ -109,10 +109,13 @@ def _search_command(sub: Any) -> None:
     p.add_argument("--subset", type=int_at_least(10), help="search on a stratified subset of N training images")
     p.add_argument("--val-fraction", type=fraction, default=0.1, help="validation share of the training set")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=float_above(0), help="training per candidate in epochs (default: per dataset)")
+    budget.add_argument("--epochs", type=float_above(0),
+                        help="training per candidate in epochs (default: per dataset and device)")
     budget.add_argument("--iterations", type=int_at_least(1), help="training per candidate in iterations")
-    p.add_argument("--batch-size", type=int_at_least(1), default=32, help="training batch size")
-    p.add_argument("--lr", type=float_above(0), default=0.1, help="peak learning rate")
+    p.add_argument("--batch-size", type=int_at_least(1),
+                   help="training batch size (default: 32, or 256 on a GPU for CIFAR-10's whole split)")
+    p.add_argument("--lr", type=float_above(0),
+                   help="peak learning rate (default: 0.1 at batch 32, times the square root of batch/32)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random crop (+ flip where sensible) while training (default: off for mnist5k, on otherwise)")
     p.add_argument("--objectives", default="accuracy,macs,params,latency",

@@ -13,7 +13,7 @@ from nasbox.errors import ConfigError
 from nasbox.evaluate.zoo import ZooSettings, score_zoo, settings_from_config
 from nasbox.report import build_report, collect, open_study, report_dir_for
 from nasbox.report.format import fmt_count as _fmt_count
-from nasbox.search import DEFAULT_EPOCHS
+from nasbox.search import default_fidelity
 from nasbox.train.recipe import resolve_device
 
 
@@ -24,10 +24,10 @@ def _zoo_score_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"), help="the study's storage (with --study)")
     g.add_argument("--models", help="comma-separated zoo names (default: all)")
     budget = g.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=float_above(0), help="training per network in epochs (default: per dataset)")
+    budget.add_argument("--epochs", type=float_above(0), help="training per network in epochs (default: as a search's)")
     budget.add_argument("--iterations", type=int_at_least(1), help="training per network in iterations")
-    g.add_argument("--batch-size", type=int_at_least(1), default=None, help="default 32, as a search")
-    g.add_argument("--lr", type=float_above(0), default=None, help="peak learning rate (default 0.1, as a search)")
+    g.add_argument("--batch-size", type=int_at_least(1), default=None, help="default: as a search's")
+    g.add_argument("--lr", type=float_above(0), default=None, help="peak learning rate (default: as a search's)")
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
     g.add_argument("--data-dir", help="where the dataset lives")
     g.add_argument("--subset", type=int_at_least(10), help="a stratified subset of N training images, as the study's")
@@ -54,14 +54,13 @@ def _zoo_settings(args: argparse.Namespace):
         if settings is None:
             raise ConfigError(f"study {args.study!r} does not record its dataset and fidelity; use --dataset")
         return settings
-    epochs = args.epochs
-    if epochs is None and args.iterations is None:
-        epochs = DEFAULT_EPOCHS.get(args.dataset, 1.0)
-    return ZooSettings(dataset=args.dataset, device=str(resolve_device(args.device or "auto")), epochs=epochs,
-                       iterations=args.iterations, batch_size=args.batch_size or 32,
-                       lr=0.1 if args.lr is None else args.lr, subset=args.subset,
-                       val_fraction=0.1 if args.val_fraction is None else args.val_fraction, data_dir=args.data_dir,
-                       seed=args.seed or 0)
+    device = str(resolve_device(args.device or "auto"))
+    epochs, iterations, batch_size, lr = default_fidelity(args.dataset, device, subset=args.subset, epochs=args.epochs,
+                                                          iterations=args.iterations, batch_size=args.batch_size,
+                                                          lr=args.lr)
+    return ZooSettings(dataset=args.dataset, device=device, epochs=epochs, iterations=iterations, batch_size=batch_size,
+                       lr=lr, subset=args.subset, val_fraction=0.1 if args.val_fraction is None else args.val_fraction,
+                       data_dir=args.data_dir, seed=args.seed or 0)
 
 
 def cmd_zoo_score(args: argparse.Namespace) -> int:

@@ -14,7 +14,8 @@ from nasbox.evaluate import evaluator_names
 from nasbox.spaces import SearchSpace
 from nasbox.study.schema import OBJECTIVES, TRAINED
 
-__all__ = ["DEFAULT_EPOCHS", "LATENCY_MODES", "NO_AUGMENT", "SAMPLERS", "SearchConfig", "SearchResult"]
+__all__ = ["DEFAULT_EPOCHS", "GPU_FIDELITY", "LATENCY_MODES", "NO_AUGMENT", "SAMPLERS", "SearchConfig", "SearchResult",
+           "default_fidelity", "scaled_lr"]
 
 SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
 LATENCY_MODES = ("measure", "predict")
@@ -35,8 +36,8 @@ class SearchConfig:
     dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. synthetic_shape, synthetic_size
     epochs: float | None = None
     iterations: int | None = None
-    batch_size: int = 32
-    lr: float = 0.1
+    batch_size: int | None = None  # None: per dataset and device (default_fidelity)
+    lr: float | None = None  # None: 0.1 at batch 32, scaled with the batch size (scaled_lr)
     augment: bool | None = None  # random crop (+ flip where sensible); None: per dataset
     objectives: tuple[str, ...] = ("accuracy", "macs", "params", "latency")
     sampler: str = "tpe"
@@ -75,9 +76,9 @@ class SearchConfig:
             raise ConfigError(f"objectives repeat: {', '.join(self.objectives)}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"--lr must be a positive number, got {self.lr}")
         if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
             raise ConfigError(f"--epochs must be positive, got {self.epochs}")
@@ -114,19 +115,51 @@ class SearchConfig:
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"validation fraction must lie in (0, 1), got {self.val_fraction}")
 
-    def default_epochs(self) -> SearchConfig:
-        """Fill in the per-candidate budget and augmentation when they are not given."""
-        out = self
-        if out.epochs is None and out.iterations is None:
-            out = replace(out, epochs=DEFAULT_EPOCHS.get(out.dataset, 1.0))
-        if out.augment is None:
-            out = replace(out, augment=out.dataset not in NO_AUGMENT)
-        return out
+    def with_defaults(self, device: str | Any = "cpu") -> SearchConfig:
+        """Fill in the per-candidate training (:func:`default_fidelity` on ``device``) and the
+        augmentation where they are not given."""
+        epochs, iterations, batch_size, lr = default_fidelity(self.dataset, device, subset=self.subset, epochs=self.epochs,
+                                                              iterations=self.iterations, batch_size=self.batch_size,
+                                                              lr=self.lr)
+        augment = self.dataset not in NO_AUGMENT if self.augment is None else self.augment
+        return replace(self, epochs=epochs, iterations=iterations, batch_size=batch_size, lr=lr, augment=augment)
 
 
 # Per-candidate training when none is given: enough to rank candidates on the bundled
 # data within the 10-minute CPU target of the default search.
 DEFAULT_EPOCHS = {"mnist5k": 2.0, "synthetic": 1.0, "cifar10": 1.0, "imagefolder": 2.0}
+# ... and on a GPU, where it differs: (epochs, batch size). A GPU trains a small CNN at batch
+# 32 far below its capacity; a larger batch (the learning rate scaled with it) for a few
+# epochs of the whole split ranks candidates better for the same time (bench/fidelity.py;
+# bench/RESULTS.md, "Fidelity").
+GPU_FIDELITY = {"cifar10": (3.0, 256)}
+BASE_BATCH, BASE_LR = 32, 0.1
+
+
+def scaled_lr(batch_size: int) -> float:
+    """The peak learning rate for ``batch_size`` when none is given: 0.1 at batch 32, scaled by
+    the square root of the batch ratio (0.2 at 128, 0.28 at 256), which keeps the gradient
+    noise about constant (Krizhevsky 2014; Hoffer et al. 2017)."""
+    return BASE_LR * math.sqrt(batch_size / BASE_BATCH)
+
+
+def default_fidelity(dataset: str, device: str | Any, *, subset: int | None = None, epochs: float | None = None,
+                     iterations: int | None = None, batch_size: int | None = None,
+                     lr: float | None = None) -> tuple[float | None, int | None, int, float]:
+    """``(epochs, iterations, batch_size, lr)`` with each one not given taken from the defaults
+    for ``dataset`` on ``device`` (a ``torch.device`` or its string): :data:`GPU_FIDELITY` on a
+    CUDA device where the dataset has one and the whole split is searched (a ``subset`` would
+    leave a large batch few steps), else :data:`DEFAULT_EPOCHS` at batch 32; the learning rate
+    from :func:`scaled_lr` of the batch size. Searches, the classic networks' scoring and
+    benchmarks use it, so all train alike."""
+    gpu = GPU_FIDELITY.get(dataset) if str(device).startswith("cuda") and subset is None else None
+    if epochs is None and iterations is None:
+        epochs = gpu[0] if gpu else DEFAULT_EPOCHS.get(dataset, 1.0)
+    if batch_size is None:
+        batch_size = gpu[1] if gpu else BASE_BATCH
+    return epochs, iterations, batch_size, scaled_lr(batch_size) if lr is None else lr
+
+
 # Datasets searched without augmentation by default: on 28x28 digits a random crop with
 # 4 pixels of padding costs 1-2 points of accuracy in a 1-2 epoch run (measured on mnist5k).
 NO_AUGMENT = frozenset({"mnist5k", "synthetic"})

@@ -73,10 +73,10 @@ class Search:
     def __init__(self, config: SearchConfig, progress: ProgressCallback | None = None,
                  outputs: Outputs | None = None) -> None:
         config.check()
-        self.config = c = config.default_epochs()
+        self.device = resolve_device(config.device)
+        self.config = c = config.with_defaults(self.device)
         self.progress = progress or (lambda event: None)
         self.outputs = outputs
-        self.device = resolve_device(c.device)
         data = load_dataset(c.dataset, data_dir=c.data_dir, download=c.download, val_fraction=c.val_fraction,
                             subset=c.subset, seed=c.seed, **c.dataset_options)
         spec = data.spec
