@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The benchmarks on a CUDA GPU with CIFAR-10, writing their results under $OUT (default ./bench-out).
 #   bash bench/gpu.sh DATA_DIR [PART...]       DATA_DIR holds cifar-10-batches-py/
-# Parts, in the order they matter (each has its own time limits and ends within 9 minutes):
-#   fill      the GPU's use by a search: CUDA tests, latency repeatability (CUDA graph and eager),
-#             the latency predictor, trial overhead, a 50-trial 4-worker search with the GPU's busy share
-#   fidelity  Kendall's tau of short brief training against 12 epochs on the full 45k/5k split
+# Parts, in the order they matter (each has its own time limits and ends within 8 minutes):
+#   fill      the GPU's use by a search at the default GPU fidelity (3 epochs of the 45k split, batch 256):
+#             CUDA tests, latency repeatability (CUDA graph and eager), the latency predictor, trial
+#             overhead, a 50-trial 4-worker search with the GPU's busy share
+#   fidelity  Kendall's tau of short brief training against 10 epochs on the full 45k/5k split
 #   rest      the supernet benchmark, the data path, a 20-trial search, full training
 # Without a PART all three run, one after the other. Each part appends to $OUT/gpu-log.txt.
 set -uo pipefail
@@ -24,23 +25,23 @@ machine() {
 
 fill() {
   echo "== CUDA tests (CUDA graph capture and its fallback, training memory against the ledger's estimate)"
-  timeout 60 python3 -m pytest -q -s -p no:cacheprovider tests/measure/test_latency.py tests/measure/test_latency_table.py tests/measure/test_slot.py \
+  timeout 45 python3 -m pytest -q -s -p no:cacheprovider tests/measure/test_latency.py tests/measure/test_latency_table.py tests/measure/test_slot.py \
     -k "cuda or gpu" 2>&1 | tail -n 20
   echo "== latency repeatability (3 processes): CUDA graph, then eager"
-  timeout 60 python3 bench/latency_repeat.py --device cuda --json "$out/latency.json"
-  timeout 45 python3 bench/latency_repeat.py --device cuda --eager --json "$out/latency_eager.json"
+  timeout 50 python3 bench/latency_repeat.py --device cuda --json "$out/latency.json"
+  timeout 35 python3 bench/latency_repeat.py --device cuda --eager --json "$out/latency_eager.json"
   echo "== latency predictor (15 candidates per space after calibration, 3 measurements each)"
-  timeout 120 python3 bench/latency_predictor.py --device cuda --candidates 15 --spaces seed_cnn,mobilenet,resnet \
+  timeout 90 python3 bench/latency_predictor.py --device cuda --candidates 15 --spaces seed_cnn,mobilenet,resnet \
     --json "$out/latency_predictor.json"
-  echo "== trial overhead (cifar10, 1 epoch per candidate, batch 256)"
-  timeout 90 python3 bench/trial_overhead.py --dataset cifar10 --data-dir "$data" --device cuda \
-    --candidates 5 --batch-size 256 --json "$out/trial_overhead.json"
-  echo "== search: 50 trials on cifar10 with 4 workers on one GPU, 1 epoch each, batch 256 (GPU busy sampled)"
+  echo "== trial overhead (cifar10 at the default GPU fidelity)"
+  timeout 70 python3 bench/trial_overhead.py --dataset cifar10 --data-dir "$data" --device cuda \
+    --candidates 4 --json "$out/trial_overhead.json"
+  echo "== search: 50 trials on cifar10 with 4 workers on one GPU at the default GPU fidelity (GPU busy sampled)"
   nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 250 > "$out/gpu_util.txt" &
   sampler=$!
   start=$(date +%s)
-  timeout 200 python3 -m nasbox.cli search --dataset cifar10 --data-dir "$data" --budget 50 --epochs 1 \
-    --batch-size 256 --device cuda --workers 4 --study gpu50 --reports-dir "$out/reports50" | tail -n 5
+  timeout 200 python3 -m nasbox.cli search --dataset cifar10 --data-dir "$data" --budget 50 \
+    --device cuda --workers 4 --study gpu50 --reports-dir "$out/reports50" | tail -n 5
   wall=$(( $(date +%s) - start ))
   kill "$sampler" 2>/dev/null
   python3 -c "import statistics; u = [float(x) for x in open('$out/gpu_util.txt') if x.strip()]; \
@@ -53,9 +54,9 @@ print('best validation accuracy', df[df.status == 'complete'].accuracy.max())"
 }
 
 fidelity() {
-  echo "== fidelity: 10 random seed_cnn candidates, short training against 12 epochs (45k/5k, batch 512)"
-  timeout 500 python3 bench/fidelity.py --dataset cifar10 --data-dir "$data" --device cuda --candidates 10 \
-    --fidelity 1x256,1x512,2x512,4x512,4x1024 --reference 12x512 --repeat --json "$out/fidelity.json"
+  echo "== fidelity: 10 random seed_cnn candidates, short training against 10 epochs (45k/5k, batch 256)"
+  timeout 470 python3 bench/fidelity.py --dataset cifar10 --data-dir "$data" --device cuda --candidates 10 \
+    --fidelity 1x256,2x256,3x256,4x512 --reference 10x256 --repeat --json "$out/fidelity.json"
 }
 
 rest() {
