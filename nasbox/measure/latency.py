@@ -11,8 +11,9 @@ few microseconds each, so eager timing measures the host's launch path (Python, 
 dispatcher, the driver), which varies between processes by more than the network's own
 work; a replayed graph launches them all at once, which is also how a latency-bound
 deployment runs them. A model whose forward pass cannot be captured (it synchronises
-with the host, or uses an operation graphs do not support) is timed eagerly, and the
-result says so (``Latency.cuda_graph``).
+with the host, or uses an operation graphs do not support), or whose replay does not
+give what an eager call gives, is timed eagerly, and the result says so
+(``Latency.cuda_graph``).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def _sync(device: torch.device) -> None:
 def _graphed(model: nn.Module, x: torch.Tensor) -> Callable[[], object] | None:
     """``model(x)`` captured in a CUDA graph, as a function that replays it; ``None`` when
     the forward pass cannot be captured (the capture's error is discarded: eager timing
-    serves instead)."""
+    serves instead) or when a replay does not give what an eager call gives (host-side
+    state, such as a Python number the forward pass changes, is frozen into a graph)."""
     stream = torch.cuda.Stream(x.device)
     stream.wait_stream(torch.cuda.current_stream(x.device))
     try:
@@ -83,8 +85,10 @@ def _graphed(model: nn.Module, x: torch.Tensor) -> Callable[[], object] | None:
         with warnings.catch_warnings():  # a module without kernels (the latency table's nn.Identity) is no mistake
             warnings.filterwarnings("ignore", message="The CUDA Graph is empty")
             with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                model(x)
+                captured = model(x)
         graph.replay()
+        replayed = [t.clone() for t in _tensors(captured)]
+        same = outputs_match(replayed, _tensors(model(x)))
         torch.cuda.synchronize(x.device)
     except Exception:  # noqa: BLE001 - any capture failure means: time it eagerly
         try:
@@ -92,7 +96,25 @@ def _graphed(model: nn.Module, x: torch.Tensor) -> Callable[[], object] | None:
         except RuntimeError:
             pass
         return None
-    return graph.replay
+    return graph.replay if same else None
+
+
+def _tensors(output: object) -> list[torch.Tensor]:
+    """The tensors of a forward pass's output (a tensor, or nested tuples, lists and dicts of them)."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return [t for item in output for t in _tensors(item)]
+    return []
+
+
+def outputs_match(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    """Whether two forward passes gave the same tensors, to the precision of a replayed kernel
+    (the same kernels on the same input; cuDNN may pick another algorithm eagerly)."""
+    return len(a) == len(b) and all(x.shape == y.shape and torch.allclose(x.float(), y.float(), rtol=1e-3, atol=1e-5)
+                                    for x, y in zip(a, b, strict=True))
 
 
 def measure_latency(

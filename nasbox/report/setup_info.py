@@ -32,7 +32,7 @@ METRIC_DEFINITIONS: tuple[tuple[str, str], ...] = (
                 "under torch.inference_mode(), on the device the trial ran on; warm-up in windows of 10 calls "
                 "until two consecutive window medians agree within 5% (at most 10 s), then 20 to 60 timed "
                 "calls (about 1 s); 1 intra-op CPU thread on CPU; on GPU each call replays the forward pass captured "
-                "in a CUDA graph (eagerly when it cannot be captured), synchronised around every call."),
+                "in a CUDA graph (eagerly when it cannot be captured or its replay differs), synchronised around every call."),
     ("latency IQR", "the spread of the timed calls: interquartile range (75th minus 25th percentile), in ms."),
     ("hypervolume", "share of the normalised objective space dominated by the feasible, trained candidates, "
                     "bounded by the reference point (see above); between 0 and 1, higher is better."),

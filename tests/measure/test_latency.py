@@ -194,3 +194,36 @@ def test_median_and_iqr_of_timed_runs(monkeypatch):
     assert lat.warmup_runs == 10
     assert lat.median_ms == pytest.approx(5.0)
     assert lat.iqr_ms == pytest.approx(7.5 - 2.5)  # statistics.quantiles, exclusive method
+
+
+def test_outputs_match_compares_every_tensor_of_a_forward_pass():
+    from nasbox.measure.latency import _tensors, outputs_match
+
+    a = torch.randn(2, 5)
+    nested = (a, {"aux": [a * 2, 3]})
+    assert [t.shape for t in _tensors(nested)] == [(2, 5), (2, 5)]
+    assert outputs_match(_tensors(nested), _tensors((a.clone(), {"aux": [a * 2, 0]})))
+    assert outputs_match([a], [a + 1e-7])  # a kernel's rounding
+    assert not outputs_match([a], [a + 0.01])
+    assert not outputs_match([a], [a[:1]])  # another shape
+    assert not outputs_match([a], [a, a])  # another number of outputs
+
+
+class _HostCounter(nn.Module):
+    """A forward pass that adds a Python number it changes on every call: capturable, but a
+    graph replays the number it had at capture, so replays differ from eager calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.conv(x) + float(self.calls)
+
+
+@needs_cuda
+def test_cuda_latency_is_eager_when_a_replay_differs_from_an_eager_call():
+    lat = measure_latency(_HostCounter(), (3, 16, 16), device="cuda", min_runs=5, max_runs=10, **FAST)
+    assert lat.cuda_graph is False and lat.median_ms > 0
