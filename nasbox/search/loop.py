@@ -147,11 +147,8 @@ class Search:
                 beat.release(trial)
                 continue
             index, t0 = seen.finished + 1, time.perf_counter()
-            try:
-                outcome = self._run_one(proposal, index, beat)
-            except KeyboardInterrupt:
-                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                    self.recorder.lose(trial, "interrupted")
+            outcome = self._run_one(proposal, index, beat)
+            if outcome is None:
                 interrupted = True
                 break
             done_here += 1
@@ -195,11 +192,8 @@ class Search:
                 self.study.enqueue_trial(estimated.params, user_attrs={Attr.CONFIRMS: estimated.number})
                 proposal = self.proposer.propose_one()
                 t0 = time.perf_counter()
-                try:
-                    outcome = self._run_one(proposal, c.budget + i + 1, beat)
-                except KeyboardInterrupt:
-                    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                        self.recorder.lose(proposal.trial, "interrupted")
+                outcome = self._run_one(proposal, c.budget + i + 1, beat)
+                if outcome is None:
                     return True
                 elapsed = time.perf_counter() - start
                 status = TrialStatus(outcome.pop("status"))
@@ -238,7 +232,17 @@ class Search:
         self.progress(ClassicsMeasured(len(found), time.perf_counter() - t0,
                                        str(latency_cache_path(self.device, c.latency_threads))))
 
-    def _run_one(self, proposal: Proposal, index: int, beat: Heartbeat) -> dict[str, Any]:
+    def _run_one(self, proposal: Proposal, index: int, beat: Heartbeat) -> dict[str, Any] | None:
+        """:meth:`_run_to_end`, or ``None`` when interrupted (Ctrl-C): the trial is then recorded
+        as lost, "interrupted"."""
+        try:
+            return self._run_to_end(proposal, index, beat)
+        except KeyboardInterrupt:
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                self.recorder.lose(proposal.trial, "interrupted")
+            return None
+
+    def _run_to_end(self, proposal: Proposal, index: int, beat: Heartbeat) -> dict[str, Any]:
         """Run one trial to its end: its outcome, a candidate failure (FAIL with its reason),
         or -- when another worker settled it as stale meanwhile -- lost, left as that worker told it."""
         trial = proposal.trial

@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nasbox.files import atomic_write
 from nasbox.model.arch import Architecture
 from nasbox.study.pareto import non_dominated_mask
-from nasbox.study.schema import OBJECTIVES, Attr, StudyPaths, TrialStatus
+from nasbox.study.schema import OBJECTIVES, Attr, StudyPaths, TrialStatus, trial_status
 
 __all__ = ["REUSED", "Recorder", "RepeatIndex", "confirm_choice"]
 
@@ -52,8 +52,11 @@ class RepeatIndex:
 
 def confirm_choice(trials: list[FrozenTrial], evaluator: str, objectives: tuple[str, ...], k: int) -> list[FrozenTrial]:
     """The ``k`` best candidates ``evaluator`` scored that no trial confirms yet (``--confirm``): the
-    non-dominated ones first (by accuracy within a front), then the next fronts; one trial per genotype."""
-    confirmed = {t.user_attrs[Attr.CONFIRMS] for t in trials if Attr.CONFIRMS in t.user_attrs}
+    non-dominated ones first (by accuracy within a front), then the next fronts; one trial per genotype.
+    A confirmation that runs (in another process) or ran to a result (or a failure) takes its
+    candidate; a lost one (interrupted, its worker died) does not, so a resumed search trains it."""
+    confirmed = {t.user_attrs[Attr.CONFIRMS] for t in trials
+                 if Attr.CONFIRMS in t.user_attrs and trial_status(t) != TrialStatus.LOST}
     seen: set[Any] = set()
     pool = []
     for t in sorted(trials, key=lambda t: t.number):

@@ -18,7 +18,7 @@ from nasbox.report.fidelity import kendall_tau
 from nasbox.report.setup_info import setup_facts
 from nasbox.search import SearchConfig, run_search
 from nasbox.spaces import get_space
-from nasbox.study.schema import Attr, TrialStatus
+from nasbox.study.schema import Attr, TrialStatus, trial_status
 from nasbox.study.storage import open_study
 from nasbox.supernet import recalibrate
 from nasbox.supernet.train import SupernetConfig, calibration_batches, load_supernet, train_supernet
@@ -139,3 +139,28 @@ def test_kendall_tau_matches_closed_forms_and_scipy():
     x = [rng.choice([0.1, 0.2, 0.3, 0.4]) for _ in range(40)]
     y = [v + rng.choice([-0.1, 0.0, 0.1]) for v in x]
     assert kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+
+
+def test_ctrl_c_during_a_confirmation_loses_only_it_and_a_resume_confirms_it(tmp_path, supernet, monkeypatch):
+    import nasbox.evaluate.brief
+
+    real, calls = nasbox.evaluate.brief.train_model, {"n": 0}
+
+    def train(*a, **k):  # the first standalone training is the first confirmation: Ctrl-C there
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(nasbox.evaluate.brief, "train_model", train)
+    first = run_search(config(tmp_path, supernet, confirm=2))
+    assert first.interrupted and calls["n"] == 1
+    trials = open_study(first.study_name, reports_dir=tmp_path).get_trials(deepcopy=False)
+    (stopped,) = [t for t in trials if Attr.CONFIRMS in t.user_attrs]
+    assert trial_status(stopped) == TrialStatus.LOST and stopped.user_attrs[Attr.LOST] == "interrupted"
+    assert len([t for t in trials if t.user_attrs.get(Attr.EVALUATOR) == "supernet"]) == 6  # the estimates stay
+    resumed = run_search(config(tmp_path, supernet, confirm=2))
+    assert not resumed.interrupted
+    trials = open_study(first.study_name, reports_dir=tmp_path).get_trials(deepcopy=False)
+    done = [t for t in trials if Attr.CONFIRMS in t.user_attrs and trial_status(t) == TrialStatus.COMPLETE]
+    assert len(done) == 2 and len({t.user_attrs[Attr.CONFIRMS] for t in done}) == 2
