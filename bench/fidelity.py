@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import statistics
 import sys
@@ -35,7 +34,7 @@ from nasbox.measure.latency import device_name
 from nasbox.model.analysis import analyze
 from nasbox.model.build import build_model
 from nasbox.report.fidelity import kendall_tau
-from nasbox.search.config import NO_AUGMENT
+from nasbox.search.config import BASE_LR, NO_AUGMENT, scaled_lr
 from nasbox.search.propose import init_seed
 from nasbox.spaces import get_space, parse_space_args
 from nasbox.train.brief import train_model
@@ -43,12 +42,12 @@ from nasbox.train.recipe import TrainConfig, resolve_device
 
 
 def parse_fidelity(text: str, base_lr: float) -> tuple[float, int, float]:
-    """``"2x512"`` -> (2.0, 512, base_lr * sqrt(512 / 32)); ``"2x512@0.8"`` -> (2.0, 512, 0.8)."""
+    """``"2x512"`` -> (2.0, 512, base_lr * sqrt(512 / 32)) as a search scales it; ``"2x512@0.8"`` -> (2.0, 512, 0.8)."""
     budget, _, lr = text.strip().partition("@")
     epochs, _, batch = budget.partition("x")
     try:
         e, b = float(epochs), int(batch)
-        rate = float(lr) if lr else base_lr * math.sqrt(b / 32)
+        rate = float(lr) if lr else base_lr / BASE_LR * scaled_lr(b)  # the search's rule
     except ValueError:
         raise SystemExit(f"fidelity: expected EPOCHSxBATCH[@LR] such as 2x512 or 2x512@0.4, got {text!r}") from None
     if e <= 0 or b < 1 or rate <= 0:
