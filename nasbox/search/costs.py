@@ -152,4 +152,6 @@ class CostMeter:
             self._timed = True
             out = {Attr.LATENCY_MS: latency.median_ms, Attr.LATENCY_IQR_MS: latency.iqr_ms,
                    Attr.LATENCY_THREADS: latency.threads, Attr.LATENCY_SOURCE: "measured"}
+            if torch.device(latency.device).type == "cuda":  # which timing: a study can tell graphed from eager ones
+                out[Attr.LATENCY_CUDA_GRAPH] = latency.cuda_graph
         return out

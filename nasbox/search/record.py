@@ -25,6 +25,7 @@ __all__ = ["REUSED", "Recorder", "RepeatIndex", "confirm_choice"]
 
 #: the metrics a repeat takes from the trial it repeats
 REUSED = (Attr.ACCURACY, Attr.LATENCY_MS, Attr.LATENCY_IQR_MS, Attr.LATENCY_THREADS, Attr.LATENCY_SOURCE,
+          Attr.LATENCY_CUDA_GRAPH,
           Attr.MACS_FVCORE, Attr.MACS_THOP, Attr.TRAIN_LOSS, Attr.TRAIN_SECONDS, Attr.ITERATIONS, Attr.EPOCHS,
           Attr.IMAGES_PER_SECOND, Attr.PRECISION, Attr.DISCONNECTED)
 

@@ -80,6 +80,7 @@ class Attr:
     LATENCY_IQR_MS = "latency_iqr_ms"
     LATENCY_THREADS = "latency_threads"
     LATENCY_SOURCE = "latency_source"  # "measured" or "predicted"
+    LATENCY_CUDA_GRAPH = "latency_cuda_graph"  # on CUDA: timed as a replayed CUDA graph (False: eagerly)
     MACS_FVCORE = "macs_fvcore"
     MACS_THOP = "macs_thop"
     TRAIN_LOSS = "train_loss"

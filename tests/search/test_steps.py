@@ -56,6 +56,17 @@ def _candidate(arch=MEASURED):
     return Candidate(arch, analyze(arch), 0, build_model(arch, seed=3))
 
 
+def test_a_trial_records_whether_its_cuda_latency_was_a_replayed_graph(monkeypatch):
+    from nasbox.measure.latency import Latency
+
+    assert Attr.LATENCY_CUDA_GRAPH not in CostMeter("cpu").time(_candidate())  # a CPU times eagerly, always
+    for graphed in (True, False):
+        monkeypatch.setattr("nasbox.search.costs.measure_latency",
+                            lambda *a, graphed=graphed, **k: Latency(0.3, 0.01, 20, 10, 0, "cuda:0", graphed))
+        got = CostMeter("cpu").time(_candidate())
+        assert got[Attr.LATENCY_MS] == 0.3 and got[Attr.LATENCY_CUDA_GRAPH] is graphed
+
+
 def test_on_a_cpu_the_traced_counts_are_taken_before_training(monkeypatch):
     meter = CostMeter("cpu")
     assert meter.overlap_counts is False
