@@ -123,9 +123,10 @@ def main() -> None:
         best = max(s["tau"] for s in figures["short"])
         chosen = min((s for s in figures["short"] if s["tau"] >= best - 0.05), key=lambda s: s["median_s"])
         figures["chosen"] = chosen["fidelity"]
+        lr = "" if chosen["lr"] == scaled_lr(chosen["batch_size"]) else f" --lr {chosen['lr']:g}"  # the default
         print(f"cheapest fidelity within 0.05 of the best tau ({best:+.3f}): {chosen['fidelity']}, "
               f"tau {chosen['tau']:+.3f}: nasbox search --epochs {chosen['epochs']:g} --batch-size "
-              f"{chosen['batch_size']} --lr {chosen['lr']:.3g}", flush=True)
+              f"{chosen['batch_size']}{lr}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps({k: v for k, v in figures.items() if k not in ("candidates",)}), file=sys.stderr)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks on a CUDA GPU with CIFAR-10, writing their results under $OUT (default ./bench-out).
 #   bash bench/gpu.sh DATA_DIR [PART...]       DATA_DIR holds cifar-10-batches-py/
-# Parts, in the order they matter (each has its own time limits and ends within 8 minutes):
+# Parts, in the order they matter (each has its own time limits and ends within 9 minutes):
 #   fill      the GPU's use by a search at the default GPU fidelity (3 epochs of the 45k split, batch 256):
 #             CUDA tests, latency repeatability (CUDA graph and eager), the latency predictor, trial
 #             overhead, a 50-trial 4-worker search with the GPU's busy share
@@ -34,8 +34,8 @@ fill() {
   timeout 90 python3 bench/latency_predictor.py --device cuda --candidates 15 --spaces seed_cnn,mobilenet,resnet \
     --json "$out/latency_predictor.json"
   echo "== trial overhead (cifar10 at the default GPU fidelity)"
-  timeout 70 python3 bench/trial_overhead.py --dataset cifar10 --data-dir "$data" --device cuda \
-    --candidates 4 --json "$out/trial_overhead.json"
+  timeout 90 python3 bench/trial_overhead.py --dataset cifar10 --data-dir "$data" --device cuda \
+    --candidates 3 --json "$out/trial_overhead.json"
   echo "== search: 50 trials on cifar10 with 4 workers on one GPU at the default GPU fidelity (GPU busy sampled)"
   nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 250 > "$out/gpu_util.txt" &
   sampler=$!
@@ -43,6 +43,7 @@ fill() {
   timeout 200 python3 -m nasbox.cli search --dataset cifar10 --data-dir "$data" --budget 50 \
     --device cuda --workers 4 --study gpu50 --reports-dir "$out/reports50" | tail -n 5
   wall=$(( $(date +%s) - start ))
+  pkill -f -- "--study gpu50" 2>/dev/null; sleep 1  # workers run in sessions of their own: stop any past the limit
   kill "$sampler" 2>/dev/null
   python3 -c "import statistics; u = [float(x) for x in open('$out/gpu_util.txt') if x.strip()]; \
 print(f'GPU busy {statistics.mean(u):.0f}% (mean utilization over {len(u)} samples)')"

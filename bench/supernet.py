@@ -195,7 +195,7 @@ def main() -> None:
 def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path) -> None:
     """Standalone brief training's own rank noise: the same subnets trained with seed 1 (initialisation, order)."""
     from nasbox.model.build import build_model
-    from nasbox.search.config import DEFAULT_EPOCHS
+    from nasbox.search.config import default_fidelity
     from nasbox.search.propose import init_seed
     from nasbox.train.brief import train_model
     from nasbox.train.recipe import TrainConfig
@@ -205,8 +205,8 @@ def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path)
     space = get_space(args.space, args=parse_space_args(space_args)).bind(data.spec.input_shape, data.spec.num_classes)
     standalone = _done(open_study("standalone", reports_dir=out))
     evaluator = make_evaluator(f"supernet:{net}", EvalContext(data, device, None, 1, 32, 0.1, False, 0, space=space))
-    config = TrainConfig(epochs=DEFAULT_EPOCHS.get(args.dataset, 1.0), batch_size=args.search_batch_size, lr=0.1,
-                         augment=False, seed=1)
+    epochs, iterations, batch_size, lr = default_fidelity(args.dataset, device, batch_size=args.search_batch_size)
+    config = TrainConfig(epochs=epochs, iterations=iterations, batch_size=batch_size, lr=lr, augment=False, seed=1)
     first, second, inherited = [], [], []
     for t in standalone:
         arch = space.from_params(t.params)

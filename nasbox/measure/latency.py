@@ -113,8 +113,10 @@ def _tensors(output: object) -> list[torch.Tensor]:
 def outputs_match(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     """Whether two forward passes gave the same tensors, to the precision of a replayed kernel
     (the same kernels on the same input; cuDNN may pick another algorithm eagerly)."""
-    return len(a) == len(b) and all(x.shape == y.shape and torch.allclose(x.float(), y.float(), rtol=1e-3, atol=1e-5)
-                                    for x, y in zip(a, b, strict=True))
+    def close(x: torch.Tensor, y: torch.Tensor) -> bool:
+        return x.shape == y.shape and torch.allclose(x.float(), y.float(), rtol=1e-3, atol=1e-5, equal_nan=True)
+
+    return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
 
 
 def measure_latency(

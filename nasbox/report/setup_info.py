@@ -100,7 +100,7 @@ def setup_facts(data: ReportData) -> list[tuple[str, str]]:
     dataset = f"{s.get('dataset') or c.get('dataset') or '-'}"
     extra = [f"subset {c['subset']:,}" if c.get("subset") else None, f"validation fraction {_fmt(c.get('val_fraction'))}",
              f"options {_fmt(options)}" if options else None]
-    confirmations = sum(1 for t in data.trials if t.confirms is not None)
+    confirmations = sum(1 for t in data.trials if t.confirms is not None and t.status != "lost")
     versions = data.run.get("versions") or {}
     storage = mask_url(c["storage"]) if c.get("storage") else "journal file (journal.log beside this report)"
     return [

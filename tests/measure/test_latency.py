@@ -204,6 +204,8 @@ def test_outputs_match_compares_every_tensor_of_a_forward_pass():
     assert [t.shape for t in _tensors(nested)] == [(2, 5), (2, 5)]
     assert outputs_match(_tensors(nested), _tensors((a.clone(), {"aux": [a * 2, 0]})))
     assert outputs_match([a], [a + 1e-7])  # a kernel's rounding
+    nan = torch.tensor([1.0, float("nan")])
+    assert outputs_match([nan], [nan.clone()])  # a network that outputs NaN replays NaN
     assert not outputs_match([a], [a + 0.01])
     assert not outputs_match([a], [a[:1]])  # another shape
     assert not outputs_match([a], [a, a])  # another number of outputs

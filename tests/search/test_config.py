@@ -47,11 +47,19 @@ def test_the_search_config_fills_in_the_defaults_of_its_device():
     SearchConfig().check()  # None is a valid batch size and learning rate: "the default"
 
 
-def test_the_classic_networks_are_scored_at_the_searchs_defaults():
-    args = argparse.Namespace(study=None, dataset="cifar10", device="cpu", epochs=None, iterations=None, batch_size=64,
-                              lr=None, subset=None, val_fraction=None, data_dir=None, seed=None)
-    settings = _zoo_settings(args)
-    search = SearchConfig(dataset="cifar10", batch_size=64, device="cpu").with_defaults("cpu")
-    assert (settings.epochs, settings.iterations, settings.batch_size, settings.lr) == (
-        search.epochs, search.iterations, search.batch_size, search.lr)
+def _zoo_args(**given) -> argparse.Namespace:
+    return argparse.Namespace(**{"study": None, "dataset": "cifar10", "device": None, "epochs": None, "iterations": None,
+                                 "batch_size": None, "lr": None, "subset": None, "val_fraction": None, "data_dir": None,
+                                 "seed": None, **given})
+
+
+def test_the_classic_networks_are_scored_at_the_searchs_defaults(monkeypatch):
+    settings = _zoo_settings(_zoo_args(device="cpu", batch_size=64))
+    assert (settings.epochs, settings.iterations, settings.batch_size) == (1.0, None, 64)
     assert settings.lr == pytest.approx(0.1 * math.sqrt(2))
+    # on a GPU ("auto" finding one): the GPU defaults, as a search there takes them
+    monkeypatch.setattr("nasbox.cli.score.resolve_device", lambda spec: torch.device("cuda", 0))
+    settings = _zoo_settings(_zoo_args())
+    epochs, batch = GPU_FIDELITY["cifar10"]
+    assert (settings.device, settings.epochs, settings.batch_size) == ("cuda:0", epochs, batch)
+    assert settings.lr == pytest.approx(0.1 * math.sqrt(batch / 32))

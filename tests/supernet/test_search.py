@@ -164,3 +164,6 @@ def test_ctrl_c_during_a_confirmation_loses_only_it_and_a_resume_confirms_it(tmp
     trials = open_study(first.study_name, reports_dir=tmp_path).get_trials(deepcopy=False)
     done = [t for t in trials if Attr.CONFIRMS in t.user_attrs and trial_status(t) == TrialStatus.COMPLETE]
     assert len(done) == 2 and len({t.user_attrs[Attr.CONFIRMS] for t in done}) == 2
+    assert stopped.user_attrs[Attr.CONFIRMS] in {t.user_attrs[Attr.CONFIRMS] for t in done}  # the one Ctrl-C stopped
+    budget = dict(setup_facts(collect(open_study(first.study_name, reports_dir=tmp_path))))["budget"]
+    assert budget.endswith("; 2 confirmations beside the budget")  # the lost one is not counted
