@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-import types
 
 import optuna
 import pytest
@@ -14,6 +13,7 @@ from optuna.trial import TrialState, create_trial
 
 from nasbox.errors import StorageError
 from nasbox.evaluate.base import Candidate
+from nasbox.measure.latency import Latency
 from nasbox.model import Architecture, ConvBlock, Head, Stage, analyze
 from nasbox.model.build import build_model
 from nasbox.search.check import Constraints
@@ -57,8 +57,6 @@ def _candidate(arch=MEASURED):
 
 
 def test_a_trial_records_whether_its_cuda_latency_was_a_replayed_graph(monkeypatch):
-    from nasbox.measure.latency import Latency
-
     assert Attr.LATENCY_CUDA_GRAPH not in CostMeter("cpu").time(_candidate())  # a CPU times eagerly, always
     for graphed in (True, False):
         monkeypatch.setattr("nasbox.search.costs.measure_latency",
@@ -139,7 +137,7 @@ def test_on_a_gpu_only_the_first_latency_waits_for_the_clocks(monkeypatch):
 
     def fake(model, shape, **kwargs):
         seen.append(kwargs)
-        return types.SimpleNamespace(median_ms=1.0, iqr_ms=0.1, threads=0)
+        return Latency(1.0, 0.1, 20, 10, 0, str(kwargs["device"]), True)
 
     monkeypatch.setattr("nasbox.search.costs.measure_latency", fake)
     gpu, cpu = CostMeter(torch.device("cuda")), CostMeter("cpu")
