@@ -115,7 +115,7 @@ class SearchConfig:
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"validation fraction must lie in (0, 1), got {self.val_fraction}")
 
-    def with_defaults(self, device: str | Any = "cpu") -> SearchConfig:
+    def with_defaults(self, device: str | Any) -> SearchConfig:
         """Fill in the per-candidate training (:func:`default_fidelity` on ``device``) and the
         augmentation where they are not given."""
         epochs, iterations, batch_size, lr = default_fidelity(self.dataset, device, subset=self.subset, epochs=self.epochs,
@@ -131,8 +131,8 @@ DEFAULT_EPOCHS = {"mnist5k": 2.0, "synthetic": 1.0, "cifar10": 1.0, "imagefolder
 # ... and on a GPU, where it differs: (epochs, batch size). A GPU trains a small CNN at batch
 # 32 far below its capacity, so it takes a larger batch (the learning rate scaled with it).
 # How well brief training ranks candidates grows with its steps (CIFAR-10, batch 256, against
-# 10 epochs: Kendall's tau 0.15 at 56 steps, 0.64 at 225, ceiling 0.76; bench/RESULTS.md,
-# "Fidelity"): 3 epochs of the 45k split are 527 steps.
+# 10 epochs: Kendall's tau 0.15 at 56 steps, 0.64 at 224, ceiling 0.76; bench/RESULTS.md,
+# "Fidelity"): 3 epochs of the 45k split are 525 steps.
 GPU_FIDELITY = {"cifar10": (3.0, 256)}
 BASE_BATCH, BASE_LR = 32, 0.1
 
