@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataError",
+    "DiskFullError",
     "EvaluationError",
     "NasboxError",
     "ShapeError",
@@ -41,6 +42,17 @@ class DataError(NasboxError):
 
 class StorageError(NasboxError):
     """A study's storage cannot be reached, or holds an incompatible study."""
+
+
+class DiskFullError(NasboxError, OSError):
+    """A file could not be written because its disk (or quota) is full; nothing written before was lost.
+
+    It is an :class:`OSError` too (``errno`` ENOSPC), so that code catching write failures the usual way
+    still does; its text is the message alone.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror if self.strerror is not None else super().__str__())
 
 
 class TrainingError(NasboxError):

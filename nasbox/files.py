@@ -4,7 +4,9 @@ Every file nasbox writes for others to read (tables, report pages, genotypes, ch
 caches shared by concurrent workers) goes through :func:`atomic_write`: the content is
 written to a temporary file beside the target, flushed to disk, and renamed over it, so a
 reader sees the old file or the new one, never half of one, and a crash or a full disk
-leaves the old file as it was. A file that several processes *update* (the latency lookup
+leaves the old file as it was. A write that fails for a full disk (or quota) raises
+:class:`~nasbox.errors.DiskFullError`, one line naming the file, after removing its temporary file.
+A file that several processes *update* (the latency lookup
 table, the zoo cache) is read, merged and replaced by :func:`update_file`, under a lock
 file (``filelock``) beside it, so that no writer loses another's entries.
 """
@@ -12,6 +14,7 @@ file (``filelock``) beside it, so that no writer loses another's entries.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -19,7 +22,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-__all__ = ["LOCK_TIMEOUT_S", "atomic_write", "locked", "update_file"]
+from nasbox.errors import DiskFullError
+
+__all__ = ["LOCK_TIMEOUT_S", "atomic_write", "disk_full", "is_disk_full", "locked", "update_file"]
 
 #: how long a writer waits for another one's lock before giving up (seconds)
 LOCK_TIMEOUT_S = 120.0
@@ -27,6 +32,35 @@ LOCK_TIMEOUT_S = 120.0
 Content = str | bytes | Callable[[Path], None]
 _UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and put back
 os.umask(_UMASK)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+#: a write that failed where less than this is free failed for the disk (writers that hide the errno)
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def is_disk_full(exc: BaseException, folder: str | Path | None = None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a full disk or quota.
+
+    Some writers hide the errno (``torch.save`` raises a ``RuntimeError`` about a stream position); for
+    those, a failure in ``folder`` while less than 1 MiB is free there counts as a full disk.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DiskFullError) or (isinstance(seen, OSError) and seen.errno in _FULL):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    if folder is None:
+        return False
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < _NEARLY_FULL_BYTES
+
+
+def disk_full(path: str | Path, what: str = "") -> DiskFullError:
+    """The one-line error of a write to ``path`` that found its disk full."""
+    return DiskFullError(errno.ENOSPC, f"no space left on the disk of {path}{' (' + what + ')' if what else ''}: free "
+                                       "some space and run the same command again (nothing written before was lost)")
 
 
 def atomic_write(path: str | Path, content: Content, *, encoding: str = "utf-8") -> Path:
@@ -42,13 +76,23 @@ def atomic_write(path: str | Path, content: Content, *, encoding: str = "utf-8")
         ``path``.
 
     Raises:
-        OSError: the folder is not writable or the disk is full; ``path`` is left as it was
-            and the temporary file is removed.
+        DiskFullError: the disk (or quota) is full; ``path`` is left as it was and the temporary
+            file is removed.
+        OSError: the folder is not writable; likewise.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full(path) from exc
+        raise
+    _replace(path, Path(name), fd, content, encoding)
+    return path
+
+
+def _replace(path: Path, tmp: Path, fd: int, content: Content, encoding: str) -> None:
     try:
         if callable(content):
             os.close(fd)
@@ -65,11 +109,14 @@ def atomic_write(path: str | Path, content: Content, *, encoding: str = "utf-8")
         fd = -1
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
+    except Exception as exc:  # judged while the temporary file still takes its space
+        if isinstance(exc, DiskFullError) or not is_disk_full(exc, path.parent if callable(content) else None):
+            raise
+        raise disk_full(path) from exc
     finally:
         if fd >= 0:
             os.close(fd)
         tmp.unlink(missing_ok=True)
-    return path
 
 
 @contextlib.contextmanager

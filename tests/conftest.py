@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,9 +41,33 @@ def _as_owner(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
+class PostgresServer:
+    """A throw-away PostgreSQL cluster on a loopback port that tests may stop and start (an outage)."""
+
+    def __init__(self, bindir: Path, root: Path, port: int) -> None:
+        self.bindir, self.root, self.port = bindir, root, port
+        self.data = root / "data"
+        self.url = f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{port}/{PG_DB}"
+
+    def _ctl(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(_as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.data), *args]),
+                              capture_output=True, text=True)
+
+    def start(self) -> None:
+        done = self._ctl("-l", str(self.root / "log"), "-w", "-t", "60", "-o",
+                         f"-p {self.port} -k {self.root / 'sock'} -c listen_addresses=127.0.0.1 -c max_connections=200",
+                         "start")
+        if done.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not start: {done.stderr}")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``fast``: connections are closed, as in a restart; ``immediate``: as in a crash)."""
+        self._ctl("-m", mode, "-w", "stop")
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """``postgresql://nasbox:<password>@127.0.0.1:<port>/nasbox`` on a fresh cluster."""
+def postgres() -> Iterator[PostgresServer]:
+    """A fresh cluster with the database ``nasbox``; its URL is ``postgres.url`` (see :func:`postgres_url`)."""
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -51,7 +76,7 @@ def postgres_url() -> Iterator[str]:
     except ImportError:
         pytest.skip("psycopg is not installed (pip install -e '.[dev]')")
     root = Path(tempfile.mkdtemp(prefix="nasbox-pg-"))
-    data, sock = root / "data", root / "sock"
+    sock = root / "sock"
     sock.mkdir()
     pwfile = root / "pw"
     pwfile.write_text(PG_PASSWORD + "\n")
@@ -59,27 +84,67 @@ def postgres_url() -> Iterator[str]:
         shutil.chown(root, "postgres")
         shutil.chown(sock, "postgres")
         shutil.chown(pwfile, "postgres")
-    port = _free_port()
-    run = lambda cmd: subprocess.run(_as_owner(cmd), check=True, capture_output=True, text=True)  # noqa: E731
-    run([str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, "--pwfile", str(pwfile), "--auth=scram-sha-256",
-         "-E", "UTF8"])
-    run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60", "-o",
-         f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=100", "start"])
+    server = PostgresServer(bindir, root, _free_port())
+    subprocess.run(_as_owner([str(bindir / "initdb"), "-D", str(server.data), "-U", PG_USER, "--pwfile", str(pwfile),
+                              "--auth=scram-sha-256", "-E", "UTF8"]), check=True, capture_output=True, text=True)
+    server.start()
     try:
         env = {**os.environ, "PGPASSWORD": PG_PASSWORD}
         for _ in range(50):
-            done = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", PG_USER, "-d", "postgres", "-c",
-                                   f"CREATE DATABASE {PG_DB}"], env=env, capture_output=True, text=True)
+            done = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(server.port), "-U", PG_USER, "-d", "postgres",
+                                   "-c", f"CREATE DATABASE {PG_DB}"], env=env, capture_output=True, text=True)
             if done.returncode == 0:
                 break
             time.sleep(0.2)
         else:
             raise RuntimeError(f"could not create the database: {done.stderr}")
-        yield f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{port}/{PG_DB}"
+        yield server
     finally:
-        subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+        server.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres: PostgresServer) -> str:
+    """``postgresql://nasbox:<password>@127.0.0.1:<port>/nasbox`` on a fresh cluster."""
+    return postgres.url
+
+
+class SmallDisk:
+    """A tmpfs of a given size, mounted for one test: a real disk that fills up (ENOSPC)."""
+
+    def __init__(self, path: Path, kib: int) -> None:
+        self.path = path
+        self.path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.decode().strip()}")
+
+    def resize(self, kib: int) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={kib}k", str(self.path)], check=True, capture_output=True)
+
+    def fill(self, leave: int) -> None:
+        """Fill the disk up to ``leave`` bytes free (with a file named ``filler``)."""
+        free = shutil.disk_usage(self.path).free
+        with (self.path / "filler").open("ab") as f:
+            f.write(b"\0" * max(0, free - leave))
+
+    def unmount(self) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Any]:
+    """``small_disk(kib)``: a tmpfs of that size under the test's folder (skipped where mounting is not allowed)."""
+    disks: list[SmallDisk] = []
+
+    def make(kib: int, name: str = "disk") -> SmallDisk:
+        disks.append(SmallDisk(tmp_path / name, kib))
+        return disks[-1]
+
+    yield make
+    for disk in disks:
+        disk.unmount()
 
 
 @pytest.fixture

@@ -113,3 +113,76 @@ def test_two_zoo_scorers_sharing_one_cache_keep_every_network(tmp_path):
     """, tmp_path)
     models = json.loads(cache_path(tmp_path, settings).read_text())["models"]
     assert len(models) == WRITERS * ENTRIES
+
+
+# ---- a full disk: one DiskFullError naming the file, the old file intact, no temporary file left
+
+
+def _no_temporaries(folder: Path) -> bool:
+    return not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_full_disk_fails_each_kind_of_write_in_one_line_and_keeps_the_old_file(small_disk):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+
+    from nasbox.errors import DiskFullError
+
+    disk = small_disk(512)
+    target = disk.path / "table.csv"
+    atomic_write(target, "old contents\n")
+    disk.fill(leave=8 * 1024)
+    fig = plt.figure(figsize=(8, 8))
+    plt.imshow(np.random.default_rng(0).random((400, 400)))
+    writers = {
+        "text": "x" * 64 * 1024,
+        "bytes": b"\1" * 64 * 1024,
+        "matplotlib": lambda p: fig.savefig(p, format="png"),  # raises OSError(ENOSPC) itself
+        "torch.save": lambda p: torch.save({"w": torch.zeros(64 * 1024)}, p),  # hides the errno: judged by free space
+    }
+    for name, content in writers.items():
+        with pytest.raises(DiskFullError) as caught:
+            atomic_write(target, content)
+        text = str(caught.value)
+        assert text.startswith(f"no space left on the disk of {target}") and "\n" not in text, name
+        assert target.read_text() == "old contents\n", name
+        assert _no_temporaries(disk.path), name
+    plt.close(fig)
+
+
+def test_a_full_disk_leaves_an_updated_file_as_it_was(small_disk):
+    from nasbox.errors import DiskFullError
+
+    disk = small_disk(256)
+    target = disk.path / "cache.json"
+    update_file(target, lambda old: json.dumps({"a": 1}))
+    disk.fill(leave=4 * 1024)
+    with pytest.raises(DiskFullError):
+        update_file(target, lambda old: json.dumps({**json.loads(old), "b": "x" * 64 * 1024}))
+    assert json.loads(target.read_text()) == {"a": 1} and _no_temporaries(disk.path)
+
+
+def test_a_checkpoint_on_a_full_disk_is_one_line_and_the_last_one_stays(small_disk):
+    import torch
+
+    from nasbox.errors import DiskFullError
+    from nasbox.model.arch import Architecture, Head, Pool, Stage
+    from nasbox.model.blocks import ConvBlock
+    from nasbox.model.build import build_model
+    from nasbox.train.checkpoint import load_checkpoint, save_checkpoint
+
+    arch = Architecture((1, 16, 16), 10, stages=(Stage((ConvBlock(4),), Pool("max")),), head=Head("gap"))
+    model = build_model(arch)
+    disk = small_disk(1024)
+    path = disk.path / "checkpoint.pt"
+    common = dict(config={}, data={}, finished=False, history=[], test_accuracy=None, command=None, source=None,
+                  model=model.state_dict(), optimizer={}, scheduler={}, rng={})
+    save_checkpoint(path, arch, epoch=1, **common)
+    disk.fill(leave=2 * 1024)
+    with pytest.raises(DiskFullError):
+        save_checkpoint(path, arch, epoch=2, **{**common, "model": {"big": torch.zeros(256 * 1024)}})
+    assert load_checkpoint(path).epoch == 1 and _no_temporaries(disk.path)

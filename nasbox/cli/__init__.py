@@ -16,11 +16,14 @@ from typing import Any, NoReturn
 from nasbox.cli._common import _console as _console  # re-exported: shared by the command modules
 from nasbox.cli._common import float_above, fraction, int_at_least, seed
 from nasbox.cli._help import EXAMPLES, HelpFormatter
+from nasbox.cli.doctor import cmd_doctor
 from nasbox.cli.inspect import cmd_show, cmd_spaces, cmd_zoo
 from nasbox.cli.model import _candidate_options, cmd_export, cmd_supernet, cmd_train
 from nasbox.cli.score import _zoo_score_options, cmd_report
 from nasbox.cli.search import cmd_search
 from nasbox.errors import ConfigError, NasboxError
+from nasbox.files import is_disk_full
+from nasbox.study.rdb import DEFAULT_RETRY_S
 
 __all__ = ["main"]
 
@@ -67,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_command(sub)
     _supernet_command(sub)
     _export_command(sub)
+    _doctor_command(sub)
     return parser
 
 
@@ -158,6 +162,9 @@ def _search_command(sub: Any) -> None:
                    help="... or once this many seconds passed since the last rebuild")
     p.add_argument("--heartbeat", type=int_at_least(1), default=30, metavar="SECONDS",
                    help="RDB storages: heartbeat interval; a trial silent for 3x this is lost (dead worker)")
+    p.add_argument("--storage-retry", type=float_above(0), default=DEFAULT_RETRY_S, metavar="SECONDS",
+                   help="RDB storages: how long a storage call is retried while the database is unreachable (a "
+                        "restart, a failover) before the worker gives up with exit code 2")
 
 
 def _zoo_command(sub: Any) -> None:
@@ -256,8 +263,21 @@ def _export_command(sub: Any) -> None:
     p.add_argument("--threads", type=int_at_least(1), default=1, help="onnxruntime threads for --measure")
 
 
+def _doctor_command(sub: Any) -> None:
+    what = ("examine a study's storage: a journal's records, a torn last record (cut with a copy kept), damage before "
+            "the last record (--repair keeps every readable record in a new journal, the damaged one beside it); a "
+            "database's reachability; the trials of each study by status. Exit code 1 when damage is left")
+    p = sub.add_parser("doctor", help=what)
+    p.add_argument("--study", help="the study (its journal is <reports-dir>/<study>/journal.log)")
+    p.add_argument("--storage", metavar="FILE|URL", help="a journal file or a storage URL instead")
+    p.add_argument("--reports-dir", default="reports", help="where the search wrote the study's folder")
+    p.add_argument("--repair", action="store_true", help="cut a torn tail and salvage a damaged journal")
+    p.add_argument("--storage-retry", type=float_above(0), default=DEFAULT_RETRY_S, metavar="S",
+                   help="how long to wait for an unreachable database")
+
+
 COMMANDS = {"spaces": cmd_spaces, "show": cmd_show, "zoo": cmd_zoo, "search": cmd_search, "report": cmd_report,
-            "export": cmd_export}
+            "export": cmd_export, "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,6 +299,13 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk that a library's own write met (nasbox's writers raise DiskFullError)
+        if debug or not is_disk_full(exc):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(f"error: no space left on the device{where}: free some space and run the same command again (nothing "
+              "written before was lost)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -54,8 +54,15 @@ EXAMPLES: dict[str, str] = {
     "supernet": _examples(
         "nasbox supernet train --space mobilenet --space-arg activations=relu6 --dataset mnist5k --epochs 10",
         "nasbox search --space mobilenet --space-arg activations=relu6 --evaluator "
-        "supernet:reports/supernets/mobilenet-mnist5k --budget 500 --confirm 5"),
+        "supernet:reports/supernets/mobilenet-mnist5k --budget 500 --confirm 5",
+        "nasbox supernet train --space nb201 --dataset cifar10 --data-dir ~/data --epochs 30",
+        "nasbox search --space nb201 --dataset cifar10 --data-dir ~/data --evaluator "
+        "supernet:reports/supernets/nb201-cifar10 --budget 1000 --confirm 5"),
     "export": _examples(
         "nasbox export --study seed_cnn-mnist5k --trial 12 --format onnx",
         "nasbox export --arch my_arch.json --untrained --format torchscript"),
+    "doctor": _examples(
+        "nasbox doctor --study seed_cnn-mnist5k",
+        "nasbox doctor --storage reports/seed_cnn-mnist5k/journal.log --repair",
+        "nasbox doctor --storage postgresql://user@host/db"),
 }

@@ -120,4 +120,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"  {report.index}")
     print(f"  {report.report_dir / 'report.md'}")
     print(f"  {report.report_dir / 'trials.csv'}, {report.report_dir / 'pareto.csv'}")
+    if report.data.storage_note:
+        print(f"storage: {report.data.storage_note}")
     return 0

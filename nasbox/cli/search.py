@@ -28,7 +28,8 @@ def _search_config(args: argparse.Namespace):
         lr=args.lr, augment=args.augment, objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
         sampler=args.sampler, seed=args.seed, max_params=args.max_params, max_macs=args.max_macs,
         max_latency_ms=args.max_latency_ms, budget=args.budget, study=args.study, storage=args.storage,
-        reports_dir=args.reports_dir, device=args.device, heartbeat_s=args.heartbeat, early_stop=args.early_stop,
+        reports_dir=args.reports_dir, device=args.device, heartbeat_s=args.heartbeat, storage_retry_s=args.storage_retry,
+        early_stop=args.early_stop,
         prescreen=args.prescreen, latency=args.latency, evaluator=args.evaluator, confirm=args.confirm, classics=args.classics,
         report_every=args.report_every, report_every_s=args.report_every_s,
     )
@@ -65,6 +66,9 @@ class _SearchProgress:
                            + (f"; settled stale trials {e.settled}" if e.settled else ""))
         live = (f" (rebuilt every {e.report_every} trials or {_fmt_time(e.report_every_s)} while searching)"
                 if e.report_every else "")
+        for size, copy in e.healed:
+            self.console.print(f"journal: dropped a torn last record of {size:,} bytes (an append cut short; copy kept "
+                               f"in {copy})", soft_wrap=True)
         self.console.print(f"report: {e.report_dir}/index.html{live}")
         self.progress.start()
         self.task = self.progress.add_task(f"trial {e.finished}/{e.budget}", total=e.budget, completed=e.finished,

@@ -24,6 +24,7 @@ from nasbox.errors import NasboxError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
 from nasbox.spaces import study_space
+from nasbox.study.journal import journal_note
 from nasbox.study.schema import COUNTED, Attr, StudyAttr, TrialStatus, count_finished, lost_reason, trial_status
 from nasbox.study.tables import pareto_numbers
 
@@ -112,6 +113,7 @@ class ReportData:
     classics: dict[str, Any] = field(default_factory=dict)  # the classic networks' latency the search measured
     evaluator: dict[str, Any] = field(default_factory=dict)  # what the search's evaluator recorded (a supernet's)
     counted: int = 0  # trials that count toward the budget, by the search's own rule (count_finished)
+    storage_note: str = ""  # what the storage healed (a torn journal tail), in a sentence
 
     def by_status(self, status: str) -> list[TrialRow]:
         return [t for t in self.trials if t.status == status]
@@ -254,4 +256,5 @@ def collect(study: optuna.Study) -> ReportData:
         run=dict(attrs.get(StudyAttr.RUN) or {}), pareto_numbers=pareto_numbers(study),
         fidelity=fidelity, devices=tuple(devices), classics=dict(attrs.get(StudyAttr.CLASSICS) or {}),
         evaluator=dict(attrs.get(StudyAttr.EVALUATOR) or {}), counted=count_finished(trials),
+        storage_note=journal_note(study._storage),
     )

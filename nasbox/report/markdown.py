@@ -72,7 +72,10 @@ def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeIn
     counts = ", ".join(f"{n} {s}" for s, n in data.counts().items() if n)
     out = [f"# nasbox report: {md_escape(data.study_name)}", "",
            f"{len(data.trials)} trials ({counts or 'none'}); objectives: {md_escape(', '.join(data.objectives))}. "
-           "The interactive page is [index.html](index.html).", "", "## Pareto fronts", ""]
+           "The interactive page is [index.html](index.html).", ""]
+    if data.storage_note:
+        out += [f"Storage: {md_escape(data.storage_note)}.", ""]
+    out += ["## Pareto fronts", ""]
     for f in fronts:
         label = COSTS[f.cost][1]
         ref = fmt_ms(f.reference) + " ms" if f.cost == "latency" else fmt_count(f.reference)

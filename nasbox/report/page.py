@@ -48,6 +48,7 @@ def _header(data: ReportData, hv: HypervolumeInfo, n_pareto: int) -> str:
     return f"""<header>
 <h1>nasbox report · <span id="study-name">{esc(data.study_name)}</span></h1>
 <p>{len(data.trials)} trials ({counts or 'none'}) · objectives: {esc(', '.join(data.objectives))}</p>
+{f'<p class="note" id="storage-note">Storage: {esc(data.storage_note)}.</p>' if data.storage_note else ''}
 <p><span class="kpi">best accuracy <b>{fmt_acc(best)}</b></span>
 <span class="kpi">Pareto-optimal candidates <b>{n_pareto}</b></span>
 <span class="kpi">hypervolume <b id="hv-value">{hv.value:.4f}</b></span></p>

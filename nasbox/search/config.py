@@ -53,6 +53,7 @@ class SearchConfig:
     latency_threads: int = 1
     latency: str = "measure"  # "measure" each candidate, or "predict" it from the device's per-block table
     heartbeat_s: int = 30
+    storage_retry_s: float = 240.0  # how long storage calls are retried while a database is unreachable
     early_stop: bool = False
     early_stop_eta: int = 3
     prescreen: int = 0  # proposals scored with zero-cost proxies per trained trial (0 or 1: no pre-screening)
@@ -86,6 +87,8 @@ class SearchConfig:
             raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
         if not isinstance(self.heartbeat_s, int) or self.heartbeat_s < 1:
             raise ConfigError(f"--heartbeat must be a whole number of seconds >= 1, got {self.heartbeat_s}")
+        if not (isinstance(self.storage_retry_s, (int, float)) and self.storage_retry_s > 0):
+            raise ConfigError(f"--storage-retry must be a positive number of seconds, got {self.storage_retry_s}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must lie in [0, 2**32), got {self.seed}")
         if self.latency_threads < 1:

@@ -30,6 +30,7 @@ class SearchStarted:
     n_val: int
     report_every: int = 0  # the report is rebuilt after this many trials (0: at the end only) ...
     report_every_s: float = 0.0  # ... or this many seconds
+    healed: tuple[tuple[int, str], ...] = ()  # torn journal tails this worker cut: (bytes, where a copy is kept)
 
 
 @dataclass(frozen=True)

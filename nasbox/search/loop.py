@@ -36,7 +36,7 @@ import optuna
 from filelock import Timeout
 
 from nasbox.data import load_dataset
-from nasbox.errors import NasboxError, ShapeError, TrainingError
+from nasbox.errors import DiskFullError, NasboxError, ShapeError, StorageError, TrainingError
 from nasbox.evaluate import Candidate, EvalContext, Evaluator, make_evaluator
 from nasbox.evaluate.classics import latency_cache_path
 from nasbox.measure.memory import MemoryLedger, training_bytes
@@ -55,7 +55,7 @@ from nasbox.search.record import REUSED, Recorder, RepeatIndex, confirm_choice
 from nasbox.search.session import open_search_study, record_run_facts, setup_of
 from nasbox.spaces import get_space
 from nasbox.study.schema import COUNTED, OBJECTIVES, TRAINED, Attr, StudyAttr, StudyPaths, TrialStatus, count_finished, safe_name
-from nasbox.study.storage import Heartbeat, open_storage
+from nasbox.study.storage import Heartbeat, journal_healed, open_storage
 from nasbox.study.tables import write_study_tables
 from nasbox.train.recipe import resolve_device, use_bf16
 
@@ -93,7 +93,8 @@ class Search:
         self.study_name = c.study or f"{self.space.name}-{c.dataset}"
         self.paths = StudyPaths(Path(c.reports_dir) / safe_name(self.study_name))
         url = c.storage or os.environ.get("NASBOX_STORAGE") or None
-        self.storage, self.storage_display = open_storage(url, self.paths.root, c.heartbeat_s)
+        self.storage, self.storage_display = open_storage(url, self.paths.root, c.heartbeat_s,
+                                                          c.storage_retry_s)
         self.study = open_search_study(self.storage, self.storage_display, self.study_name, c,
                                        setup_of(c, self.space, self.fidelity))
         facts = self.evaluator.facts()
@@ -210,7 +211,8 @@ class Search:
                              self.space.name, c.dataset, self.evaluator.name, settled,
                              count_finished(self.study.get_trials(deepcopy=False)), self.fidelity,
                              self.evaluator.budget_text(), len(self.data.train), len(self.data.val),
-                             c.report_every if self.live.enabled else 0, c.report_every_s)
+                             c.report_every if self.live.enabled else 0, c.report_every_s,
+                             tuple((t.size, str(t.copy)) for t in journal_healed(self.storage)))
 
     def _classics(self) -> None:
         """The classic networks' latency on this device at the study's input (cached per machine),
@@ -241,6 +243,10 @@ class Search:
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
                 self.recorder.lose(proposal.trial, "interrupted")
             return None
+        except (StorageError, DiskFullError) as exc:  # the search stops; its trial is lost (if that can be written)
+            with contextlib.suppress(Exception):
+                self.recorder.lose(proposal.trial, f"interrupted: {exc}"[:300])
+            raise
 
     def _run_to_end(self, proposal: Proposal, index: int, beat: Heartbeat) -> dict[str, Any]:
         """Run one trial to its end: its outcome, a candidate failure (FAIL with its reason),
@@ -249,8 +255,8 @@ class Search:
         try:
             try:
                 return self.run_trial(proposal, index)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                raise
+            except (optuna.exceptions.UpdateFinishedTrialError, StorageError, DiskFullError):
+                raise  # not the candidate's failure: the study's storage or disk; the search stops, the study intact
             except _CANDIDATE_ERRORS as exc:
                 return self.recorder.fail(trial, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                                           [:500])

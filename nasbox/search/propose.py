@@ -29,7 +29,7 @@ from nasbox.search.check import ANALYTIC_COSTS, Constraints
 from nasbox.spaces import SearchSpace
 from nasbox.study.pareto import non_dominated_mask
 from nasbox.study.schema import OBJECTIVES, Attr, TrialStatus
-from nasbox.study.storage import Heartbeat, worker_identity
+from nasbox.study.storage import Heartbeat, set_attrs, worker_identity
 
 __all__ = ["Proposal", "Proposer", "init_seed"]
 
@@ -48,6 +48,11 @@ class Proposal:
 def init_seed(arch_id: str, seed: int) -> int:
     """The seed of a genotype's initial weights: the same genotype starts the same way."""
     return (int(arch_id[:8], 16) ^ seed) & 0x7FFFFFFF
+
+
+def _genotype(p: Proposal) -> dict[str, Any]:
+    """What a trial records of its genotype (nothing when sampling failed)."""
+    return {} if p.arch is None else {Attr.ARCH_ID: p.arch.arch_id, Attr.ENCODING: p.arch.encode()}
 
 
 class Proposer:
@@ -84,8 +89,6 @@ class Proposer:
             arch = self.space.sample(trial)
         except (NasboxError, RuntimeError, ValueError) as exc:  # a user space's sample may fail
             return Proposal(trial, error=exc)
-        trial.set_user_attr(Attr.ARCH_ID, arch.arch_id)
-        trial.set_user_attr(Attr.ENCODING, arch.encode())
         try:
             return Proposal(trial, arch, analyze(arch))  # ShapeError for a user space's invalid sample
         except (ShapeError, NasboxError, RuntimeError, ValueError) as exc:
@@ -111,15 +114,16 @@ class Proposer:
             on_front = {i for i, keep in zip(pool, mask, strict=True) if keep}
         chosen = min(on_front, default=0)  # none valid: the first, which then fails as a trial of its own
         for i, p in enumerate(proposals):
-            p.trial.set_user_attr(Attr.PROXIES, scores[i])
-            p.trial.set_user_attr(Attr.PRESCREEN, {"proposals": len(proposals), "proxy_rank": float(ranks[i]),
-                                                   "chosen": i == chosen, "on_front": i in on_front})
-            if i != chosen:
-                p.trial.set_user_attr(Attr.FAIL_REASON, f"screened out by --prescreen: trial "
-                                                        f"#{proposals[chosen].trial.number} was more promising")
-                p.trial.set_user_attr(Attr.STATUS, TrialStatus.SCREENED)
+            attrs = {Attr.PROXIES: scores[i], Attr.PRESCREEN: {"proposals": len(proposals), "proxy_rank": float(ranks[i]),
+                                                               "chosen": i == chosen, "on_front": i in on_front}}
+            if i != chosen:  # recorded here as a whole; the chosen one records its genotype when it starts
+                set_attrs(p.trial, {**attrs, **_genotype(p), Attr.FAIL_REASON: "screened out by --prescreen: trial "
+                                    f"#{proposals[chosen].trial.number} was more promising",
+                                    Attr.STATUS: TrialStatus.SCREENED})
                 self.study.tell(p.trial, state=TrialState.FAIL)
                 self.beat.release(p.trial)
+            else:
+                set_attrs(p.trial, attrs)
         return proposals[chosen]
 
     def _score(self, p: Proposal) -> tuple[dict[str, float], dict[str, float]]:
@@ -129,8 +133,7 @@ class Proposer:
         attrs = dict(costs)
         if Attr.LATENCY_MS in self.costs and self.predict_latency is not None:
             costs[Attr.LATENCY_MS] = attrs[Attr.LATENCY_PREDICTED_MS] = self.predict_latency(p.arch)
-        for key, value in attrs.items():
-            p.trial.set_user_attr(key, value)
+        set_attrs(p.trial, attrs)
         if self._batch is None:
             self._batch = next(eval_batches(self.data.train, self.data.spec, 64, device=self.device))[0]
         return score_proxies(p.arch, self._batch, seed=init_seed(p.arch.arch_id, self.seed)), costs

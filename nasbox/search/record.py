@@ -20,6 +20,7 @@ from nasbox.files import atomic_write
 from nasbox.model.arch import Architecture
 from nasbox.study.pareto import non_dominated_mask
 from nasbox.study.schema import OBJECTIVES, Attr, StudyPaths, TrialStatus, trial_status
+from nasbox.study.storage import set_attrs
 
 __all__ = ["REUSED", "Recorder", "RepeatIndex", "confirm_choice"]
 
@@ -93,10 +94,10 @@ class Recorder:
         return self.fixed[Attr.FIDELITY_KEY]
 
     def start(self, trial: optuna.Trial, arch: Architecture | None) -> None:
-        """What a trial records before it is evaluated (its genotype's id and encoding are recorded
-        when it is sampled), and its genotype's JSON file."""
-        for key, value in self.fixed.items():
-            trial.set_user_attr(key, value)
+        """What a trial records before it is evaluated (device, evaluator, fidelity, its genotype's id and
+        encoding), in one write, and its genotype's JSON file."""
+        set_attrs(trial, {**self.fixed, **({} if arch is None else {Attr.ARCH_ID: arch.arch_id,
+                                                                      Attr.ENCODING: arch.encode()})})
         if arch is None:
             return
         path = self.paths.arch_json(arch.arch_id)
@@ -107,10 +108,9 @@ class Recorder:
         return [float(metrics.get(OBJECTIVES[o].attr, float("inf"))) for o in self.objectives]
 
     def finish(self, trial: optuna.Trial, metrics: dict[str, Any], status: TrialStatus) -> dict[str, Any]:
-        """Record ``metrics``, then ``status``, then tell: values for a result, PRUNED for a stopped trial."""
-        for key, value in metrics.items():
-            trial.set_user_attr(key, value)
-        trial.set_user_attr(Attr.STATUS, status)
+        """Record ``metrics`` and ``status`` (in one write, the status last), then tell: values for a result,
+        PRUNED for a stopped trial."""
+        set_attrs(trial, {**metrics, Attr.STATUS: status})
         values = self.values(metrics)
         if status == TrialStatus.STOPPED:  # stopped early: PRUNED, which every sampler handles, with no values
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -120,8 +120,7 @@ class Recorder:
 
     def fail(self, trial: optuna.Trial, reason: str) -> dict[str, Any]:
         """A candidate that failed: its reason, then status ``failed`` (a FAIL counts only with it)."""
-        trial.set_user_attr(Attr.FAIL_REASON, reason)
-        trial.set_user_attr(Attr.STATUS, TrialStatus.FAILED)
+        set_attrs(trial, {Attr.FAIL_REASON: reason, Attr.STATUS: TrialStatus.FAILED})
         self.study.tell(trial, state=TrialState.FAIL)
         return {"status": TrialStatus.FAILED, Attr.FAIL_REASON: reason}
 

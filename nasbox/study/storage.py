@@ -20,22 +20,29 @@ from pathlib import Path
 from typing import Any
 
 from nasbox.errors import StorageError
+from nasbox.study.journal import NasboxJournalStorage
+from nasbox.study.rdb import DEFAULT_RETRY_S, ResilientRDBStorage
 from nasbox.study.schema import JOURNAL_NAME, Attr, report_dir_for
 
 __all__ = [
     "GRACE_BEATS",
     "Heartbeat",
     "fail_stale_trials",
+    "journal_healed",
     "mask_url",
     "open_storage",
     "open_study",
     "process_alive",
     "process_start_time",
+    "set_attrs",
     "settle_stale_trials",
     "worker_identity",
 ]
 
 HEARTBEAT_INTERVAL_S = 30
+#: the trials that a search in this process holds now: (study name, trial id); another of this process's RUNNING
+#: trials was left by a search that stopped (a full disk, an unreachable database) in a process that goes on
+_HELD_HERE: set[tuple[str, int]] = set()
 GRACE_BEATS = 3  # a RUNNING trial silent for this many heartbeat intervals has lost its worker
 
 
@@ -44,53 +51,80 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def open_storage(url: str | None, report_dir: Path, heartbeat_s: int = HEARTBEAT_INTERVAL_S) -> tuple[Any, str]:
+def open_storage(url: str | None, report_dir: Path, heartbeat_s: int = HEARTBEAT_INTERVAL_S,
+                 retry_s: float = DEFAULT_RETRY_S) -> tuple[Any, str]:
     """Open the study storage: ``(storage, display text without password)``.
 
-    ``url=None`` uses a journal file in ``report_dir`` (created if needed). An RDB URL
-    (PostgreSQL for several machines) gets heartbeats every ``heartbeat_s`` seconds; a
-    RUNNING trial without one for ``GRACE_BEATS * heartbeat_s`` is failed by the next
-    worker that asks for a trial, and then known as lost (:func:`trial_status`).
+    ``url=None`` uses a journal file in ``report_dir`` (created if needed) that heals a torn last
+    record (:class:`~nasbox.study.journal.Journal`). An RDB URL (PostgreSQL for several machines)
+    gets heartbeats every ``heartbeat_s`` seconds -- a RUNNING trial without one for
+    ``GRACE_BEATS * heartbeat_s`` is failed by the next worker that asks for a trial, and then known
+    as lost (:func:`trial_status`) -- and rides out a database outage of up to ``retry_s`` seconds
+    (:class:`~nasbox.study.rdb.ResilientRDBStorage`).
 
     Raises:
         StorageError: the folder is not writable or the URL cannot be opened.
     """
-    import optuna
-
     if url is None:
         path = Path(report_dir) / JOURNAL_NAME
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not os.access(path.parent, os.W_OK):
                 raise PermissionError(f"{path.parent} is not writable")
-            backend = optuna.storages.journal.JournalFileBackend(
-                str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path)))
+            return NasboxJournalStorage(path, heal=True), str(path)
+        except StorageError:
+            raise
         except OSError as exc:
             raise StorageError(f"cannot write the study journal {path}: {exc.strerror or exc}; "
                                "choose a writable --reports-dir") from None
-        return optuna.storages.JournalStorage(backend), str(path)
     display = mask_url(url)
-    if url.startswith(("postgresql", "mysql", "sqlite")):
-        from sqlalchemy.exc import IntegrityError
+    if not url.startswith(("postgresql", "mysql", "sqlite")):
+        raise StorageError(f"unsupported storage URL {display}; use postgresql://, mysql://, sqlite:/// or omit it")
+    import optuna
+    from sqlalchemy.exc import IntegrityError
 
-        for attempt in range(5):
-            try:
-                with warnings.catch_warnings():  # heartbeats are marked experimental
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    storage = optuna.storages.RDBStorage(
-                        url, heartbeat_interval=heartbeat_s, grace_period=GRACE_BEATS * heartbeat_s,
-                        engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
-                    )
-                return storage, display
-            except IntegrityError:
-                # Workers starting together on a new database race to create Optuna's
-                # schema; the loser finds it made by the winner on the next try.
-                time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
-            except Exception as exc:  # sqlalchemy raises many kinds of errors
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise StorageError(f"cannot open storage {display}: {mask_url(first)}") from None
-        raise StorageError(f"cannot open storage {display}: the schema could not be created (concurrent workers)")
-    raise StorageError(f"unsupported storage URL {display}; use postgresql://, mysql://, sqlite:/// or omit it")
+    engine = {"pool_pre_ping": True} if not url.startswith("sqlite") else None  # connections checked before use
+    if url.startswith("postgresql"):
+        engine = {**engine, "connect_args": {"connect_timeout": 10}}  # type: ignore[dict-item]
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():  # heartbeats are marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = ResilientRDBStorage(url, display=display, retry_s=retry_s, heartbeat_interval=heartbeat_s,
+                                              grace_period=GRACE_BEATS * heartbeat_s, engine_kwargs=engine)
+            return storage, display
+        except IntegrityError:
+            # Workers starting together on a new database race to create Optuna's
+            # schema; the loser finds it made by the winner on the next try.
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+        except StorageError:
+            raise
+        except Exception as exc:  # sqlalchemy raises many kinds of errors
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StorageError(f"cannot open storage {display}: {mask_url(first)}") from None
+    raise StorageError(f"cannot open storage {display}: the schema could not be created (concurrent workers)")
+
+
+def journal_healed(storage: Any) -> list[Any]:
+    """The torn journal tails this process cut (:class:`~nasbox.study.journal.TornTail`); none for other storages."""
+    journal = getattr(storage, "journal", None)
+    return list(journal.healed) if journal is not None else []
+
+
+def set_attrs(trial: Any, attrs: dict[str, Any]) -> None:
+    """Record several user attributes of a running ``optuna.Trial`` in one storage write where the storage
+    can (nasbox's journal and database storages), else one by one."""
+    if not attrs:
+        return
+    storage = trial.storage
+    backend = getattr(storage, "_backend", storage)  # Optuna wraps an RDBStorage in its _CachedStorage
+    batch = getattr(backend, "set_trial_user_attrs", None)
+    if batch is None:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    batch(trial._trial_id, attrs)
+    trial._cached_frozen_trial.user_attrs.update(attrs)  # what Trial.set_user_attr keeps up to date too
 
 
 def process_start_time(pid: int) -> int | None:
@@ -128,6 +162,12 @@ def worker_identity() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": pid, "pid_start": process_start_time(pid)}
 
 
+def _mine(worker: dict[str, Any]) -> bool:
+    """Whether a trial's recorded worker is this very process."""
+    me = worker_identity()
+    return all(worker.get(k) == me[k] for k in ("host", "pid", "pid_start"))
+
+
 def fail_stale_trials(study: Any) -> None:
     """Fail the RUNNING trials whose worker stopped its heartbeat (RDB storages).
 
@@ -136,6 +176,11 @@ def fail_stale_trials(study: Any) -> None:
     """
     import optuna
 
+    storage = getattr(study._storage, "_backend", study._storage)
+    recovered = getattr(storage, "recovered_at", None)
+    interval = getattr(storage, "heartbeat_interval", None) or 0
+    if recovered is not None and time.monotonic() - recovered < GRACE_BEATS * interval:
+        return  # after an outage, live workers' heartbeats resume first: none was written while it lasted
     with warnings.catch_warnings():  # the function is marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -145,6 +190,8 @@ def settle_stale_trials(study: Any, grace_s: float) -> list[int]:
     """Fail and mark lost the RUNNING trials that nothing else would settle; return their numbers.
 
     - a trial of this host whose process is gone (the journal storage has no heartbeats);
+    - a trial of this very process that no search here holds (one stopped by a full disk, say, in a
+      process that goes on: a notebook);
     - a trial that recorded no worker ``grace_s`` seconds after it started: its worker died
       between asking for it and recording itself (heartbeats, which start at that moment
       too, never began for it, so Optuna's check passes it over).
@@ -165,6 +212,8 @@ def settle_stale_trials(study: Any, grace_s: float) -> list[int]:
             reason = "stale: its worker ended before recording itself"
         elif worker.get("host") == host and not process_alive(worker.get("pid"), worker.get("pid_start")):
             reason = "stale: its worker process ended without finishing it"
+        elif _mine(worker) and (study.study_name, t._trial_id) not in _HELD_HERE:
+            reason = "stale: its search in this process ended without finishing it"
         else:
             continue
         try:
@@ -186,6 +235,8 @@ class Heartbeat:
     """
 
     def __init__(self, study: Any) -> None:
+        self._study_name = study.study_name
+        self._here: set[tuple[str, int]] = set()
         self._storage = study._storage  # Study keeps its storage private; the heartbeat API is the storage's
         getter = getattr(self._storage, "get_heartbeat_interval", None)
         self.interval: int | None = getter() if getter else None
@@ -204,9 +255,12 @@ class Heartbeat:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        _HELD_HERE.difference_update(self._here)
 
     def hold(self, trial: Any) -> None:
         """Beat ``trial`` now and from now on."""
+        self._here.add((self._study_name, trial._trial_id))
+        _HELD_HERE.add((self._study_name, trial._trial_id))
         if not self.interval:
             return
         self._storage.record_heartbeat(trial._trial_id)
@@ -215,6 +269,8 @@ class Heartbeat:
 
     def release(self, trial: Any) -> None:
         """Stop beating ``trial`` (it was told)."""
+        self._here.discard((self._study_name, trial._trial_id))
+        _HELD_HERE.discard((self._study_name, trial._trial_id))
         with self._lock:
             self._held.discard(trial._trial_id)
 
@@ -228,14 +284,6 @@ class Heartbeat:
 
 
 # ---- opening an existing study (reports, training and export of a candidate)
-
-
-def _journal(path: Path) -> Any:
-    import optuna
-
-    backend = optuna.storages.journal.JournalFileBackend(
-        str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path)))
-    return optuna.storages.JournalStorage(backend)
 
 
 def open_study(study_name: str, storage: str | None = None, reports_dir: str | Path = "reports") -> Any:
@@ -259,7 +307,7 @@ def open_study(study_name: str, storage: str | None = None, reports_dir: str | P
             raise StorageError(f"no study {study_name!r}: {path} does not exist; give the --reports-dir the "
                                "search wrote to, or its --storage")
         try:
-            backend, display = _journal(path), str(path)
+            backend, display = NasboxJournalStorage(path), str(path)
         except OSError as exc:
             raise StorageError(f"cannot read the study journal {path}: {exc.strerror or exc}") from None
     else:

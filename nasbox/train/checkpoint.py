@@ -22,6 +22,7 @@ numbers and refuses every other object before anything of it runs:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,9 @@ def save_checkpoint(path: str | Path, arch: Architecture, *, config: dict[str, A
            "data": json.dumps(data), "epoch": epoch, "finished": finished, "history": json.dumps(history),
            "test_accuracy": test_accuracy, "command": command, "source": source, "model": model,
            "optimizer": optimizer, "scheduler": scheduler, "rng": rng}
-    atomic_write(Path(path), lambda p: torch.save(raw, p))
+    buffer = io.BytesIO()  # serialised first: a full disk then fails the plain write, with its errno
+    torch.save(raw, buffer)
+    atomic_write(Path(path), buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

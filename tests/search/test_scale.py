@@ -71,11 +71,15 @@ def test_bad_storage_input_is_one_line_exit_2(postgres_url, tmp_path):
                           capture_output=True, text=True, env=ENV)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert "wrong-pw" not in proc.stderr and "***" in proc.stderr
+    # a wrong password is refused at once (no retries): it would not pass
+    assert proc.returncode == 2 and "unreachable" not in proc.stderr
     port = postgres_url.rsplit(":", 1)[1].split("/")[0]
     unreachable = postgres_url.replace(f":{port}/", ":9/")
-    proc = subprocess.run(search_cmd("--storage", unreachable, "--reports-dir", str(tmp_path), budget=1),
-                          capture_output=True, text=True, env=ENV)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    proc = subprocess.run(search_cmd("--storage", unreachable, "--reports-dir", str(tmp_path), "--storage-retry", "1",
+                                     budget=1), capture_output=True, text=True, env=ENV)
+    waiting, error = proc.stderr.splitlines()  # one line while it retries, one when it gives up
+    assert proc.returncode == 2 and "unreachable, retrying for 1s" in waiting and error.startswith("error: "), proc.stderr
+    assert "unreachable for 1s" in error and "***" in error
     # an existing study with other objectives is refused and left as it was
     cmd = search_cmd("--storage", postgres_url, "--study", "objectives", "--reports-dir", str(tmp_path), budget=1)
     assert subprocess.run(cmd, capture_output=True, env=ENV).returncode == 0

@@ -55,15 +55,20 @@ def test_settle_fails_trials_whose_worker_never_recorded_itself_or_whose_process
     elsewhere = study.ask()
     elsewhere.set_user_attr("worker", {"host": "another-machine", "pid": 1, "pid_start": None})
 
-    assert settle_stale_trials(study, grace_s=60.0) == [gone.number]  # the unclaimed one is still young
-    time.sleep(0.3)
-    assert settle_stale_trials(study, grace_s=0.2) == [unclaimed.number]
-    by_number = {t.number: t for t in study.get_trials()}
+    with Heartbeat(study) as beat:  # a search of this process holds "mine"
+        beat.hold(mine)
+        assert settle_stale_trials(study, grace_s=60.0) == [gone.number]  # the unclaimed one is still young
+        time.sleep(0.3)
+        assert settle_stale_trials(study, grace_s=0.2) == [unclaimed.number]
+        by_number = {t.number: t for t in study.get_trials()}
     unclaimed_now, gone_now = by_number[unclaimed.number], by_number[gone.number]
     assert trial_status(unclaimed_now) == "lost" and "before recording" in unclaimed_now.user_attrs[Attr.LOST]
     assert trial_status(gone_now) == "lost" and "process ended" in gone_now.user_attrs[Attr.LOST]
     # a live worker's trial and another host's are left to their workers and to heartbeats
     assert by_number[mine.number].state == by_number[elsewhere.number].state == TrialState.RUNNING
+    # once no search of this process holds it (it stopped for a full disk, say), this process's own trial is stale
+    assert settle_stale_trials(study, grace_s=60.0) == [mine.number]
+    assert "in this process ended" in study.trials[mine.number].user_attrs[Attr.LOST]
 
 
 def test_worker_identity_tells_pid_reuse_apart():
