@@ -53,7 +53,13 @@ class PostgresServer:
         return subprocess.run(_as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.data), *args]),
                               capture_output=True, text=True)
 
+    def running(self) -> bool:
+        return self._ctl("status").returncode == 0
+
     def start(self) -> None:
+        """Start the server (nothing to do when it runs)."""
+        if self.running():
+            return
         done = self._ctl("-l", str(self.root / "log"), "-w", "-t", "60", "-o",
                          f"-p {self.port} -k {self.root / 'sock'} -c listen_addresses=127.0.0.1 -c max_connections=200",
                          "start")

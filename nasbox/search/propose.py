@@ -78,10 +78,11 @@ class Proposer:
         return self._sample(self._claim(self.study.ask()))
 
     def _claim(self, trial: optuna.Trial) -> optuna.Trial:
-        """Make a new trial this worker's: its heartbeat starts, then it records the worker.
-        Killed in between, it is settled by its heartbeat; killed before, by its missing worker."""
+        """Make a new trial this worker's: its heartbeat starts, then it records the worker (a journal at
+        once; a database, which has the heartbeat, with the trial's start). Killed in between, it is settled
+        by its heartbeat; killed before, by its missing worker."""
         self.beat.hold(trial)
-        trial.set_user_attr(Attr.WORKER, worker_identity())
+        set_attrs(trial, {Attr.WORKER: worker_identity()}, defer=True)  # a database writes it as the trial starts
         return trial
 
     def _sample(self, trial: optuna.Trial) -> Proposal:

@@ -108,9 +108,9 @@ class Recorder:
         return [float(metrics.get(OBJECTIVES[o].attr, float("inf"))) for o in self.objectives]
 
     def finish(self, trial: optuna.Trial, metrics: dict[str, Any], status: TrialStatus) -> dict[str, Any]:
-        """Record ``metrics`` and ``status`` (in one write, the status last), then tell: values for a result,
-        PRUNED for a stopped trial."""
-        set_attrs(trial, {**metrics, Attr.STATUS: status})
+        """Record ``metrics`` and ``status``, then tell: values for a result, PRUNED for a stopped trial. A database
+        writes them in the transaction that ends the trial; a journal appends them, the status last, before it."""
+        set_attrs(trial, {**metrics, Attr.STATUS: status}, defer=True)
         values = self.values(metrics)
         if status == TrialStatus.STOPPED:  # stopped early: PRUNED, which every sampler handles, with no values
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -120,7 +120,7 @@ class Recorder:
 
     def fail(self, trial: optuna.Trial, reason: str) -> dict[str, Any]:
         """A candidate that failed: its reason, then status ``failed`` (a FAIL counts only with it)."""
-        set_attrs(trial, {Attr.FAIL_REASON: reason, Attr.STATUS: TrialStatus.FAILED})
+        set_attrs(trial, {Attr.FAIL_REASON: reason, Attr.STATUS: TrialStatus.FAILED}, defer=True)
         self.study.tell(trial, state=TrialState.FAIL)
         return {"status": TrialStatus.FAILED, Attr.FAIL_REASON: reason}
 

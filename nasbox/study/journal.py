@@ -184,9 +184,10 @@ class NasboxJournalStorage(JournalStorage):
             self.journal.heal_now()
         super().__init__(self.journal)
 
-    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any], *, defer: bool = False) -> None:
         """Write several user attributes of a trial as one append (one lock, one flush to disk): a record each,
-        as Optuna's replay reads them."""
+        as Optuna's replay reads them. ``defer`` is for database storages (written with the trial's end); a
+        journal writes at once."""
         if not attrs:
             return
         with self._thread_lock:

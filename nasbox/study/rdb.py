@@ -16,23 +16,24 @@ stale-trial rules fail (it records no worker). After an outage, :attr:`recovered
 stale-trial check to wait a heartbeat grace period, so that no worker's trial is failed because its
 heartbeats could not be written while the database was away.
 
-:meth:`set_trial_user_attrs` writes several attributes of a trial in one statement.
+The trials a worker created are written behind and read from memory while they run
+(:class:`~nasbox.study.own_trials.OwnTrials`): a trial costs a handful of transactions, not twenty.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
 
 from nasbox.errors import StorageError
+from nasbox.study.own_trials import OwnTrials
 
 __all__ = ["DEFAULT_RETRY_S", "ResilientRDBStorage", "connection_lost", "fmt_wait"]
 
@@ -94,7 +95,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(root).__name__}: {text[0][:160]}" if text else type(root).__name__
 
 
-class ResilientRDBStorage(RDBStorage):
+class ResilientRDBStorage(OwnTrials, RDBStorage):
     """Optuna's ``RDBStorage`` whose calls outlast a database outage of up to ``retry_s`` seconds.
 
     Args:
@@ -113,16 +114,18 @@ class ResilientRDBStorage(RDBStorage):
         self._local = threading.local()
         self._outage_lock = threading.Lock()
         self._outage_since: float | None = None
+        self._own_init()
         self._retrying(lambda: RDBStorage.__init__(self, url, **kwargs), "open")
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        for key in ("_local", "_outage_lock"):
+        for key in ("_local", "_outage_lock", "_own_lock", "_own", "_ended", "_params", "_attrs"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         self._local, self._outage_lock = threading.local(), threading.Lock()
+        self._own_init()
         super().__setstate__(state)
 
     def _retrying(self, call: Callable[[], Any], name: str) -> Any:
@@ -186,40 +189,14 @@ class ResilientRDBStorage(RDBStorage):
                 return True
         raise optuna.exceptions.UpdateFinishedTrialError(f"{name}: the trial was finished by another worker")
 
-    def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
-        """Write several user attributes of a running trial in one statement (an upsert on PostgreSQL and
-        SQLite; one at a time elsewhere)."""
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-
-        if not attrs:
-            return
-        if self.engine.name not in ("postgresql", "sqlite"):
-            for key, value in attrs.items():
-                RDBStorage.set_trial_user_attr(self, trial_id, key, value)
-            return
-        if self.engine.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        model = models.TrialUserAttributeModel
-        rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-        with _create_scoped_session(self.scoped_session, True) as session:
-            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-            self.check_trial_is_updatable(trial_id, trial.state)
-            stmt = insert(model).values(rows)
-            session.execute(stmt.on_conflict_do_update(index_elements=[model.trial_id, model.key],
-                                                       set_={"value_json": stmt.excluded.value_json}))
-
 
 def _retried(name: str) -> Callable[..., Any]:
-    base = getattr(ResilientRDBStorage, name)
-
-    @functools.wraps(base)
+    @functools.wraps(getattr(OwnTrials, name, None) or getattr(RDBStorage, name))
     def method(self: ResilientRDBStorage, *args: Any, **kwargs: Any) -> Any:
         if not getattr(self._local, "depth", 0):
             self._local.call = (args, kwargs)
-        return self._retrying(lambda: base(self, *args, **kwargs), name)
+        call = getattr(super(ResilientRDBStorage, self), name)  # the own-trial layer, else Optuna's
+        return self._retrying(lambda: call(*args, **kwargs), name)
 
     return method
 

@@ -111,9 +111,11 @@ def journal_healed(storage: Any) -> list[Any]:
     return list(journal.healed) if journal is not None else []
 
 
-def set_attrs(trial: Any, attrs: dict[str, Any]) -> None:
+def set_attrs(trial: Any, attrs: dict[str, Any], *, defer: bool = False) -> None:
     """Record several user attributes of a running ``optuna.Trial`` in one storage write where the storage
-    can (nasbox's journal and database storages), else one by one."""
+    can (nasbox's journal and database storages), else one by one. ``defer``: a database storage may write
+    them with the trial's next write (its end) instead -- only for what is not needed to settle the trial
+    should its worker die first (heartbeats settle it there)."""
     if not attrs:
         return
     storage = trial.storage
@@ -123,7 +125,7 @@ def set_attrs(trial: Any, attrs: dict[str, Any]) -> None:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         return
-    batch(trial._trial_id, attrs)
+    batch(trial._trial_id, attrs, defer=defer)
     trial._cached_frozen_trial.user_attrs.update(attrs)  # what Trial.set_user_attr keeps up to date too
 
 
