@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from nasbox.errors import ConfigError
 from nasbox.evaluate import evaluator_names
 from nasbox.spaces import SearchSpace
-from nasbox.study.schema import OBJECTIVES, TRAINED
+from nasbox.study.result import SearchResult
+from nasbox.study.schema import OBJECTIVES
 
 __all__ = ["DEFAULT_EPOCHS", "GPU_FIDELITY", "LATENCY_MODES", "NO_AUGMENT", "SAMPLERS", "SearchConfig", "SearchResult",
            "default_fidelity", "scaled_lr"]
@@ -167,24 +165,3 @@ def default_fidelity(dataset: str, device: str | Any, *, subset: int | None = No
 # Datasets searched without augmentation by default: on 28x28 digits a random crop with
 # 4 pixels of padding costs 1-2 points of accuracy in a 1-2 epoch run (measured on mnist5k).
 NO_AUGMENT = frozenset({"mnist5k", "synthetic"})
-
-
-@dataclass
-class SearchResult:
-    """What a search produced: every trial as a DataFrame, and the Pareto-optimal ones."""
-
-    study_name: str
-    storage: str
-    report_dir: Path
-    trials: pd.DataFrame
-    pareto: pd.DataFrame
-    objectives: tuple[str, ...]
-    files: list[Path]
-    interrupted: bool = False
-
-    @property
-    def best_accuracy(self) -> float | None:
-        done = self.trials[self.trials["status"].isin(list(TRAINED))]
-        return None if done.empty else float(done["accuracy"].max())
-
-
