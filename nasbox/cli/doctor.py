@@ -7,7 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 from nasbox.errors import StorageError
-from nasbox.study.journal import Journal, JournalScan, NasboxJournalStorage, health, salvage, scan
+from nasbox.study.journal import Journal, NasboxJournalStorage
+from nasbox.study.journal_check import JournalScan, health, salvage, scan
 from nasbox.study.schema import JOURNAL_NAME, report_dir_for, trial_status
 from nasbox.study.storage import open_storage
 

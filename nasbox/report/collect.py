@@ -24,7 +24,7 @@ from nasbox.errors import NasboxError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
 from nasbox.spaces import study_space
-from nasbox.study.journal import journal_note
+from nasbox.study.journal_check import journal_note
 from nasbox.study.schema import COUNTED, Attr, StudyAttr, TrialStatus, count_finished, lost_reason, trial_status
 from nasbox.study.tables import pareto_numbers
 

@@ -15,31 +15,33 @@ file format with a write-ahead log's discipline:
   :class:`JournalDamaged`, one line naming the byte offset, instead of Optuna's ``JSONDecodeError``;
   :func:`salvage` (``nasbox doctor --repair``) keeps every readable record in a new journal.
 
-:func:`scan` and :func:`health` say what a journal holds, for ``nasbox doctor`` and the report.
+:mod:`nasbox.study.journal_check` says what a journal holds, for ``nasbox doctor`` and the report.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
+import pickle
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+from optuna.storages.journal._base import BaseJournalSnapshot
 from optuna.storages.journal._file import get_lock_file
-from optuna.storages.journal._storage import JournalOperation
+from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
 
 from nasbox.errors import StorageError
 from nasbox.files import atomic_write, disk_full, is_disk_full
+from nasbox.study.journal_check import complete_end, parse_record, scan
 
-__all__ = ["Journal", "JournalDamaged", "JournalHealth", "JournalScan", "NasboxJournalStorage", "Salvage", "TornTail",
-           "health", "journal_note", "salvage", "scan"]
+__all__ = ["Journal", "JournalDamaged", "NasboxJournalStorage", "TornTail"]
 
-_CHUNK = 1 << 16
-_RECORD_START = b'{"op_code":'  # how every record of Optuna's journal begins (json.dumps of its dict)
 
 
 class JournalDamaged(StorageError):
@@ -60,8 +62,12 @@ class TornTail(NamedTuple):
     copy: Path
 
 
-class Journal(JournalFileBackend):
+class Journal(JournalFileBackend, BaseJournalSnapshot):
     """Optuna's journal file backend that heals a torn tail before appending and refuses mid-file damage.
+
+    It also keeps a snapshot of the replayed study beside the journal (``journal.log.snapshot``), which
+    Optuna's journal storage asks for when it opens: a study of 10,000 trials is then read from the snapshot
+    and the records after it instead of replaying every record (:meth:`save_snapshot`).
 
     Args:
         path: the journal file (created if missing).
@@ -79,6 +85,8 @@ class Journal(JournalFileBackend):
                 raise disk_full(self.path, "the study journal") from None
             raise
         self.healed: list[TornTail] = []
+        self._read_upto: tuple[int, int] = (0, 0)  # (log number, byte offset) where the last read ended
+        self._snapshot_size = 0  # the journal's size at the newest snapshot this process knows of
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         """Append ``logs`` as one write, after healing a torn tail; undone if it fails part-way."""
@@ -112,7 +120,7 @@ class Journal(JournalFileBackend):
         """Cut a torn tail (kept in a copy beside the journal); the caller holds the journal's lock."""
         with open(self.path, "rb+") as f:
             size = f.seek(0, os.SEEK_END)
-            keep = _complete_end(f, size)
+            keep = complete_end(f, size)
             if keep == size:
                 return None
             f.seek(keep)
@@ -155,7 +163,7 @@ class Journal(JournalFileBackend):
             for line in f:
                 if offset + len(line) > size:
                     return
-                record = _parse(line)
+                record = parse_record(line)
                 if record is None:
                     bad = offset if bad is None else bad
                 elif bad is not None:
@@ -163,10 +171,49 @@ class Journal(JournalFileBackend):
                     return
                 else:
                     self._log_number_offset[number + 1] = offset + len(line)
+                    self._read_upto = (number + 1, offset + len(line))
                     if number >= log_number_from:
                         yield record
                     number += 1
                 offset += len(line)
+
+    # ---- snapshots (Optuna's BaseJournalSnapshot)
+    @property
+    def snapshot_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".snapshot")
+
+    def save_snapshot(self, snapshot: bytes) -> None:
+        """Keep Optuna's pickled replay of the records read so far, when the journal grew by a quarter since the
+        last one (and is past 1 MB): snapshots then cost a bounded share of a search however long it runs."""
+        number, offset = self._read_upto
+        if offset < max(_SNAPSHOT_MIN_BYTES, _SNAPSHOT_GROWTH * self._snapshot_size):
+            return
+        header = {"format": 1, "log_number": number, "offset": offset, "tail": self._tail_hash(offset)}
+        with contextlib.suppress(OSError):  # a snapshot is an optimisation: a failed one costs nothing
+            atomic_write(self.snapshot_path, json.dumps(header).encode() + b"\n" + snapshot)
+            self._snapshot_size = offset
+
+    def load_snapshot(self) -> bytes | None:
+        """The snapshot, if it belongs to this journal (the records it replayed are still there, byte for byte
+        at their end); the next read then starts after them."""
+        try:
+            with open(self.snapshot_path, "rb") as f:
+                header = json.loads(f.readline())
+                data = f.read()
+            number, offset = int(header["log_number"]), int(header["offset"])
+            if header.get("format") != 1 or os.path.getsize(self.path) < offset or self._tail_hash(offset) != header["tail"]:
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        self._log_number_offset[number] = offset
+        self._snapshot_size = offset
+        return data
+
+    def _tail_hash(self, offset: int) -> str:
+        """A hash of the 4 KiB of the journal before ``offset``: a snapshot is of this journal's prefix."""
+        with open(self.path, "rb") as f:
+            f.seek(max(0, offset - 4096))
+            return hashlib.sha256(f.read(min(offset, 4096))).hexdigest()
 
 
 class NasboxJournalStorage(JournalStorage):
@@ -184,6 +231,22 @@ class NasboxJournalStorage(JournalStorage):
             self.journal.heal_now()
         super().__init__(self.journal)
 
+    def restore_replay_result(self, snapshot: bytes) -> None:
+        """Optuna's, with a restricted unpickler; a snapshot that does not load is passed over (every record is
+        replayed then)."""
+        try:
+            result = _SnapshotUnpickler(io.BytesIO(snapshot)).load()
+        except Exception:  # any failure: replay from the start
+            self.journal._log_number_offset = {0: 0}
+            return
+        if not isinstance(result, JournalStorageReplayResult):
+            self.journal._log_number_offset = {0: 0}
+            return
+        result._worker_id_prefix = self._worker_id_prefix
+        result._worker_id_to_owned_trial_id = {}
+        result._last_created_trial_id_by_this_process = -1
+        self._replay_result = result
+
     def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any], *, defer: bool = False) -> None:
         """Write several user attributes of a trial as one append (one lock, one flush to disk): a record each,
         as Optuna's replay reads them. ``defer`` is for database storages (written with the trial's end); a
@@ -197,189 +260,26 @@ class NasboxJournalStorage(JournalStorage):
             self._sync_with_backend()
 
 
-def _last_line_end(f: Any, size: int) -> int:
-    """The offset just after the file's last line end (0 without one)."""
-    pos = size
-    while pos > 0:
-        start = max(0, pos - _CHUNK)
-        f.seek(start)
-        found = f.read(pos - start).rfind(b"\n")
-        if found >= 0:
-            return start + found + 1
-        pos = start
-    return 0
+_SNAPSHOT_MIN_BYTES = 1 << 20
+_SNAPSHOT_GROWTH = 1.25
+#: what a snapshot may hold: Optuna's replay result and the plain values in it (nothing else is unpickled)
+_SNAPSHOT_CLASSES = {
+    ("optuna.storages.journal._storage", "JournalStorageReplayResult"), ("optuna.trial._frozen", "FrozenTrial"),
+    ("optuna.trial._state", "TrialState"), ("optuna.study._study_direction", "StudyDirection"),
+    ("optuna.study._frozen", "FrozenStudy"), ("datetime", "datetime"), ("builtins", "set"), ("builtins", "frozenset"),
+    ("collections", "defaultdict"), ("collections", "OrderedDict"),
+    *(("optuna.distributions", name) for name in ("FloatDistribution", "IntDistribution", "CategoricalDistribution",
+                                                   "UniformDistribution", "LogUniformDistribution",
+                                                   "DiscreteUniformDistribution", "IntUniformDistribution",
+                                                   "IntLogUniformDistribution")),
+}
 
 
-def _complete_end(f: Any, size: int) -> int:
-    """The offset just after the file's last readable record: what follows it is a torn tail (bytes without
-    a line end, or whole lines that do not parse, such as the zeros a crash can leave)."""
-    end = _last_line_end(f, size)
-    while end > 0:
-        start = _last_line_end(f, end - 1)
-        f.seek(start)
-        if _readable(f.read(end - start)):
-            return end
-        end = start
-    return 0
+class _SnapshotUnpickler(pickle.Unpickler):
+    """Unpickles a snapshot, refusing any class but the few a replay result holds (a snapshot is a file in a
+    study folder: it must not be able to run code)."""
 
-
-class JournalScan(NamedTuple):
-    """What a journal file holds.
-
-    Attributes:
-        size: bytes.
-        records: readable records.
-        torn: bytes after the last readable record (an unfinished record, or lines that do not parse), which
-            the next append cuts.
-        damage: offset of the first unreadable line with a readable record after it (Optuna cannot read past it).
-        bad_lines: how many lines (the last one included) are unreadable.
-    """
-
-    size: int
-    records: int
-    torn: int
-    damage: int | None
-    bad_lines: int
-
-
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    offset = 0
-    with open(path, "rb") as f:
-        for line in f:
-            yield offset, line
-            offset += len(line)
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    """A line's record, or ``None`` for a line that is not one (no line end, not JSON, not an object)."""
-    if not line.endswith(b"\n"):
-        return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _readable(line: bytes) -> bool:
-    return _parse(line) is not None
-
-
-def scan(path: str | Path) -> JournalScan:
-    """Read every line of a journal: readable records, a torn tail, the first mid-file damage."""
-    path = Path(path)
-    records = bad = size = good_end = 0
-    damage: int | None = None
-    pending: int | None = None  # an unreadable line is damage once a readable one follows it
-    for offset, line in _lines(path):
-        size = offset + len(line)
-        if _readable(line):
-            records += 1
-            good_end = size
-            if pending is not None and damage is None:
-                damage = pending
-            pending = None
-        else:
-            bad += 1
-            pending = offset if pending is None else pending
-    return JournalScan(size, records, size - good_end if pending is not None else 0, damage, bad)
-
-
-class Salvage(NamedTuple):
-    """The outcome of :func:`salvage`."""
-
-    records: int  # records in the new journal
-    recovered: int  # of them, records found inside an unreadable line (glued after a torn one)
-    dropped_bytes: int  # bytes of the old journal that are in no record of the new one
-    damaged: list[int]  # offsets of the unreadable lines
-    backup: Path | None  # where the old journal was kept (None: it was not replaced)
-
-
-def _pieces(line: bytes) -> list[dict[str, Any]]:
-    """The records inside an unreadable line: each ``{"op_code":...`` that parses to its end, such as a
-    complete record glued after a torn one."""
-    found = []
-    start = line.find(_RECORD_START)
-    while start >= 0:
-        nxt = line.find(_RECORD_START, start + 1)
-        piece = line[start:nxt if nxt >= 0 else len(line)].strip()
-        with contextlib.suppress(ValueError):
-            record = json.loads(piece)
-            if isinstance(record, dict):
-                found.append(record)
-        start = nxt
-    return found
-
-
-def salvage(path: str | Path, *, replace: bool = True) -> Salvage:
-    """Keep every readable record of a journal in a new one (under the journal's lock).
-
-    Whole lines that parse are kept as they are; an unreadable line gives up the complete records glued
-    inside it (a torn record followed by a whole one); the rest is dropped. With ``replace``, the new
-    journal takes the old one's place and the old one is kept as ``journal.log.damaged-<time>``.
-    """
-    path = Path(path)
-    kept: list[bytes] = []
-    recovered = dropped = 0
-    damaged: list[int] = []
-    with get_lock_file(JournalFileOpenLock(str(path))):
-        for offset, line in _lines(path):
-            if _readable(line):
-                kept.append(line)
-                continue
-            damaged.append(offset)
-            pieces = _pieces(line)
-            recovered += len(pieces)
-            text = [json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in pieces]
-            kept += text
-            dropped += max(0, len(line.rstrip(b"\n")) - sum(len(t) - 1 for t in text))
-        backup = None
-        if replace and damaged:
-            backup = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
-            os.link(path, backup)
-            atomic_write(path, b"".join(kept))
-    return Salvage(len(kept), recovered, dropped, damaged, backup)
-
-
-class JournalHealth(NamedTuple):
-    """What a report says of its journal: a torn tail not yet cut, and the tails cut before."""
-
-    pending_torn: int
-    healed: list[tuple[Path, int]]
-
-    @property
-    def healed_bytes(self) -> int:
-        return sum(size for _, size in self.healed)
-
-
-def journal_note(storage: Any) -> str:
-    """What a report says of its study's journal: torn tails cut before and one not cut yet ("" when there is
-    none, or the storage is not a journal file)."""
-    journal = getattr(storage, "journal", None)
-    if not isinstance(journal, Journal):
-        return ""
-    found = health(journal.path)
-    parts = []
-    if found.healed:
-        copies = ", ".join(p.name for p, _ in found.healed[:3]) + (" ..." if len(found.healed) > 3 else "")
-        parts.append(f"the study journal dropped {found.healed_bytes:,} bytes of {len(found.healed)} torn last "
-                     f"record{'s' if len(found.healed) > 1 else ''} (an append cut short; copies kept: {copies})")
-    damaged = sorted(journal.path.parent.glob(f"{journal.path.name}.damaged-*"))
-    if damaged:
-        parts.append(f"the study journal was repaired by 'nasbox doctor --repair' (every readable record kept; the "
-                     f"damaged one kept as {damaged[-1].name})")
-    if found.pending_torn:
-        parts.append(f"the study journal ends in {found.pending_torn:,} bytes of an unfinished record, not read "
-                     "(the next search run cuts them, keeping a copy)")
-    return "; ".join(parts)
-
-
-def health(path: str | Path) -> JournalHealth:
-    """A journal's torn tail (if any, read from its end only) and the copies of tails cut before."""
-    path = Path(path)
-    pending = 0
-    with contextlib.suppress(OSError), open(path, "rb") as f:
-        size = f.seek(0, os.SEEK_END)
-        pending = size - _complete_end(f, size)
-    copies = sorted(path.parent.glob(f"{path.name}.torn-*"))
-    return JournalHealth(pending, [(c, c.stat().st_size) for c in copies])
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _SNAPSHOT_CLASSES:
+            raise pickle.UnpicklingError(f"a journal snapshot may not hold {module}.{name}")
+        return super().find_class(module, name)

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from nasbox.cli import main
-from nasbox.study.journal import scan
+from nasbox.study.journal_check import scan
 from nasbox.study.schema import count_finished
 from tests.cli.test_cli import assert_one_line_error
 

@@ -13,7 +13,8 @@ from optuna.trial import TrialState
 
 from nasbox.errors import DiskFullError
 from nasbox.study import journal as journal_mod
-from nasbox.study.journal import Journal, JournalDamaged, NasboxJournalStorage, health, journal_note, salvage, scan
+from nasbox.study.journal import Journal, JournalDamaged, NasboxJournalStorage
+from nasbox.study.journal_check import health, journal_note, salvage, scan
 
 
 def optuna_view(path) -> optuna.Study:
@@ -197,3 +198,52 @@ def test_an_append_on_a_real_full_disk_is_one_line_and_the_journal_ends_in_a_com
     (disk.path / "filler").unlink()
     study.tell(trial, 4.0)
     assert complete(optuna_view(path)) == [(0, 0.0), (1, 1.0), (2, 4.0)]
+
+
+def test_a_snapshot_spares_replaying_the_records_before_it_and_gives_the_same_study(tmp_path, monkeypatch):
+    monkeypatch.setattr(journal_mod, "_SNAPSHOT_MIN_BYTES", 0)
+    path = tmp_path / "journal.log"
+    study = make_study(path, trials=101)  # Optuna asks for a snapshot every 100 trials
+    for i in range(5):  # records after the snapshot
+        study.tell(study.ask(), 1000.0 + i)
+    snapshot = path.with_name("journal.log.snapshot")
+    assert snapshot.is_file()
+    parsed = []
+    real = journal_mod.parse_record
+    monkeypatch.setattr(journal_mod, "parse_record", lambda line: parsed.append(1) or real(line))
+    fast = optuna.load_study(study_name="s", storage=NasboxJournalStorage(path))
+    lines = path.read_bytes().count(b"\n")
+    assert 0 < len(parsed) < lines / 10  # only the records after the snapshot were read
+    assert complete(fast) == complete(optuna_view(path)) and len(complete(fast)) == 106
+    fast.tell(fast.ask(), 7.0)  # and it goes on writing where the journal ends
+    assert complete(optuna_view(path))[-1] == (106, 7.0)
+
+
+def test_a_snapshot_of_another_journal_or_with_foreign_classes_is_passed_over(tmp_path, monkeypatch):
+    import pickle
+
+    monkeypatch.setattr(journal_mod, "_SNAPSHOT_MIN_BYTES", 0)
+    path = tmp_path / "journal.log"
+    make_study(path, trials=101)
+    snapshot = path.with_name("journal.log.snapshot")
+    header, data = snapshot.read_bytes().split(b"\n", 1)
+    expected = complete(optuna_view(path))
+    # the journal was replaced by another (its bytes before the snapshot's offset differ): a full replay
+    other = tmp_path / "other.log"
+    make_study(other, trials=101)
+    path.write_bytes(other.read_bytes())
+    assert complete(optuna.load_study(study_name="s", storage=NasboxJournalStorage(path))) == complete(optuna_view(other))
+    # a snapshot that would run code when unpickled is refused, not loaded
+    make_study(path.with_name("fresh.log"), trials=101)
+    fresh = path.with_name("fresh.log")
+    ran = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {ran}",))
+
+    good_header = fresh.with_name("fresh.log.snapshot").read_bytes().split(b"\n", 1)[0]
+    fresh.with_name("fresh.log.snapshot").write_bytes(good_header + b"\n" + pickle.dumps(Evil()))
+    study = optuna.load_study(study_name="s", storage=NasboxJournalStorage(fresh))
+    assert not ran.exists() and len(complete(study)) == 101
+    assert header and data and expected  # the first journal's own snapshot was well formed
