@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+from typing import Any
 
 from nasbox.errors import (
     ConfigError,
@@ -27,26 +29,11 @@ def build_model(arch: Architecture, *, seed: int | None = None):  # noqa: ANN201
     return _build(arch, seed=seed)
 
 
-def search(space="seed_cnn", *, progress=None, **options):  # noqa: ANN001, ANN201 - lazy imports
-    """Run (or resume) a search and return its :class:`~nasbox.search.SearchResult`.
-
-    Args:
-        space: a space name, ``file.py:Class`` / ``module:Class`` spec, or a
-            :class:`~nasbox.spaces.SearchSpace` instance.
-        progress: optional callback receiving progress events (:mod:`nasbox.search.events`).
-        **options: any field of :class:`~nasbox.search.SearchConfig` (``dataset``,
-            ``budget``, ``epochs``, ``objectives``, ``sampler``, ``max_macs``, ...).
-
-    Example:
-        >>> result = nasbox.search("seed_cnn", dataset="mnist5k", budget=20)
-        >>> result.pareto[["accuracy", "macs", "encoding"]]
-    """
-    from nasbox.report import write_report
-    from nasbox.search import SearchConfig, run_search
-
-    if "objectives" in options and isinstance(options["objectives"], str):
-        options["objectives"] = tuple(o.strip() for o in options["objectives"].split(","))
-    return run_search(SearchConfig(space=space, **options), progress, outputs=write_report)
+def __getattr__(name: str) -> Any:
+    """``search`` loads on first use (torch, optuna, pandas), so that ``import nasbox`` stays light."""
+    if name == "search":
+        return importlib.import_module("nasbox.api").search
+    raise AttributeError(f"module 'nasbox' has no attribute {name!r}")
 
 
 __all__ = [

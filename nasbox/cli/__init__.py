@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import os
 import sys
 import warnings
 from typing import Any, NoReturn
@@ -23,6 +22,8 @@ from nasbox.cli.score import _zoo_score_options, cmd_report
 from nasbox.cli.search import cmd_search
 from nasbox.errors import ConfigError, NasboxError
 from nasbox.files import is_disk_full
+from nasbox.search.config import SearchConfig
+from nasbox.search.options import add_arguments
 from nasbox.study.rdb import DEFAULT_RETRY_S
 
 __all__ = ["main"]
@@ -105,66 +106,13 @@ def _show_command(sub: Any) -> None:
 
 def _search_command(sub: Any) -> None:
     p = sub.add_parser("search", help="search a space: sample, train briefly, score, keep the Pareto front")
-    p.add_argument("--space", default="seed_cnn", help="space name, path/to/file.py:Class or package.module:Class")
-    _space_options(p)
-    p.add_argument("--dataset", default="mnist5k", help="mnist5k (bundled, default), cifar10, imagefolder, synthetic")
-    p.add_argument("--data-dir", help="where the dataset lives (cifar10: holds cifar-10-batches-py/)")
-    p.add_argument("--download", action="store_true", help="download the dataset if it is missing (cifar10)")
-    p.add_argument("--subset", type=int_at_least(10), help="search on a stratified subset of N training images")
-    p.add_argument("--val-fraction", type=fraction, default=0.1, help="validation share of the training set")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=float_above(0),
-                        help="training per candidate in epochs (default: per dataset and device)")
-    budget.add_argument("--iterations", type=int_at_least(1), help="training per candidate in iterations")
-    p.add_argument("--batch-size", type=int_at_least(1),
-                   help="training batch size (default: 32, or 256 on a GPU for CIFAR-10's whole split)")
-    p.add_argument("--lr", type=float_above(0),
-                   help="peak learning rate (default: 0.1 at batch 32, times the square root of batch/32)")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random crop (+ flip where sensible) while training (default: off for mnist5k, on otherwise)")
-    p.add_argument("--objectives", default="accuracy,macs,params,latency",
-                   help="comma-separated, from accuracy, macs, flops, params, latency")
-    p.add_argument("--sampler", default="tpe", help="tpe (multi-objective TPE, default), nsga2, nsga3, random, gp")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the sampler, the split and the initialisations")
-    p.add_argument("--max-params", type=int_at_least(1),
-                   help="constraint: at most this many parameters (checked before training)")
-    p.add_argument("--max-macs", type=int_at_least(1), help="constraint: at most this many MACs (checked before training)")
-    p.add_argument("--max-latency-ms", type=float_above(0), help="constraint: batch-1 latency limit (checked before training)")
-    p.add_argument("--budget", type=int_at_least(1), default=50,
-                   help="finished trials of the whole study (a rerun resumes to it)")
-    p.add_argument("--study", help="study name (default: <space>-<dataset>)")
-    p.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"),
-                   help="Optuna storage URL (default: $NASBOX_STORAGE, else a journal file in the report folder)")
-    p.add_argument("--reports-dir", default="reports", help="where report folders are written")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--early-stop", action="store_true",
-                   help="stop candidates that are dominated at 1/4 or 1/2 of their training (multi-objective ASHA)")
-    p.add_argument("--prescreen", type=int_at_least(0), default=0, metavar="K",
-                   help="score K of the sampler's proposals per trial with zero-cost proxies (synflow, NASWOT, "
-                        "jacob_cov) and train only the most promising; the others are kept as 'screened'")
-    p.add_argument("--latency", choices=("measure", "predict"), default="measure",
-                   help="measure each candidate's batch-1 latency, or predict it from a per-block lookup table "
-                        "measured once per device (kept in ~/.cache/nasbox/latency)")
-    p.add_argument("--evaluator", default="brief", metavar="NAME[:ARG]",
-                   help="what scores a candidate: brief (train briefly, default), supernet:PATH (inherited "
-                        "weights of 'nasbox supernet train'), table:FILE.csv (a lookup) or a registered evaluator")
-    p.add_argument("--confirm", type=int_at_least(0), default=0, metavar="K",
-                   help="after a search with another evaluator, train its K best non-dominated candidates standalone "
-                        "(brief training) in the same study, to check the estimates")
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="options from a search.toml (tables of 'option = value'; a study folder holds the one that "
+                        "reproduces it); options given on the command line override it")
+    add_arguments(p, SearchConfig)  # every option of SearchConfig, declared there once
     p.add_argument("--workers", type=int_at_least(1), default=1,
                    help="worker processes on this machine sharing the study (one per GPU with --device cuda)")
-    p.add_argument("--classics", action=argparse.BooleanOptionalAction, default=True,
-                   help="measure the classic networks' latency on this device before the first trial (once per "
-                        "machine and input, cached), so that the report places them on every cost axis")
-    p.add_argument("--report-every", type=int_at_least(0), default=10, metavar="N",
-                   help="rebuild the report while searching, after every N trials (0: only at the end)")
-    p.add_argument("--report-every-s", type=float_above(0), default=300.0, metavar="SECONDS",
-                   help="... or once this many seconds passed since the last rebuild")
-    p.add_argument("--heartbeat", type=int_at_least(1), default=30, metavar="SECONDS",
-                   help="RDB storages: heartbeat interval; a trial silent for 3x this is lost (dead worker)")
-    p.add_argument("--storage-retry", type=float_above(0), default=DEFAULT_RETRY_S, metavar="SECONDS",
-                   help="RDB storages: how long a storage call is retried while the database is unreachable (a "
-                        "restart, a failover) before the worker gives up with exit code 2")
+    p.set_defaults(parser_of_command=p)  # --config: which options the command line gave is read off this parser
 
 
 def _zoo_command(sub: Any) -> None:
@@ -178,9 +126,8 @@ def _zoo_command(sub: Any) -> None:
 def _report_command(sub: Any) -> None:
     p = sub.add_parser("report", help="rebuild a study's report (HTML page, Markdown, plots, CSVs) from its storage")
     p.add_argument("--study", required=True, help="study name")
-    p.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"),
-                   help="Optuna storage URL or journal file (default: $NASBOX_STORAGE, else "
-                        "<reports-dir>/<study>/journal.log)")
+    p.add_argument("--storage", help="Optuna storage URL or journal file (default: $NASBOX_STORAGE, else "
+                                     "<reports-dir>/<study>/journal.log)")
     p.add_argument("--reports-dir", default="reports", help="where report folders are (and the zoo cache)")
 
 

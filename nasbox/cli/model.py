@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ def _candidate_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--trial", type=int_at_least(0), help="trial number in the study")
     g.add_argument("--arch", metavar="FILE.json", help="an architecture JSON file")
     g.add_argument("--zoo", metavar="NAME", help="a zoo network (see 'nasbox zoo')")
-    g.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"),
+    g.add_argument("--storage",
                    help="the study's storage URL (default: $NASBOX_STORAGE, else <reports-dir>/<study>/journal.log)")
     g.add_argument("--reports-dir", default="reports", help="where the study folders are")
 

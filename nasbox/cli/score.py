@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 from typing import Any
 
 from nasbox.cli._common import _console, float_above, fraction, int_at_least, seed
@@ -21,7 +20,7 @@ def _zoo_score_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scoring (train the networks like a study's candidates, for its report)")
     g.add_argument("--dataset", help="score on this dataset: mnist5k, cifar10, imagefolder, synthetic")
     g.add_argument("--study", help="score with a study's dataset, fidelity and device")
-    g.add_argument("--storage", default=os.environ.get("NASBOX_STORAGE"), help="the study's storage (with --study)")
+    g.add_argument("--storage", help="the study's storage (with --study; default: $NASBOX_STORAGE, else its journal)")
     g.add_argument("--models", help="comma-separated zoo names (default: all)")
     budget = g.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=float_above(0), help="training per network in epochs (default: as a search's)")

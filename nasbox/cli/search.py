@@ -15,24 +15,18 @@ from nasbox.report.format import fmt_count as _fmt_count
 from nasbox.search import SearchConfig, run_search
 from nasbox.search.coordinate import worker_devices
 from nasbox.search.events import ClassicsMeasured, Event, SearchEnded, SearchStarted, TrialEnded, TrialStarted
-from nasbox.spaces import parse_space_args
+from nasbox.search.options import from_namespace, given_options, read_toml
 from nasbox.study.schema import TRAINED, TrialStatus
 
 
-def _search_config(args: argparse.Namespace):
-
-    return SearchConfig(
-        space=args.space, space_args=parse_space_args(args.space_arg), space_config=args.space_config,
-        dataset=args.dataset, data_dir=args.data_dir, download=args.download, subset=args.subset,
-        val_fraction=args.val_fraction, epochs=args.epochs, iterations=args.iterations, batch_size=args.batch_size,
-        lr=args.lr, augment=args.augment, objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
-        sampler=args.sampler, seed=args.seed, max_params=args.max_params, max_macs=args.max_macs,
-        max_latency_ms=args.max_latency_ms, budget=args.budget, study=args.study, storage=args.storage,
-        reports_dir=args.reports_dir, device=args.device, heartbeat_s=args.heartbeat, storage_retry_s=args.storage_retry,
-        early_stop=args.early_stop,
-        prescreen=args.prescreen, latency=args.latency, evaluator=args.evaluator, confirm=args.confirm, classics=args.classics,
-        report_every=args.report_every, report_every_s=args.report_every_s,
-    )
+def _search_config(args: argparse.Namespace, argv: list[str]) -> SearchConfig:
+    """The options: the command line's, over a ``--config`` file's, over the defaults."""
+    if not args.config:
+        return from_namespace(SearchConfig, args)
+    base = read_toml(args.config, SearchConfig)
+    parser = args.parser_of_command
+    rest = argv[argv.index("search") + 1:] if "search" in argv else argv
+    return from_namespace(SearchConfig, args, base=base, given=given_options(parser, rest))
 
 
 class _SearchProgress:
@@ -134,7 +128,7 @@ def cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
 
 
     console = _console()
-    config = _search_config(args)
+    config = _search_config(args, argv)
     config.check()
     children = _start_workers(console, args, argv) if args.workers > 1 else []
     if children:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from nasbox.report.collect import ReportData
+from nasbox.search.config import SearchConfig
+from nasbox.search.options import option_rows
 from nasbox.study.storage import mask_url
 
-__all__ = ["METRIC_DEFINITIONS", "RECIPE", "fidelity_text", "setup_facts", "space_bounds"]
+__all__ = ["METRIC_DEFINITIONS", "RECIPE", "fidelity_text", "options_text", "setup_facts", "space_bounds"]
 
 #: the training recipe of :mod:`nasbox.train` (the same for every candidate and zoo network)
 RECIPE = ("SGD, momentum 0.9 (Nesterov), linear warm-up then cosine decay, weight decay 5e-4 on weights, "
@@ -124,4 +126,14 @@ def setup_facts(data: ReportData) -> list[tuple[str, str]]:
         ("latency threads", str(c.get("latency_threads", 1))),
         ("library versions", _fmt(versions) if versions else "not recorded by the search"),
         ("dates", _dates(data)),
+        ("options", options_text(data.config)),
     ]
+
+
+def options_text(config: dict[str, Any], cls: type = SearchConfig) -> str:
+    """Every search option with the value the study recorded ("default": filled in by the search; "-": not
+    recorded, an option newer than the study), as ``--flag value`` pairs."""
+    shown = dict(config)
+    if isinstance(shown.get("storage"), str):
+        shown["storage"] = mask_url(shown["storage"])
+    return "; ".join(f"{name} {value}" for name, value, _ in option_rows(shown, cls))

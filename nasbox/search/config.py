@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nasbox.errors import ConfigError
-from nasbox.evaluate import evaluator_names
-from nasbox.spaces import SearchSpace
+from nasbox.search.options import at_least, check_options, fraction, non_empty, one_of, option, positive, seed_range
+from nasbox.spaces import SearchSpace, parse_space_args
 from nasbox.study.result import SearchResult
 from nasbox.study.schema import OBJECTIVES
 
@@ -19,102 +19,100 @@ SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
 LATENCY_MODES = ("measure", "predict")
 
 
+def _objectives(value: Any) -> str | None:
+    names = list(value) if isinstance(value, (tuple, list)) else []
+    unknown = [o for o in names if o not in OBJECTIVES]
+    problem = (f"unknown objective {', '.join(map(repr, unknown))}" if unknown else "none given" if not names
+               else "repeated" if len(set(names)) != len(names) else None)
+    return None if problem is None else f"distinct objectives from {', '.join(OBJECTIVES)} ({problem})"
+
+
 @dataclass
 class SearchConfig:
-    """Everything a search needs; the CLI and :func:`nasbox.search` fill it in."""
+    """Everything a search needs; each field is one option of ``nasbox search`` and of :func:`nasbox.search`
+    (:mod:`nasbox.search.options`: its help, check and flag are declared here once)."""
 
-    space: str | SearchSpace = "seed_cnn"
-    space_args: dict[str, Any] = field(default_factory=dict)
-    space_config: str | None = None
-    dataset: str = "mnist5k"
-    data_dir: str | None = None
-    download: bool = False
-    subset: int | None = None
-    val_fraction: float = 0.1
-    dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. synthetic_shape, synthetic_size
-    epochs: float | None = None
-    iterations: int | None = None
-    batch_size: int | None = None  # None: per dataset and device (default_fidelity)
-    lr: float | None = None  # None: 0.1 at batch 32, scaled with the batch size (scaled_lr)
-    augment: bool | None = None  # random crop (+ flip where sensible); None: per dataset
-    objectives: tuple[str, ...] = ("accuracy", "macs", "params", "latency")
-    sampler: str = "tpe"
-    seed: int = 0
-    max_params: int | None = None
-    max_macs: int | None = None
-    max_latency_ms: float | None = None
-    budget: int = 50
-    study: str | None = None
-    storage: str | None = None
-    reports_dir: str = "reports"
-    device: str = "auto"
-    latency_threads: int = 1
-    latency: str = "measure"  # "measure" each candidate, or "predict" it from the device's per-block table
-    heartbeat_s: int = 30
-    storage_retry_s: float = 240.0  # how long storage calls are retried while a database is unreachable
-    early_stop: bool = False
-    early_stop_eta: int = 3
-    prescreen: int = 0  # proposals scored with zero-cost proxies per trained trial (0 or 1: no pre-screening)
-    evaluator: str = "brief"  # what scores a candidate: a registered evaluator's name (nasbox.evaluate)
-    confirm: int = 0  # then train this many of its best non-dominated candidates standalone (brief), same study
-    classics: bool = True  # measure the classic networks' latency on this device first (cached), for the report
-    report_every: int = 10  # rebuild the report while searching after this many trials (0: only at the end) ...
-    report_every_s: float = 300.0  # ... or once this many seconds passed since the last one, whichever comes first
+    space: str | SearchSpace = option("seed_cnn", "space name, path/to/file.py:Class or package.module:Class",
+                                      check=lambda v: None if isinstance(v, SearchSpace) else non_empty(v), group="space")
+    space_args: dict[str, Any] = option(default_factory=dict, help="set a bound of the space, e.g. m_max=6 or "
+                                        "kernels=3,5 (repeatable)", flag="--space-arg", kind="list",
+                                        metavar="KEY=VALUE", convert=parse_space_args, group="space")
+    space_config: str | None = option(None, "bounds from a TOML file ([space] table)", metavar="FILE.toml", group="space")
+    dataset: str = option("mnist5k", "mnist5k (bundled, default), cifar10, imagefolder, synthetic", check=non_empty,
+                          group="data")
+    data_dir: str | None = option(None, "where the dataset lives (cifar10: holds cifar-10-batches-py/)", group="data")
+    download: bool = option(False, "download the dataset if it is missing (cifar10)", kind="switch", group="data")
+    subset: int | None = option(None, "search on a stratified subset of N training images", check=at_least(10),
+                                metavar="N", group="data")
+    val_fraction: float = option(0.1, "validation share of the training set", check=fraction, group="data")
+    dataset_options: dict[str, Any] = option(default_factory=dict, help="options of the dataset loader (synthetic: "
+                                             "synthetic_shape, synthetic_size)", flag=None, group="data")
+    epochs: float | None = option(None, "training per candidate in epochs (default: per dataset and device)",
+                                  check=positive, exclusive="budget", group="training")
+    iterations: int | None = option(None, "training per candidate in iterations", check=at_least(1),
+                                    exclusive="budget", group="training")
+    batch_size: int | None = option(None, "training batch size (default: 32, or 256 on a GPU for CIFAR-10's whole "
+                                    "split)", check=at_least(1), group="training")
+    lr: float | None = option(None, "peak learning rate (default: 0.1 at batch 32, times the square root of "
+                              "batch/32)", check=positive, group="training")
+    augment: bool | None = option(None, "random crop (+ flip where sensible) while training (default: off for "
+                                  "mnist5k, on otherwise)", kind="toggle", group="training")
+    objectives: tuple[str, ...] = option(("accuracy", "macs", "params", "latency"), "comma-separated, from "
+                                         "accuracy, macs, flops, params, latency", kind="csv", check=_objectives,
+                                         metavar="LIST")
+    sampler: str = option("tpe", "tpe (multi-objective TPE, default), nsga2, nsga3, random, gp",
+                          check=one_of(*SAMPLERS), choices=SAMPLERS)
+    seed: int = option(0, "seed of the sampler, the split and the initialisations", check=seed_range)
+    max_params: int | None = option(None, "constraint: at most this many parameters (checked before training)",
+                                    check=at_least(1), group="constraints")
+    max_macs: int | None = option(None, "constraint: at most this many MACs (checked before training)",
+                                  check=at_least(1), group="constraints")
+    max_latency_ms: float | None = option(None, "constraint: batch-1 latency limit in ms", check=positive,
+                                          group="constraints")
+    budget: int = option(50, "finished trials of the whole study (a rerun resumes to it)", check=at_least(1))
+    study: str | None = option(None, "study name (default: <space>-<dataset>)", check=non_empty, group="storage")
+    storage: str | None = option(None, "Optuna storage URL (default: $NASBOX_STORAGE, else a journal file in the "
+                                 "report folder)", check=non_empty, group="storage")
+    reports_dir: str = option("reports", "where report folders are written", check=non_empty, group="storage")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N", check=non_empty)
+    latency_threads: int = option(1, "intra-op threads when timing a CPU latency", check=at_least(1), flag=None)
+    latency: str = option("measure", "measure each candidate's batch-1 latency, or predict it from a per-block "
+                          "lookup table measured once per device (kept in ~/.cache/nasbox/latency)",
+                          check=one_of(*LATENCY_MODES), choices=LATENCY_MODES)
+    heartbeat_s: int = option(30, "RDB storages: heartbeat interval in seconds; a trial silent for 3x this is lost "
+                              "(dead worker)", check=at_least(1), flag="--heartbeat", metavar="SECONDS",
+                              group="storage")
+    storage_retry_s: float = option(240.0, "RDB storages: how long a storage call is retried while the database is "
+                                    "unreachable (a restart, a failover) before the worker gives up with exit code 2",
+                                    check=positive, flag="--storage-retry", metavar="SECONDS", group="storage")
+    early_stop: bool = option(False, "stop candidates that are dominated at 1/4 or 1/2 of their training "
+                              "(multi-objective ASHA)", kind="switch")
+    early_stop_eta: int = option(3, "early stopping's reduction factor: the top 1/eta go on at each rung",
+                                 check=at_least(2), flag=None)
+    prescreen: int = option(0, "score K of the sampler's proposals per trial with zero-cost proxies (synflow, "
+                            "NASWOT, jacob_cov) and train only the most promising; the others are kept as 'screened'",
+                            check=at_least(0), metavar="K")
+    evaluator: str = option("brief", "what scores a candidate: brief (train briefly, default), supernet:PATH "
+                            "(inherited weights of 'nasbox supernet train'), table:FILE.csv (a lookup) or a "
+                            "registered evaluator", check=non_empty, metavar="NAME[:ARG]")
+    confirm: int = option(0, "after a search with another evaluator, train its K best non-dominated candidates "
+                          "standalone (brief training) in the same study, to check the estimates", check=at_least(0),
+                          metavar="K")
+    classics: bool = option(True, "measure the classic networks' latency on this device before the first trial "
+                            "(once per machine and input, cached), so that the report places them on every cost axis",
+                            kind="toggle", group="report")
+    report_every: int = option(10, "rebuild the report while searching, after every N trials (0: only at the end)",
+                               check=at_least(0), metavar="N", group="report")
+    report_every_s: float = option(300.0, "... or once this many seconds passed since the last rebuild",
+                                   check=positive, metavar="SECONDS", group="report")
 
     def check(self) -> None:
-        """Validate the plain values; raises :class:`ConfigError` naming the bad one."""
-        if not isinstance(self.budget, int) or self.budget < 1:
-            raise ConfigError(f"budget must be a positive number of trials, got {self.budget}")
-        if self.epochs is not None and self.iterations is not None:
-            raise ConfigError("give either --epochs or --iterations, not both")
-        unknown = [o for o in self.objectives if o not in OBJECTIVES]
-        if unknown or not self.objectives:
-            raise ConfigError(f"unknown objective(s) {', '.join(unknown) or '(none given)'}; "
-                              f"choose from {', '.join(OBJECTIVES)}")
-        if len(set(self.objectives)) != len(self.objectives):
-            raise ConfigError(f"objectives repeat: {', '.join(self.objectives)}")
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
-        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
-            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.lr is not None and not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"--lr must be a positive number, got {self.lr}")
-        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
-            raise ConfigError(f"--epochs must be positive, got {self.epochs}")
-        if self.iterations is not None and self.iterations < 1:
-            raise ConfigError(f"--iterations must be >= 1, got {self.iterations}")
-        if not isinstance(self.heartbeat_s, int) or self.heartbeat_s < 1:
-            raise ConfigError(f"--heartbeat must be a whole number of seconds >= 1, got {self.heartbeat_s}")
-        if not (isinstance(self.storage_retry_s, (int, float)) and self.storage_retry_s > 0):
-            raise ConfigError(f"--storage-retry must be a positive number of seconds, got {self.storage_retry_s}")
-        if not 0 <= self.seed < 2**32:
-            raise ConfigError(f"--seed must lie in [0, 2**32), got {self.seed}")
-        if self.latency_threads < 1:
-            raise ConfigError(f"latency threads must be >= 1, got {self.latency_threads}")
-        for name in ("max_params", "max_macs", "max_latency_ms"):
-            v = getattr(self, name)
-            if v is not None and v <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {v}")
-        if self.prescreen < 0 or self.early_stop_eta < 2:
-            raise ConfigError(f"--prescreen must be >= 0 and the early-stop reduction >= 2, got {self.prescreen}, "
-                              f"{self.early_stop_eta}")
-        if self.evaluator.partition(":")[0] not in evaluator_names():
-            raise ConfigError(f"unknown evaluator {self.evaluator!r}; choose from {', '.join(evaluator_names())}")
-        if not isinstance(self.confirm, int) or self.confirm < 0:
-            raise ConfigError(f"--confirm must be a whole number of candidates >= 0, got {self.confirm!r}")
+        """Validate every option (its declared check), then the rules between options; raises
+        :class:`ConfigError` naming the bad one."""
+        check_options(self)
         if self.confirm and self.evaluator.partition(":")[0] == "brief":
             raise ConfigError("--confirm trains the best candidates standalone after another evaluator (a supernet, "
                               "a table) estimated them; with brief training they already are")
-        if self.latency not in LATENCY_MODES:
-            raise ConfigError(f"--latency must be one of {', '.join(LATENCY_MODES)}, got {self.latency!r}")
-        if not isinstance(self.report_every, int) or self.report_every < 0:
-            raise ConfigError(f"--report-every must be a whole number of trials >= 0, got {self.report_every}")
-        if not (isinstance(self.report_every_s, (int, float)) and self.report_every_s > 0):
-            raise ConfigError(f"--report-every-s must be a positive number of seconds, got {self.report_every_s}")
-        if self.subset is not None and self.subset < 10:
-            raise ConfigError(f"--subset must be at least 10 images, got {self.subset}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError(f"validation fraction must lie in (0, 1), got {self.val_fraction}")
 
     def with_defaults(self, device: str | Any) -> SearchConfig:
         """Fill in the per-candidate training (:func:`default_fidelity` on ``device``) and the

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +38,7 @@ from nasbox.data import load_dataset
 from nasbox.errors import DiskFullError, NasboxError, ShapeError, StorageError, TrainingError
 from nasbox.evaluate import Candidate, EvalContext, Evaluator, make_evaluator
 from nasbox.evaluate.classics import latency_cache_path
+from nasbox.files import atomic_write
 from nasbox.measure.memory import MemoryLedger, training_bytes
 from nasbox.measure.slot import DeviceSlot
 from nasbox.model.analysis import constant_from
@@ -52,10 +52,10 @@ from nasbox.search.events import ClassicsMeasured, ProgressCallback, SearchEnded
 from nasbox.search.live import LiveReport
 from nasbox.search.propose import Proposal, Proposer, init_seed
 from nasbox.search.record import REUSED, Recorder, RepeatIndex, confirm_choice
-from nasbox.search.session import open_search_study, record_run_facts, setup_of
+from nasbox.search.session import open_search_study, record_run_facts, search_toml, setup_of
 from nasbox.spaces import get_space
 from nasbox.study.schema import COUNTED, OBJECTIVES, TRAINED, Attr, StudyAttr, StudyPaths, TrialStatus, count_finished, safe_name
-from nasbox.study.storage import Heartbeat, journal_healed, open_storage
+from nasbox.study.storage import Heartbeat, journal_healed, open_storage, storage_url
 from nasbox.study.tables import write_study_tables
 from nasbox.train.recipe import resolve_device, use_bf16
 
@@ -92,11 +92,12 @@ class Search:
         self.fidelity = self.evaluator.fidelity()
         self.study_name = c.study or f"{self.space.name}-{c.dataset}"
         self.paths = StudyPaths(Path(c.reports_dir) / safe_name(self.study_name))
-        url = c.storage or os.environ.get("NASBOX_STORAGE") or None
+        url = storage_url(c.storage)
         self.storage, self.storage_display = open_storage(url, self.paths.root, c.heartbeat_s,
                                                           c.storage_retry_s)
-        self.study = open_search_study(self.storage, self.storage_display, self.study_name, c,
-                                       setup_of(c, self.space, self.fidelity))
+        setup = setup_of(c, self.space, self.fidelity)
+        self.study = open_search_study(self.storage, self.storage_display, self.study_name, c, setup)
+        atomic_write(self.paths.search_toml, search_toml(c, setup))  # the options that reproduce the study
         facts = self.evaluator.facts()
         if facts and self.study.user_attrs.get(StudyAttr.EVALUATOR) != {"name": self.evaluator.name, **facts}:
             self.study.set_user_attr(StudyAttr.EVALUATOR, {"name": self.evaluator.name, **facts})

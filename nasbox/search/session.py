@@ -22,11 +22,12 @@ import optuna
 from nasbox.errors import StorageError
 from nasbox.measure.latency import device_name
 from nasbox.search.config import SearchConfig
+from nasbox.search.options import to_toml
 from nasbox.search.samplers import PerTrialSeed
 from nasbox.spaces import SearchSpace
 from nasbox.study.schema import OBJECTIVES, Attr, StudyAttr
 
-__all__ = ["check_same_setup", "open_search_study", "record_run_facts", "setup_of"]
+__all__ = ["check_same_setup", "open_search_study", "record_run_facts", "search_toml", "setup_of"]
 
 _VERSIONED = ("nasbox", "torch", "torchvision", "optuna", "numpy", "fvcore", "thop")
 
@@ -109,6 +110,15 @@ def _name_metrics(study: optuna.Study, objectives: tuple[str, ...]) -> None:
     with warnings.catch_warnings():  # marked experimental in some Optuna versions
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(list(objectives))
+
+
+def search_toml(config: SearchConfig, setup: dict[str, Any]) -> str:
+    """The ``search.toml`` that reproduces a study: every option as the search resolved it (the fidelity's
+    defaults filled in), the space by its spec and all its bounds."""
+    bounds = {k: "none" if v is None else v for k, v in (setup.get("space_bounds") or {}).items()}
+    resolved = dataclasses.replace(config, space=_space_spec(config.space), space_args=bounds, space_config=None)
+    return to_toml(resolved, header=f"nasbox search --config search.toml  (study {setup.get('space')} on "
+                                    f"{setup.get('dataset')}; command-line options override this file)")
 
 
 def _space_spec(space: str | SearchSpace) -> str:

@@ -217,6 +217,11 @@ class StudyPaths(NamedTuple):
         return self.root / "report.md"
 
     @property
+    def search_toml(self) -> Path:
+        """``search.toml``: the options that reproduce the study (``nasbox search --config``)."""
+        return self.root / "search.toml"
+
+    @property
     def archs(self) -> Path:
         return self.root / "archs"
 

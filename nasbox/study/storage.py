@@ -36,6 +36,7 @@ __all__ = [
     "process_start_time",
     "set_attrs",
     "settle_stale_trials",
+    "storage_url",
     "worker_identity",
 ]
 
@@ -49,6 +50,11 @@ GRACE_BEATS = 3  # a RUNNING trial silent for this many heartbeat intervals has 
 def mask_url(url: str) -> str:
     """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def storage_url(given: str | None) -> str | None:
+    """The storage a command uses: the one given, else ``$NASBOX_STORAGE``, else ``None`` (the journal file)."""
+    return given or os.environ.get("NASBOX_STORAGE") or None
 
 
 def open_storage(url: str | None, report_dir: Path, heartbeat_s: int = HEARTBEAT_INTERVAL_S,
@@ -303,6 +309,7 @@ def open_study(study_name: str, storage: str | None = None, reports_dir: str | P
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = storage_url(storage)
     if storage is None or Path(storage).is_file():
         path = Path(storage) if storage else report_dir_for(study_name, reports_dir) / JOURNAL_NAME
         if not path.is_file():

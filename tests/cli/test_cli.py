@@ -98,7 +98,7 @@ def test_zoo_lists_every_network(capsys):
         (["search", "--budget", "0"], ["budget"]),
         (["search", "--budget", "-3"], ["budget"]),
         (["search", "--objectives", "accuracy,speed"], ["unknown objective", "speed"]),
-        (["search", "--sampler", "bayes"], ["unknown sampler"]),
+        (["search", "--sampler", "bayes"], ["--sampler", "one of tpe, nsga2"]),
         (["search", "--epochs", "1", "--iterations", "5"], ["not allowed with"]),
         (["search", "--dataset", "cifar10", "--data-dir", "/nonexistent/dir"], ["/nonexistent/dir"]),
         (["search", "--dataset", "imagenet"], ["imagenet"]),
