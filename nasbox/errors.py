@@ -8,6 +8,8 @@ catch them the usual way.
 from __future__ import annotations
 
 __all__ = [
+    "CANDIDATE_ERRORS",
+    "STUDY_FAULTS",
     "ConfigError",
     "DataError",
     "DiskFullError",
@@ -61,3 +63,9 @@ class TrainingError(NasboxError):
 
 class EvaluationError(TrainingError):
     """A candidate could not be scored by its evaluator (not in the evaluator's table, say)."""
+
+
+#: what a candidate that fails raises (its own failure: recorded on its trial, and the search goes on) ...
+CANDIDATE_ERRORS: tuple[type[BaseException], ...] = (NasboxError, RuntimeError, ValueError, MemoryError)
+#: ... except these, which are the study's own storage or disk failing: the search stops, the study intact
+STUDY_FAULTS: tuple[type[BaseException], ...] = (StorageError, DiskFullError)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nasbox.data import load_dataset
-from nasbox.errors import ConfigError, NasboxError, TrainingError
+from nasbox.errors import CANDIDATE_ERRORS, ConfigError, NasboxError
 from nasbox.files import update_file
 from nasbox.measure.latency import measure_latency
 from nasbox.model.analysis import analyze
@@ -281,7 +281,7 @@ def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, rep
             score = ZooScore(**base, status="complete", accuracy=result.accuracy, latency_ms=latency.median_ms,
                              latency_iqr_ms=latency.iqr_ms, train_seconds=result.seconds,
                              iterations=result.budget.iterations, epochs=result.budget.epochs)
-        except (TrainingError, NasboxError, RuntimeError, MemoryError) as exc:
+        except CANDIDATE_ERRORS as exc:
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
             score = ZooScore(**base, status="failed", accuracy=None, latency_ms=None, latency_iqr_ms=None, reason=reason)
         stored.update(_add_to_cache(path, settings, {name: score.to_dict()}))

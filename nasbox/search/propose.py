@@ -21,7 +21,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nasbox.data import eval_batches
-from nasbox.errors import NasboxError, ShapeError
+from nasbox.errors import CANDIDATE_ERRORS
 from nasbox.measure.proxies import DEFAULT_PROXIES, mean_proxy_ranks, score_proxies
 from nasbox.model.analysis import Analysis, analyze
 from nasbox.model.arch import Architecture
@@ -88,11 +88,11 @@ class Proposer:
     def _sample(self, trial: optuna.Trial) -> Proposal:
         try:
             arch = self.space.sample(trial)
-        except (NasboxError, RuntimeError, ValueError) as exc:  # a user space's sample may fail
+        except CANDIDATE_ERRORS as exc:  # a user space's sample may fail
             return Proposal(trial, error=exc)
         try:
             return Proposal(trial, arch, analyze(arch))  # ShapeError for a user space's invalid sample
-        except (ShapeError, NasboxError, RuntimeError, ValueError) as exc:
+        except CANDIDATE_ERRORS as exc:
             return Proposal(trial, arch, error=exc)
 
     def _screen(self, proposals: list[Proposal]) -> Proposal:

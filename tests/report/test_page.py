@@ -12,7 +12,7 @@ import nasbox.evaluate.classics
 import nasbox.measure.latency
 import nasbox.model.build
 import nasbox.search.costs
-import nasbox.search.loop
+import nasbox.search.pipeline
 from nasbox.model.zoo import ZOO_NAMES
 from nasbox.report import build_report, collect, open_study, report_dir_for, write_report
 from nasbox.search import SearchConfig, run_search
@@ -34,7 +34,7 @@ def searched(tmp_path_factory) -> Path:
         return real_build(arch, seed=seed)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(nasbox.search.loop, "build_model", build)
+        mp.setattr(nasbox.search.pipeline, "build_model", build)
         fast = functools.partial(nasbox.measure.measure_latency, min_runs=5, max_runs=20, budget_s=0.05,
                                  max_warmup_s=0.3)
         mp.setattr(nasbox.search.costs, "measure_latency", fast)

@@ -20,7 +20,7 @@ from optuna.trial import TrialState, create_trial
 
 import nasbox.measure.latency
 import nasbox.search.costs
-import nasbox.search.loop
+import nasbox.search.pipeline
 from nasbox.report import collect, front_info, hypervolume_info, open_study, write_report
 from nasbox.report.candidates import candidates, zoo_comparisons
 from nasbox.report.collect import ReportData, finished_count

@@ -14,7 +14,7 @@ import torch
 
 import nasbox.evaluate.brief
 import nasbox.model.build
-import nasbox.search.loop
+import nasbox.search.pipeline
 import nasbox.search.propose
 import nasbox.train.brief
 from nasbox.errors import ConfigError, StorageError
@@ -123,7 +123,7 @@ def test_a_forced_exception_and_a_nan_do_not_stop_the_study(tmp_path, monkeypatc
             return NaNModel(model)
         return model
 
-    monkeypatch.setattr(nasbox.search.loop, "build_model", build)
+    monkeypatch.setattr(nasbox.search.pipeline, "build_model", build)
     result = run_search(config(tmp_path, budget=4, space_args=dict(TINY, channels="4,8,12,16")))
     df = result.trials
     assert len(df) == 4
@@ -285,7 +285,7 @@ def test_existing_study_with_other_objectives_is_refused_and_untouched(tmp_path)
     [
         ({"budget": 0}, "budget"),
         ({"objectives": ("accuracy", "speed")}, "unknown objective"),
-        ({"sampler": "bayes"}, "unknown sampler"),
+        ({"sampler": "bayes"}, "--sampler must be one of tpe"),
         ({"epochs": 1.0, "iterations": 5}, "not both"),
         ({"max_macs": -1}, "max-macs"),
         ({"lr": -1.0}, "--lr"),
