@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from nasbox.data import load_dataset
-from nasbox.measure.latency import device_name
+from nasbox.device import device_name, resolve_device
 from nasbox.model.analysis import analyze
 from nasbox.model.build import build_model
 from nasbox.report.fidelity import kendall_tau
@@ -38,7 +38,7 @@ from nasbox.search.config import BASE_LR, NO_AUGMENT, scaled_lr
 from nasbox.search.propose import init_seed
 from nasbox.spaces import get_space, parse_space_args
 from nasbox.train.brief import train_model
-from nasbox.train.recipe import TrainConfig, resolve_device
+from nasbox.train.recipe import TrainConfig
 
 
 def parse_fidelity(text: str, base_lr: float) -> tuple[float, int, float]:

@@ -23,8 +23,8 @@ from _baseline import MinimalLoop, normalizer
 
 from nasbox.data import load_dataset
 from nasbox.deploy.candidate import resolve_candidate
+from nasbox.device import resolve_device
 from nasbox.train.full import FullTrainConfig, full_train
-from nasbox.train.recipe import resolve_device
 
 warnings.filterwarnings("ignore")
 

@@ -23,7 +23,7 @@ warnings.filterwarnings("ignore")
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
 from nasbox.measure.latency import measure_latency
-from nasbox.train.recipe import resolve_device
+from nasbox.device import resolve_device
 from nasbox.model.zoo import ZOO_NAMES, get_zoo
 spec, device, eager = sys.argv[1], resolve_device(sys.argv[2]), sys.argv[3] == "eager"
 arch = get_zoo(spec) if spec in ZOO_NAMES else Architecture.decode(spec)

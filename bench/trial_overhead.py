@@ -26,9 +26,10 @@ import torch
 from _baseline import MinimalLoop, normalizer
 
 from nasbox.data import load_dataset
+from nasbox.device import resolve_device
 from nasbox.model.arch import Architecture
 from nasbox.search import SearchConfig, run_search
-from nasbox.train.recipe import resolve_budget, resolve_device
+from nasbox.train.recipe import resolve_budget
 
 warnings.filterwarnings("ignore")
 

@@ -24,7 +24,7 @@ from filelock import FileLock
 
 from nasbox.errors import DiskFullError
 
-__all__ = ["LOCK_TIMEOUT_S", "atomic_write", "disk_full", "is_disk_full", "locked", "update_file"]
+__all__ = ["LOCK_TIMEOUT_S", "atomic_write", "cache_dir", "disk_full", "is_disk_full", "locked", "update_file"]
 
 #: how long a writer waits for another one's lock before giving up (seconds)
 LOCK_TIMEOUT_S = 120.0
@@ -143,3 +143,12 @@ def update_file(path: str | Path, update: Callable[[str | None], str], *, timeou
         new = update(old)
         atomic_write(path, new)
     return new
+
+
+def cache_dir() -> Path:
+    """Where nasbox keeps what it measures once per machine: ``$NASBOX_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/nasbox``, else ``~/.cache/nasbox``."""
+    if os.environ.get("NASBOX_CACHE_DIR"):
+        return Path(os.environ["NASBOX_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nasbox"

@@ -8,12 +8,12 @@ import json
 from typing import Any
 
 from nasbox.cli._common import _console, float_above, fraction, int_at_least, seed
+from nasbox.device import resolve_device
 from nasbox.errors import ConfigError
 from nasbox.evaluate.zoo import ZooSettings, score_zoo, settings_from_config
 from nasbox.report import build_report, collect, open_study, report_dir_for
 from nasbox.report.format import fmt_count as _fmt_count
 from nasbox.search import default_fidelity
-from nasbox.train.recipe import resolve_device
 
 
 def _zoo_score_options(p: argparse.ArgumentParser) -> None:

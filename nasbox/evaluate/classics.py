@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nasbox.device import device_file, device_key
 from nasbox.evaluate.zoo import UNSCORED, ZooScore
 from nasbox.files import update_file
 from nasbox.measure.latency import measure_latency
-from nasbox.measure.latency_table import device_file, device_key
 from nasbox.model.analysis import analyze
 from nasbox.model.build import build_model
 from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nasbox.data import load_dataset
+from nasbox.device import resolve_device
 from nasbox.errors import CANDIDATE_ERRORS, ConfigError, NasboxError
 from nasbox.files import update_file
 from nasbox.measure.latency import measure_latency
@@ -31,7 +32,7 @@ from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
 from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
 from nasbox.train.brief import train_model
-from nasbox.train.recipe import TrainConfig, resolve_device
+from nasbox.train.recipe import TrainConfig
 
 __all__ = [
     "CACHE_DIR",

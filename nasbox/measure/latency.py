@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import copy
 import gc
-import platform
 import statistics
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ['Latency', 'device_name', 'measure_latency']
+__all__ = ['Latency', 'measure_latency']
 
 
 @dataclass(frozen=True)
@@ -48,20 +46,6 @@ class Latency:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def device_name(device: str | torch.device) -> str:
-    """The device's model: the GPU's name, or the CPU's from ``/proc/cpuinfo``."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
 
 
 def _sync(device: torch.device) -> None:
@@ -119,6 +103,32 @@ def outputs_match(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
 
 
+def _timer(call: Callable[[], object], device: torch.device) -> Callable[[], float]:
+    """Milliseconds of one call, synchronised on CUDA before and after."""
+
+    def timed() -> float:
+        _sync(device)
+        t0 = time.perf_counter()
+        call()
+        _sync(device)
+        return (time.perf_counter() - t0) * 1e3
+
+    return timed
+
+
+def _warm_up(timed: Callable[[], float], window: int, tolerance: float, min_s: float, max_s: float) -> int:
+    """Call in windows until two consecutive windows' medians agree within ``tolerance`` (and ``min_s`` has
+    passed), or ``max_s`` passes; the calls made."""
+    calls, start, previous = 0, time.perf_counter(), None
+    while True:
+        current = statistics.median(timed() for _ in range(window))
+        calls += window
+        settled = previous is not None and abs(current - previous) <= tolerance * max(previous, 1e-6)
+        if (settled and time.perf_counter() - start >= min_s) or time.perf_counter() - start > max_s:
+            return calls
+        previous = current
+
+
 def measure_latency(
     model: nn.Module,
     input_shape: tuple[int, int, int],
@@ -156,12 +166,9 @@ def measure_latency(
         cuda_graph = device.type == "cuda"
     if min_warmup_s is None:  # a GPU's clocks take a moment to ramp up; a CPU's are steady
         min_warmup_s = 0.5 if device.type == "cuda" else 0.0
-    model = copy.deepcopy(model).to(device).eval()
+    model, x = copy.deepcopy(model).to(device).eval(), torch.randn(1, *input_shape, device=device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    x = torch.randn(1, *input_shape, device=device)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     old_threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(threads)
@@ -169,27 +176,8 @@ def measure_latency(
     try:
         with torch.inference_mode():
             replay = _graphed(model, x) if cuda_graph else None
-            call = replay or (lambda: model(x))
-
-            def timed() -> float:
-                _sync(device)
-                t0 = time.perf_counter()
-                call()
-                _sync(device)
-                return (time.perf_counter() - t0) * 1e3
-
-            warmup = 0
-            start = time.perf_counter()
-            previous = None
-            while True:
-                current = statistics.median(timed() for _ in range(window))
-                warmup += window
-                settled = previous is not None and abs(current - previous) <= tolerance * max(previous, 1e-6)
-                if settled and time.perf_counter() - start >= min_warmup_s:
-                    break
-                if time.perf_counter() - start > max_warmup_s:
-                    break
-                previous = current
+            timed = _timer(replay or (lambda: model(x)), device)
+            warmup = _warm_up(timed, window, tolerance, min_warmup_s, max_warmup_s)
             times: list[float] = []
             t_start = time.perf_counter()
             while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() - t_start < budget_s):

@@ -50,8 +50,6 @@ Several workers may share it: each write merges the file's entries under a lock 
 from __future__ import annotations
 
 import json
-import os
-import re
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -60,14 +58,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from nasbox.device import device_file, device_key
 from nasbox.files import update_file
-from nasbox.measure.latency import device_name, measure_latency
+from nasbox.measure.latency import measure_latency
 from nasbox.model.analysis import Analysis, analyze
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
 
-__all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "cache_dir", "device_file", "device_key",
-           "network_units"]
+__all__ = ["CALIBRATION_NETWORKS", "LatencyTable", "Prediction", "Unit", "network_units"]
 
 #: predictions that also measure the whole network, to learn the weight-fetch time per parameter
 CALIBRATION_NETWORKS = 8
@@ -128,30 +126,6 @@ def network_units(arch: Architecture, info: Analysis | None = None) -> list[Unit
     return units
 
 
-def device_key(device: str | torch.device, threads: int = 1) -> str:
-    """What a latency table is valid for: the device model, CPU threads and PyTorch version."""
-    device = torch.device(device)
-    name = device_name(device)
-    if device.type != "cuda":
-        name += f" {threads} thread{'s' if threads != 1 else ''}"
-    return f"{device.type} {name} torch {torch.__version__.split('+')[0]}"
-
-
-def cache_dir() -> Path:
-    """``$NASBOX_CACHE_DIR``, else ``$XDG_CACHE_HOME/nasbox``, else ``~/.cache/nasbox``."""
-    if os.environ.get("NASBOX_CACHE_DIR"):
-        return Path(os.environ["NASBOX_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "nasbox"
-
-
-def device_file(folder: str, device: str | torch.device, threads: int = 1, directory: Path | None = None) -> Path:
-    """``<cache>/<folder>/<device key as a file name>.json``: a per-device cache of latencies (the
-    lookup table in ``latency/``, the classic networks' in ``zoo-latency/``)."""
-    slug = re.sub(r"[^A-Za-z0-9.]+", "-", device_key(device, threads)).strip("-").lower()
-    return (directory or cache_dir()) / folder / f"{slug}.json"
-
-
 MeasureFn = Callable[[nn.Module, Shape], float]
 
 
@@ -194,7 +168,7 @@ class LatencyTable:
 
     @classmethod
     def open(cls, device: str | torch.device = "cpu", threads: int = 1, directory: Path | None = None) -> LatencyTable:
-        """The table of ``device`` (``threads`` CPU threads) in ``directory`` (default :func:`cache_dir`)."""
+        """The table of ``device`` (``threads`` CPU threads) in ``directory`` (default :func:`nasbox.files.cache_dir`)."""
         device = torch.device(device)
         key = device_key(device, threads)
         path = device_file("latency", device, threads, directory)

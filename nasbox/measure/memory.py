@@ -23,9 +23,8 @@ from typing import Any
 
 import torch
 
-from nasbox.files import update_file
-from nasbox.measure.latency_table import cache_dir
-from nasbox.measure.slot import device_slot_name
+from nasbox.device import slot_name
+from nasbox.files import cache_dir, update_file
 from nasbox.model.analysis import Analysis
 
 __all__ = ["CONTEXT_BYTES", "MemoryLedger", "training_bytes"]
@@ -74,7 +73,7 @@ class MemoryLedger:
         if free is None and device.type == "cuda":
             free = lambda: torch.cuda.mem_get_info(device)[0]  # noqa: E731
         self.budget, self.free = budget, free
-        self.path = (directory or cache_dir() / "slots") / f"{name or device_slot_name(device)}.memory.json"
+        self.path = (directory or cache_dir() / "slots") / f"{name or slot_name(device)}.memory.json"
         self.poll_s = poll_s
         self.key = str(os.getpid())
 

@@ -23,9 +23,10 @@ from typing import Any
 
 import torch
 
-from nasbox.measure.latency_table import cache_dir
+from nasbox.device import slot_name
+from nasbox.files import cache_dir
 
-__all__ = ["DeviceSlot", "device_slot_name"]
+__all__ = ["DeviceSlot"]
 
 _log = logging.getLogger(__name__)
 
@@ -35,28 +36,18 @@ except ImportError:  # not POSIX: no cross-process slot (measurements may then o
     fcntl = None  # type: ignore[assignment]
 
 
-def device_slot_name(device: Any) -> str:
-    """What processes sharing ``device`` call it: ``cpu``, or ``gpu-<uuid>``."""
-    device = torch.device(device)
-    if device.type != "cuda":
-        return device.type
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
-    return f"gpu-{uuid}" if uuid is not None else f"cuda{index}"
-
-
 class DeviceSlot:
     """The measuring slot of one device (see the module docstring).
 
     Args:
         device: the device (``torch.device`` or its name).
         directory: where the lock files live (default ``<cache>/slots``).
-        name: the slot's name instead of :func:`device_slot_name` (tests).
+        name: the slot's name instead of :func:`nasbox.device.slot_name` (tests).
     """
 
     def __init__(self, device: Any, directory: Path | None = None, name: str | None = None) -> None:
         self.device = torch.device(device)
-        slug = re.sub(r"[^A-Za-z0-9.-]+", "-", name or device_slot_name(self.device))
+        slug = re.sub(r"[^A-Za-z0-9.-]+", "-", name or slot_name(self.device))
         folder = directory or cache_dir() / "slots"
         self.enabled = fcntl is not None
         self._turn_path, self._steps_path = folder / f"{slug}.turn", folder / f"{slug}.steps"

@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 
 from nasbox.data import Data, load_dataset
+from nasbox.device import resolve_device
 from nasbox.evaluate import EvalContext, Evaluator, make_evaluator
 from nasbox.files import atomic_write
 from nasbox.measure.memory import MemoryLedger
@@ -28,7 +29,6 @@ from nasbox.search.session import open_search_study, search_toml, setup_of
 from nasbox.spaces import SearchSpace, get_space
 from nasbox.study.schema import StudyAttr, StudyPaths, safe_name
 from nasbox.study.storage import open_storage, storage_url
-from nasbox.train.recipe import resolve_device
 
 __all__ = ["Services", "open_services"]
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import optuna
 
+from nasbox.device import device_name
 from nasbox.errors import StorageError
-from nasbox.measure.latency import device_name
 from nasbox.search.config import SearchConfig
 from nasbox.search.options import to_toml
 from nasbox.search.samplers import PerTrialSeed

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from nasbox.files import atomic_write
 from nasbox.study.pareto import non_dominated_mask
-from nasbox.study.schema import TRAINED, Attr, lost_reason, trial_status
+from nasbox.study.schema import TRAINED, Attr, StudyPaths, lost_reason, trial_status
 
 __all__ = ["TRIAL_COLUMNS", "best_trials", "pareto_dataframe", "pareto_numbers", "trials_dataframe", "write_study_tables",
            "write_tables"]
@@ -85,11 +85,10 @@ def pareto_dataframe(study: optuna.Study, df: pd.DataFrame) -> pd.DataFrame:
 
 def write_tables(report_dir: Path, df: pd.DataFrame, pareto: pd.DataFrame) -> list[Path]:
     """``trials.csv`` and ``pareto.csv`` in ``report_dir``, each written atomically."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, frame in (("trials.csv", df), ("pareto.csv", pareto)):
-        files.append(atomic_write(report_dir / name, lambda p, f=frame: f.to_csv(p, index=False)))
-    return files
+    paths = StudyPaths(Path(report_dir))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    return [atomic_write(path, lambda p, f=frame: f.to_csv(p, index=False))
+            for path, frame in ((paths.trials_csv, df), (paths.pareto_csv, pareto))]
 
 
 def write_study_tables(study: optuna.Study, report_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nasbox.train.brief import RungCallback, TrainResult, evaluate, train_model
-from nasbox.train.recipe import Budget, Recipe, TrainConfig, numerics, resolve_budget, resolve_device, use_bf16
+from nasbox.train.recipe import Budget, Recipe, TrainConfig, numerics, resolve_budget, use_bf16
 
 __all__ = ["Budget", "Recipe", "RungCallback", "TrainConfig", "TrainResult", "evaluate", "numerics",
-           "resolve_budget", "resolve_device", "train_model", "use_bf16"]
+           "resolve_budget", "train_model", "use_bf16"]

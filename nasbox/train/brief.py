@@ -56,6 +56,40 @@ def evaluate(model: nn.Module, split: Split, spec: DatasetSpec, *, device: torch
 RungCallback = Callable[[int, "nn.Module"], bool]
 
 
+def _steps(recipe: Recipe, model: nn.Module, loader: DeviceLoader, iterations: int, rungs: dict[int, RungCallback],
+           pause: Callable[[], Any] | None, device: torch.device) -> tuple[int, list[tuple[int, float]], int | None]:
+    """The training loop: ``(steps done, loss history, the rung it stopped at or None)``. The loss is read on the
+    host at every step on a CPU, every 25 on a GPU (a host sync), and checked to be finite there."""
+    check_every = 1 if device.type == "cpu" else 25
+    log_every = max(check_every, iterations // 50)
+    history: list[tuple[int, float]] = []
+    step = window = 0
+    value = float("nan")
+    running = torch.zeros((), device=device)
+    for loss in recipe.steps(model, loader.iterate(iterations)):
+        running += loss
+        window += 1
+        step += 1
+        last = step == iterations
+        if step % check_every == 0 or last:  # a host sync: rare on GPUs
+            value = running.item() / window
+            running.zero_()
+            window = 0
+            if not math.isfinite(value):
+                raise TrainingError(f"the loss became {value} at iteration {step}")
+            if step % log_every < check_every or last:
+                history.append((step, value))
+            if pause is not None:
+                pause()
+        if step in rungs:
+            if rungs[step](step, model):
+                if not history or history[-1][0] != step:  # log the loss where training stopped
+                    history.append((step, running.item() / window if window else value))
+                return step, history, step
+            model.train()
+    return step, history, None
+
+
 def train_model(
     model: nn.Module,
     train: Split,
@@ -83,45 +117,12 @@ def train_model(
     bf16, cl = recipe.bf16, recipe.channels_last
     loader = DeviceLoader(train, spec, config.batch_size, device=device, augment=config.augment, seed=config.seed,
                           channels_last=cl)
-    rungs = rungs or {}
-    check_every = 1 if device.type == "cpu" else 25
-    log_every = max(check_every, budget.iterations // 50)
-    history: list[tuple[int, float]] = []
-    step = window = 0
-    value = float("nan")
-    stopped_at = None
-    running = torch.zeros((), device=device)
     t0 = time.perf_counter()
     model.train()
     # dropout draws from the global generator: seed it (in a fork) so a run is reproducible
-    rng = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
-    rng.__enter__()
-    torch.manual_seed(config.seed)
-    try:
-        for loss in recipe.steps(model, loader.iterate(budget.iterations)):
-            running += loss
-            window += 1
-            step += 1
-            last = step == budget.iterations
-            if step % check_every == 0 or last:  # a host sync: rare on GPUs
-                value = running.item() / window
-                running.zero_()
-                window = 0
-                if not math.isfinite(value):
-                    raise TrainingError(f"the loss became {value} at iteration {step}")
-                if step % log_every < check_every or last:
-                    history.append((step, value))
-                if pause is not None:
-                    pause()
-            if step in rungs:
-                if rungs[step](step, model):
-                    stopped_at = step
-                    if not history or history[-1][0] != step:  # log the loss where training stopped
-                        history.append((step, running.item() / window if window else value))
-                    break
-                model.train()
-    finally:
-        rng.__exit__(None, None, None)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(config.seed)
+        step, history, stopped_at = _steps(recipe, model, loader, budget.iterations, rungs or {}, pause, device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0

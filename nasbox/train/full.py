@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from nasbox.data import Data, DatasetSpec, DeviceLoader
+from nasbox.device import resolve_device
 from nasbox.errors import ConfigError, TrainingError
 from nasbox.files import atomic_write
 from nasbox.model.analysis import analyze
@@ -38,7 +39,7 @@ from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
 from nasbox.train.brief import evaluate
 from nasbox.train.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from nasbox.train.recipe import Recipe, TrainConfig, resolve_budget, resolve_device
+from nasbox.train.recipe import Recipe, TrainConfig, resolve_budget
 
 __all__ = ["FullTrainConfig", "FullTrainResult", "Training", "exclusive", "full_train"]
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from nasbox.errors import ConfigError, TrainingError
 
-__all__ = ['Budget', 'Recipe', 'TrainConfig', 'numerics', 'resolve_budget', 'resolve_device', 'use_bf16']
+__all__ = ['Budget', 'Recipe', 'TrainConfig', 'numerics', 'resolve_budget', 'use_bf16']
 
 
 @dataclass(frozen=True)
@@ -98,24 +98,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def resolve_device(spec: str = "auto") -> torch.device:
-    """``auto`` -> the first CUDA GPU if there is one, else the CPU; checks ``cuda:i``."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {spec!r} asked for, but no CUDA GPU is available; use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {spec!r} does not exist: {torch.cuda.device_count()} GPU(s) visible")
-    elif device.type != "cpu":
-        raise ConfigError(f"unsupported device {spec!r}; use auto, cpu, cuda or cuda:N")
-    return device
 
 
 def use_bf16(device: torch.device, amp: str = "auto") -> bool:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nasbox.measure.latency_table import CALIBRATION_NETWORKS, LatencyTable, device_key, network_units
+from nasbox.device import device_key
+from nasbox.measure.latency_table import CALIBRATION_NETWORKS, LatencyTable, network_units
 from nasbox.model.analysis import analyze
 from nasbox.model.build import build_model
 from nasbox.spaces import get_space

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from nasbox.data import load_dataset
-from nasbox.measure.slot import DeviceSlot, device_slot_name
+from nasbox.device import slot_name as device_slot_name
+from nasbox.measure.slot import DeviceSlot
 from nasbox.model.build import build_model
 from nasbox.spaces import get_space
 from nasbox.train.brief import train_model

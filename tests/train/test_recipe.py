@@ -9,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
+from nasbox.device import resolve_device
 from nasbox.errors import ConfigError
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock
 from nasbox.model.build import build_model
-from nasbox.train.recipe import Budget, _lr_lambda, _param_groups, resolve_budget, resolve_device, use_bf16
+from nasbox.train.recipe import Budget, _lr_lambda, _param_groups, resolve_budget, use_bf16
 from tests.train.support import CPU, SHAPE, native_cpu_bf16
 
 
