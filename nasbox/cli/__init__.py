@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import sys
 import warnings
 from typing import Any, NoReturn
@@ -227,26 +228,33 @@ COMMANDS = {"spaces": cmd_spaces, "show": cmd_show, "zoo": cmd_zoo, "search": cm
             "export": cmd_export, "doctor": cmd_doctor}
 
 
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The arguments; an unknown one is refused pointing at its command's help (not the top level's)."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        where = f"nasbox {args.command}" if getattr(args, "command", None) else "nasbox"
+        raise ConfigError(f"unrecognized arguments: {' '.join(unknown)} (see '{where} --help')")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in argv
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv  # anywhere: before or after the command
+    argv = [a for a in argv if a != "--debug"]
     if not debug:  # libraries' deprecation notices are not the user's business
         for category in (FutureWarning, DeprecationWarning, UserWarning):
             warnings.filterwarnings("ignore", category=category)
     try:
-        args = build_parser().parse_args(argv)
-        if args.command == "search":
-            return cmd_search(args, argv)
-        if args.command == "train":
-            return cmd_train(args, argv)
-        if args.command == "supernet":
-            return cmd_supernet(args, argv)
-        return COMMANDS[args.command](args)
+        return _run(_parse(argv), argv)
     except NasboxError as exc:
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader left (``nasbox spaces --json | head -1``): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error when Python flushes at exit
+        return 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
     except OSError as exc:  # a full disk that a library's own write met (nasbox's writers raise DiskFullError)
         if debug or not is_disk_full(exc):
             raise
@@ -257,3 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.command == "search":
+        return cmd_search(args, argv)
+    if args.command == "train":
+        return cmd_train(args, argv)
+    if args.command == "supernet":
+        return cmd_supernet(args, argv)
+    return COMMANDS[args.command](args)

@@ -62,6 +62,9 @@ def load_space(spec: str) -> type[SearchSpace]:
     where, _, attr = spec.rpartition(":")
     if where.endswith(".py"):
         path = Path(where)
+        if path.is_dir():
+            raise SpaceError(f"space file {where!r} is a folder; give the Python file that defines the space "
+                             "(path/to/file.py:Class)")
         if not path.is_file():
             raise SpaceError(f"space file {where!r} does not exist")
         mod_name = f"nasbox_user_space_{zlib.crc32(str(path.resolve()).encode()):08x}"
@@ -126,6 +129,11 @@ def _merged(toml_file: str | Path | None, args: Mapping[str, Any] | None) -> dic
                 data = tomllib.load(fh)
         except FileNotFoundError:
             raise SpaceError(f"space config file {str(path)!r} does not exist") from None
+        except IsADirectoryError:
+            raise SpaceError(f"space config file {str(path)!r} is a folder; give a TOML file with a [space] table")\
+                from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpaceError(f"space config file {str(path)!r} cannot be read: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise SpaceError(f"space config file {str(path)!r} is not valid TOML: {exc}") from None
         table = data.get("space", data)

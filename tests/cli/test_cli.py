@@ -285,3 +285,37 @@ def test_extra_workers_run_the_same_search_but_leave_confirming_to_worker_0(tmp_
         assert rest.count("--confirm") == 1 and rest[rest.index("--confirm") + 1] == "0"
         assert rest.count("--workers") == 1 and rest[rest.index("--workers") + 1] == "1"
         assert "--device=cpu" not in rest and rest[rest.index("--device") + 1] == "cpu"
+
+
+def test_a_folder_where_a_file_is_expected_is_one_line(capsys, tmp_path):
+    folder = tmp_path / "space.py"
+    folder.mkdir()
+    code, _, err = run(capsys, "search", "--space", f"{folder}:MySpace", "--reports-dir", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "is a folder", "space.py")
+    code, _, err = run(capsys, "show", "seed_cnn", "--space-config", str(tmp_path))
+    assert_one_line_error(code, err, "is a folder", "[space] table")
+    assert not (tmp_path / "r").exists()
+
+
+def test_debug_is_understood_after_the_command_too(capsys, tmp_path):
+    code, out, _ = run(capsys, "spaces", "--json", "--debug")
+    assert code == 0 and json.loads(out)
+    with pytest.raises(Exception, match="unknown space"):  # --debug shows the error itself, not one line
+        main(["search", "--space", "nosuch", "--reports-dir", str(tmp_path), "--debug"])
+
+
+def test_an_unknown_argument_points_at_its_commands_help(capsys):
+    code, _, err = run(capsys, "search", "--budjet", "3")
+    assert_one_line_error(code, err, "unrecognized arguments: --budjet 3", "see 'nasbox search --help'")
+    code, _, err = run(capsys, "--frobnicate")
+    assert code == 2 and "error: " in err and "Traceback" not in err
+
+
+def test_output_cut_short_by_its_reader_ends_quietly():
+    """The reader is gone before the first write (``| true`` exits at once; nasbox takes a moment to start), so
+    the write meets a closed pipe every time."""
+    for command in ("spaces --json", "zoo --json"):
+        proc = subprocess.run(f"set -o pipefail; {shlex.quote(sys.executable)} -m nasbox {command} | true",
+                              shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 141, (command, proc.returncode, proc.stderr)  # 128 + SIGPIPE, as Unix tools end
+        assert proc.stderr == "", proc.stderr
