@@ -8,6 +8,7 @@ from typing import Any
 
 from nasbox.errors import ConfigError
 from nasbox.search.options import at_least, check_options, fraction, non_empty, one_of, option, positive, seed_range
+from nasbox.search.tracking import check_trackers
 from nasbox.spaces import SearchSpace, parse_space_args
 from nasbox.study.result import SearchResult
 from nasbox.study.schema import OBJECTIVES
@@ -105,6 +106,10 @@ class SearchConfig:
                                check=at_least(0), metavar="N", group="report")
     report_every_s: float = option(300.0, "... or once this many seconds passed since the last rebuild",
                                    check=positive, metavar="SECONDS", group="report")
+    log: tuple[str, ...] = option((), "log each trial to an experiment tracker: mlflow[:TRACKING_URI] (default: "
+                                  "MLflow's, $MLFLOW_TRACKING_URI) or wandb[:PROJECT] (repeatable; pip install "
+                                  "'nasbox[mlflow]' or 'nasbox[wandb]')", kind="list", metavar="TRACKER[:WHERE]", convert=tuple,
+                                  check=check_trackers, group="report")
 
     def check(self) -> None:
         """Validate every option (its declared check), then the rules between options; raises

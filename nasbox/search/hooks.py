@@ -12,16 +12,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from filelock import Timeout
+from optuna.trial import FrozenTrial
 
 from nasbox.evaluate.classics import latency_cache_path
 from nasbox.search.events import ClassicsMeasured
 from nasbox.search.live import LiveReport
 from nasbox.search.services import Services
+from nasbox.search.tracking import Callback
 from nasbox.study.schema import StudyAttr
 
-__all__ = ["ClassicsLatency", "Hook", "Hooks", "LiveReportHook"]
+__all__ = ["Callbacks", "ClassicsLatency", "Hook", "Hooks", "LiveReportHook"]
 
 _log = logging.getLogger(__name__)
 
@@ -38,8 +41,8 @@ class Hook:
     def training(self) -> None:
         """A candidate starts training: work may run beside it."""
 
-    def trial_done(self) -> None:
-        """A trial of this worker ended."""
+    def trial_done(self, trial: FrozenTrial) -> None:
+        """A trial of this worker ended (``trial`` as told)."""
 
     def ended(self) -> None:
         """The worker's trials are done (or interrupted); its outputs are written next."""
@@ -63,9 +66,9 @@ class Hooks(Hook):
         for h in self.hooks:
             h.training()
 
-    def trial_done(self) -> None:
+    def trial_done(self, trial: FrozenTrial) -> None:
         for h in self.hooks:
-            h.trial_done()
+            h.trial_done(trial)
 
     def ended(self) -> None:
         for h in self.hooks:
@@ -110,8 +113,33 @@ class LiveReportHook(Hook):
     def training(self) -> None:
         self.live.start_if_due()  # the report renders while the candidate trains
 
-    def trial_done(self) -> None:
+    def trial_done(self, trial: FrozenTrial) -> None:
         self.live.trial_done()
 
     def ended(self) -> None:
         self.live.wait()
+
+
+class Callbacks(Hook):
+    """Optuna callbacks (``callback(study, frozen_trial)``: experiment trackers, a user's own) called with each
+    trial this worker ran, once told, as ``study.optimize`` calls them. A callback that fails is reported once
+    and the search goes on: a tracker's server being away costs the log, not the study."""
+
+    def __init__(self, study: Any, callbacks: list[Callback]) -> None:
+        self.study, self.callbacks = study, list(callbacks)
+        self.failed: set[int] = set()
+
+    def trial_done(self, trial: FrozenTrial) -> None:
+        for i, callback in enumerate(self.callbacks):
+            try:
+                callback(self.study, trial)
+            except Exception as exc:  # a tracker's failure never stops the search
+                if i not in self.failed:
+                    self.failed.add(i)
+                    _log.warning("a trial callback failed (%s: %s); the search goes on", type(exc).__name__, exc)
+
+    def ended(self) -> None:
+        for callback in self.callbacks:
+            close = getattr(callback, "close", None)
+            if close is not None:
+                close()

@@ -17,7 +17,7 @@ the search, is written by the ``outputs`` hook that :func:`nasbox.search` and th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,12 @@ import optuna
 
 from nasbox.search.config import SearchConfig, SearchResult
 from nasbox.search.events import ProgressCallback, SearchEnded, SearchStarted
-from nasbox.search.hooks import ClassicsLatency, Hooks, LiveReportHook
+from nasbox.search.hooks import Callbacks, ClassicsLatency, Hooks, LiveReportHook
 from nasbox.search.phases import BudgetPhase, ConfirmPhase, Phase
 from nasbox.search.propose import Proposer
 from nasbox.search.services import Services, open_services
 from nasbox.search.session import record_run_facts
+from nasbox.search.tracking import Callback, tracker_callbacks
 from nasbox.study.schema import count_finished
 from nasbox.study.storage import Heartbeat, journal_healed
 from nasbox.study.tables import write_study_tables
@@ -44,13 +45,15 @@ class Search:
     """One worker's search of one study (see the module docstring)."""
 
     def __init__(self, config: SearchConfig, progress: ProgressCallback | None = None,
-                 outputs: Outputs | None = None) -> None:
+                 outputs: Outputs | None = None, callbacks: Sequence[Callback] = ()) -> None:
         self.s: Services = open_services(config, progress)
         self.outputs = outputs
         c = self.s.config
         self.live = LiveReportHook(self._write_outputs if outputs is not None else None, every=c.report_every,
                                    every_s=c.report_every_s)
-        self.hooks = Hooks(([ClassicsLatency()] if c.classics and outputs is not None else []) + [self.live])
+        tracked = [*tracker_callbacks(c.log, c.objectives, self.s.study_name), *callbacks]
+        self.hooks = Hooks([*([ClassicsLatency()] if c.classics and outputs is not None else []), self.live,
+                            *([Callbacks(self.s.study, tracked)] if tracked else [])])
 
     @property
     def config(self) -> SearchConfig:
@@ -110,7 +113,7 @@ class Search:
 
 
 def run_search(config: SearchConfig, progress: ProgressCallback | None = None,
-               outputs: Outputs | None = None) -> SearchResult:
+               outputs: Outputs | None = None, callbacks: Sequence[Callback] = ()) -> SearchResult:
     """Run (or resume) a search until the study holds ``config.budget`` counted trials.
 
     Args:
@@ -118,6 +121,7 @@ def run_search(config: SearchConfig, progress: ProgressCallback | None = None,
         progress: called with each :mod:`~nasbox.search.events` event.
         outputs: writes what goes beside the tables at the end (the report, see
             :func:`nasbox.report.write_report`); ``None``: the tables only.
+        callbacks: Optuna callbacks called with each trial this worker ran (:mod:`~nasbox.search.tracking`).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return Search(config, progress, outputs).run()
+    return Search(config, progress, outputs, callbacks).run()

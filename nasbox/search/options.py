@@ -311,6 +311,8 @@ def from_mapping(cls: type, values: Mapping[str, Any], *, source: str = "the con
             value = tuple(part.strip() for part in value.split(",") if part.strip())
         elif o.kind == "csv" and isinstance(value, list):
             value = tuple(value)
+        elif o.kind == "list" and isinstance(value, list) and o.convert is not None:
+            value = o.convert(value)
         elif isinstance(value, str) and _scalar_type(f, cls) is not str and o.kind != "list":
             try:
                 value = parse_text(f, cls, value)

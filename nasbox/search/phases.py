@@ -74,7 +74,7 @@ class BudgetPhase:
             outcome = self.pipeline.run(proposal, index)
             done_here += 1
             s.ledger.fetch(s.study, trial.number + 1)  # its own trial, as told
-            self.hooks.trial_done()
+            self.hooks.trial_done(s.study._storage.get_trial(trial._trial_id))
             elapsed = time.perf_counter() - start
             left = max(0, c.budget - index + (outcome.status not in COUNTED))  # from what this worker saw
             scores = (seen.best_accuracy, outcome.metrics.get(Attr.ACCURACY) if outcome.status in TRAINED else None)
@@ -87,7 +87,7 @@ class ConfirmPhase:
     training) in the same study; those confirmed before (a resumed search) are not trained again."""
 
     def __init__(self, s: Services, proposer: Proposer, beat: Heartbeat, hooks: Hook) -> None:
-        self.s, self.proposer = s, proposer
+        self.s, self.proposer, self.hooks = s, proposer, hooks
         self.pipeline = TrialPipeline(s, make_evaluator("brief", s.context), beat, hooks)
 
     def _next(self) -> object | None:
@@ -108,6 +108,7 @@ class ConfirmPhase:
             proposal = self.proposer.propose_one()
             t0 = time.perf_counter()
             outcome = self.pipeline.run(proposal, c.budget + i + 1)
+            self.hooks.trial_done(s.study._storage.get_trial(proposal.trial._trial_id))
             eta = (time.perf_counter() - t0) * (len(todo) - i - 1)
             s.progress(_ended(proposal.trial.number, c.budget + i + 1, total, outcome, t0,
                               time.perf_counter() - start, eta, None))

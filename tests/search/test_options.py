@@ -163,3 +163,22 @@ def test_a_bad_config_file_is_one_line(capsys, tmp_path, content, needle):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and needle in err and err.count("\n") == 1, err
     assert not (tmp_path / "r").exists()
+
+
+def test_the_readmes_search_toml_is_a_valid_search(tmp_path):
+    """The README's example file reads as options, and its space takes its bounds."""
+    import re
+    from pathlib import Path
+
+    from nasbox.search.options import read_toml
+    from nasbox.spaces import get_space
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = re.findall(r"```toml\n(.*?)```", readme, flags=re.S)
+    path = tmp_path / "search.toml"
+    path.write_text(block)
+    config = SearchConfig(**read_toml(path, SearchConfig))
+    config.check()
+    assert (config.space, config.dataset, config.budget, config.epochs) == ("mobilenet", "cifar10", 200, 1)
+    space = get_space(config.space, input_shape=(3, 32, 32), num_classes=10, args=config.space_args)
+    assert space.width_mults == (0.5, 0.75, 1.0)
