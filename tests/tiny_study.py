@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from nasbox.data import load_dataset
-from nasbox.deploy.candidate import resolve_candidate, study_data_options
+from nasbox.deploy.candidate import resolve_candidate
 from nasbox.search import SearchConfig, run_search
+from nasbox.search.genotypes import study_data_options
 from nasbox.study.storage import open_study
 
 STUDY = "tiny"

@@ -17,6 +17,7 @@ from nasbox.cli._common import _console as _console  # re-exported: shared by th
 from nasbox.cli._common import float_above, fraction, int_at_least, seed
 from nasbox.cli._help import EXAMPLES, HelpFormatter
 from nasbox.cli.doctor import cmd_doctor
+from nasbox.cli.final import cmd_final
 from nasbox.cli.inspect import cmd_show, cmd_spaces, cmd_zoo
 from nasbox.cli.model import _candidate_options, cmd_export, cmd_supernet, cmd_train
 from nasbox.cli.score import _zoo_score_options, cmd_report
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _supernet_command(sub)
     _export_command(sub)
     _doctor_command(sub)
+    _final_command(sub)
     return parser
 
 
@@ -211,6 +213,28 @@ def _export_command(sub: Any) -> None:
     p.add_argument("--threads", type=int_at_least(1), default=1, help="onnxruntime threads for --measure")
 
 
+def _final_command(sub: Any) -> None:
+    what = ("the final rung of a study: train candidates spread along its front (the most accurate, the cheapest in "
+            "each cost, the knee, then the farthest from those) and the classic networks fully, with full training's "
+            "recipe, and test each once; checkpointed every epoch, resumable (a finished network is never trained "
+            "again); several processes running it share the networks; then rebuild the report")
+    p = sub.add_parser("final", help=what)
+    p.add_argument("--study", required=True, help="the study")
+    p.add_argument("--storage", help="its storage (default: $NASBOX_STORAGE, else <reports-dir>/<study>/journal.log)")
+    p.add_argument("--reports-dir", default="reports", help="where the study's folder is")
+    p.add_argument("--top", type=int_at_least(1), default=5, metavar="K", help="candidates of the front to train")
+    p.add_argument("--epochs", type=int_at_least(1), default=30, help="epochs of full training for every network")
+    p.add_argument("--classics", metavar="NAMES", help="comma-separated classic networks, or none (default: all that "
+                                                       "fit the input; on a CPU, those whose training takes under "
+                                                       "an hour)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=128)
+    p.add_argument("--lr", type=float_above(0), default=0.1, help="peak learning rate (warm-up, then cosine decay)")
+    p.add_argument("--weight-decay", type=float_above(0, inclusive=True), default=5e-4)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--no-augment", action="store_true", help="no random crop and flip")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+
 def _doctor_command(sub: Any) -> None:
     what = ("examine a study's storage: a journal's records, a torn last record (cut with a copy kept), damage before "
             "the last record (--repair keeps every readable record in a new journal, the damaged one beside it); a "
@@ -274,4 +298,6 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         return cmd_train(args, argv)
     if args.command == "supernet":
         return cmd_supernet(args, argv)
+    if args.command == "final":
+        return cmd_final(args, argv)
     return COMMANDS[args.command](args)

@@ -61,6 +61,10 @@ EXAMPLES: dict[str, str] = {
     "export": _examples(
         "nasbox export --study seed_cnn-mnist5k --trial 12 --format onnx",
         "nasbox export --arch my_arch.json --untrained --format torchscript"),
+    "final": _examples(
+        "nasbox final --study seed_cnn-mnist5k --top 5 --epochs 30",
+        "nasbox final --study cifar-mb --classics resnet18,mobilenet_v2,efficientnet_b0 --device cuda",
+        "nasbox search --budget 50 --final 5 --final-epochs 30    # a search that ends in its final rung"),
     "doctor": _examples(
         "nasbox doctor --study seed_cnn-mnist5k",
         "nasbox doctor --storage reports/seed_cnn-mnist5k/journal.log --repair",

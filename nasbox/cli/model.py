@@ -9,10 +9,11 @@ from typing import Any
 
 from nasbox.cli._common import _console, _fmt_time, int_at_least
 from nasbox.data import load_dataset
-from nasbox.deploy.candidate import model_dir, resolve_candidate, study_data_options
+from nasbox.deploy.candidate import model_dir, resolve_candidate
 from nasbox.deploy.export import SUFFIXES, export, onnxruntime_latency, record_onnx_latency
 from nasbox.errors import ConfigError
 from nasbox.model.zoo import get_zoo
+from nasbox.search.genotypes import study_data_options
 from nasbox.spaces import get_space, parse_space_args
 from nasbox.study.schema import StudyAttr
 from nasbox.study.storage import open_study

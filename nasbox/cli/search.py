@@ -9,12 +9,22 @@ import sys
 from pathlib import Path
 
 from nasbox.cli._common import _console, _fmt_time
+from nasbox.cli.final import final_event, final_started
 from nasbox.report import write_report
 from nasbox.report.format import fmt_acc, fmt_ms
 from nasbox.report.format import fmt_count as _fmt_count
 from nasbox.search import SearchConfig, run_search
 from nasbox.search.coordinate import worker_devices
-from nasbox.search.events import ClassicsMeasured, Event, SearchEnded, SearchStarted, TrialEnded, TrialStarted
+from nasbox.search.events import (
+    ClassicsMeasured,
+    Event,
+    FinalProgress,
+    FinalStarted,
+    SearchEnded,
+    SearchStarted,
+    TrialEnded,
+    TrialStarted,
+)
 from nasbox.search.options import from_namespace, given_options, read_toml
 from nasbox.study.schema import TRAINED, TrialStatus
 
@@ -50,6 +60,11 @@ class _SearchProgress:
         elif isinstance(event, ClassicsMeasured):
             self.console.print(f"classic networks: latency of {event.networks} on this device in {event.seconds:.1f} s "
                                f"(cached in {event.cache})")
+        elif isinstance(event, FinalStarted):
+            self.progress.stop()
+            final_started(self.console, event.names, event.why, event.skipped, event.epochs)
+        elif isinstance(event, FinalProgress):
+            final_event(self.console, event.event)
         elif isinstance(event, SearchEnded):
             self.progress.stop()
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from nasbox.errors import ConfigError
+from nasbox.model.zoo import ZOO_NAMES
 from nasbox.search.options import at_least, check_options, fraction, non_empty, one_of, option, positive, seed_range
 from nasbox.search.tracking import check_trackers
 from nasbox.spaces import SearchSpace, parse_space_args
@@ -26,6 +27,13 @@ def _objectives(value: Any) -> str | None:
     problem = (f"unknown objective {', '.join(map(repr, unknown))}" if unknown else "none given" if not names
                else "repeated" if len(set(names)) != len(names) else None)
     return None if problem is None else f"distinct objectives from {', '.join(OBJECTIVES)} ({problem})"
+
+
+def _classic_names(value: Any) -> str | None:
+    names = [n.strip() for n in str(value).split(",") if n.strip()] if isinstance(value, str) else []
+    unknown = [n for n in names if n not in ZOO_NAMES and n != "none"]
+    return None if names and not unknown else (f"comma-separated names from {', '.join(ZOO_NAMES)}, or none"
+                                               + (f" (unknown: {unknown[0]!r})" if unknown else ""))
 
 
 @dataclass
@@ -99,6 +107,14 @@ class SearchConfig:
     confirm: int = option(0, "after a search with another evaluator, train its K best non-dominated candidates "
                           "standalone (brief training) in the same study, to check the estimates", check=at_least(0),
                           metavar="K")
+    final: int | None = option(None, "then the final rung: train K candidates spread along the front and the classic "
+                               "networks fully (full training's recipe), testing each once on the test split",
+                               check=at_least(1), metavar="K", group="final")
+    final_epochs: int = option(30, "epochs of the final rung's full training", check=at_least(1), metavar="E",
+                               group="final")
+    final_classics: str | None = option(None, "classic networks of the final rung: comma-separated names, or none "
+                                        "(default: all that fit the input; on a CPU, those under an hour)",
+                                        check=_classic_names, metavar="NAMES", group="final")
     classics: bool = option(True, "measure the classic networks' latency on this device before the first trial "
                             "(once per machine and input, cached), so that the report places them on every cost axis",
                             kind="toggle", group="report")

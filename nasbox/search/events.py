@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ClassicsMeasured", "Event", "ProgressCallback", "SearchEnded", "SearchStarted", "TrialEnded",
-           "TrialStarted"]
+__all__ = ["ClassicsMeasured", "Event", "FinalProgress", "FinalStarted", "ProgressCallback", "SearchEnded",
+           "SearchStarted", "TrialEnded", "TrialStarted"]
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,28 @@ class TrialEnded:
 
 
 @dataclass(frozen=True)
+class FinalStarted:
+    """The final rung's networks (candidates first), why each was picked, and the classic networks left out."""
+
+    names: list[str]
+    why: list[str]
+    skipped: list[tuple[str, str]]
+    epochs: int
+
+
+@dataclass(frozen=True)
+class FinalProgress:
+    """An event of the final rung: ``network`` (i/N starts), full training's ``start``/``step``/``epoch``/``test``/
+    ``done`` (with ``index`` and ``total``), or ``waiting`` (for networks another process trains)."""
+
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class SearchEnded:
     elapsed: float
     interrupted: bool
 
 
-Event = SearchStarted | ClassicsMeasured | TrialStarted | TrialEnded | SearchEnded
+Event = SearchStarted | ClassicsMeasured | TrialStarted | TrialEnded | FinalStarted | FinalProgress | SearchEnded
 ProgressCallback = Callable[[Event], None]

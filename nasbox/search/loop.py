@@ -26,7 +26,7 @@ import optuna
 from nasbox.search.config import SearchConfig, SearchResult
 from nasbox.search.events import ProgressCallback, SearchEnded, SearchStarted
 from nasbox.search.hooks import Callbacks, ClassicsLatency, Hooks, LiveReportHook
-from nasbox.search.phases import BudgetPhase, ConfirmPhase, Phase
+from nasbox.search.phases import BudgetPhase, ConfirmPhase, FinalPhase, Phase
 from nasbox.search.propose import Proposer
 from nasbox.search.services import Services, open_services
 from nasbox.search.session import record_run_facts
@@ -60,10 +60,12 @@ class Search:
         return self.s.config
 
     def phases(self, proposer: Proposer, beat: Heartbeat) -> list[Phase]:
-        """The budget, then the confirmations (``--confirm``)."""
+        """The budget, then the confirmations (``--confirm``), then the final rung (``--final``)."""
         phases: list[Phase] = [BudgetPhase(self.s, proposer, beat, self.hooks)]
         if self.s.config.confirm:
             phases.append(ConfirmPhase(self.s, proposer, beat, self.hooks))
+        if self.s.config.final:
+            phases.append(FinalPhase(self.s))
         return phases
 
     def run(self) -> SearchResult:

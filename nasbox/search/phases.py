@@ -4,7 +4,9 @@
   (:mod:`~nasbox.search.coordinate`), with the search's own evaluator;
 - :class:`ConfirmPhase` (``--confirm K``) trains the K best non-dominated candidates another evaluator (a
   supernet, a table) estimated standalone with brief training, each a trial of its own that records the trial
-  it confirms.
+  it confirms;
+- :class:`FinalPhase` (``--final K``) trains K candidates of the front and the classic networks fully and tests
+  each once (the final rung, :mod:`~nasbox.search.final`).
 
 A phase reports each trial's end as a :class:`~nasbox.search.events.TrialEnded` event and leaves an
 interruption (Ctrl-C, the storage or the disk failing) to :class:`~nasbox.search.loop.Search`.
@@ -17,16 +19,19 @@ from typing import Protocol
 
 from nasbox.evaluate import make_evaluator
 from nasbox.search.coordinate import Next
-from nasbox.search.events import TrialEnded
+from nasbox.search.events import FinalProgress, FinalStarted, TrialEnded
+from nasbox.search.final import plan, run_final, settings_of
 from nasbox.search.hooks import Hook
 from nasbox.search.pipeline import Outcome, TrialPipeline
 from nasbox.search.propose import Proposer
 from nasbox.search.record import confirm_choice
 from nasbox.search.services import Services
+from nasbox.study.result import SearchResult
 from nasbox.study.schema import COUNTED, TRAINED, Attr
 from nasbox.study.storage import Heartbeat
+from nasbox.study.tables import pareto_dataframe, trials_dataframe
 
-__all__ = ["BudgetPhase", "ConfirmPhase", "Phase"]
+__all__ = ["BudgetPhase", "ConfirmPhase", "FinalPhase", "Phase"]
 
 
 class Phase(Protocol):
@@ -118,3 +123,23 @@ def _ended(number: int, index: int, total: int, outcome: Outcome, t0: float, ela
            best: float | None) -> TrialEnded:
     return TrialEnded(number, index, total, outcome.status, time.perf_counter() - t0, elapsed, eta, best,
                       outcome.metrics)
+
+
+class FinalPhase:
+    """``--final K``: the final rung (:mod:`~nasbox.search.final`) after the budget and the confirmations, on the
+    search's own data and device; workers of the same study share its networks."""
+
+    def __init__(self, s: Services) -> None:
+        self.s = s
+        c = s.config
+        self.settings = settings_of(c.final, c.final_epochs, c.final_classics)
+
+    def run(self, start: float) -> None:
+        s = self.s
+        df = trials_dataframe(s.study)
+        result = SearchResult(s.study_name, s.storage_display, s.paths.root, df, pareto_dataframe(s.study, df),
+                              tuple(s.config.objectives), [])
+        picks, skipped = plan(s.study, result, self.settings, s.data, s.device, s.config.reports_dir)
+        s.progress(FinalStarted([p.name for p in picks], [p.why for p in picks], skipped, self.settings.epochs))
+        run_final(s.study, s.data, self.settings, picks, s.paths, s.device,
+                  progress=lambda event: s.progress(FinalProgress(event)))

@@ -19,6 +19,9 @@ from nasbox.errors import ConfigError
 
 __all__ = [
     "COUNTED",
+    "FINAL_CLASSIC",
+    "FINAL_SETTINGS",
+    "FINAL_TRIAL",
     "JOURNAL_NAME",
     "OBJECTIVES",
     "TRAINED",
@@ -57,6 +60,8 @@ TRAINED = frozenset({TrialStatus.COMPLETE, TrialStatus.REPEAT})
 _ON_COMPLETE = (TrialStatus.COMPLETE, TrialStatus.REPEAT, TrialStatus.INFEASIBLE)
 _ON_FAIL = (TrialStatus.FAILED, TrialStatus.SCREENED)
 JOURNAL_NAME = "journal.log"  # the embedded storage: Optuna's journal file in the report folder
+#: study attributes of the final rung (nasbox.search.final): a finalised trial's record, a classic network's, the rung's
+FINAL_TRIAL, FINAL_CLASSIC, FINAL_SETTINGS = "final:trial:", "final:classic:", "final:settings"
 _STALE_REASON = "stale: its worker stopped (killed, or its machine lost) before finishing it"
 
 

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from nasbox.files import atomic_write
 from nasbox.study.pareto import non_dominated_mask
-from nasbox.study.schema import TRAINED, Attr, StudyPaths, lost_reason, trial_status
+from nasbox.study.schema import FINAL_TRIAL, TRAINED, Attr, StudyPaths, lost_reason, trial_status
 
 __all__ = ["TRIAL_COLUMNS", "best_trials", "pareto_dataframe", "pareto_numbers", "trials_dataframe", "write_study_tables",
            "write_tables"]
@@ -23,8 +23,11 @@ TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "macs", "flops", "para
 
 
 def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
-    """Every trial of a study: metrics, status, fidelity, device, genotype parameters."""
+    """Every trial of a study: metrics, status, fidelity, device, genotype parameters; a trial the final rung
+    trained fully also its ``final_test_accuracy`` and ``final_epochs``."""
     rows = []
+    final = {v.get("trial"): v for k, v in study.user_attrs.items()
+             if k.startswith(FINAL_TRIAL) and isinstance(v, dict)}
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
         status = trial_status(t)
@@ -40,6 +43,8 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
             "lost": lost_reason(t), "host": worker.get("host"), "pid": worker.get("pid"),
             "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
         }
+        if t.number in final:
+            row.update(final_test_accuracy=final[t.number].get("test_accuracy"), final_epochs=final[t.number].get("epochs"))
         row.update({f"param.{k}": v for k, v in t.params.items()})
         rows.append(row)
     df = pd.DataFrame(rows)

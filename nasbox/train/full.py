@@ -41,7 +41,7 @@ from nasbox.train.brief import evaluate
 from nasbox.train.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from nasbox.train.recipe import Recipe, TrainConfig, resolve_budget
 
-__all__ = ["FullTrainConfig", "FullTrainResult", "Training", "exclusive", "full_train"]
+__all__ = ["Busy", "FullTrainConfig", "FullTrainResult", "Training", "exclusive", "full_train"]
 
 METRICS_NAME = "metrics.json"
 CURVE_NAME = "learning_curve.png"
@@ -173,6 +173,10 @@ def full_train(arch: Architecture, data: Data, config: FullTrainConfig, out_dir:
                            training or Training())
 
 
+class Busy(CheckpointError):
+    """Another process trains into the folder (it holds its lock): workers sharing a list of networks move on."""
+
+
 @contextlib.contextmanager
 def exclusive(out: Path) -> Iterator[None]:
     """Hold ``out/.lock`` (an advisory ``flock``, released by the OS if the process dies) for the run."""
@@ -185,8 +189,8 @@ def exclusive(out: Path) -> Iterator[None]:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise CheckpointError(f"another process is training into {out}; wait for it, stop it, or train into "
-                                  "another folder (--name)") from None
+            raise Busy(f"another process is training into {out}; wait for it, stop it, or train into "
+                       "another folder (--name)") from None
         try:
             yield
         finally:

@@ -1,0 +1,54 @@
+"""Tests of nasbox.report.calibration: each cheap score's Kendall tau against the final test accuracies."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from scipy.stats import kendalltau
+
+from nasbox.report.calibration import TRUST_N, calibration, final_candidates
+from nasbox.study.schema import FINAL_CLASSIC, FINAL_TRIAL, Attr
+
+
+def _study(brief: list[float], synflow: list[float], confirmed: dict[int, float]) -> optuna.Study:
+    study = optuna.create_study(directions=["maximize"])
+    for acc, proxy in zip(brief, synflow, strict=True):
+        t = study.ask()
+        t.set_user_attr(Attr.ACCURACY, acc)
+        t.set_user_attr(Attr.EVALUATOR, "supernet")
+        t.set_user_attr(Attr.PROXIES, {"synflow": proxy, "naswot": float("nan")})
+        study.tell(t, acc)
+    for number, acc in confirmed.items():
+        t = study.ask()
+        t.set_user_attr(Attr.ACCURACY, acc)
+        t.set_user_attr(Attr.CONFIRMS, number)
+        study.tell(t, acc)
+    return study
+
+
+def test_each_rungs_tau_is_scipys_on_the_stored_values_and_a_poor_rung_gets_a_verdict():
+    supernet = [0.61, 0.72, 0.55, 0.80, 0.66, 0.70]
+    synflow = [5.0, 1.0, 4.0, 2.0, 6.0, 3.0]  # ranks against the truth
+    test = [0.81, 0.86, 0.78, 0.90, 0.84, 0.83]
+    confirmed = {1: 0.70, 3: 0.75, 5: 0.71}
+    study = _study(supernet, synflow, confirmed)
+    attrs = {f"{FINAL_TRIAL}{n}": {"trial": n, "test_accuracy": acc, "kind": "candidate"} for n, acc in enumerate(test)}
+    attrs[f"{FINAL_CLASSIC}resnet18"] = {"test_accuracy": 0.9, "kind": "classic"}  # not a rung's network
+    result = calibration(study.trials, attrs)
+    rungs = {r.name: r for r in result.rungs}
+    assert set(rungs) == {"supernet (inherited weights)", "zero-cost proxy synflow",
+                          "confirmation (standalone brief training)"}  # naswot: NaN, not a score
+    for rung in rungs.values():
+        xs, ys = [p[1] for p in rung.pairs], [p[2] for p in rung.pairs]
+        assert rung.tau == pytest.approx(kendalltau(xs, ys).statistic)
+    assert rungs["supernet (inherited weights)"].n == 6 and rungs["supernet (inherited weights)"].tau > 0.6
+    assert rungs["supernet (inherited weights)"].verdict is None
+    assert rungs["zero-cost proxy synflow"].tau < 0 and rungs["zero-cost proxy synflow"].n >= TRUST_N
+    assert result.verdicts == [rungs["zero-cost proxy synflow"].verdict]
+    assert "did not rank the finalised networks" in result.verdicts[0] and "over 6" in result.verdicts[0]
+    assert rungs["confirmation (standalone brief training)"].verdict is None  # 3 networks: too few to judge
+    assert sorted(final_candidates(attrs)) == list(range(6))
+
+
+def test_no_final_rung_no_calibration():
+    assert calibration(_study([0.5], [1.0], {}).trials, {}).rungs == ()
