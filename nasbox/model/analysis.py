@@ -12,6 +12,7 @@ global average pool 1 per input element, bilinear resize 4 per output element, l
 
 from __future__ import annotations
 
+import html
 from typing import NamedTuple
 
 from nasbox.model.arch import Architecture
@@ -41,6 +42,31 @@ class Analysis(NamedTuple):
     @property
     def flops(self) -> int:
         return 2 * self.macs
+
+    def __repr__(self) -> str:
+        return (f"Analysis(params={self.params:,}, macs={self.macs:,}, flops={self.flops:,}, layers={len(self.layers)}, "
+                f"body_shape={tuple(self.body_shape)})")
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the per-layer table (output shape, parameters, MACs) and its totals."""
+        rows = "".join(
+            f"<tr><td><code>{html.escape(r.name)}</code></td><td>{html.escape(r.op)}</td>"
+            f"<td style='text-align:right'>{r.out_shape[2]} x {r.out_shape[1]} x {r.out_shape[0]}</td>"
+            f"<td style='text-align:right'>{r.params:,}</td><td style='text-align:right'>{r.macs:,}</td></tr>"
+            for r in self.layers)
+        return (f"<table><thead><tr><th>layer</th><th>op</th><th>output W x H x D</th><th>params</th><th>MACs</th>"
+                f"</tr></thead><tbody>{rows}</tbody><tfoot><tr><th colspan='3'>total ({len(self.layers)} layers; "
+                f"FLOPs = 2 x MACs = {self.flops:,})</th><th style='text-align:right'>{self.params:,}</th>"
+                f"<th style='text-align:right'>{self.macs:,}</th></tr></tfoot></table>")
+
+    def to_pandas(self):  # noqa: ANN201 - pandas is imported here only (the analysis imports no heavy package)
+        """The per-layer table as a ``pandas.DataFrame``: ``name``, ``op``, ``channels``, ``height``, ``width``
+        (the output's), ``params``, ``macs``; one row per layer, in forward order."""
+        import pandas as pd
+
+        return pd.DataFrame([{"name": r.name, "op": r.op, "channels": r.out_shape[0], "height": r.out_shape[1],
+                              "width": r.out_shape[2], "params": r.params, "macs": r.macs} for r in self.layers],
+                            columns=["name", "op", "channels", "height", "width", "params", "macs"])
 
     def to_dict(self) -> dict:
         return {

@@ -1,11 +1,13 @@
 """The Pareto report of a study: an offline HTML page, Markdown, PNG plots and CSV tables.
 
 Plain data is computed first (:mod:`~nasbox.report.collect`, :mod:`~nasbox.report.fronts`,
-:mod:`~nasbox.report.hypervolume`, :mod:`~nasbox.report.candidates`,
-:mod:`~nasbox.report.screening`, :mod:`~nasbox.report.setup_info`), then rendered (:mod:`~nasbox.report.page`,
-:mod:`~nasbox.report.plotly_figs`, :mod:`~nasbox.report.png`,
+:mod:`~nasbox.report.hypervolume`, :mod:`~nasbox.report.candidates`, :mod:`~nasbox.report.accuracy`,
+:mod:`~nasbox.report.commands`, :mod:`~nasbox.report.screening`, :mod:`~nasbox.report.setup_info`,
+:mod:`~nasbox.report.labels`), then rendered (:mod:`~nasbox.report.page`, :mod:`~nasbox.report.page_tables`,
+:mod:`~nasbox.report.plotly_figs`, :mod:`~nasbox.report.front_layout`, :mod:`~nasbox.report.png`,
 :mod:`~nasbox.report.markdown`, :mod:`~nasbox.report.layers`), as Optuna's
-``visualization/_pareto_front.py`` separates ``_get_pareto_front_info`` from its plot.
+``visualization/_pareto_front.py`` separates ``_get_pareto_front_info`` from its plot. Both pages lead with
+the answer: the Pareto-optimal candidates and the commands that train and export them, then the fronts.
 
 Example::
 

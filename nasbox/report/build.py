@@ -17,7 +17,6 @@ import importlib.util
 import json
 import os
 import re
-import shlex
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,6 +30,7 @@ from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
 from nasbox.report.candidates import candidates, zoo_comparisons
 from nasbox.report.collect import ReportData, collect, finished_count
+from nasbox.report.commands import zoo_command
 from nasbox.report.fidelity import fidelity_info
 from nasbox.report.fronts import front_infos
 from nasbox.report.hypervolume import hypervolume_info
@@ -107,7 +107,7 @@ def _zoo(data: ReportData, reports_dir: Path) -> tuple[list[ZooScore], str]:
     """Every classic network: scored at the study's fidelity where ``nasbox zoo`` did, else its costs
     only (``unscored``); and a line on where the scores come from."""
     settings = settings_from_config(data.config, data.devices[0] if len(data.devices) == 1 else None)
-    command = f"nasbox zoo --study {shlex.quote(data.study_name)}"
+    command = zoo_command(data)
     scored = {s.name: s for s in load_zoo_scores(reports_dir, settings) if s.status == TrialStatus.COMPLETE}
     costs = _classics(data)
     same = {c.name for c in costs if c.name in scored and scored[c.name].arch_id == c.arch_id}
@@ -116,9 +116,8 @@ def _zoo(data: ReportData, reports_dir: Path) -> tuple[list[ZooScore], str]:
     if settings is None:
         return classics, "accuracy not comparable yet (the study's device or fidelity is not known)"
     if not any(s.status == TrialStatus.COMPLETE for s in classics):
-        return classics, (f"MACs and parameters from the analysis, latency measured by the search; accuracy not "
-                          f"scored for this dataset, fidelity and device: run '{command}' to train them the same "
-                          f"way (cached in {CACHE_DIR}/{settings.key()}.json)")
+        return classics, (f"run '{command}' to train them as the candidates were (cached in "
+                          f"{CACHE_DIR}/{settings.key()}.json)")
     return classics, f"cache {CACHE_DIR}/{settings.key()}.json"
 
 

@@ -6,11 +6,12 @@ import html
 import json
 from typing import Any
 
+from nasbox.report.accuracy import UNKNOWN_SIZE_DECIMALS, AccuracyScale, Scored
 from nasbox.report.collect import TrialRow
 from nasbox.study.schema import TrialStatus
 
-__all__ = ["PROXY_LABELS", "esc", "fmt_acc", "fmt_count", "fmt_missing", "fmt_ms", "fmt_objective", "fmt_proxies",
-           "hover_text", "proxy_label", "script_json", "wrap_encoding"]
+__all__ = ["PROXY_LABELS", "esc", "fmt_acc", "fmt_count", "fmt_interval", "fmt_missing", "fmt_ms", "fmt_objective",
+           "fmt_proxies", "fmt_score", "fmt_score_long", "hover_text", "proxy_label", "script_json", "wrap_encoding"]
 
 #: how the report names the zero-cost proxies (any other name is shown as it is)
 PROXY_LABELS = {"synflow": "synflow", "naswot": "NASWOT", "jacob_cov": "jacob_cov"}
@@ -33,7 +34,33 @@ def fmt_count(n: float | None) -> str:
 
 
 def fmt_acc(a: float | None) -> str:
+    """A share to 4 decimals (``0.8667``), for figures that are not a split's accuracy; see :func:`fmt_score`."""
     return "-" if a is None or a != a else f"{a:.4f}"
+
+
+def _pct(value: float, decimals: int) -> str:
+    return f"{100 * value:.{decimals}f}"
+
+
+def fmt_score(s: Scored | None) -> str:
+    """An accuracy as a percentage to the decimals its split supports: ``86.7%``; ``None`` -> ``-``."""
+    return "-" if s is None else f"{_pct(s.value, s.decimals)}%"
+
+
+def fmt_interval(s: Scored | None) -> str:
+    """Its 95 % Wilson interval, ``79.0–92.0%``; ``-`` when the split's size is not known."""
+    if s is None or s.interval is None:
+        return "-"
+    return f"{_pct(s.interval[0], s.decimals)}–{_pct(s.interval[1], s.decimals)}%"
+
+
+def fmt_score_long(s: Scored | None) -> str:
+    """``86.7% (95% CI 79.0–92.0%, 90 validation images)``, for hover labels and sentences."""
+    if s is None:
+        return "-"
+    if s.interval is None:
+        return f"{fmt_score(s)} (split size not known: no interval)"
+    return f"{fmt_score(s)} (95% CI {fmt_interval(s)}, {s.n:,} validation images)"
 
 
 def fmt_ms(ms: float | None) -> str:
@@ -81,11 +108,14 @@ def wrap_encoding(encoding: str | None, sep: str = "<br>") -> str:
     return sep.join(esc(part.strip()) for part in encoding.split("|"))
 
 
-def hover_text(t: TrialRow, note: str = "") -> str:
-    """Hover label of a trial for Plotly (escaped; Plotly renders ``<br>`` and ``<b>``)."""
+def hover_text(t: TrialRow, score: Scored | None = None, note: str = "") -> str:
+    """Hover label of a trial for Plotly (escaped; Plotly renders ``<br>`` and ``<b>``); ``score``: its accuracy as
+    :meth:`AccuracyScale.of <nasbox.report.accuracy.AccuracyScale.of>` gives it (default: on a split of unknown size)."""
+    if score is None and t.accuracy is not None:
+        score = AccuracyScale(None, UNKNOWN_SIZE_DECIMALS).of(t.accuracy)
     lines = [f"<b>trial #{t.number}</b> · {esc(t.status)}" + (f" · {esc(note)}" if note else "")]
-    if t.accuracy is not None:
-        lines.append(f"accuracy {fmt_acc(t.accuracy)}" + (" at its rung" if t.status == TrialStatus.STOPPED else ""))
+    if score is not None:
+        lines.append(f"accuracy {fmt_score_long(score)}" + (" at its rung" if t.status == TrialStatus.STOPPED else ""))
     if t.stopped_at is not None:
         of = f" (of {t.budget_iterations})" if t.budget_iterations is not None else ""
         lines.append(f"stopped at iteration {t.stopped_at}{of}")

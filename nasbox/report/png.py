@@ -6,21 +6,24 @@ process's backend (a notebook's, say) is left as it is, and no figure stays open
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from nasbox.files import atomic_write
 from nasbox.report.collect import NOT_TRAINED, TrialRow
 from nasbox.report.fidelity import FidelityInfo, minutes
+from nasbox.report.front_layout import x_range, y_range
 from nasbox.report.fronts import COSTS, FrontInfo, zoo_metric
 from nasbox.report.hypervolume import HypervolumeInfo
-from nasbox.report.plotly_figs import STYLE
+from nasbox.report.labels import Box, place
+from nasbox.report.style import STYLE
 from nasbox.study.schema import TrialStatus
 
-__all__ = ["write_fidelity_png", "write_front_png", "write_hypervolume_png"]
+__all__ = ["front_png", "write_fidelity_png", "write_front_png", "write_hypervolume_png"]
 
 # Plotly symbol -> matplotlib marker
 _MARKERS = {"circle": "o", "circle-open": "o", "star": "*", "star-open": "*", "x": "x", "diamond": "D", "diamond-open": "D",
@@ -28,7 +31,7 @@ _MARKERS = {"circle": "o", "circle-open": "o", "star": "*", "star-open": "*", "x
 
 
 def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), dpi=_DPI)
     FigureCanvasAgg(fig)  # the figure renders through Agg, whatever pyplot's backend is
     return fig
 
@@ -55,18 +58,106 @@ def _trials(ax, group: str, rows: list[TrialRow], cost: str, label: str) -> None
         _scatter(ax, group, [t.metric(cost) for t in rows], [t.accuracy for t in rows], f"{label} ({len(rows)})")
 
 
-def write_front_png(info: FrontInfo, path: Path) -> Path:
-    """Accuracy against one cost, with the strip of untrained trials below."""
-    strip = [s for s in NOT_TRAINED if info.strip.get(s)]
-    rows_below = strip + (["classic networks"] if info.classics else [])
-    if rows_below:
-        fig = _figure(6.4, 4.6)
-        ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 1], "hspace": 0.06})
-    else:  # nothing without an accuracy: no strip
-        fig = _figure(6.4, 4.0)
-        ax = ax2 = fig.subplots()
+# the front's figure, in inches: width, axes' left and right edges (fractions), the accuracy plot's height, the gap
+# to the strip, a strip row, the title above, the x axis' ticks and title below, a row of the legend under them
+_W, _LEFT, _RIGHT, _MAIN, _GAP, _ROW, _TOP, _AXIS, _LEGEND_ROW = 6.4, 0.13, 0.97, 3.2, 0.1, 0.2, 0.35, 0.5, 0.19
+_DPI = 100
+_NAME_PT = 7  # classic networks' names
+
+
+def _text_px(fig: Figure, names: list[str]) -> list[tuple[float, float]]:
+    """The drawn size of each name (pixels at the figure's dpi), measured by matplotlib's renderer."""
+    renderer = fig.canvas.get_renderer()
+    sizes = []
+    for name in names:
+        text = fig.text(0, 0, name, fontsize=_NAME_PT)
+        box = text.get_window_extent(renderer)
+        sizes.append((box.width + 2, box.height + 1))
+        text.remove()
+    return sizes
+
+
+def _axes_px(ax, x: float, y: float) -> tuple[float, float]:
+    """A data point in pixels from the axes' bottom left corner."""
+    px, py = ax.transData.transform((x, y))
+    x0, y0 = ax.transAxes.transform((0, 0))
+    return float(px - x0), float(py - y0)
+
+
+def _name(ax, text: str, at: tuple[float, float], dx: float, dy: float, leader: bool) -> None:
+    """``text`` centred ``(dx, dy)`` pixels from the data point ``at``, joined to it by a thin line if ``leader``."""
+    points = 72 / _DPI
+    ax.annotate(text, at, xytext=(dx * points, dy * points), textcoords="offset points", ha="center", va="center",
+                fontsize=_NAME_PT, zorder=5, annotation_clip=False,
+                arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "#6b7280", "shrinkA": 0, "shrinkB": 4}
+                if leader else None)
+
+
+def _draw_classics(ax2, info: FrontInfo, rows: list[str]) -> None:
+    """Each classic network without an accuracy in its own row of the strip, named beside its star (on its left
+    in the axis' right part): rows are further apart than a name is high, so no two names meet."""
+    xs = [zoo_metric(z, info.cost) for z in info.classics]
+    ys = [rows.index(z.name) for z in info.classics]
+    _scatter(ax2, "classic", xs, ys, f"classic, accuracy not scored ({len(xs)})")
+    left, right = ax2.get_xlim()
+    gap = STYLE["classic"][3] * 0.9 / 2 + 3  # points: the star's radius and a little
+    for z, x, y in zip(info.classics, xs, ys, strict=True):
+        share = math.log(x / left) / math.log(right / left)
+        end = share > 0.7
+        ax2.annotate(z.name, (x, y), xytext=(-gap if end else gap, 0), textcoords="offset points",
+                     ha="right" if end else "left", va="center", fontsize=_NAME_PT, annotation_clip=False)
+
+
+def _draw_zoo(ax, fig: Figure, info: FrontInfo) -> None:
+    """The classic networks with an accuracy, named where no name overlaps another (:func:`labels.place`)."""
     cost = info.cost
-    label = COSTS[cost][1]
+    xs, ys = [zoo_metric(z, cost) for z in info.zoo], [z.accuracy for z in info.zoo]
+    _scatter(ax, "zoo", xs, ys, f"zoo ({len(info.zoo)})")
+    x0, y0 = ax.transAxes.transform((0, 0))
+    x1, y1 = ax.transAxes.transform((1, 1))
+    sizes = _text_px(fig, [z.name for z in info.zoo])
+    radius = STYLE["zoo"][3] * 0.9 / 2 * _DPI / 72 + 1
+    points = [_axes_px(ax, t.metric(cost), t.accuracy) for g in (info.front, info.dominated, info.repeat, info.stopped)
+              for t in g if t.metric(cost) and t.accuracy is not None]
+    anchors = [_axes_px(ax, x, y) for x, y in zip(xs, ys, strict=True)]
+    offsets = place(anchors, sizes, bounds=Box(0.0, 0.0, float(x1 - x0), float(y1 - y0)), obstacles=points,
+                    radius=radius)
+    for z, x, y, (w, h), (dx, dy) in zip(info.zoo, xs, ys, sizes, offsets, strict=True):
+        _name(ax, z.name, (x, y), dx, dy, leader=max(abs(dx) - w / 2, abs(dy) - h / 2) > radius + 3)
+
+
+def _front_axes(fig: Figure, rows_below: int, legend_rows: int):
+    """The accuracy plot and, when there are rows below it, the strip: placed in inches, a row per status
+    without an accuracy and per classic network without one."""
+    strip = rows_below * _ROW
+    bottom = _AXIS + legend_rows * _LEGEND_ROW
+    height = _TOP + _MAIN + (_GAP + strip if rows_below else 0.0) + bottom
+    fig.set_size_inches(_W, height)
+    width = _RIGHT - _LEFT
+    ax = fig.add_axes((_LEFT, (bottom + (strip + _GAP if rows_below else 0.0)) / height, width, _MAIN / height))
+    ax2 = fig.add_axes((_LEFT, bottom / height, width, strip / height), sharex=ax) if rows_below else ax
+    return ax, ax2, (bottom - _AXIS + 0.02) / height
+
+
+def write_front_png(info: FrontInfo, path: Path) -> Path:
+    """Accuracy against one cost, with the strip of untrained trials and classic networks below; no two names
+    overlap (:func:`front_png`)."""
+    return _save(front_png(info), path)
+
+
+def front_png(info: FrontInfo) -> Figure:
+    """The figure :func:`write_front_png` saves (on the Agg canvas, at 100 dpi)."""
+    strip = [s for s in NOT_TRAINED if info.strip.get(s)]
+    rows_below = strip + [z.name for z in sorted(info.classics, key=lambda z: -(zoo_metric(z, info.cost) or 0.0))]
+    fig = _figure(_W, 4.0)
+    xr, yr = x_range(info), y_range(info)
+    groups = 1 + bool(info.dominated) + bool(info.stopped) + bool(info.repeat) + bool(info.zoo) + len(strip)
+    ax, ax2, legend_top = _front_axes(fig, len(rows_below), math.ceil((groups + bool(info.classics)) / 2))
+    cost = info.cost
+    ax.set_xscale("log")
+    if xr is not None:
+        ax.set_xlim(10 ** xr[0], 10 ** xr[1])
+    ax.set_ylim(*yr)
     _trials(ax, "dominated", info.dominated, cost, "dominated")
     _trials(ax, TrialStatus.STOPPED, info.stopped, cost, "stopped early, at its rung")
     if info.front:
@@ -74,34 +165,37 @@ def write_front_png(info: FrontInfo, path: Path) -> Path:
         ax.step(xs, ys, where="post", color=STYLE["front"][1], linewidth=1.6, zorder=2)
         _scatter(ax, "front", xs, ys, f"on the front ({len(info.front)})")
     _trials(ax, TrialStatus.REPEAT, info.repeat, cost, TrialStatus.REPEAT)
-    if info.zoo:
-        xs, ys = [zoo_metric(z, cost) for z in info.zoo], [z.accuracy for z in info.zoo]
-        _scatter(ax, "zoo", xs, ys, f"zoo ({len(info.zoo)})")
-        for z, x, y in zip(info.zoo, xs, ys, strict=True):
-            ax.annotate(z.name, (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+    if info.zoo and xr is not None:
+        _draw_zoo(ax, fig, info)
     for i, status in enumerate(strip):
         rows = info.strip[status]
         _scatter(ax2, status, [t.metric(cost) for t in rows], [i] * len(rows), f"{status} ({len(rows)})")
-    if info.classics:
-        xs = [zoo_metric(z, cost) for z in info.classics]
-        _scatter(ax2, "classic", xs, [len(strip)] * len(xs), f"classic, accuracy not scored ({len(xs)})")
-        for z, x in zip(info.classics, xs, strict=True):
-            ax2.annotate(z.name, (x, len(strip)), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=6,
-                         rotation=30)
     if rows_below:
-        ax2.set_yticks(range(len(rows_below)), rows_below, fontsize=7)
-        ax2.set_ylim(-0.7, len(rows_below) - 0.1)
-    ax.set_xscale("log")
+        names = {z.name for z in info.classics}
+        ax2.set_yticks(range(len(rows_below)), ["" if r in names else r for r in rows_below], fontsize=7)
+        ax2.set_ylim(-0.5, len(rows_below) - 0.5)
+        ax2.tick_params(axis="y", length=0)
+        ax.tick_params(labelbottom=False)
+    if info.classics and xr is not None:
+        _draw_classics(ax2, info, rows_below)
+    _finish(fig, ax, ax2, info, legend_top)
+    return fig
+
+
+def _finish(fig: Figure, ax, ax2, info: FrontInfo, legend_top: float) -> None:
+    """Titles, grid, the accuracy axis in percent, and the legend under the plot (where it covers no name)."""
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     ax.set_ylabel("validation accuracy")
     ax2.set_xlabel(info.title + (f"   ({len(info.missing)} trial(s) without a value not shown)" if info.missing else ""),
                    fontsize=8 if info.missing else 10)
-    ax.set_title(f"accuracy vs {label}: {len(info.front)} on the front, hypervolume {info.hypervolume:.4f}", fontsize=10)
+    ax.set_title(f"accuracy vs {COSTS[info.cost][1]}: {len(info.front)} on the front, hypervolume "
+                 f"{info.hypervolume:.4f}", fontsize=10)
     ax.grid(True, color="#e6e9ee", zorder=0)
     handles, labels = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels() if rows_below else ([], [])
+    h2, l2 = ax2.get_legend_handles_labels() if ax2 is not ax else ([], [])
     if handles or h2:
-        ax.legend(handles + h2, labels + l2, fontsize=7, loc="best", framealpha=0.85)
-    return _save(fig, path)
+        fig.legend(handles + h2, labels + l2, fontsize=7, loc="upper left", bbox_to_anchor=(_LEFT, legend_top),
+                   ncol=2, frameon=False)
 
 
 def write_hypervolume_png(info: HypervolumeInfo, path: Path) -> Path:

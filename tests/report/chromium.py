@@ -130,3 +130,45 @@ CLASSICS = """(() => {
   });
   return out;
 })()"""
+
+# the boxes (page pixels) of the classic networks' names on each front: names beside the stars without an accuracy
+# (the classic trace's text) and names of the stars with one (annotations); and the plot's own box
+NAME_BOXES = """(() => {
+  const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const out = {};
+  document.querySelectorAll('.js-plotly-plot').forEach(gd => {
+    if (!gd.id.startsWith('front-')) return;
+    const names = [];
+    gd.querySelectorAll('.scatterlayer .trace').forEach(t => t.querySelectorAll('.textpoint text').forEach(e =>
+      names.push({text: e.textContent, box: box(e)})));
+    gd.querySelectorAll('g.annotation text.annotation-text').forEach(e => names.push({text: e.textContent, box: box(e)}));
+    out[gd.id] = {names: names, plot: box(gd.querySelector('.main-svg'))};
+  });
+  return out;
+})()"""
+
+# where the Pareto table ends and the first plot starts (page pixels from the top)
+ORDER = """(() => ({
+  table_top: document.getElementById('pareto-table').getBoundingClientRect().top + scrollY,
+  table_bottom: document.getElementById('pareto-table').getBoundingClientRect().bottom + scrollY,
+  first_plot: Math.min(...[...document.querySelectorAll('.js-plotly-plot')].map(
+    e => e.getBoundingClientRect().top + scrollY)),
+}))()"""
+
+
+def overlapping(names: list[dict]) -> list[tuple[str, str]]:
+    """The pairs of names whose boxes intersect (touching edges do not count)."""
+    pairs = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            (l1, t1, r1, b1), (l2, t2, r2, b2) = a["box"], b["box"]
+            if l1 < r2 and l2 < r1 and t1 < b2 and t2 < b1:
+                pairs.append((a["text"], b["text"]))
+    return pairs
+
+
+def resize(browser: Chromium, session: str, width: int, height: int = 1800) -> None:
+    """Lay the page out again at another window width (the plots follow it)."""
+    browser.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                        "mobile": False}, session=session)
+    time.sleep(1.0)

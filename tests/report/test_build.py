@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,9 @@ from optuna.trial import TrialState, create_trial
 
 from nasbox.cli import main
 from nasbox.report import build_report, report_dir_for
-from nasbox.report.format import fmt_acc, fmt_count, fmt_ms
+from nasbox.report.accuracy import accuracy_scale, wilson_interval
+from nasbox.report.commands import trial_commands
+from nasbox.report.format import fmt_count, fmt_ms
 from nasbox.study.schema import JOURNAL_NAME
 from tests.report.support import _metrics, make_study
 
@@ -68,10 +71,15 @@ def test_page_markdown_and_csvs_agree_with_the_storage(evil):
     rows = [r for r in parser.rows if r]
     expected = sorted(report.data.pareto_numbers, key=lambda n: -attrs[n]["accuracy"])
     assert [int(r[1]) for r in rows] == expected and [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))
+    scale = accuracy_scale(report.data)
+    assert scale.val_size == 27  # the split the search recorded
     for r in rows:
         a = attrs[int(r[1])]
-        assert (float(r[2]), int(r[3]), int(r[4]), int(r[5]), float(r[6]), float(r[7])) == (
+        assert (float(r[2]), int(r[4]), int(r[5]), int(r[6]), float(r[7]), float(r[8])) == (
             a["accuracy"], a["macs"], a["flops"], a["params"], a["latency_ms"], a["latency_iqr_ms"])
+        assert float(r[3]) == pytest.approx(wilson_interval(a["accuracy"], 27)[0], rel=1e-12)  # sorts by its low end
+        train, export = trial_commands(report.data, int(r[1]))
+        assert r[-1] == f"{train}copy{export}copy"  # each row's commands, to copy
     for fig_id in ("front-macs", "front-params", "front-latency"):
         key = fig_id.split("-")[1]
         for trace in _figures(page)[fig_id]["data"]:
@@ -100,8 +108,10 @@ def test_page_markdown_and_csvs_agree_with_the_storage(evil):
         a = attrs[n]
         line = next(x for x in md.splitlines() if x.startswith("| ") and f"| #{n} |" in x)
         cells = [c.strip() for c in line.split(" | ")]
-        assert cells[2:8] == [fmt_acc(a["accuracy"]), fmt_count(a["macs"]), fmt_count(a["flops"]),
-                              fmt_count(a["params"]), fmt_ms(a["latency_ms"]), fmt_ms(a["latency_iqr_ms"])]
+        low, high = wilson_interval(a["accuracy"], 27)
+        assert cells[2:9] == [f"{100 * a['accuracy']:.0f}%", f"{100 * low:.0f}–{100 * high:.0f}%", fmt_count(a["macs"]),
+                              fmt_count(a["flops"]), fmt_count(a["params"]), fmt_ms(a["latency_ms"]),
+                              fmt_ms(a["latency_iqr_ms"])]
     assert "243 train, 27 val, 30 test" in page and "4 iterations = 0.57 epochs" in page and "batch 32" in page
 
 
@@ -115,7 +125,11 @@ def test_user_strings_are_escaped_everywhere(evil):
     assert "evil&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;&quot;&#x27;" in page  # the study name
     assert page.count("<script") == 3  # plotly.min.js, the figures' JSON, the table sorter
     md = (report.report_dir / "report.md").read_text()
-    assert "<script>" not in md and "<img" not in md
+    prose, _, rest = md.partition("```bash\n")
+    block, _, after = rest.partition("\n```\n")
+    prose += after  # a fenced block is shown as it is: the commands hold the name quoted for a shell
+    assert "<script>" not in prose and "<img" not in prose
+    assert f"nasbox train --study {shlex.quote(study.study_name)} --trial 1" in block.splitlines()
     # the hostile encoding has no per-layer page and is listed as not drawn
     assert not (report.report_dir / "archs" / "0badc0ffee00.html").exists()
 

@@ -16,8 +16,8 @@ import nasbox.search.pipeline
 from nasbox.model.zoo import ZOO_NAMES
 from nasbox.report import build_report, collect, open_study, report_dir_for, write_report
 from nasbox.search import SearchConfig, run_search
-from tests.report.chromium import CHROMIUM, CLASSICS, DRAWN, INSTALL, Chromium
-from tests.report.support import DATA, TINY, make_study
+from tests.report.chromium import CHROMIUM, CLASSICS, DRAWN, INSTALL, NAME_BOXES, ORDER, Chromium, overlapping, resize
+from tests.report.support import DATA, TINY, make_study, write_zoo_scores
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,8 @@ def test_page_opens_offline_in_chromium_with_every_trial_plotted(searched, tmp_p
     page = tmp_path / "real" / "index.html"
     evil_reports = tmp_path / "evil"
     evil_study = make_study(evil_reports)
+    scored = {n: 0.5 + 0.01 * i for i, n in enumerate(ZOO_NAMES)}  # nine stars crowded into a few points
+    write_zoo_scores(evil_reports, evil_study, scored)
     evil_page = build_report(evil_study, report_dir_for(evil_study.study_name, evil_reports)).index
     bad = tmp_path / "bad.html"  # the checker itself must see what it is there to catch
     bad.write_text('<!DOCTYPE html><link rel="icon" href="data:,"><img src="https://example.com/x.png">'
@@ -88,8 +90,24 @@ def test_page_opens_offline_in_chromium_with_every_trial_plotted(searched, tmp_p
             axes = ("front-macs", "front-params", "front-latency") if path == page else ("front-macs", "front-params")
             for fig in axes:  # every classic network on every cost axis (latency: where the search measured it)
                 assert sorted(classics[fig]) == sorted(ZOO_NAMES), (path.name, fig)
-            zoo_rows = browser.evaluate(session, "document.querySelectorAll('#zoo-table tbody tr').length")
-            assert zoo_rows == len(ZOO_NAMES)
+            if path == page:  # costs only: one line, no table
+                unscored = browser.evaluate(session, "document.getElementById('zoo-unscored').textContent")
+                assert unscored.startswith(f"Not scored at this fidelity: {', '.join(ZOO_NAMES)}.")
+            else:
+                rows = browser.evaluate(session, "document.querySelectorAll('#zoo-table tbody tr').length")
+                assert rows == len(ZOO_NAMES)
+            _names_apart(browser, session, path.parent.name)
+            assert browser.evaluate(session, "document.querySelectorAll('#all-table tbody tr').length") == len(
+                study.trials)
+            column = "[...document.querySelectorAll('#all-table tbody tr')].map(r => r.cells[{}].textContent)"
+            browser.evaluate(session, "document.querySelectorAll('#all-table th')[2].click()")  # accuracy, ascending
+            shown = [float(a[:-1]) for a in browser.evaluate(session, column.format(2)) if a != "-"]
+            assert shown == sorted(shown) and len(shown) == sum(t.trained for t in collect(study).trials) + sum(
+                t.status == "stopped" and t.accuracy is not None for t in collect(study).trials)
+            browser.evaluate(session, "document.querySelectorAll('#all-table th')[4].click()")  # MACs, by value
+            macs = {t.number: t.macs for t in collect(study).trials}
+            order = [macs[int(n)] for n in browser.evaluate(session, column.format(0))]
+            assert [m for m in order if m is not None] == sorted(m for m in order if m is not None)
             numbers = {t.number for t in study.trials}
             for fig in ("front-macs", "front-params", "front-latency"):
                 seen = set(figures[fig]["drawn"]) | set(figures[fig]["missing"])
@@ -117,3 +135,23 @@ def test_the_reports_latency_definition_states_the_timings_defaults():
     assert f"windows of {d['window']} calls" in text and f"within {d['tolerance']:.0%}" in text
     assert f"at most {d['max_warmup_s']:g} s" in text and f"{d['min_runs']} to {d['max_runs']} timed calls" in text
     assert f"about {d['budget_s']:g} s" in text and "CUDA graph" in text
+
+
+
+def _names_apart(browser: Chromium, session: str, name: str) -> None:
+    """The Pareto table above the first plot, and the classic networks' names (beside the unscored networks' stars,
+    around the scored ones' stars) all drawn, apart and inside their figure: compared box by box at the default,
+    the narrowest and a wide window."""
+    for width in (1400, 480, 2400):
+        if width != 1400:
+            resize(browser, session, width)
+        order = browser.evaluate(session, ORDER)
+        assert order["table_bottom"] <= order["first_plot"], (name, width, order)
+        for fig, found in browser.evaluate(session, NAME_BOXES).items():
+            assert sorted(n["text"] for n in found["names"]) == sorted(ZOO_NAMES), (name, fig)
+            assert overlapping(found["names"]) == [], (name, width, fig)
+            left, top, right, bottom = found["plot"]
+            for n in found["names"]:  # inside the figure: none cut off
+                assert left <= n["box"][0] and n["box"][2] <= right and top <= n["box"][1] and n["box"][3] <= bottom, (
+                    name, width, fig, n)
+    resize(browser, session, 1400)
