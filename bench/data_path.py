@@ -25,9 +25,9 @@ from nasbox.data import load_dataset, torchvision_loader
 from nasbox.device import resolve_device
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
-from nasbox.model.zoo import get_zoo
 from nasbox.train.brief import train_model
 from nasbox.train.recipe import TrainConfig
+from nasbox.zoo import get_zoo
 
 warnings.filterwarnings("ignore")
 

@@ -24,7 +24,7 @@ from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
 from nasbox.measure.latency import measure_latency
 from nasbox.device import resolve_device
-from nasbox.model.zoo import ZOO_NAMES, get_zoo
+from nasbox.zoo import ZOO_NAMES, get_zoo
 spec, device, eager = sys.argv[1], resolve_device(sys.argv[2]), sys.argv[3] == "eager"
 arch = get_zoo(spec) if spec in ZOO_NAMES else Architecture.decode(spec)
 lat = measure_latency(build_model(arch, seed=0), arch.input_shape, device=device, cuda_graph=False if eager else None)

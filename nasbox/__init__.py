@@ -103,7 +103,7 @@ def list_models(pattern: str | None = None) -> list[str]:
     """
     import fnmatch
 
-    from nasbox.model.zoo import ZOO_NAMES
+    from nasbox.zoo import ZOO_NAMES
 
     if pattern is not None and not isinstance(pattern, str):
         raise ValueError(f"pattern must be a string such as '*resnet*', got {pattern=}")

@@ -20,7 +20,6 @@ from nasbox.errors import NasboxError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
-from nasbox.model.zoo import get_zoo
 from nasbox.report import write_report
 from nasbox.search.config import SearchConfig
 from nasbox.search.loop import run_search
@@ -30,6 +29,7 @@ from nasbox.study.result import SearchResult
 from nasbox.study.schema import StudyAttr, StudyPaths
 from nasbox.study.storage import mask_url, open_study, storage_url
 from nasbox.study.tables import pareto_dataframe, trials_dataframe
+from nasbox.zoo import get_zoo
 
 if TYPE_CHECKING:
     import torch

@@ -181,7 +181,7 @@ def _own_cache(tmp_path_factory) -> Iterator[None]:
 def _brief_classics_timing() -> Iterator[None]:
     """Searches in the tests' own process time the classic networks briefly (a reference mark's precision
     is not what they test; tests/evaluate/test_classics.py checks the measuring with a timer of its own)."""
-    import nasbox.evaluate.classics as classics
+    import nasbox.zoo.latency as classics
 
     before = dict(classics.TIMING)
     classics.TIMING.update(min_runs=3, max_runs=5, budget_s=0.01, max_warmup_s=0.05)

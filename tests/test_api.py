@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 
 import nasbox
-import nasbox.evaluate.classics
 import nasbox.measure
 import nasbox.search.costs
+import nasbox.zoo.latency
 from nasbox.errors import ConfigError, NasboxError, ShapeError, SpaceError
 from nasbox.model.analysis import analyze
-from nasbox.model.zoo import ZOO_NAMES, get_zoo
 from nasbox.study.result import SearchResult, knee_index
+from nasbox.zoo import ZOO_NAMES, get_zoo
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_SPACE = {"channels": "4,8", "kernels": "3", "n_max": "1", "m_max": "4", "l_max": "0", "heads": "gap"}

@@ -99,13 +99,13 @@ def test_two_workers_filling_one_latency_table_keep_every_entry(tmp_path):
 
 
 def test_two_zoo_scorers_sharing_one_cache_keep_every_network(tmp_path):
-    from nasbox.evaluate.zoo import ZooSettings, cache_path
+    from nasbox.zoo.scores import ZooSettings, cache_path
 
     settings = ZooSettings(dataset="synthetic", device="cpu", iterations=2)
     run_writers("""
         import sys
         from pathlib import Path
-        from nasbox.evaluate.zoo import ZooSettings, _add_to_cache, cache_path
+        from nasbox.zoo.scores import ZooSettings, add_to_cache as _add_to_cache, cache_path
         settings = ZooSettings(dataset="synthetic", device="cpu", iterations=2)
         reports, me, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
         for i in range(n):

@@ -12,8 +12,8 @@ from nasbox.cli.score import cmd_zoo_score
 from nasbox.errors import ConfigError
 from nasbox.model.analysis import analyze, constant_from
 from nasbox.model.arch import Architecture
-from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
 from nasbox.spaces import get_space, list_spaces, load_space, parse_space_args
+from nasbox.zoo import ZOO_NAMES, get_zoo, list_zoo
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:

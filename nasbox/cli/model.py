@@ -12,7 +12,6 @@ from nasbox.data import load_dataset
 from nasbox.deploy.candidate import model_dir, resolve_candidate
 from nasbox.deploy.export import SUFFIXES, export, onnxruntime_latency, record_onnx_latency
 from nasbox.errors import ConfigError
-from nasbox.model.zoo import get_zoo
 from nasbox.search.genotypes import study_data_options
 from nasbox.spaces import get_space, parse_space_args
 from nasbox.study.schema import StudyAttr
@@ -21,6 +20,7 @@ from nasbox.supernet import ElasticSpace
 from nasbox.supernet.train import SupernetConfig, train_supernet
 from nasbox.train.checkpoint import CHECKPOINT_NAME
 from nasbox.train.full import FullTrainConfig, full_train
+from nasbox.zoo import get_zoo
 
 
 def _candidate_options(p: argparse.ArgumentParser) -> None:

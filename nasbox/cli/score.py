@@ -10,10 +10,11 @@ from typing import Any
 from nasbox.cli._common import _console, float_above, fraction, int_at_least, seed
 from nasbox.device import resolve_device
 from nasbox.errors import ConfigError
-from nasbox.evaluate.zoo import ZooSettings, score_zoo, settings_from_config
 from nasbox.report import build_report, collect, open_study, report_dir_for
 from nasbox.report.format import fmt_count as _fmt_count
 from nasbox.search import default_fidelity
+from nasbox.zoo.score import score_zoo
+from nasbox.zoo.scores import ZooSettings, settings_from_config
 
 
 def _zoo_score_options(p: argparse.ArgumentParser) -> None:

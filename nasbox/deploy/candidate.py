@@ -15,10 +15,10 @@ from pathlib import Path
 from nasbox.data import DatasetSpec
 from nasbox.errors import ConfigError
 from nasbox.model.arch import Architecture
-from nasbox.model.zoo import get_zoo
 from nasbox.search.genotypes import study_data_options, trial_arch
 from nasbox.study.schema import Attr, StudyPaths, trial_status
 from nasbox.study.storage import open_study
+from nasbox.zoo import get_zoo
 
 __all__ = ["model_dir", "resolve_candidate", "study_data_options"]
 

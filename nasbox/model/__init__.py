@@ -1,4 +1,4 @@
-"""The candidate as data and as a network: genotype, block kinds, analysis, builder, zoo.
+"""The candidate as data and as a network: genotype, block kinds, analysis, builder (the classic networks: :mod:`nasbox.zoo`).
 
 Everything here but :mod:`nasbox.model.build` and :mod:`nasbox.model.layers` is plain
 Python: a genotype can be made, checked, encoded and analysed without torch.
@@ -21,14 +21,12 @@ from nasbox.model.blocks import (
     register_block,
 )
 from nasbox.model.ops import conv_out
-from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
 
 __all__ = [
     "ACTIVATIONS",
     "FC",
     "HEAD_POOLS",
     "POOL_KINDS",
-    "ZOO_NAMES",
     "Analysis",
     "Architecture",
     "Block",
@@ -47,8 +45,6 @@ __all__ = [
     "block_kind",
     "block_kinds",
     "conv_out",
-    "get_zoo",
-    "list_zoo",
     "needs_resize",
     "register_block",
 ]

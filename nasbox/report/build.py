@@ -23,8 +23,6 @@ from typing import NamedTuple
 import optuna
 
 from nasbox.errors import NasboxError
-from nasbox.evaluate.classics import classic_costs
-from nasbox.evaluate.zoo import CACHE_DIR, ZooScore, load_zoo_scores, settings_from_config
 from nasbox.files import atomic_write
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
@@ -43,6 +41,8 @@ from nasbox.report.screening import screening_info
 from nasbox.spaces import SearchSpace, study_space
 from nasbox.study.schema import TrialStatus
 from nasbox.study.tables import write_study_tables
+from nasbox.zoo.costs import classic_costs
+from nasbox.zoo.scores import CACHE_DIR, ZooScore, load_zoo_scores, settings_from_config
 
 __all__ = ["Report", "build_report", "plotly_js", "write_report"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from nasbox.evaluate.zoo import UNSCORED, ZooScore
 from nasbox.report.collect import ReportData, TrialRow
 from nasbox.report.fronts import FrontInfo, trained_points, zoo_metric
 from nasbox.study.pareto import dominates
 from nasbox.study.schema import TrialStatus
+from nasbox.zoo.scores import UNSCORED, ZooScore
 
 __all__ = ["Candidate", "ZooComparison", "candidates", "zoo_comparisons"]
 

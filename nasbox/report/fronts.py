@@ -26,10 +26,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nasbox.evaluate.zoo import ZooScore
 from nasbox.report.collect import NOT_TRAINED, ReportData, TrialRow
 from nasbox.study.pareto import hypervolume, non_dominated_mask
 from nasbox.study.schema import TrialStatus
+from nasbox.zoo.scores import ZooScore
 
 __all__ = ["COSTS", "FrontInfo", "front_info", "front_infos", "trained_points", "zoo_metric"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from nasbox.evaluate.zoo import ZooScore
 from nasbox.report.accuracy import UNKNOWN_SIZE_DECIMALS, AccuracyScale
 from nasbox.report.collect import NOT_TRAINED, TrialRow
 from nasbox.report.format import esc, fmt_count, fmt_interval, fmt_ms, fmt_score_long, hover_text, wrap_encoding
@@ -19,6 +18,7 @@ from nasbox.report.fronts import COSTS, FrontInfo, zoo_metric
 from nasbox.report.hypervolume import HypervolumeInfo
 from nasbox.report.style import FONT, STYLE
 from nasbox.study.schema import TrialStatus
+from nasbox.zoo.scores import ZooScore
 
 __all__ = ["FONT", "STYLE", "front_caption", "front_figure", "hypervolume_figure"]
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from nasbox.errors import ConfigError
-from nasbox.model.zoo import ZOO_NAMES
 from nasbox.search.options import at_least, check_options, fraction, non_empty, one_of, option, positive, seed_range
 from nasbox.search.tracking import check_trackers
 from nasbox.spaces import SearchSpace, parse_space_args
 from nasbox.study.result import SearchResult
 from nasbox.study.schema import OBJECTIVES
+from nasbox.zoo import ZOO_NAMES
 
 __all__ = ["DEFAULT_EPOCHS", "GPU_FIDELITY", "LATENCY_MODES", "NO_AUGMENT", "SAMPLERS", "SearchConfig", "SearchResult",
            "default_fidelity", "scaled_lr"]

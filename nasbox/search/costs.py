@@ -23,13 +23,13 @@ from typing import Any
 import torch
 
 from nasbox.evaluate.base import Candidate
-from nasbox.evaluate.classics import measure_classics
 from nasbox.measure.counts import count_macs, count_macs_thop
 from nasbox.measure.latency import measure_latency
 from nasbox.measure.latency_table import LatencyTable
 from nasbox.measure.slot import DeviceSlot
 from nasbox.model.build import build_model
 from nasbox.study.schema import Attr
+from nasbox.zoo.latency import measure_classics
 
 __all__ = ["CostMeter", "count_costs"]
 
@@ -104,7 +104,7 @@ class CostMeter:
         return self.table.predict(arch).ms
 
     def classics(self, input_shape: tuple[int, int, int], num_classes: int) -> dict[str, dict[str, Any]]:
-        """The classic networks' batch-1 latency at this input on this device (see :mod:`nasbox.evaluate.classics`)."""
+        """The classic networks' batch-1 latency at this input on this device (see :mod:`nasbox.zoo.latency`)."""
         return measure_classics(input_shape, num_classes, self.device, threads=self.threads)
 
     def measure(self, candidate: Candidate) -> dict[str, Any]:

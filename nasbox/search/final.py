@@ -30,13 +30,13 @@ from nasbox.errors import ConfigError, SpaceError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
-from nasbox.model.zoo import ZOO_NAMES, get_zoo
 from nasbox.search.genotypes import trial_arch
 from nasbox.study.result import SearchResult
 from nasbox.study.schema import FINAL_CLASSIC, FINAL_SETTINGS, FINAL_TRIAL, OBJECTIVES, Attr, StudyAttr, StudyPaths
 from nasbox.train.brief import train_model
 from nasbox.train.full import Busy, FullTrainConfig, full_train
 from nasbox.train.recipe import TrainConfig
+from nasbox.zoo import ZOO_NAMES, get_zoo
 
 __all__ = ["FinalSettings", "Pick", "choose", "final_records", "plan", "run_final"]
 

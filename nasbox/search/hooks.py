@@ -17,12 +17,12 @@ from typing import Any
 from filelock import Timeout
 from optuna.trial import FrozenTrial
 
-from nasbox.evaluate.classics import latency_cache_path
 from nasbox.search.events import ClassicsMeasured
 from nasbox.search.live import LiveReport
 from nasbox.search.services import Services
 from nasbox.search.tracking import Callback
 from nasbox.study.schema import StudyAttr
+from nasbox.zoo.latency import latency_cache_path
 
 __all__ = ["Callbacks", "ClassicsLatency", "Hook", "Hooks", "LiveReportHook"]
 

@@ -392,10 +392,7 @@ def option_rows(config: Mapping[str, Any], cls: type) -> list[tuple[str, str, st
 
 
 def _shown(value: Any) -> str:
-    if value is None:
-        return "default"
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value)) or "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
-    return str(value)
+    if isinstance(value, (list, tuple, dict)):
+        items = value.items() if isinstance(value, dict) else None
+        return (", ".join(f"{k}={v}" for k, v in items) if items is not None else ",".join(map(str, value))) or "-"
+    return "default" if value is None else str(value)

@@ -15,8 +15,8 @@ import pytest
 
 from nasbox.cli import build_parser, main
 from nasbox.cli._help import EXAMPLES
-from nasbox.model.zoo import get_zoo
 from nasbox.spaces import list_spaces
+from nasbox.zoo import get_zoo
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

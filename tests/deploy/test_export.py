@@ -23,12 +23,12 @@ from nasbox.errors import ConfigError
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock
 from nasbox.model.build import build_model
-from nasbox.model.zoo import ZOO_NAMES, get_zoo
 from nasbox.search import SearchConfig, run_search
 from nasbox.spaces import list_spaces
 from nasbox.study.storage import open_study
 from nasbox.train.checkpoint import CHECKPOINT_NAME, CheckpointError
 from nasbox.train.full import FullTrainConfig, full_train
+from nasbox.zoo import ZOO_NAMES, get_zoo
 
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
 HAS_DYNAMO = importlib.util.find_spec("onnxscript") is not None

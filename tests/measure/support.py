@@ -7,7 +7,7 @@ from torch import nn
 
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock, DepthwiseSeparable, Inception, InvertedResidual, ResidualBlock
-from nasbox.model.zoo import get_zoo
+from nasbox.zoo import get_zoo
 
 ARCHS = {
     "plain": Architecture((3, 16, 16), 10, stages=(Stage((ConvBlock(8),), Pool("max")),

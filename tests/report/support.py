@@ -96,8 +96,8 @@ def write_zoo_scores(reports: Path, study: optuna.Study, accuracies: dict[str, f
     draws those classic networks on the plot at their accuracy."""
     import json
 
-    from nasbox.evaluate.classics import classic_costs
-    from nasbox.evaluate.zoo import cache_path, settings_from_config
+    from nasbox.zoo.costs import classic_costs
+    from nasbox.zoo.scores import cache_path, settings_from_config
 
     settings = settings_from_config(study.user_attrs["config"], "cpu")
     setup = study.user_attrs["setup"]

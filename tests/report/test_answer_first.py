@@ -13,7 +13,6 @@ from html.parser import HTMLParser
 import pytest
 from matplotlib.text import Text
 
-from nasbox.model.zoo import ZOO_NAMES
 from nasbox.report import build_report, collect, front_info, report_dir_for
 from nasbox.report.accuracy import accuracy_scale, wilson_interval
 from nasbox.report.build import _zoo
@@ -21,6 +20,7 @@ from nasbox.report.collect import ReportData
 from nasbox.report.commands import storage_hint, trial_commands, zoo_command
 from nasbox.report.plotly_figs import front_figure
 from nasbox.report.png import _figure, front_png
+from nasbox.zoo import ZOO_NAMES
 from tests.report.chromium import overlapping
 from tests.report.support import make_study, write_zoo_scores
 

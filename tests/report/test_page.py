@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-import nasbox.evaluate.classics
 import nasbox.measure.latency
 import nasbox.model.build
 import nasbox.search.costs
 import nasbox.search.pipeline
-from nasbox.model.zoo import ZOO_NAMES
+import nasbox.zoo.latency
 from nasbox.report import build_report, collect, open_study, report_dir_for, write_report
 from nasbox.search import SearchConfig, run_search
+from nasbox.zoo import ZOO_NAMES
 from tests.report.chromium import CHROMIUM, CLASSICS, DRAWN, INSTALL, NAME_BOXES, ORDER, Chromium, overlapping, resize
 from tests.report.support import DATA, TINY, make_study, write_zoo_scores
 
@@ -38,7 +38,7 @@ def searched(tmp_path_factory) -> Path:
         fast = functools.partial(nasbox.measure.measure_latency, min_runs=5, max_runs=20, budget_s=0.05,
                                  max_warmup_s=0.3)
         mp.setattr(nasbox.search.costs, "measure_latency", fast)
-        mp.setattr(nasbox.evaluate.classics, "measure_latency", fast)
+        mp.setattr(nasbox.zoo.latency, "measure_latency", fast)
         run_search(SearchConfig(space="seed_cnn", space_args=dict(TINY), dataset="synthetic", dataset_options=DATA,
                                 iterations=4, batch_size=32, budget=7, reports_dir=str(reports), device="cpu",
                                 seed=0, sampler="random", max_macs=90_000, study="real"), outputs=write_report)

@@ -12,7 +12,7 @@ from fvcore.nn import FlopCountAnalysis
 from torch import nn
 
 from nasbox import Architecture, ConvBlock, Pool, SpaceError, Stage, analyze, build_model
-from nasbox.model.zoo import ZOO_NAMES, _fit_to_input, get_zoo, list_zoo
+from nasbox.zoo.genotypes import ZOO_NAMES, _fit_to_input, get_zoo, list_zoo
 
 SMALL_SHAPES = [(3, 32, 32), (1, 28, 28)]
 ALL_SHAPES = [*SMALL_SHAPES, (3, 64, 64), (3, 224, 224)]

@@ -1,4 +1,4 @@
-"""Tests of nasbox.evaluate.classics: the classic networks' costs at a study's input, latency cached per device."""
+"""Tests of nasbox.zoo.costs and nasbox.zoo.latency: the classic networks' costs at a study's input, latency cached per device."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from nasbox.evaluate.classics import classic_costs, latency_cache_path, measure_classics
-from nasbox.evaluate.zoo import UNSCORED, _stale
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
-from nasbox.model.zoo import ZOO_NAMES, get_zoo
 from nasbox.search import SearchConfig, run_search
+from nasbox.zoo import ZOO_NAMES, get_zoo
+from nasbox.zoo.costs import classic_costs
+from nasbox.zoo.latency import latency_cache_path, measure_classics
+from nasbox.zoo.scores import UNSCORED
+from nasbox.zoo.scores import is_stale as _stale
 from tests.report.support import DATA, TINY
 
 SHAPE = (3, 16, 16)

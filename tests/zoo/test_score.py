@@ -1,4 +1,4 @@
-"""Tests of nasbox.evaluate.zoo and `nasbox zoo --dataset/--study`: the cache key, caching, and the overlay."""
+"""Tests of nasbox.zoo.scores, nasbox.zoo.score and `nasbox zoo --dataset/--study`: the cache key, caching, and the overlay."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ import pytest
 from optuna.trial import create_trial
 
 import nasbox.data
-import nasbox.evaluate.zoo
 import nasbox.measure.latency
-import nasbox.model.zoo
+import nasbox.zoo.genotypes
+import nasbox.zoo.score
 from nasbox.cli import main
 from nasbox.errors import TrainingError
-from nasbox.evaluate.zoo import ZooSettings, cache_path, load_zoo_scores, score_zoo, settings_from_config
 from nasbox.model.analysis import analyze
 from nasbox.report import report_dir_for
 from nasbox.spaces import get_space
 from nasbox.study.storage import open_storage
+from nasbox.zoo.score import score_zoo
+from nasbox.zoo.scores import ZooSettings, cache_path, load_zoo_scores, settings_from_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 OPTIONS = {"synthetic_shape": [3, 16, 16], "synthetic_size": 150}
@@ -34,7 +35,7 @@ def settings(**kw) -> ZooSettings:
 
 @pytest.fixture()
 def fast_latency(monkeypatch):
-    monkeypatch.setattr(nasbox.evaluate.zoo, "measure_latency", functools.partial(
+    monkeypatch.setattr(nasbox.zoo.score, "measure_latency", functools.partial(
         nasbox.measure.measure_latency, min_runs=5, max_runs=10, budget_s=0.02, max_warmup_s=0.2))
 
 
@@ -65,7 +66,7 @@ def test_scores_are_cached_per_network_and_reused(tmp_path, fast_latency, monkey
     path, scores = score_zoo(settings(), ["mobilenet_v2"], reports_dir=tmp_path)
     assert path == cache_path(tmp_path, settings()) and path.is_file()
     (score,) = scores
-    info = analyze(nasbox.model.zoo.get_zoo("mobilenet_v2", (3, 16, 16), 10))
+    info = analyze(nasbox.zoo.genotypes.get_zoo("mobilenet_v2", (3, 16, 16), 10))
     assert score.status == "complete" and 0.0 <= score.accuracy <= 1.0 and score.latency_ms > 0
     assert (score.macs, score.flops, score.params, score.iterations) == (info.macs, 2 * info.macs, info.params, 2)
     assert load_zoo_scores(tmp_path, settings()) == [score]
@@ -74,20 +75,20 @@ def test_scores_are_cached_per_network_and_reused(tmp_path, fast_latency, monkey
     def no_training(*a, **k):
         raise AssertionError("a cached network was trained again")
 
-    monkeypatch.setattr(nasbox.evaluate.zoo, "train_model", no_training)
+    monkeypatch.setattr(nasbox.zoo.score, "train_model", no_training)
     load_dataset = nasbox.data.load_dataset
 
     def no_loading(*a, **k):
         raise AssertionError("the data was loaded though every network is cached")
 
-    monkeypatch.setattr(nasbox.evaluate.zoo, "load_dataset", no_loading)
+    monkeypatch.setattr(nasbox.zoo.score, "load_dataset", no_loading)
     assert score_zoo(settings(), ["mobilenet_v2"], reports_dir=tmp_path)[1] == [score]
-    monkeypatch.setattr(nasbox.evaluate.zoo, "load_dataset", load_dataset)
+    monkeypatch.setattr(nasbox.zoo.score, "load_dataset", load_dataset)
 
     def fail(*a, **k):
         raise TrainingError("the loss became nan at iteration 1")
 
-    monkeypatch.setattr(nasbox.evaluate.zoo, "train_model", fail)
+    monkeypatch.setattr(nasbox.zoo.score, "train_model", fail)
     _, (again,) = score_zoo(settings(), ["mobilenet_v2"], reports_dir=tmp_path, force=True)
     assert again.status == "failed" and "nan" in again.reason and again.accuracy is None
     assert json.loads(path.read_text())["models"]["mobilenet_v2"]["status"] == "failed"

@@ -19,7 +19,7 @@ dropped (:func:`_fit_to_input`), so every zoo genotype passes :func:`nasbox.mode
 
 Example::
 
-    >>> from nasbox.model.zoo import get_zoo
+    >>> from nasbox.zoo import get_zoo
     >>> arch = get_zoo("resnet18", input_shape=(3, 32, 32), num_classes=10)
     >>> arch.encode().split(" | ")[1]
     'stem:cn_c64'

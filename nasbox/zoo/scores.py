@@ -1,56 +1,37 @@
-"""Scoring the classic networks of the zoo the way a study scores its candidates.
+"""The classic networks' scores as plain data, and the cache ``nasbox zoo`` keeps them in.
 
 A zoo network is trained with the same recipe, budget (epochs or iterations, batch size,
 learning rate) and data split as a study's candidates, on the same kind of device, and
 measured the same way (analytic MACs and parameters, batch-1 latency), so that the Pareto
-report can place ResNet-18 or MobileNetV2 on the same axes as the searched candidates.
+report can place ResNet-18 or MobileNetV2 on the same axes as the searched candidates
+(the training itself: :mod:`nasbox.zoo.score`).
 
 Scores are cached in one JSON file per *key* (dataset and its split options, training
 fidelity, device), under ``<reports>/zoo-cache/``; a report overlays the cache whose key
-matches its study. Each network is saved as soon as it is scored, so an interrupted run
-keeps what it finished and a rerun scores only the rest; several processes may score into
-one cache (each adds its networks under the file's lock).
+matches its study. Several processes may score into one cache (each adds its networks under
+the file's lock). This module imports no torch: the report reads it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nasbox.data import load_dataset
-from nasbox.device import resolve_device
-from nasbox.errors import CANDIDATE_ERRORS, ConfigError, NasboxError
+from nasbox.errors import ConfigError, NasboxError
 from nasbox.files import update_file
-from nasbox.measure.latency import measure_latency
-from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
-from nasbox.model.build import build_model
-from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
-from nasbox.train.brief import train_model
-from nasbox.train.recipe import TrainConfig
+from nasbox.zoo.genotypes import ZOO_NAMES, get_zoo
 
-__all__ = [
-    "CACHE_DIR",
-    "UNSCORED",
-    "ZooSettings",
-    "ZooScore",
-    "cache_path",
-    "load_zoo_scores",
-    "score_zoo",
-    "settings_from_config",
-]
+__all__ = ["CACHE_DIR", "UNSCORED", "ZooScore", "ZooSettings", "add_to_cache", "cache_path", "is_stale",
+           "load_zoo_scores", "read_cache", "settings_from_config"]
 
 CACHE_DIR = "zoo-cache"
 #: the status of a classic network whose costs are known but whose accuracy was not scored
 UNSCORED = "unscored"
 _FORMAT = 1
-
-ProgressCallback = Callable[[dict[str, Any]], None]
 
 
 def _device_name(device: str) -> str:
@@ -136,7 +117,7 @@ class ZooScore:
 
     name: str
     description: str
-    status: str  # "complete", "failed" or "unscored" (costs only: see nasbox.evaluate.classics)
+    status: str  # "complete", "failed" or "unscored" (costs only: see nasbox.zoo.costs)
     accuracy: float | None
     macs: int
     flops: int
@@ -159,7 +140,7 @@ def cache_path(reports_dir: str | Path, settings: ZooSettings) -> Path:
     return Path(reports_dir) / CACHE_DIR / f"{settings.key()}.json"
 
 
-def _read_cache(path: Path) -> dict[str, Any]:
+def read_cache(path: Path) -> dict[str, Any]:
     try:
         return _parse_cache(path.read_text(), path)
     except FileNotFoundError:
@@ -182,7 +163,7 @@ def load_zoo_scores(reports_dir: str | Path, settings: ZooSettings | None) -> li
     if settings is None:
         return []
     try:
-        data = _read_cache(cache_path(reports_dir, settings))
+        data = read_cache(cache_path(reports_dir, settings))
     except ConfigError:
         return []
     if data.get("key_fields") != settings.key_fields():
@@ -198,7 +179,7 @@ def load_zoo_scores(reports_dir: str | Path, settings: ZooSettings | None) -> li
     return scores
 
 
-def _add_to_cache(path: Path, settings: ZooSettings, new: dict[str, Any]) -> dict[str, Any]:
+def add_to_cache(path: Path, settings: ZooSettings, new: dict[str, Any]) -> dict[str, Any]:
     """Merge ``new`` scores into the cache file, under its lock (other processes may be scoring
     other networks into it); return all the networks it then holds."""
     merged: dict[str, Any] = {}
@@ -218,7 +199,7 @@ def _add_to_cache(path: Path, settings: ZooSettings, new: dict[str, Any]) -> dic
     return merged
 
 
-def _stale(name: str, entry: dict[str, Any]) -> bool:
+def is_stale(name: str, entry: dict[str, Any]) -> bool:
     """A cached score of an earlier genotype of the network (the zoo's definition changed since)."""
     try:
         old = Architecture.decode(entry["encoding"])
@@ -227,65 +208,3 @@ def _stale(name: str, entry: dict[str, Any]) -> bool:
         return True
 
 
-def score_zoo(settings: ZooSettings, models: Sequence[str] | None = None, *, reports_dir: str | Path = "reports",
-              force: bool = False, progress: ProgressCallback | None = None) -> tuple[Path, list[ZooScore]]:
-    """Train and measure zoo networks with a study's fidelity; cache and return the scores.
-
-    Args:
-        settings: data, budget and device (see :func:`settings_from_config`).
-        models: zoo names (default: all of :data:`nasbox.model.zoo.ZOO_NAMES`).
-        reports_dir: the reports folder; the cache lies in its ``zoo-cache/``.
-        force: score again networks that are already cached.
-        progress: callback receiving ``{"event": "start"|"model_start"|"model_end", ...}``.
-
-    Returns:
-        The cache file and the scores of ``models`` (cached or new).
-
-    Raises:
-        SpaceError: an unknown zoo name. DataError/ConfigError: the data cannot be loaded.
-    """
-
-    names = list(models) if models else list(ZOO_NAMES)
-    for name in names:
-        get_zoo(name)  # SpaceError for an unknown name, before any work
-    report = progress or (lambda event: None)
-    device = resolve_device(settings.device)
-    path = cache_path(reports_dir, settings)
-    cached = _read_cache(path)
-    stored: dict[str, Any] = dict(cached.get("models") or {}) if cached.get("key_fields") == settings.key_fields() else {}
-    todo = [n for n in names if force or n not in stored or _stale(n, stored[n])]
-    data = spec = None
-    if todo:  # the data only when something is to be trained
-        options = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.dataset_options.items()}
-        data = load_dataset(settings.dataset, data_dir=settings.data_dir, val_fraction=settings.val_fraction,
-                            subset=settings.subset, seed=settings.seed, **options).to(device)
-        spec = data.spec
-    descriptions = dict(list_zoo())
-    train_config = TrainConfig(epochs=settings.epochs, iterations=settings.iterations, batch_size=settings.batch_size,
-                               lr=settings.lr, seed=settings.seed)
-    report({"event": "start", "cache": str(path), "models": names, "device": str(device), "dataset": settings.dataset,
-            "n_train": spec.train_size if spec else None, "n_val": spec.val_size if spec else None})
-    for name in names:
-        if name not in todo:
-            report({"event": "model_end", "name": name, "cached": True, **stored[name]})
-            continue
-        arch = get_zoo(name, spec.input_shape, spec.num_classes)
-        info = analyze(arch)
-        report({"event": "model_start", "name": name, "macs": info.macs, "params": info.params})
-        base = dict(name=name, description=descriptions.get(name, ""), macs=info.macs, flops=info.flops,
-                    params=info.params, encoding=arch.encode(), arch_id=arch.arch_id)
-        t0 = time.perf_counter()
-        try:
-            model = build_model(arch, seed=settings.seed)
-            latency = measure_latency(model, arch.input_shape, device=device, threads=settings.latency_threads)
-            result = train_model(model, data.train, data.val, train_config, spec, device=device)
-            score = ZooScore(**base, status="complete", accuracy=result.accuracy, latency_ms=latency.median_ms,
-                             latency_iqr_ms=latency.iqr_ms, train_seconds=result.seconds,
-                             iterations=result.budget.iterations, epochs=result.budget.epochs)
-        except CANDIDATE_ERRORS as exc:
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-            score = ZooScore(**base, status="failed", accuracy=None, latency_ms=None, latency_iqr_ms=None, reason=reason)
-        stored.update(_add_to_cache(path, settings, {name: score.to_dict()}))
-        report({"event": "model_end", "name": name, "cached": False, "seconds": time.perf_counter() - t0,
-                **stored[name]})
-    return path, [ZooScore(**stored[n]) for n in names]

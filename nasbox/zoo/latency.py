@@ -1,12 +1,8 @@
-"""The classic networks' costs at a study's input, for every report's cost axes.
+"""The classic networks' batch-1 latency on a device, measured once per machine and input and cached.
 
-MACs and parameters come from the genotype's analysis (no torch, milliseconds); batch-1
-latency is measured once per device and input -- by the search, on its own device, before
-its first trial -- and kept in a cache beside the latency lookup tables
-(``~/.cache/nasbox/zoo-latency/``), so that later studies on the same machine reuse it. The
-search records the values in its study (:data:`~nasbox.study.schema.StudyAttr.CLASSICS`),
-so a report rebuilt anywhere from the storage shows them. Accuracy needs training: that is
-``nasbox zoo`` (:mod:`nasbox.evaluate.zoo`).
+The search measures them on its own device before its first trial (:class:`~nasbox.search.hooks.ClassicsLatency`)
+and records them in its study; the cache beside the latency lookup tables (``~/.cache/nasbox/zoo-latency/``) lets
+later studies on the same machine reuse them.
 """
 
 from __future__ import annotations
@@ -17,42 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from nasbox.device import device_file, device_key
-from nasbox.evaluate.zoo import UNSCORED, ZooScore
 from nasbox.files import update_file
 from nasbox.measure.latency import measure_latency
-from nasbox.model.analysis import analyze
 from nasbox.model.build import build_model
-from nasbox.model.zoo import ZOO_NAMES, get_zoo, list_zoo
+from nasbox.zoo.costs import Shape
+from nasbox.zoo.genotypes import ZOO_NAMES, get_zoo
 
-__all__ = ["TIMING", "classic_costs", "latency_cache_path", "measure_classics"]
+__all__ = ["TIMING", "latency_cache_path", "measure_classics"]
 
 _FORMAT = 1
 _LOCK_WAIT_S = 900.0  # another worker may be measuring them (large inputs on a CPU: a minute or more)
 # a shorter timing than a candidate's (20-60 runs, 1 s): the median of 10-30 runs is steady enough for a
 # reference mark, and nine networks then cost seconds, not a minute, before the first trial
 TIMING = {"min_runs": 10, "max_runs": 30, "budget_s": 0.3, "max_warmup_s": 2.0}
-Shape = tuple[int, int, int]
-
-
-def classic_costs(input_shape: Shape, num_classes: int, latencies: dict[str, Any] | None = None,
-                  models: Sequence[str] = ZOO_NAMES) -> list[ZooScore]:
-    """Each classic network at ``input_shape`` with ``num_classes`` outputs: its analytic MACs,
-    FLOPs and parameters, and its latency where ``latencies`` (as :func:`measure_classics`
-    returns, or a study recorded) holds one for the same genotype; no accuracy (``unscored``)."""
-    latencies = latencies or {}
-    descriptions = dict(list_zoo())
-    out = []
-    for name in models:
-        arch = get_zoo(name, tuple(input_shape), num_classes)
-        info = analyze(arch)
-        measured = latencies.get(name) if isinstance(latencies.get(name), dict) else {}
-        same = measured.get("arch_id") == arch.arch_id
-        out.append(ZooScore(name=name, description=descriptions.get(name, ""), status=UNSCORED, accuracy=None,
-                            macs=info.macs, flops=info.flops, params=info.params,
-                            latency_ms=measured.get("latency_ms") if same else None,
-                            latency_iqr_ms=measured.get("latency_iqr_ms") if same else None,
-                            encoding=arch.encode(), arch_id=arch.arch_id))
-    return out
 
 
 def latency_cache_path(device: Any, threads: int = 1) -> Path:
