@@ -7,6 +7,7 @@ Every user error ends as one line, ``error: <what and how to fix>``, and exit co
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import os
 import sys
@@ -16,17 +17,11 @@ from typing import Any, NoReturn
 from nasbox.cli._common import _console as _console  # re-exported: shared by the command modules
 from nasbox.cli._common import float_above, fraction, int_at_least, seed
 from nasbox.cli._help import EXAMPLES, HelpFormatter
-from nasbox.cli.doctor import cmd_doctor
-from nasbox.cli.final import cmd_final
-from nasbox.cli.inspect import cmd_show, cmd_spaces, cmd_zoo
-from nasbox.cli.model import _candidate_options, cmd_export, cmd_supernet, cmd_train
-from nasbox.cli.score import _zoo_score_options, cmd_report
-from nasbox.cli.search import cmd_search
 from nasbox.errors import ConfigError, NasboxError
 from nasbox.files import is_disk_full
 from nasbox.search.config import SearchConfig
 from nasbox.search.options import add_arguments
-from nasbox.study.rdb import DEFAULT_RETRY_S
+from nasbox.study.schema import DEFAULT_RETRY_S
 
 __all__ = ["main"]
 
@@ -51,6 +46,37 @@ def _shape(text: str) -> tuple[int, int, int]:
     if len(shape) != 3 or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"expected three positive integers C,H,W, got {text!r}")
     return shape  # type: ignore[return-value]
+
+
+def _candidate_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("candidate (one of --trial, --arch, --zoo; or only --checkpoint for export)")
+    g.add_argument("--study", help="the study (its dataset and folder; with --trial, its candidate)")
+    g.add_argument("--trial", type=int_at_least(0), help="trial number in the study")
+    g.add_argument("--arch", metavar="FILE.json", help="an architecture JSON file")
+    g.add_argument("--zoo", metavar="NAME", help="a zoo network (see 'nasbox zoo')")
+    g.add_argument("--storage",
+                   help="the study's storage URL (default: $NASBOX_STORAGE, else <reports-dir>/<study>/journal.log)")
+    g.add_argument("--reports-dir", default="reports", help="where the study folders are")
+
+
+def _zoo_score_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scoring (train the networks like a study's candidates, for its report)")
+    g.add_argument("--dataset", help="score on this dataset: mnist5k, cifar10, imagefolder, synthetic")
+    g.add_argument("--study", help="score with a study's dataset, fidelity and device")
+    g.add_argument("--storage", help="the study's storage (with --study; default: $NASBOX_STORAGE, else its journal)")
+    g.add_argument("--models", help="comma-separated zoo names (default: all)")
+    budget = g.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=float_above(0), help="training per network in epochs (default: as a search's)")
+    budget.add_argument("--iterations", type=int_at_least(1), help="training per network in iterations")
+    g.add_argument("--batch-size", type=int_at_least(1), default=None, help="default: as a search's")
+    g.add_argument("--lr", type=float_above(0), default=None, help="peak learning rate (default: as a search's)")
+    g.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
+    g.add_argument("--data-dir", help="where the dataset lives")
+    g.add_argument("--subset", type=int_at_least(10), help="a stratified subset of N training images, as the study's")
+    g.add_argument("--val-fraction", type=fraction, default=None, help="validation share (default 0.1)")
+    g.add_argument("--seed", type=seed, default=None, help="split and training seed (default 0)")
+    g.add_argument("--reports-dir", default="reports", help="the cache goes to <reports-dir>/zoo-cache/")
+    g.add_argument("--force", action="store_true", help="score again networks that are cached")
 
 
 def _space_options(p: argparse.ArgumentParser) -> None:
@@ -248,8 +274,13 @@ def _doctor_command(sub: Any) -> None:
                    help="how long to wait for an unreachable database")
 
 
-COMMANDS = {"spaces": cmd_spaces, "show": cmd_show, "zoo": cmd_zoo, "search": cmd_search, "report": cmd_report,
-            "export": cmd_export, "doctor": cmd_doctor}
+#: command -> "module:function" of ``nasbox.cli``, imported when the command runs: ``nasbox --help`` and
+#: ``nasbox spaces`` load no torch
+COMMANDS = {"spaces": "inspect:cmd_spaces", "show": "inspect:cmd_show", "zoo": "inspect:cmd_zoo",
+            "search": "search:cmd_search", "report": "score:cmd_report", "train": "model:cmd_train",
+            "supernet": "model:cmd_supernet", "export": "model:cmd_export", "doctor": "doctor:cmd_doctor",
+            "final": "final:cmd_final"}
+_WITH_ARGV = ("search", "train", "supernet", "final")  # commands that print the command line that resumes them
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -292,12 +323,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
-    if args.command == "search":
-        return cmd_search(args, argv)
-    if args.command == "train":
-        return cmd_train(args, argv)
-    if args.command == "supernet":
-        return cmd_supernet(args, argv)
-    if args.command == "final":
-        return cmd_final(args, argv)
-    return COMMANDS[args.command](args)
+    where = "score:cmd_zoo_score" if args.command == "zoo" and (args.dataset or args.study) else COMMANDS[args.command]
+    module, name = where.split(":")
+    command = getattr(importlib.import_module(f"nasbox.cli.{module}"), name)
+    return command(args, argv) if args.command in _WITH_ARGV else command(args)

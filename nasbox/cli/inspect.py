@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from nasbox.cli._common import _console, _jsonable
-from nasbox.cli.score import cmd_zoo_score
 from nasbox.errors import ConfigError
 from nasbox.model.analysis import analyze, constant_from
 from nasbox.model.arch import Architecture
@@ -112,9 +111,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
-    if args.dataset or args.study:
-        return cmd_zoo_score(args)
-
+    """The classic networks and their costs (``--dataset``/``--study`` score them: :func:`cli.score.cmd_zoo_score`)."""
     rows = []
     for name, desc in list_zoo():
         info = analyze(get_zoo(name, args.input, args.classes))

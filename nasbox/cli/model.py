@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from nasbox.cli._common import _console, _fmt_time, int_at_least
+from nasbox.cli._common import _console, _fmt_time
 from nasbox.data import load_dataset
 from nasbox.deploy.candidate import model_dir, resolve_candidate
 from nasbox.deploy.export import SUFFIXES, export, onnxruntime_latency, record_onnx_latency
@@ -21,17 +21,6 @@ from nasbox.supernet.train import SupernetConfig, train_supernet
 from nasbox.train.checkpoint import CHECKPOINT_NAME
 from nasbox.train.full import FullTrainConfig, full_train
 from nasbox.zoo import get_zoo
-
-
-def _candidate_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("candidate (one of --trial, --arch, --zoo; or only --checkpoint for export)")
-    g.add_argument("--study", help="the study (its dataset and folder; with --trial, its candidate)")
-    g.add_argument("--trial", type=int_at_least(0), help="trial number in the study")
-    g.add_argument("--arch", metavar="FILE.json", help="an architecture JSON file")
-    g.add_argument("--zoo", metavar="NAME", help="a zoo network (see 'nasbox zoo')")
-    g.add_argument("--storage",
-                   help="the study's storage URL (default: $NASBOX_STORAGE, else <reports-dir>/<study>/journal.log)")
-    g.add_argument("--reports-dir", default="reports", help="where the study folders are")
 
 
 def _train_data(args: argparse.Namespace):

@@ -7,7 +7,7 @@ import functools
 import json
 from typing import Any
 
-from nasbox.cli._common import _console, float_above, fraction, int_at_least, seed
+from nasbox.cli._common import _console
 from nasbox.device import resolve_device
 from nasbox.errors import ConfigError
 from nasbox.report import build_report, collect, open_study, report_dir_for
@@ -15,26 +15,6 @@ from nasbox.report.format import fmt_count as _fmt_count
 from nasbox.search import default_fidelity
 from nasbox.zoo.score import score_zoo
 from nasbox.zoo.scores import ZooSettings, settings_from_config
-
-
-def _zoo_score_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("scoring (train the networks like a study's candidates, for its report)")
-    g.add_argument("--dataset", help="score on this dataset: mnist5k, cifar10, imagefolder, synthetic")
-    g.add_argument("--study", help="score with a study's dataset, fidelity and device")
-    g.add_argument("--storage", help="the study's storage (with --study; default: $NASBOX_STORAGE, else its journal)")
-    g.add_argument("--models", help="comma-separated zoo names (default: all)")
-    budget = g.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=float_above(0), help="training per network in epochs (default: as a search's)")
-    budget.add_argument("--iterations", type=int_at_least(1), help="training per network in iterations")
-    g.add_argument("--batch-size", type=int_at_least(1), default=None, help="default: as a search's")
-    g.add_argument("--lr", type=float_above(0), default=None, help="peak learning rate (default: as a search's)")
-    g.add_argument("--device", default=None, help="auto (default), cpu, cuda or cuda:N")
-    g.add_argument("--data-dir", help="where the dataset lives")
-    g.add_argument("--subset", type=int_at_least(10), help="a stratified subset of N training images, as the study's")
-    g.add_argument("--val-fraction", type=fraction, default=None, help="validation share (default 0.1)")
-    g.add_argument("--seed", type=seed, default=None, help="split and training seed (default 0)")
-    g.add_argument("--reports-dir", default="reports", help="the cache goes to <reports-dir>/zoo-cache/")
-    g.add_argument("--force", action="store_true", help="score again networks that are cached")
 
 
 def _zoo_settings(args: argparse.Namespace):

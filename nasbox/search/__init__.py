@@ -19,7 +19,7 @@ __all__ = ["DEFAULT_EPOCHS", "SAMPLERS", "Event", "Outputs", "Search", "SearchCo
            "SearchStarted", "TrialEnded", "TrialStarted", "default_fidelity", "make_sampler", "run_search",
            "worker_devices"]
 
-_HOME = {"DEFAULT_EPOCHS": "config", "SAMPLERS": "config", "SearchConfig": "config", "SearchResult": "config",
+_HOME = {"DEFAULT_EPOCHS": "config", "SAMPLERS": "config", "SearchConfig": "config", "SearchResult": "result",
          "default_fidelity": "config", "worker_devices": "coordinate", "Event": "events", "SearchEnded": "events",
          "SearchStarted": "events", "TrialEnded": "events", "TrialStarted": "events", "Outputs": "loop",
          "Search": "loop", "run_search": "loop", "make_sampler": "samplers"}
@@ -27,7 +27,8 @@ _HOME = {"DEFAULT_EPOCHS": "config", "SAMPLERS": "config", "SearchConfig": "conf
 
 def __getattr__(name: str) -> Any:
     if name in _HOME:
-        return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+        home = "nasbox.study.result" if _HOME[name] == "result" else f"{__name__}.{_HOME[name]}"
+        return getattr(importlib.import_module(home), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -1,4 +1,6 @@
-"""What a search is given (:class:`SearchConfig`) and what it returns (:class:`SearchResult`)."""
+"""What a search is given (:class:`SearchConfig`: every option, declared once); what it returns is a
+:class:`nasbox.study.result.SearchResult`. This module imports no torch, optuna or pandas: the command line's help
+is built from it."""
 
 from __future__ import annotations
 
@@ -10,11 +12,10 @@ from nasbox.errors import ConfigError
 from nasbox.search.options import at_least, check_options, fraction, non_empty, one_of, option, positive, seed_range
 from nasbox.search.tracking import check_trackers
 from nasbox.spaces import SearchSpace, parse_space_args
-from nasbox.study.result import SearchResult
-from nasbox.study.schema import OBJECTIVES
+from nasbox.study.schema import DEFAULT_RETRY_S, OBJECTIVES
 from nasbox.zoo import ZOO_NAMES
 
-__all__ = ["DEFAULT_EPOCHS", "GPU_FIDELITY", "LATENCY_MODES", "NO_AUGMENT", "SAMPLERS", "SearchConfig", "SearchResult",
+__all__ = ["DEFAULT_EPOCHS", "GPU_FIDELITY", "LATENCY_MODES", "NO_AUGMENT", "SAMPLERS", "SearchConfig",
            "default_fidelity", "scaled_lr"]
 
 SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
@@ -91,7 +92,7 @@ class SearchConfig:
     heartbeat_s: int = option(30, "RDB storages: heartbeat interval in seconds; a trial silent for 3x this is lost "
                               "(dead worker)", check=at_least(1), flag="--heartbeat", metavar="SECONDS",
                               group="storage")
-    storage_retry_s: float = option(240.0, "RDB storages: how long a storage call is retried while the database is "
+    storage_retry_s: float = option(DEFAULT_RETRY_S, "RDB storages: how long a storage call is retried while the database is "
                                     "unreachable (a restart, a failover) before the worker gives up with exit code 2",
                                     check=positive, flag="--storage-retry", metavar="SECONDS", group="storage")
     early_stop: bool = option(False, "stop candidates that are dominated at 1/4 or 1/2 of their training "

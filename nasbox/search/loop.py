@@ -23,7 +23,7 @@ from typing import Any
 
 import optuna
 
-from nasbox.search.config import SearchConfig, SearchResult
+from nasbox.search.config import SearchConfig
 from nasbox.search.events import ProgressCallback, SearchEnded, SearchStarted
 from nasbox.search.hooks import Callbacks, ClassicsLatency, Hooks, LiveReportHook
 from nasbox.search.phases import BudgetPhase, ConfirmPhase, FinalPhase, Phase
@@ -31,6 +31,7 @@ from nasbox.search.propose import Proposer
 from nasbox.search.services import Services, open_services
 from nasbox.search.session import record_run_facts
 from nasbox.search.tracking import Callback, tracker_callbacks
+from nasbox.study.result import SearchResult
 from nasbox.study.schema import count_finished
 from nasbox.study.storage import Heartbeat, journal_healed
 from nasbox.study.tables import write_study_tables

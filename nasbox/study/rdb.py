@@ -34,11 +34,10 @@ from optuna.storages import RDBStorage
 
 from nasbox.errors import StorageError
 from nasbox.study.own_trials import OwnTrials
+from nasbox.study.schema import DEFAULT_RETRY_S
 
-__all__ = ["DEFAULT_RETRY_S", "ResilientRDBStorage", "connection_lost", "fmt_wait"]
+__all__ = ["ResilientRDBStorage", "connection_lost", "fmt_wait"]
 
-#: how long a storage call is retried while the database is unreachable (seconds; ``--storage-retry``)
-DEFAULT_RETRY_S = 240.0
 _log = logging.getLogger(__name__)
 _FIRST_DELAY_S, _MAX_DELAY_S = 0.25, 8.0
 #: the storage calls a search makes (Optuna's _CachedStorage calls the private ones)

@@ -19,6 +19,7 @@ from nasbox.errors import ConfigError
 
 __all__ = [
     "COUNTED",
+    "DEFAULT_RETRY_S",
     "FINAL_CLASSIC",
     "FINAL_SETTINGS",
     "FINAL_TRIAL",
@@ -60,6 +61,8 @@ TRAINED = frozenset({TrialStatus.COMPLETE, TrialStatus.REPEAT})
 _ON_COMPLETE = (TrialStatus.COMPLETE, TrialStatus.REPEAT, TrialStatus.INFEASIBLE)
 _ON_FAIL = (TrialStatus.FAILED, TrialStatus.SCREENED)
 JOURNAL_NAME = "journal.log"  # the embedded storage: Optuna's journal file in the report folder
+#: how long a storage call is retried while the database is unreachable (seconds; ``--storage-retry``)
+DEFAULT_RETRY_S = 240.0
 #: study attributes of the final rung (nasbox.search.final): a finalised trial's record, a classic network's, the rung's
 FINAL_TRIAL, FINAL_CLASSIC, FINAL_SETTINGS = "final:trial:", "final:classic:", "final:settings"
 _STALE_REASON = "stale: its worker stopped (killed, or its machine lost) before finishing it"

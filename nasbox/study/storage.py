@@ -21,8 +21,8 @@ from typing import Any
 
 from nasbox.errors import StorageError
 from nasbox.study.journal import NasboxJournalStorage
-from nasbox.study.rdb import DEFAULT_RETRY_S, ResilientRDBStorage
-from nasbox.study.schema import JOURNAL_NAME, Attr, report_dir_for
+from nasbox.study.rdb import ResilientRDBStorage
+from nasbox.study.schema import DEFAULT_RETRY_S, JOURNAL_NAME, Attr, report_dir_for
 
 __all__ = [
     "GRACE_BEATS",

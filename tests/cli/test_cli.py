@@ -319,3 +319,16 @@ def test_output_cut_short_by_its_reader_ends_quietly():
                               shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=300)
         assert proc.returncode == 141, (command, proc.returncode, proc.stderr)  # 128 + SIGPIPE, as Unix tools end
         assert proc.stderr == "", proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["search", "--help"], ["spaces", "--json"]])
+def test_help_version_and_spaces_load_no_heavy_library(argv):
+    """What prints help, the version or the spaces imports no torch, pandas, optuna or matplotlib (each command's
+    module loads when it runs): ``nasbox --help`` answers in a fraction of a second."""
+    code = ("import sys, contextlib, io\nfrom nasbox.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    try:\n        main({argv!r})\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('torch', 'pandas', 'optuna', 'matplotlib', 'plotly') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", (argv, out.stdout)
