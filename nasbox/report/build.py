@@ -30,6 +30,8 @@ from nasbox.report.candidates import candidates, zoo_comparisons
 from nasbox.report.collect import ReportData, collect, finished_count
 from nasbox.report.commands import zoo_command
 from nasbox.report.fidelity import fidelity_info
+from nasbox.report.final import final_info
+from nasbox.report.final_png import write_calibration_png, write_final_png
 from nasbox.report.fronts import front_infos
 from nasbox.report.hypervolume import hypervolume_info
 from nasbox.report.layers import render_layers
@@ -210,6 +212,7 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
     comparisons = zoo_comparisons(data, zoo)
     screening = screening_info(data)
     fidelity = fidelity_info(data)
+    final = final_info(data)
     report_dir.mkdir(parents=True, exist_ok=True)
     files = write_study_tables(study, report_dir)[2] if write_csv else []
     files += _archs(data, report_dir)
@@ -219,6 +222,9 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
     picture = write_fidelity_png(fidelity, report_dir / "fidelity.png")
     if picture is not None:
         files.append(picture)
+    if final is not None:
+        files.append(write_final_png(final, report_dir / "final.png"))
+        files += [p for p in [write_calibration_png(final.calibration, report_dir / "calibration.png")] if p]
     js = _share_plotly(report_dir, reports_dir)
     if js is not None:
         files.append(reports_dir / Path(js).name)
@@ -228,8 +234,9 @@ def build_report(study: optuna.Study, report_dir: str | Path, *, reports_dir: st
         views = OptunaViews({}, {k: f"could not be computed: {type(exc).__name__}: {exc}"
                                  for k in ("importance", "parallel", "timeline")}, {}, ())
     files.append(atomic_write(report_dir / "report.md", render_markdown(data, fronts, hv, rows, comparisons, zoo_hint,
-                                                                        screening, views=views, fidelity=fidelity)))
+                                                                        screening, views=views, fidelity=fidelity,
+                                                                        final=final)))
     index = atomic_write(report_dir / "index.html", render_index(data, fronts, hv, rows, comparisons, zoo_hint, screening,
-                                                                 plotly=js, views=views, fidelity=fidelity))
+                                                                 plotly=js, views=views, fidelity=fidelity, final=final))
     files.append(index)
     return Report(report_dir, index, files, data)

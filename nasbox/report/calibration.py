@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nasbox.report.fidelity import kendall_tau
+from nasbox.study.ranking import kendall_tau
 from nasbox.study.schema import FINAL_TRIAL, Attr
 
 __all__ = ["TRUST_N", "TRUST_TAU", "Calibration", "Rung", "calibration", "final_candidates"]

@@ -23,9 +23,20 @@ from optuna.trial import FrozenTrial, TrialState
 from nasbox.errors import NasboxError
 from nasbox.model.analysis import analyze
 from nasbox.model.arch import Architecture
+from nasbox.report.calibration import Calibration, calibration
 from nasbox.spaces import study_space
 from nasbox.study.journal_check import journal_note
-from nasbox.study.schema import COUNTED, Attr, StudyAttr, TrialStatus, count_finished, lost_reason, trial_status
+from nasbox.study.schema import (
+    COUNTED,
+    FINAL_CLASSIC,
+    FINAL_TRIAL,
+    Attr,
+    StudyAttr,
+    TrialStatus,
+    count_finished,
+    lost_reason,
+    trial_status,
+)
 from nasbox.study.tables import pareto_numbers
 
 __all__ = ["COUNTED", "NOT_TRAINED", "STATUSES", "TRAINED", "ReportData", "TrialRow", "collect", "finished_count"]
@@ -114,6 +125,8 @@ class ReportData:
     evaluator: dict[str, Any] = field(default_factory=dict)  # what the search's evaluator recorded (a supernet's)
     counted: int = 0  # trials that count toward the budget, by the search's own rule (count_finished)
     storage_note: str = ""  # what the storage healed (a torn journal tail), in a sentence
+    final: dict[str, dict[str, Any]] = field(default_factory=dict)  # the final rung's records (nasbox.search.final)
+    calibration: Calibration = field(default_factory=Calibration)  # each cheap score against the final test accuracy
 
     def by_status(self, status: str) -> list[TrialRow]:
         return [t for t in self.trials if t.status == status]
@@ -257,4 +270,6 @@ def collect(study: optuna.Study) -> ReportData:
         fidelity=fidelity, devices=tuple(devices), classics=dict(attrs.get(StudyAttr.CLASSICS) or {}),
         evaluator=dict(attrs.get(StudyAttr.EVALUATOR) or {}), counted=count_finished(trials),
         storage_note=journal_note(study._storage),
+        final={k: v for k, v in attrs.items() if k.startswith((FINAL_TRIAL, FINAL_CLASSIC)) and isinstance(v, dict)},
+        calibration=calibration(trials, attrs),
     )

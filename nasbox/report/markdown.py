@@ -9,6 +9,7 @@ from nasbox.report.candidates import Candidate, ZooComparison
 from nasbox.report.collect import ReportData
 from nasbox.report.commands import storage_hint, trial_commands, zoo_command
 from nasbox.report.fidelity import FidelityInfo, fidelity_blocks
+from nasbox.report.final import FinalInfo, final_blocks
 from nasbox.report.format import fmt_count, fmt_interval, fmt_missing, fmt_ms, fmt_objective, fmt_score
 from nasbox.report.fronts import COSTS, FrontInfo
 from nasbox.report.hypervolume import HypervolumeInfo
@@ -145,9 +146,20 @@ def _zoo(data: ReportData, comparisons: list[ZooComparison], zoo_hint: str, scal
     return out
 
 
+def _final(info: FinalInfo | None) -> list[str]:
+    """The final rung, first when there is one."""
+    if info is None:
+        return []
+    pictures = ["![final rung: test accuracy against the costs](final.png)", ""]
+    if info.calibration.rungs:
+        pictures += ["![each cheaper score against the final test accuracy](calibration.png)", ""]
+    return _blocks("The final rung: test accuracy", final_blocks(info)) + pictures
+
+
 def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo, rows: list[Candidate],
                     comparisons: list[ZooComparison], zoo_hint: str, screening: ScreeningInfo, *,
-                    views: OptunaViews | None = None, fidelity: FidelityInfo | None = None) -> str:
+                    views: OptunaViews | None = None, fidelity: FidelityInfo | None = None,
+                    final: FinalInfo | None = None) -> str:
     """The whole ``report.md`` as text: the candidates first, then the fronts and the rest."""
     scale = accuracy_scale(data)
     counts = ", ".join(f"{n} {s}" for s, n in data.counts().items() if n)
@@ -156,6 +168,7 @@ def render_markdown(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeIn
            "The interactive page is [index.html](index.html); every trial is in [trials.csv](trials.csv).", ""]
     if data.storage_note:
         out += [f"Storage: {md_escape(data.storage_note)}.", ""]
+    out += _final(final)
     out += _candidates(data, rows, scale)
     out += _fronts(fronts)
     out += _zoo(data, comparisons, zoo_hint, scale)

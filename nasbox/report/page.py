@@ -13,6 +13,7 @@ from nasbox.report.accuracy import AccuracyScale, accuracy_scale
 from nasbox.report.candidates import Candidate, ZooComparison
 from nasbox.report.collect import NOT_TRAINED, ReportData
 from nasbox.report.fidelity import FidelityInfo, fidelity_blocks
+from nasbox.report.final import FinalInfo, final_blocks
 from nasbox.report.format import esc, fmt_interval, fmt_missing, fmt_objective, fmt_score, script_json
 from nasbox.report.fronts import COSTS, FrontInfo
 from nasbox.report.hypervolume import HypervolumeInfo
@@ -127,10 +128,20 @@ def _setup_section(data: ReportData) -> str:
 <section id="metrics"><h2>Metric definitions</h2><dl class="facts">{metrics}</dl></section>"""
 
 
+def _final_section(info: FinalInfo | None) -> str:
+    """The final rung, first on the page when there is one: test accuracy beside the classic networks."""
+    if info is None:
+        return ""
+    pictures = '<div class="plot" id="final-plot"><img src="final.png" alt="final rung: test accuracy against the costs">'
+    if info.calibration.rungs:
+        pictures += '<img src="calibration.png" alt="each cheaper score against the final test accuracy">'
+    return _blocks_section("final-rung", "The final rung: test accuracy", final_blocks(info), pictures + "</div>")
+
+
 def render_index(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo, rows: list[Candidate],
                  comparisons: list[ZooComparison], zoo_hint: str, screening: ScreeningInfo, *,
                  plotly: str | None = None, views: OptunaViews | None = None,
-                 fidelity: FidelityInfo | None = None) -> str:
+                 fidelity: FidelityInfo | None = None, final: FinalInfo | None = None) -> str:
     """The whole ``index.html`` as text; ``plotly``: the page's link to plotly's bundle (``None``: PNG plots only)."""
     scale = accuracy_scale(data)
     figures = {f"front-{f.cost}": front_figure(f, scale) for f in fronts}
@@ -149,6 +160,7 @@ def render_index(data: ReportData, fronts: list[FrontInfo], hv: HypervolumeInfo,
 </head><body>
 {_header(data, hv, len(rows), scale)}
 <main>
+{_final_section(final)}
 {candidates_section(data, rows, scale, any(c.zoo.accuracy is not None for c in comparisons))}
 <section id="fronts"><h2>Pareto fronts: accuracy against each cost</h2>
 <p class="note">Blue: the 2-D front (non-dominated in accuracy and that cost), joined by its staircase; grey:
