@@ -26,6 +26,7 @@ from nasbox.search.options import to_toml
 from nasbox.search.samplers import PerTrialSeed
 from nasbox.spaces import SearchSpace
 from nasbox.study.schema import OBJECTIVES, Attr, StudyAttr
+from nasbox.study.storage import without_password
 
 __all__ = ["check_same_setup", "open_search_study", "record_run_facts", "search_toml", "setup_of"]
 
@@ -116,9 +117,14 @@ def search_toml(config: SearchConfig, setup: dict[str, Any]) -> str:
     """The ``search.toml`` that reproduces a study: every option as the search resolved it (the fidelity's
     defaults filled in), the space by its spec and all its bounds."""
     bounds = {k: "none" if v is None else v for k, v in (setup.get("space_bounds") or {}).items()}
-    resolved = dataclasses.replace(config, space=_space_spec(config.space), space_args=bounds, space_config=None)
-    return to_toml(resolved, header=f"nasbox search --config search.toml  (study {setup.get('space')} on "
-                                    f"{setup.get('dataset')}; command-line options override this file)")
+    storage = config.storage and without_password(config.storage)
+    resolved = dataclasses.replace(config, space=_space_spec(config.space), space_args=bounds, space_config=None,
+                                   storage=storage)
+    header = (f"nasbox search --config search.toml  (study {setup.get('space')} on {setup.get('dataset')}; "
+              "command-line options override this file)")
+    if storage != config.storage:
+        header += "\nthe storage's password is left out: set $PGPASSWORD or ~/.pgpass, or give --storage"
+    return to_toml(resolved, header=header)
 
 
 def _space_spec(space: str | SearchSpace) -> str:

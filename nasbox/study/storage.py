@@ -52,6 +52,12 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+def without_password(url: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user@host/db``: a URL to write down, whose
+    password the database driver then takes from ``$PGPASSWORD`` or ``~/.pgpass``."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1@", url)
+
+
 def storage_url(given: str | None) -> str | None:
     """The storage a command uses: the one given, else ``$NASBOX_STORAGE``, else ``None`` (the journal file)."""
     return given or os.environ.get("NASBOX_STORAGE") or None

@@ -9,7 +9,8 @@ the test kills it with SIGKILL -- so the kill lands exactly at that moment. Mome
 - ``before-first-trial``: the study is open, nothing asked yet;
 - ``asked``: a trial was asked, but neither its heartbeat nor its worker was recorded yet;
 - ``mid-training``: three optimisation steps into the first candidate's training;
-- ``before-tell``: training done and its result recorded on the trial, ``tell`` not called;
+- ``before-tell``: training done and its result recorded on the trial (held by the worker until its
+  ``tell``, which writes it with the trial's end), ``tell`` not called;
 - ``writing-report``: half of ``index.html`` written to its temporary file, not yet renamed.
 """
 

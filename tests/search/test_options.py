@@ -182,3 +182,16 @@ def test_the_readmes_search_toml_is_a_valid_search(tmp_path):
     assert (config.space, config.dataset, config.budget, config.epochs) == ("mobilenet", "cifar10", 200, 1)
     space = get_space(config.space, input_shape=(3, 32, 32), num_classes=10, args=config.space_args)
     assert space.width_mults == (0.5, 0.75, 1.0)
+
+
+def test_the_search_toml_never_holds_the_storages_password():
+    from nasbox.search.session import search_toml
+    from nasbox.study.storage import without_password
+
+    url = "postgresql://nasbox:s3cret-pw@db.example:5432/nasbox"
+    assert without_password(url) == "postgresql://nasbox@db.example:5432/nasbox"
+    assert without_password("sqlite:///x.db") == "sqlite:///x.db"
+    text = search_toml(SearchConfig(storage=url), {"space": "seed_cnn", "dataset": "synthetic"})
+    assert "s3cret-pw" not in text and 'storage = "postgresql://nasbox@db.example:5432/nasbox"' in text
+    assert "PGPASSWORD" in text  # the file says where the password comes from
+    assert tomllib.loads(text)  # still a valid file
