@@ -36,8 +36,8 @@ import torch
 
 from nasbox import search
 from nasbox.data import load_dataset
+from nasbox.device import device_name, resolve_device
 from nasbox.evaluate import Candidate, EvalContext, make_evaluator
-from nasbox.measure.latency import device_name
 from nasbox.model.analysis import analyze
 from nasbox.report.fidelity import kendall_tau
 from nasbox.spaces import get_space, parse_space_args
@@ -45,7 +45,6 @@ from nasbox.study.pareto import hypervolume, non_dominated_mask
 from nasbox.study.schema import Attr, TrialStatus
 from nasbox.study.storage import open_study
 from nasbox.supernet.train import SupernetConfig, train_supernet
-from nasbox.train.recipe import resolve_device
 
 #: the CPU default: four MobileNetV2 stages, narrowed so that a standalone brief trial takes under a minute on 2 cores
 CPU_SPACE = ("activations=relu6", "channels=16,24,32,64", "strides=1,2,2,2", "width_mults=0.25,0.35,0.5",

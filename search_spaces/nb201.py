@@ -47,12 +47,14 @@ from nasbox.model.checks import check_act
 from nasbox.model.ops import Conv, Pool, Shape, Walker
 from nasbox.spaces import SearchSpace, check_cell_bounds, register_space
 
-__all__ = ["EDGES", "OPS", "BNAct", "NB201Cell", "NB201Reduction", "NB201Space", "format_nb201", "parse_nb201"]
+__all__ = ["EDGES", "OPS", "BNAct", "NB201Cell", "NB201MixedCell", "NB201Reduction", "NB201Space", "format_nb201",
+           "parse_nb201"]
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NODES = 4
 EDGES: tuple[tuple[int, int], ...] = tuple((i, j) for j in range(1, NODES) for i in range(j))  # arch-string order
 _CODES = {"none": "none", "skip_connect": "skip", "nor_conv_1x1": "cv1", "nor_conv_3x3": "cv3", "avg_pool_3x3": "ap"}
+_OPS_OF = {code: op for op, code in _CODES.items()}
 
 
 @register_block
@@ -124,6 +126,82 @@ class NB201Cell(Block):
         from search_spaces.cell_modules import NB201CellModule
 
         return NB201CellModule(self.edges(), self.used_edges(), self.out_channels, NODES)
+
+
+@register_block
+@dataclass(frozen=True)
+class NB201MixedCell(Block):
+    """The one-shot supernet's cell (``nasbox supernet train --space nb201``): every edge holds every op of
+    ``ops`` (their codes joined by ``-``: ``none-skip-cv1-cv3-ap``), each with its own weights and BatchNorm;
+    ``affine=False`` (the default) gives those BatchNorms no scale and shift, as NAS-Bench-201's one-shot
+    baselines have them (Dong & Yang, 2020). Any :class:`NB201Cell` of its channels and ops is a path through
+    it (:meth:`admits`); its module (:class:`~search_spaces.cell_modules.NB201MixedCellModule`) computes the
+    selected path, or every op of every edge summed, which the analysis counts. ``split`` (an edge, ``e01``)
+    holds the whole cell once per op of that edge (few-shot NAS's sub-supernets; Zhao et al., 2021):
+    :class:`~search_spaces.cell_modules.NB201SplitCellModule`. Block string: ``nbm_c16_o…``."""
+
+    type: ClassVar[str] = "nb201_mixed_cell"
+    tag: ClassVar[str] = "nbm"
+    tokens: ClassVar[dict[str, str]] = {"out_channels": "c"}
+    texts: ClassVar[dict[str, str]] = {"ops": "o"}
+    flags: ClassVar[dict[str, dict[Any, str]]] = {"affine": {True: "affine", False: "noaffine"},
+                                                  "split": {f"e{i}{j}": f"split{i}{j}" for i, j in EDGES}}
+
+    out_channels: int
+    ops: str = "-".join(_CODES.values())
+    affine: bool = False
+    split: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        codes = self.ops.split("-")
+        bad = [c for c in codes if c not in _OPS_OF]
+        if bad or len(set(codes)) != len(codes):
+            raise ValueError(f"ops must be distinct codes of {', '.join(_OPS_OF)} joined by '-', got ops={self.ops!r}")
+        if not isinstance(self.affine, bool):
+            raise ValueError(f"affine must be True or False, got affine={self.affine!r}")
+        if self.split and self.split not in {f"e{i}{j}" for i, j in EDGES}:
+            raise ValueError(f"split must be an edge e01 .. e23 or empty, got split={self.split!r}")
+
+    def op_names(self) -> tuple[str, ...]:
+        return tuple(_OPS_OF[c] for c in self.ops.split("-"))
+
+    def admits(self, block: Block) -> bool:
+        """Whether ``block`` is a path through this cell: an :class:`NB201Cell` of its channels and ops."""
+        return (isinstance(block, NB201Cell) and block.out_channels == self.out_channels
+                and set(block.edges().values()) <= set(self.op_names()))
+
+    def analyze(self, walker: Walker, name: str, shape: Shape) -> Shape:
+        if shape[0] != self.out_channels:
+            raise ShapeError(f"{name}: a NAS-Bench-201 cell keeps its channels, it is fed {shape[0]} for "
+                             f"{self.out_channels}")
+        for copy in self.op_names() if self.split else ("",):  # a split cell: the whole cell once per op
+            self._analyze_cell(walker, f"{name}.{copy}" if copy else name, shape)
+        return shape
+
+    def _analyze_cell(self, walker: Walker, name: str, shape: Shape) -> None:
+        c, h, w = shape
+        for i, j in EDGES:
+            for op in self.op_names():
+                edge = f"{name}.e{i}{j}.{op}"
+                if op in ("nor_conv_1x1", "nor_conv_3x3"):
+                    if self.affine:
+                        _relu_conv_bn(walker, edge, shape, c, int(op[-1]), 1)
+                    else:  # a BatchNorm without scale and shift: no parameters, 1 MAC per element (fvcore)
+                        walker.conv(f"{edge}.conv", shape, Conv(c, int(op[-1]), bn=False, bias=False))
+                        walker.rows.append(Layer(f"{edge}.bn", "bn (no affine)", shape, 0, c * h * w))
+                elif op == "avg_pool_3x3":
+                    walker.pool(edge, shape, Pool("avg", 3, 1))
+                elif op == "skip_connect":
+                    walker.rows.append(Layer(edge, "identity", shape, 0, 0))
+
+    def module(self, in_channels: int) -> Any:
+        from search_spaces.cell_modules import NB201MixedCellModule, NB201SplitCellModule
+
+        if self.split:
+            edge = (int(self.split[1]), int(self.split[2]))
+            return NB201SplitCellModule(self.op_names(), self.out_channels, NODES, self.affine, edge)
+        return NB201MixedCellModule(self.op_names(), self.out_channels, NODES, self.affine)
 
 
 @register_block
@@ -246,8 +324,13 @@ class NB201Space(SearchSpace):
 
     def network(self, edges: dict[tuple[int, int], str]) -> Architecture:
         """The whole network of a cell's edges, in this space's skeleton."""
+        c = self.channels
+        return self._skeleton([NB201Cell(width, **{f"e{i}{j}": op for (i, j), op in edges.items()})
+                               for width in (c, 2 * c, 4 * c)])
+
+    def _skeleton(self, cells: list[Block]) -> Architecture:
+        """The paper's skeleton around the cells of its three stages (of C, 2C and 4C channels)."""
         c, n = self.channels, self.cells
-        cells = [NB201Cell(width, **{f"e{i}{j}": op for (i, j), op in edges.items()}) for width in (c, 2 * c, 4 * c)]
         stages = (
             Stage((cells[0],) * n),
             Stage((NB201Reduction(2 * c), *(cells[1],) * n)),
@@ -255,6 +338,19 @@ class NB201Space(SearchSpace):
         )
         stem = Stage((ConvBlock(c, 3, 1, act=None),))
         return Architecture(self.input_shape, self.num_classes, stages, Head("gap"), stem)
+
+    def one_shot(self, affine: bool = False, split: str | None = None) -> Architecture:
+        """The one-shot supernet's network: this skeleton with every cell an :class:`NB201MixedCell` of this
+        space's ops (every edge holds every op; ``affine``: its BatchNorms learn a scale and shift; ``split``, a
+        parameter ``node{j}.in{i}``: each cell held once per op of that edge, few-shot NAS's sub-supernets)."""
+        edge = ""
+        if split:
+            i, j = next(((i, j) for i, j in EDGES if split == f"node{j}.in{i}"), (None, None))
+            if i is None:
+                raise SpaceError(f"a few-shot split is on an edge node1.in0 .. node3.in2, got split={split!r}")
+            edge = f"e{i}{j}"
+        c, ops = self.channels, "-".join(_CODES[op] for op in self.ops)
+        return self._skeleton([NB201MixedCell(width, ops, affine, edge) for width in (c, 2 * c, 4 * c)])
 
     def arch_string(self, arch: Architecture) -> str:
         cells = {tuple(b.edges().items()) for _, s in arch.named_stages() for b in s.blocks if isinstance(b, NB201Cell)}

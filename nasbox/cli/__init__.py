@@ -198,18 +198,34 @@ def _train_command(sub: Any) -> None:
 def _supernet_command(sub: Any) -> None:
     p = sub.add_parser("supernet", help="train a weight-sharing supernet of a space, for --evaluator supernet:PATH")
     actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
-    what = ("train the supernet of a space with the sandwich rule (largest, smallest and random subnets per step) "
-            "and in-place distillation; checkpointed every epoch, resumable")
+    what = ("train the supernet of a space: an elastic space's with the sandwich rule (largest, smallest and random "
+            "subnets per step) and in-place distillation, a cell space's (nb201) one-shot, every edge holding every "
+            "op, on sampled paths; checkpointed every epoch, resumable")
     t = actions.add_parser("train", help=what, description=what, epilog=EXAMPLES["supernet"])
     t.add_argument("--space", default="mobilenet", help="an elastic space: mobilenet (default), efficientnet, resnet, "
-                                                      "seed_cnn, or path/to/file.py:Class")
+                                                      "seed_cnn; the cell space nb201; or path/to/file.py:Class")
     _space_options(t)
     _data_options(t, "mnist5k")
     _recipe_options(t, 10, 64, "supernet folder <reports-dir>/supernets/<name> (default: <space>-<dataset>)")
+    t.add_argument("--sampling", choices=("auto", "sandwich", "uniform", "fair"), default="auto",
+                   help="what a step trains: sandwich (elastic spaces), uniform random paths or fair paths (each group "
+                        "takes every op of every edge once; cell spaces); auto: the space's default (sandwich; fair)")
     t.add_argument("--random-subnets", type=int_at_least(0), default=2, metavar="N",
-                   help="random subnets per step besides the largest and the smallest")
+                   help="sandwich: random subnets per step besides the largest and the smallest")
+    t.add_argument("--paths", type=int_at_least(1), default=1, metavar="N",
+                   help="cell spaces: random paths (uniform) or groups of fair paths (fair) per step")
+    t.add_argument("--accumulate", choices=("auto", "mean", "sum"), default="auto",
+                   help="cell spaces: a step's path gradients averaged or summed (FairNAS); auto: summed for fair "
+                        "paths, averaged for uniform ones")
+    t.add_argument("--few-shot", metavar="PARAM", default="",
+                   help="cell spaces: split the supernet on this parameter (node1.in0), one sub-supernet per choice "
+                        "(few-shot NAS), after --split-epoch epochs")
+    t.add_argument("--split-epoch", type=int_at_least(0), default=0, metavar="E",
+                   help="with --few-shot: the epoch after which the sub-supernets train apart (default 0: from the start)")
+    t.add_argument("--affine-bn", action="store_true",
+                   help="cell spaces: the edges' BatchNorms learn a scale and shift (default: not)")
     t.add_argument("--no-distill", action="store_true",
-                   help="train every subnet on the labels instead of the largest's predictions")
+                   help="sandwich: train every subnet on the labels instead of the largest's predictions")
     t.add_argument("--calibration-images", type=int_at_least(1), default=256, metavar="N",
                    help="training images BatchNorm statistics are re-estimated on before a subnet is scored")
     t.add_argument("--reports-dir", default="reports", help="the supernet folder goes under <reports-dir>/supernets/")

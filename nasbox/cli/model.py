@@ -17,7 +17,7 @@ from nasbox.spaces import get_space, parse_space_args
 from nasbox.study.schema import StudyAttr
 from nasbox.study.storage import open_study
 from nasbox.supernet import ElasticSpace
-from nasbox.supernet.train import SupernetConfig, train_supernet
+from nasbox.supernet.train import SupernetConfig, resolve, train_supernet
 from nasbox.train.checkpoint import CHECKPOINT_NAME
 from nasbox.train.full import FullTrainConfig, full_train
 from nasbox.zoo import get_zoo
@@ -86,6 +86,8 @@ class _TrainProgress:
             shown = "-" if val is None else f"{val:.4f}"
             if small is not None:  # a supernet: its largest and smallest subnets
                 shown = f"{shown} largest / {small:.4f} smallest"
+            elif event.get("subnets_scored") and val is not None:  # a one-shot supernet: random paths
+                shown = f"{shown} (mean of {event['subnets_scored']} random subnets)"
             self.console.print(
                 f"epoch {event['epoch']:>{len(str(event['epochs']))}}/{event['epochs']} | loss {event['loss']:.4f} | "
                 f"val acc {shown} | lr {event['lr']:.3g} | {event['seconds']:.1f} s "
@@ -155,15 +157,28 @@ def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
     data = load_dataset(download=args.download, **options)
     space = get_space(args.space, input_shape=data.spec.input_shape, num_classes=data.spec.num_classes,
                       args=parse_space_args(args.space_arg), toml_file=args.space_config)
-    elastic = ElasticSpace(space)  # refuses a space with choices that are not elastic, before any data moves
     config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                             seed=args.seed, amp=args.amp, channels_last=args.channels_last,
-                            augment=not args.no_augment, random_subnets=args.random_subnets,
-                            distill=not args.no_distill, calibration_images=args.calibration_images)
+                            augment=not args.no_augment, sampling=args.sampling, random_subnets=args.random_subnets,
+                            paths=args.paths, accumulate=args.accumulate, distill=not args.no_distill,
+                            affine_bn=args.affine_bn, split=args.few_shot, split_epoch=args.split_epoch,
+                            calibration_images=args.calibration_images)
+    # refuses a space with choices that are not elastic, or options of the other kind, before any training
+    shared, resolved = resolve(space, config)
     out = Path(args.reports_dir) / "supernets" / (args.name or f"{space.name}-{data.spec.name}")
     command = "nasbox " + shlex.join(_rerun_argv(argv))
-    console.print(f"supernet of {space.name}: elastic {elastic.describe()}", soft_wrap=True)
-    console.print(f"  largest subnet {elastic.largest().encode()}", soft_wrap=True)
+    if isinstance(shared, ElasticSpace):
+        console.print(f"supernet of {space.name}: elastic {shared.describe()}", soft_wrap=True)
+        console.print(f"  largest subnet {shared.largest().encode()}", soft_wrap=True)
+    else:
+        per_step = (f"{resolved.paths} random path(s)" if resolved.sampling == "uniform" else
+                    f"{resolved.paths} group(s) of fair paths (every op of every edge once per group)")
+        per_step += f", gradients {'summed' if resolved.accumulate == 'sum' else 'averaged'},"
+        split = (f"; split on {shared.split} into {len(shared.choices[shared.split])} sub-supernets after epoch "
+                 f"{resolved.split_epoch}" if shared.split else "")
+        console.print(f"one-shot supernet of {space.name}: {shared.describe()}; {per_step} per step{split}",
+                      soft_wrap=True)
+        console.print(f"  supernet {shared.arch.encode()}", soft_wrap=True)
     result = _train_with_progress(console, out, command, lambda progress: train_supernet(
         space, data, config, out, progress=progress, resume=not args.restart, device=args.device, command=command,
         until_epoch=args.stop_after))
@@ -171,13 +186,19 @@ def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
         return result
     last = result.history[-1]
     seconds = sum(h["seconds"] for h in result.history)
-    console.print(f"[bold]supernet trained[/]: val accuracy {last['val_accuracy']:.4f} (largest subnet), "
-                  f"{last['val_accuracy_smallest']:.4f} (smallest), after BatchNorm recalibration; "
+    if "val_accuracy_smallest" in last:
+        scored = f"{last['val_accuracy']:.4f} (largest subnet), {last['val_accuracy_smallest']:.4f} (smallest)"
+    else:
+        scored = f"{last['val_accuracy']:.4f} (mean of {last.get('subnets_scored')} random subnets)"
+    console.print(f"[bold]supernet trained[/]: val accuracy {scored}, after BatchNorm recalibration; "
                   f"{_fmt_time(seconds)} of training on {last['device']}", soft_wrap=True)
     console.print(f"files written:\n  {out / CHECKPOINT_NAME}\n  {out / 'metrics.json'}\n  {out / 'learning_curve.png'}")
     space_args = " ".join(f"--space-arg {shlex.quote(a)}" for a in args.space_arg)
+    data_args = "".join(f" --{key.replace('_', '-')} {shlex.quote(str(getattr(args, key)))}"  # the same split
+                        for key in ("data_dir", "subset", "val_fraction") if getattr(args, key) is not None)
+    data_args += f" --seed {args.seed}" if args.seed else ""
     console.print(f"search its subnets with:\n  nasbox search --space {args.space} {space_args} --dataset "
-                  f"{data.spec.name} --evaluator supernet:{out} --budget 500 --confirm 5", soft_wrap=True)
+                  f"{data.spec.name}{data_args} --evaluator supernet:{out} --budget 500 --confirm 5", soft_wrap=True)
     return 0
 
 

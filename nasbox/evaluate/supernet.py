@@ -1,6 +1,7 @@
 """Inherited weights: score a candidate as a subnet of a trained supernet (``--evaluator supernet:PATH``).
 
-The candidate's weights are its slices of the supernet's (:mod:`nasbox.supernet.weights`), its BatchNorm
+The candidate's weights are its slices of the supernet's (:mod:`nasbox.supernet.weights`), or its path's
+ops in a cell space's one-shot supernet (:mod:`nasbox.supernet.oneshot`), its BatchNorm
 statistics are re-estimated on the supernet's calibration images (a fixed draw of the training split), and
 its validation accuracy is measured: about a second on a CPU where brief training takes a minute. MACs and
 parameters stay analytic and latency is measured (or predicted) as for any candidate, so constraints, the
@@ -8,7 +9,9 @@ samplers and the report work unchanged. The search must use the supernet's space
 (checked). A candidate that is no subnet of it fails with its reason; the search goes on.
 
 ``nasbox search --confirm K`` then trains the K best non-dominated subnets standalone (brief training) in
-the same study, so that the report can set estimated against confirmed accuracy.
+the same study, so that the report can set estimated against confirmed accuracy. Where nasbox's benchmarks
+measured how well a space's supernet ranks (:mod:`nasbox.supernet.measured`), the search's start line and the
+report's fidelity section quote the figure.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any, ClassVar
 
 from nasbox.errors import ConfigError
 from nasbox.evaluate.base import Candidate, EvalContext, Evaluation, Evaluator, Rungs, register_evaluator
+from nasbox.supernet.measured import measured
+from nasbox.supernet.oneshot import CellSupernet
 from nasbox.supernet.train import calibration_batches, load_supernet, score_subnet
 from nasbox.train.recipe import TrainConfig, numerics
 
@@ -41,7 +46,7 @@ class InheritedWeights(Evaluator):
         path = Path(context.argument).expanduser()
         self.supernet, ck = load_supernet(path)
         self.path = ck.path
-        space = self.supernet.elastic.space
+        space = self.supernet.sharing.space
         if context.space is not None:
             theirs = json.loads(json.dumps(context.space.bounds()))
             mine = json.loads(ck.config["space_bounds"])
@@ -67,6 +72,7 @@ class InheritedWeights(Evaluator):
         self.calibration = calibration_batches(self.data.train, spec, self.images, seed=int(ck.config["seed"]),
                                                channels_last=self.channels_last)
         self.epoch, self.history, self.command = ck.epoch, ck.history, ck.command
+        self.space_name, self.sampling = space.name, ck.config.get("sampling", "sandwich")
         self.digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
     def fidelity(self) -> dict[str, Any]:
@@ -74,13 +80,18 @@ class InheritedWeights(Evaluator):
                 "supernet_epochs": self.epoch, "calibration_images": self.images}
 
     def budget_text(self) -> str:
+        figure = measured(self.space_name)
         return (f"inherited weights of {self.path.parent.name} ({self.epoch} epochs), BatchNorm recalibrated on "
-                f"{self.images} images")
+                f"{self.images} images" + (f"; measured: {figure.text()}" if figure else ""))
 
     def facts(self) -> dict[str, Any]:
+        figure = measured(self.space_name)
         return {"path": str(self.path), "epochs": self.epoch, "history": self.history, "command": self.command,
                 "train_seconds": sum(h.get("seconds", 0.0) for h in self.history),
-                "largest": self.supernet.arch.encode(), "elastic": self.supernet.elastic.describe()}
+                "kind": "one-shot" if isinstance(self.supernet, CellSupernet) else "elastic",
+                "sampling": self.sampling, "largest": self.supernet.arch.encode(),
+                "elastic": self.supernet.sharing.describe(), "measured": figure.text() if figure else None,
+                "measured_tau": list(figure.tau) if figure else None}
 
     def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:
         candidate.model = None  # the search's freshly initialised module (for its latency) is not needed

@@ -81,12 +81,19 @@ def fidelity_blocks(info: FidelityInfo) -> list[Block]:
         trained = (f"trained {facts.get('epochs')} epochs in {minutes(float(facts.get('train_seconds') or 0))} "
                    f"({last.get('device', 'device not recorded')})")
         accuracies = ""
-        if last.get("val_accuracy") is not None:
+        if last.get("val_accuracy") is not None and last.get("val_accuracy_smallest") is None:  # one-shot: paths
+            accuracies = (f"; validation accuracy after its last epoch {last['val_accuracy']:.4f} (mean of "
+                          f"{last.get('subnets_scored')} random subnets, BatchNorm recalibrated)")
+        elif last.get("val_accuracy") is not None:
             accuracies = (f"; validation accuracy after its last epoch {last['val_accuracy']:.4f} (largest subnet), "
-                          f"{last.get('val_accuracy_smallest') or float('nan'):.4f} (smallest), BatchNorm recalibrated")
+                          f"{last['val_accuracy_smallest']:.4f} (smallest), BatchNorm recalibrated")
+        shared = ("One-shot choices (every edge holds every op)" if facts.get("kind") == "one-shot"
+                  else "Elastic choices")
+        trust = (f" How well such estimates rank, as nasbox's benchmark measured it: {facts['measured']}."
+                 if facts.get("measured") else "")
         blocks.append(Block("supernet", f"Accuracy estimated with weights inherited from the supernet "
                             f"{facts.get('path')}, {trained}{accuracies}. {info.estimated} trials were scored this way, "
-                            f"without training. Elastic choices: {facts.get('elastic', '-')}."))
+                            f"without training. {shared}: {facts.get('elastic', '-')}.{trust}"))
     if info.pairs:
         tau = "undefined (fewer than 3 pairs, or all equal)" if info.tau is None else f"{info.tau:+.3f}"
         rows = tuple((f"#{p.estimated_trial}", f"#{p.confirmed_trial}", f"{p.estimated:.4f}", f"{p.confirmed:.4f}",

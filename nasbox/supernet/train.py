@@ -1,16 +1,25 @@
-"""Training a supernet: the sandwich rule with in-place distillation (``nasbox supernet train``).
+"""Training a supernet (``nasbox supernet train``): the sandwich rule, or sampled paths of a one-shot cell.
 
-Each step trains the largest subnet on the labels, then the smallest and ``random_subnets`` random ones
-on the largest's predictions (BigNAS's sandwich rule and in-place distillation; Yu et al., 2020),
-averaging their gradients in the shared weights before one optimiser step (so that the recipe's learning
-rate means what it means for one network). The recipe, the on-device
-data path, the per-epoch checkpoint (``weights_only``), resuming and progress are those of full training
-(:func:`nasbox.train.full.full_train`): a supernet is checkpointed as its largest subnet's weights, with the
-space (spec and bounds) in the recipe, so a resumed run ends with the same weights as an uninterrupted one.
-The random subnets of a step are drawn from ``(seed, step)``, so they too are the same after a resume.
+Elastic spaces (:class:`~nasbox.supernet.elastic.ElasticSpace`): each step trains the largest subnet on the
+labels, then the smallest and ``random_subnets`` random ones on the largest's predictions (BigNAS's sandwich
+rule and in-place distillation; Yu et al., 2020), averaging their gradients in the shared weights before one
+optimiser step (so that the recipe's learning rate means what it means for one network). After every epoch the
+largest and the smallest subnets are scored on the validation split after BatchNorm recalibration
+(:func:`calibration_batches`, :func:`~nasbox.supernet.weights.recalibrate`).
 
-After every epoch the largest and the smallest subnets are scored on the validation split after
-BatchNorm recalibration (:func:`calibration_batches`, :func:`~nasbox.supernet.weights.recalibrate`).
+Cell spaces (:class:`~nasbox.supernet.oneshot.OneShotSpace`, a one-shot supernet whose every edge holds every
+op): each step trains ``paths`` uniformly random paths (``sampling="uniform"``, single-path one-shot; Guo et al.,
+2020) or ``paths`` groups of paths that each take every op of every edge once (``sampling="fair"``, FairNAS's
+strict fairness; Chu et al., 2021), their gradients averaged, or summed as FairNAS sums them, before one
+optimiser step; with ``split``, the supernet splits into one sub-supernet per choice of that parameter after
+``split_epoch`` epochs (few-shot NAS; Zhao et al., 2021). After every epoch a few fixed random paths are scored
+on the validation split after BatchNorm recalibration (their mean is ``val_accuracy``).
+
+The recipe, the on-device data path, the per-epoch checkpoint (``weights_only``), resuming and progress are
+those of full training (:func:`nasbox.train.full.full_train`): a supernet is checkpointed as the network of its
+largest subnet (elastic) or of its mixed cells (one-shot), with the space (spec and bounds) in the recipe, so a
+resumed run ends with the same weights as an uninterrupted one. The subnets or paths of a step are drawn from
+``(seed, step)``, so they too are the same after a resume.
 """
 
 from __future__ import annotations
@@ -29,18 +38,24 @@ from torch.nn import functional as F
 from nasbox.data import Data, DatasetSpec, Split, eval_batches
 from nasbox.errors import ConfigError
 from nasbox.model.arch import Architecture
-from nasbox.spaces import SearchSpace, get_space
+from nasbox.spaces import SearchSpace, get_space, list_spaces
 from nasbox.supernet.elastic import ElasticSpace
+from nasbox.supernet.oneshot import CellSupernet, OneShotSpace
 from nasbox.supernet.weights import Supernet, recalibrate
 from nasbox.train.brief import evaluate
 from nasbox.train.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, load_checkpoint
 from nasbox.train.full import FullTrainConfig, FullTrainResult, Training, full_train
 from nasbox.train.recipe import Recipe
 
-__all__ = ["SUPERNET_SOURCE", "SandwichTraining", "SupernetConfig", "calibration_batches", "load_supernet",
-           "score_subnet", "space_spec", "train_supernet"]
+__all__ = ["ONE_SHOT_SAMPLING", "SUPERNET_SOURCE", "OneShotTraining", "SandwichTraining", "SupernetConfig",
+           "calibration_batches", "load_supernet", "resolve", "score_subnet", "space_spec", "train_supernet"]
 
 SUPERNET_SOURCE = "supernet"
+#: how the paths of a one-shot supernet's step are drawn
+ONE_SHOT_SAMPLING = ("uniform", "fair")
+#: the sampling of each kind of supernet when it is ``auto`` (one-shot: what ranked best in bench/RESULTS.md)
+DEFAULT_SAMPLING = {"elastic": "sandwich", "one-shot": "fair"}
+SCORED_PATHS = 3  # random paths of a one-shot supernet scored after every epoch
 
 
 @dataclass(frozen=True)
@@ -48,22 +63,53 @@ class SupernetConfig(FullTrainConfig):
     """Full training's recipe plus the sandwich rule's settings and the space (filled in by :func:`train_supernet`).
 
     Args:
-        random_subnets: random subnets trained per step besides the largest and the smallest.
-        distill: train the other subnets on the largest's predictions (in-place distillation), not the labels.
+        sampling: what a step trains: ``sandwich`` (elastic spaces: the largest, the smallest and
+            ``random_subnets`` random subnets), ``uniform`` or ``fair`` (cell spaces: ``paths`` random paths, or
+            ``paths`` groups of paths that take every op of every edge once); ``auto``: the default of the space's
+            kind (:data:`DEFAULT_SAMPLING`).
+        random_subnets: random subnets trained per step besides the largest and the smallest (sandwich).
+        paths: random paths (uniform) or groups of fair paths (fair) trained per step.
+        accumulate: how the paths' gradients of a step combine: ``mean`` (so that the recipe's learning rate means
+            what it means for one network) or ``sum`` (FairNAS: each op gets a whole gradient per step, the shared
+            layers the sum of the paths'); ``auto``: ``sum`` for fair paths, ``mean`` otherwise.
+        distill: train the other subnets on the largest's predictions (in-place distillation), not the labels
+            (sandwich only: a one-shot supernet has no largest subnet).
+        affine_bn: the one-shot cells' BatchNorms learn a scale and shift (default: not).
+        split: a parameter of a cell space (``node1.in0``) on which the one-shot supernet splits into one
+            sub-supernet per choice after ``split_epoch`` epochs (few-shot NAS; Zhao et al., 2021); a path
+            trains and is scored in its own sub-supernet.
         calibration_images: training images BatchNorm statistics are re-estimated on before a subnet is scored.
     """
 
     epochs: int = 10
+    sampling: str = "auto"
     random_subnets: int = 2
+    paths: int = 1
+    accumulate: str = "auto"
     distill: bool = True
+    affine_bn: bool = False
+    split: str = ""
+    split_epoch: int = 0
     calibration_images: int = 256
     space: str = ""
     space_bounds: str = "{}"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.random_subnets, bool) or not isinstance(self.random_subnets, int) or self.random_subnets < 0:
-            raise ConfigError(f"random subnets per step must be a whole number >= 0, got {self.random_subnets!r}")
+        if self.sampling not in ("auto", "sandwich", *ONE_SHOT_SAMPLING):
+            raise ConfigError(f"sampling must be auto, sandwich, uniform or fair, got sampling={self.sampling!r}")
+        if self.accumulate not in ("auto", "mean", "sum"):
+            raise ConfigError(f"accumulate must be auto, mean or sum, got accumulate={self.accumulate!r}")
+        if isinstance(self.split_epoch, bool) or not isinstance(self.split_epoch, int) or self.split_epoch < 0:
+            raise ConfigError(f"the split epoch must be a whole number >= 0, got split_epoch={self.split_epoch!r}")
+        if self.split and self.split_epoch >= self.epochs:
+            raise ConfigError(f"a few-shot split after epoch {self.split_epoch} of {self.epochs} never happens; "
+                              "split before the last epoch")
+        for name in ("random_subnets", "paths"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (name == "paths"):
+                raise ConfigError(f"{name.replace('_', ' ')} per step must be a whole number >= {int(name == 'paths')}, "
+                                  f"got {name}={value!r}")
         if not isinstance(self.calibration_images, int) or self.calibration_images < 1:
             raise ConfigError(f"calibration images must be >= 1, got {self.calibration_images!r}")
 
@@ -143,7 +189,61 @@ class SandwichTraining(Training):
         return out
 
 
-def score_subnet(supernet: Supernet, arch: Architecture, calibration: list[tuple[torch.Tensor, torch.Tensor]],
+class OneShotTraining(Training):
+    """Full training of a one-shot supernet: sampled paths per step, a few fixed random paths scored per epoch."""
+
+    tests: ClassVar[bool] = False
+    curves: ClassVar[dict[str, str]] = {"val_accuracy": f"{SCORED_PATHS} random subnets (val, recalibrated; mean)"}
+
+    def __init__(self, space: OneShotSpace, config: SupernetConfig) -> None:
+        self.space, self.config = space, config
+        rng = random.Random(f"supernet-scored:{config.seed}")
+        self.scored = [space.random(rng) for _ in range(SCORED_PATHS)]
+        self.supernet: CellSupernet | None = None
+        self._calibration: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def make_model(self, arch: Architecture, config: FullTrainConfig, ck: Checkpoint | None) -> nn.Module:
+        self.supernet = CellSupernet(self.space, seed=config.seed, net=ck.model if ck else None)
+        if self.space.split and (ck.epoch if ck else 0) >= self.config.split_epoch:
+            self.supernet.unmerge(copy=ck is None)  # split from the start, or resumed after the split
+        return self.supernet.net
+
+    def paths(self, step: int) -> list[Architecture]:
+        """The paths of step ``step`` (drawn from the seed and the step alone)."""
+        rng = random.Random(f"supernet:{self.config.seed}:{step}")
+        if self.config.sampling == "fair":
+            return [arch for _ in range(self.config.paths) for arch in self.space.fair(rng)]
+        return [self.space.random(rng) for _ in range(self.config.paths)]
+
+    def backward(self, model: nn.Module, recipe: Recipe, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.supernet is None:
+            raise RuntimeError("make_model() must run before backward()")
+        paths = self.paths(recipe.scheduler.last_epoch)  # the scheduler's step count: restored with it on resume
+        summed = self.config.accumulate == "sum" or (self.config.accumulate == "auto" and self.config.sampling == "fair")
+        share = 1.0 if summed else 1.0 / len(paths)
+        total = torch.zeros((), device=x.device)
+        for arch in paths:
+            with torch.autocast(recipe.device.type, dtype=torch.bfloat16, enabled=recipe.bf16):
+                loss = recipe.criterion(self.supernet(x, arch), y)
+            (loss * share).backward()
+            total += loss.detach().float()
+        return total / len(paths)
+
+    def score(self, run: Any) -> dict[str, float | None]:
+        if self.supernet is None or not len(run.data.val):
+            return {"val_accuracy": None}
+        if self._calibration is None:
+            self._calibration = calibration_batches(run.data.train, run.data.spec, self.config.calibration_images,
+                                                    seed=self.config.seed, channels_last=run.recipe.channels_last)
+        scores = [score_subnet(self.supernet, arch, self._calibration, run.data, device=run.device, bf16=run.recipe.bf16,
+                               channels_last=run.recipe.channels_last, batch_size=self.config.eval_batch_size)
+                  for arch in self.scored]
+        if self.space.split and len(run.history) + 1 == self.config.split_epoch:
+            self.supernet.unmerge()  # the end of the split epoch: after its scores, before its checkpoint
+        return {"val_accuracy": sum(scores) / len(scores), "subnets_scored": len(scores)}
+
+
+def score_subnet(supernet: Supernet | CellSupernet, arch: Architecture, calibration: list[tuple[torch.Tensor, torch.Tensor]],
                  data: Data, *, device: torch.device, bf16: bool, channels_last: bool, batch_size: int = 512) -> float:
     """A subnet's validation accuracy with its inherited weights, BatchNorm recalibrated on ``calibration``
     (the per-epoch scores of supernet training and the ``supernet`` evaluator's)."""
@@ -167,14 +267,49 @@ def train_supernet(space: SearchSpace, data: Data, config: SupernetConfig, out_d
         CheckpointError: ``out_dir`` holds another run (another space, bounds, recipe or data).
     """
     space = space.bind(data.spec.input_shape, data.spec.num_classes)
-    elastic = ElasticSpace(space)
+    shared, config = resolve(space, config)
     config = dataclasses.replace(config, space=space_spec(space),
                                  space_bounds=json.dumps(space.bounds(), sort_keys=True))
-    return full_train(elastic.largest(), data, config, out_dir, training=SandwichTraining(elastic, config),
+    if isinstance(shared, OneShotSpace):
+        return full_train(shared.arch, data, config, out_dir, training=OneShotTraining(shared, config),
+                          source=f"{SUPERNET_SOURCE} of {space.name} (one-shot, {config.sampling} paths)", **options)
+    return full_train(shared.largest(), data, config, out_dir, training=SandwichTraining(shared, config),
                       source=f"{SUPERNET_SOURCE} of {space.name}", **options)
 
 
-def load_supernet(path: str | Path) -> tuple[Supernet, Checkpoint]:
+def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | OneShotSpace, SupernetConfig]:
+    """What shares weights in ``space`` (one-shot cells where the space defines ``one_shot``, else its elastic
+    choices) and ``config`` with its sampling resolved for that kind.
+
+    Raises:
+        SpaceError: neither (a choice that is not elastic, or none that is).
+        ConfigError: a sampling or option of the other kind (fair paths for an elastic space, distillation or
+            the sandwich rule for a one-shot one).
+    """
+    if callable(getattr(space, "one_shot", None)):
+        shared: ElasticSpace | OneShotSpace = OneShotSpace(space, affine=config.affine_bn, split=config.split)
+        sampling = DEFAULT_SAMPLING["one-shot"] if config.sampling == "auto" else config.sampling
+        if sampling not in ONE_SHOT_SAMPLING:
+            raise ConfigError(f"space {space.name!r} is a cell space with a one-shot supernet: its paths are sampled "
+                              f"uniform or fair, not {sampling}")
+        if config.distill:  # the default of the elastic kind: off here, where no largest subnet teaches
+            config = dataclasses.replace(config, distill=False)
+        if config.accumulate == "auto":
+            config = dataclasses.replace(config, accumulate="sum" if sampling == "fair" else "mean")
+    else:
+        shared = ElasticSpace(space)
+        sampling = DEFAULT_SAMPLING["elastic"] if config.sampling == "auto" else config.sampling
+        other = (sampling != "sandwich", config.affine_bn, config.paths != 1, config.accumulate not in ("auto", "mean"),
+                 bool(config.split))
+        if any(other):
+            raise ConfigError(f"space {space.name!r} is elastic: its supernet trains with the sandwich rule "
+                              "(--random-subnets), not uniform or fair paths, --paths, --accumulate, --affine-bn or "
+                              "--few-shot (cell spaces)")
+        config = dataclasses.replace(config, accumulate="mean")
+    return shared, dataclasses.replace(config, sampling=sampling)
+
+
+def load_supernet(path: str | Path) -> tuple[Supernet | CellSupernet, Checkpoint]:
     """A trained supernet and its checkpoint (``weights_only``, checked like every nasbox checkpoint).
 
     Raises:
@@ -183,13 +318,20 @@ def load_supernet(path: str | Path) -> tuple[Supernet, Checkpoint]:
     path = Path(path).expanduser()
     if path.is_dir():
         path = path / CHECKPOINT_NAME
+    list_spaces()  # the built-in spaces' block kinds (a one-shot supernet's mixed cells) are known
     ck = load_checkpoint(path)
     if not (ck.source or "").startswith(SUPERNET_SOURCE) or "space_bounds" not in ck.config:
         raise CheckpointError(f"{path} is a candidate's checkpoint, not a supernet's (see 'nasbox supernet train')")
     try:
         space = get_space(ck.config["space"], input_shape=ck.arch.input_shape, num_classes=ck.arch.num_classes,
                           args=json.loads(ck.config["space_bounds"]))
-        supernet = Supernet(ElasticSpace(space), net=ck.model)
+        if ck.config.get("sampling") in ONE_SHOT_SAMPLING:
+            shared = OneShotSpace(space, affine=ck.config["affine_bn"], split=ck.config.get("split"))
+            supernet: Supernet | CellSupernet = CellSupernet(shared, net=ck.model)
+            if shared.split and ck.epoch >= ck.config.get("split_epoch", 0):
+                supernet.unmerge(copy=False)  # its weights were split before they were saved
+        else:
+            supernet = Supernet(ElasticSpace(space), net=ck.model)
     except (ConfigError, ValueError) as exc:
         raise CheckpointError(f"{path}: its space {ck.config['space']!r} cannot be rebuilt: {exc}") from None
     return supernet.eval(), ck

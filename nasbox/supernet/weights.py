@@ -56,6 +56,11 @@ class Supernet(nn.Module):
         if net is None:
             self.check_fits()
 
+    @property
+    def sharing(self) -> ElasticSpace:
+        """What shares weights (as :attr:`CellSupernet.sharing <nasbox.supernet.oneshot.CellSupernet>` names it)."""
+        return self.elastic
+
     def check_fits(self, samples: int = 32, seed: int = 0) -> None:
         """Check that the smallest and ``samples`` random subnets are slices of the supernet.
 

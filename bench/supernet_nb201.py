@@ -1,0 +1,222 @@
+"""How well a one-shot NAS-Bench-201 supernet ranks cells: Kendall's tau against a table of trained accuracies.
+
+1. Trains the one-shot supernet of ``nb201`` (``--space-arg`` bounds, e.g. a reduced skeleton) on ``--dataset``
+   with the code of ``nasbox supernet train``, timed: process CPU time and wall time (a resumed run adds its
+   own to what ``cost.json`` in the supernet's folder recorded).
+2. Scores ``--cells`` cells of ``--table`` (a CSV of ``arch``, ``accuracy``: NAS-Bench-201 arch strings and
+   their trained accuracy), a seeded random subset of its rows (all with ``--cells 0``), through the
+   ``supernet`` evaluator a search uses (inherited weights, BatchNorm recalibrated, validation accuracy).
+   ``--bn`` and ``--recalibrate-on`` score with other BatchNorm statistics (ablations; ``--score-only``
+   scores a trained supernet again).
+3. Prints Kendall's tau (tau-b) and Spearman's rho of the estimates against the table, over all scored cells
+   and over the connected ones (a disconnected cell's network computes a constant), with the same for the
+   cells' parameter counts as a free baseline, and the scoring time per cell.
+
+    python bench/supernet_nb201.py --table ../shared/data/nb201-cifar10-dev.csv --dataset cifar10 \\
+        --data-dir /tmp/cifar --subset 20000 --space-arg cells=1 --epochs 20 --sampling fair \\
+        --cells 500 --out /tmp/nb201-sn --json bench/runs/supernet-nb201-X.json
+
+``--json`` writes the figures and every scored cell (arch, estimate, params, whether connected, seconds), not the
+table's accuracies (join them from ``--table`` by arch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from nasbox.data import eval_batches, load_dataset
+from nasbox.device import device_name, resolve_device
+from nasbox.evaluate import Candidate, EvalContext, make_evaluator
+from nasbox.model.analysis import analyze
+from nasbox.report.fidelity import kendall_tau
+from nasbox.spaces import get_space, parse_space_args
+from nasbox.supernet.train import SupernetConfig, calibration_batches, train_supernet
+from nasbox.train.brief import evaluate
+
+
+def spearman(x: list[float], y: list[float]) -> float | None:
+    """Spearman's rho: Pearson's correlation of the ranks (ties: average ranks)."""
+    def ranks(v: list[float]) -> list[float]:
+        order = sorted(range(len(v)), key=v.__getitem__)
+        out = [0.0] * len(v)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and v[order[j + 1]] == v[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                out[order[k]] = (i + j) / 2
+            i = j + 1
+        return out
+
+    rx, ry = ranks(x), ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    sx, sy = sum((a - mx) ** 2 for a in rx) ** 0.5, sum((b - my) ** 2 for b in ry) ** 0.5
+    return cov / (sx * sy) if sx and sy else None
+
+
+def read_table(path: Path, cells: int, seed: int) -> list[tuple[str, float]]:
+    with path.open(newline="") as f:
+        rows = [(r["arch"], float(r["accuracy"])) for r in csv.DictReader(f)]
+    if cells and cells < len(rows):
+        rows = random.Random(seed).sample(rows, cells)
+    return rows
+
+
+def train(args: argparse.Namespace, space, data, device) -> dict:
+    """Train (or resume) the supernet; its cost, accumulated over the runs that trained it, in ``cost.json``."""
+    config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, sampling=args.sampling,
+                            paths=args.paths, accumulate=args.accumulate, affine_bn=args.affine_bn,
+                            split=args.few_shot, split_epoch=args.split_epoch,
+                            calibration_images=args.calibration_images,
+                            seed=args.seed)
+    out = Path(args.out)
+    cost_file = out / "cost.json"
+    cost = json.loads(cost_file.read_text()) if cost_file.exists() and not args.restart else {"cpu_s": 0.0, "wall_s": 0.0}
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    result = train_supernet(space, data, config, out, device=device, resume=not args.restart,
+                            progress=lambda e: e["event"] == "epoch" and print(
+                                f"  epoch {e['epoch']}/{e['epochs']}: loss {e['loss']:.4f}, val {e['val_accuracy']:.4f} "
+                                f"(mean of {e.get('subnets_scored')} random subnets), {e['seconds']:.0f} s", flush=True))
+    cost = {"cpu_s": cost["cpu_s"] + time.process_time() - cpu0, "wall_s": cost["wall_s"] + time.perf_counter() - wall0}
+    cost_file.write_text(json.dumps(cost) + "\n")
+    return {**cost, "epochs": args.epochs, "history": result.history,
+            "train_images": len(data.train), "val_images": len(data.val)}
+
+
+def batch_statistics(evaluator, arch, batch_size: int = 500) -> float:
+    """Validation accuracy with every BatchNorm normalising by its batch's statistics (no running ones)."""
+    model = evaluator.supernet.extract(arch)
+    model.eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.train()
+    correct = 0
+    with torch.no_grad(), torch.autocast(evaluator.device.type, dtype=torch.bfloat16, enabled=evaluator.bf16):
+        for x, y in eval_batches(evaluator.data.val, evaluator.data.spec, batch_size, device=evaluator.device,
+                                 channels_last=evaluator.channels_last):
+            correct += int((model(x).argmax(1) == y).sum())
+    return correct / len(evaluator.data.val)
+
+
+def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, float]]) -> list[dict]:
+    context = EvalContext(data.to(device), device, None, 1, args.batch_size, args.lr, False, args.seed,
+                          argument=str(args.out), space=space)
+    evaluator = make_evaluator(f"supernet:{args.out}", context)
+    if args.recalibrate_on:  # another calibration set than the supernet's (an ablation of its size)
+        evaluator.images = args.recalibrate_on
+        evaluator.calibration = calibration_batches(evaluator.data.train, data.spec, args.recalibrate_on,
+                                                    seed=args.seed, channels_last=evaluator.channels_last)
+    scored = []
+    for i, (text, accuracy) in enumerate(rows):
+        arch = space.parse_arch(text)
+        info = analyze(arch)
+        t0 = time.perf_counter()
+        if args.bn == "recalibrate":  # what the search does
+            estimate = evaluator.evaluate(Candidate(arch, info, 0)).accuracy
+        elif args.bn == "running":  # the supernet's own running statistics, shared by every path
+            estimate = evaluate(evaluator.supernet.extract(arch), evaluator.data.val, data.spec, device=device,
+                                bf16=evaluator.bf16, channels_last=evaluator.channels_last)
+        else:
+            estimate = batch_statistics(evaluator, arch)
+        scored.append({"arch": text, "table": accuracy, "estimate": estimate, "params": info.params,
+                       "connected": not any(b.ignores_input() for _, s in arch.named_stages() for b in s.blocks),
+                       "seconds": time.perf_counter() - t0})
+        if (i + 1) % 50 == 0:
+            done = scored
+            tau = kendall_tau([c["estimate"] for c in done], [c["table"] for c in done])
+            print(f"  scored {i + 1}/{len(rows)}: tau so far {tau:+.3f}", flush=True)
+    return scored
+
+
+def correlations(scored: list[dict]) -> dict:
+    out = {}
+    for label, cells in (("all", scored), ("connected", [c for c in scored if c["connected"]])):
+        table = [c["table"] for c in cells]
+        for key in ("estimate", "params"):
+            values = [float(c[key]) for c in cells]
+            out[f"tau_{key}_{label}"] = kendall_tau(values, table)
+            out[f"rho_{key}_{label}"] = spearman(values, table)
+        out[f"cells_{label}"] = len(cells)
+    return out
+
+
+def show(figures: dict) -> None:
+    print(f"Kendall tau of the supernet's estimates against the table: {figures['tau_estimate_all']:+.3f} over "
+          f"{figures['cells_all']} cells ({figures['tau_estimate_connected']:+.3f} over the "
+          f"{figures['cells_connected']} connected); Spearman {figures['rho_estimate_all']:+.3f}", flush=True)
+    print(f"baseline, parameter count: tau {figures['tau_params_all']:+.3f} ({figures['tau_params_connected']:+.3f} "
+          f"connected); Spearman {figures['rho_params_all']:+.3f}", flush=True)
+    print(f"scoring: {figures['scoring']['per_cell_s']:.2f} s per cell (median), "
+          f"{figures['scoring']['cpu_s'] / 60:.1f} CPU min, {figures['scoring']['wall_s'] / 60:.1f} min wall in all",
+          flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--table", required=True, help="CSV of arch (NAS-Bench-201 arch string) and accuracy")
+    p.add_argument("--dataset", default="cifar10")
+    p.add_argument("--data-dir")
+    p.add_argument("--subset", type=int, help="training images taken (seeded, stratified) before the validation split")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--space-arg", action="append", default=[])
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--sampling", default="auto", choices=("auto", "uniform", "fair"))
+    p.add_argument("--paths", type=int, default=1)
+    p.add_argument("--accumulate", default="auto", choices=("auto", "mean", "sum"))
+    p.add_argument("--affine-bn", action="store_true")
+    p.add_argument("--few-shot", default="", metavar="PARAM", help="split on this parameter (node1.in0)")
+    p.add_argument("--split-epoch", type=int, default=0)
+    p.add_argument("--calibration-images", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cells", type=int, default=500, help="table rows scored (a seeded random subset; 0: all)")
+    p.add_argument("--cells-seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="/tmp/nasbox-bench-supernet-nb201", help="the supernet's folder")
+    p.add_argument("--restart", action="store_true", help="train afresh instead of resuming --out")
+    p.add_argument("--score-only", action="store_true", help="score the supernet in --out as it is")
+    p.add_argument("--recalibrate-on", type=int, help="score with BatchNorm recalibrated on this many training "
+                                                      "images instead of the supernet's own setting")
+    p.add_argument("--bn", choices=("recalibrate", "running", "batch"), default="recalibrate",
+                   help="BatchNorm statistics a path is scored with: recalibrated (the search's), the supernet's "
+                        "running ones, or each validation batch's own (batches of 500)")
+    p.add_argument("--json")
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, val_fraction=args.val_fraction,
+                        seed=0)
+    space = get_space("nb201", input_shape=data.spec.input_shape, num_classes=data.spec.num_classes,
+                      args=parse_space_args(args.space_arg))
+    figures: dict = {"device": device_name(device), "torch_threads": torch.get_num_threads(), "argv": sys.argv[1:],
+                     "space_args": args.space_arg}
+    print(f"device {figures['device']}, {figures['torch_threads']} torch thread(s); nb201 {' '.join(args.space_arg)}; "
+          f"{args.dataset} {len(data.train)} train / {len(data.val)} val", flush=True)
+    if not args.score_only:
+        figures["supernet"] = train(args, space, data, device)
+        print(f"supernet: {args.epochs} epochs, {figures['supernet']['cpu_s'] / 60:.1f} CPU min, "
+              f"{figures['supernet']['wall_s'] / 60:.1f} min wall", flush=True)
+    rows = read_table(Path(args.table), args.cells, args.cells_seed)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    scored = score(args, space, data, device, rows)
+    figures["scoring"] = {"cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - wall0,
+                          "per_cell_s": sorted(c["seconds"] for c in scored)[len(scored) // 2]}
+    figures.update(correlations(scored))
+    show(figures)
+    if args.json:
+        cells = [{k: v for k, v in c.items() if k != "table"} for c in scored]  # the table is not copied
+        Path(args.json).write_text(json.dumps({**figures, "cells": cells}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

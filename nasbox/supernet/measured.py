@@ -1,0 +1,52 @@
+"""How well a supernet's estimates ranked candidates where nasbox's benchmarks measured it, by space.
+
+A search scored with inherited weights (``--evaluator supernet:PATH``) shows these figures beside its fidelity,
+so that its user knows how far the estimates can be trusted before confirming any (``--confirm K``). Each
+figure is a measurement of ``bench/`` on the data and settings it names (``bench/RESULTS.md``), not a
+property of every supernet of the space: a supernet trained otherwise, or on other data, may rank better or
+worse.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["MEASURED", "Measured", "measured"]
+
+
+class Measured(NamedTuple):
+    """A measured rank correlation of a space's supernet estimates.
+
+    Attributes:
+        tau: Kendall's tau (tau-b) of the estimates against the reference, lowest and highest of the runs.
+        against: what the estimates were ranked against.
+        setting: the supernet and data measured.
+        bench: the benchmark command (its section of ``bench/RESULTS.md``).
+    """
+
+    tau: tuple[float, float]
+    against: str
+    setting: str
+    bench: str
+
+    def text(self) -> str:
+        low, high = self.tau
+        tau = f"{low:+.2f}" if low == high else f"{low:+.2f} to {high:+.2f}"
+        return f"Kendall's τ {tau} against {self.against}, for {self.setting} ({self.bench}, bench/RESULTS.md)"
+
+
+#: the benchmarks' measurements, by space name
+MEASURED: dict[str, Measured] = {
+    "nb201": Measured((0.428, 0.428), "the trained CIFAR-10 accuracy of 300 NAS-Bench-201 cells, where a cell's "
+                      "parameter count alone gives +0.57",
+                      "a one-shot supernet of the one-cell-per-stage skeleton, fair paths, 10 epochs of an 18,000-image "
+                      "CIFAR-10 subset", "python bench/supernet_nb201.py"),
+    "mobilenet": Measured((0.11, 0.31), "standalone brief training of 30 random subnets",
+                          "a narrowed mobilenet on mnist5k, 4- and 12-epoch sandwich-rule supernets",
+                          "python bench/supernet.py"),
+}
+
+
+def measured(space: str) -> Measured | None:
+    """The benchmark's figure for supernets of ``space``, or ``None`` where none was measured."""
+    return MEASURED.get(space)

@@ -1,0 +1,45 @@
+"""``bench/supernet_nb201.py`` end to end on synthetic data and a table made here: it trains, scores every cell
+through the evaluator, and writes Kendall's tau without copying the table's accuracies."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nasbox.model.analysis import analyze
+from nasbox.report.fidelity import kendall_tau
+from nasbox.spaces import get_space
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_the_nb201_benchmark_ranks_a_table_of_its_own(tmp_path):
+    space = get_space("nb201", input_shape=(3, 16, 16), num_classes=4, args={"channels": 4, "cells": 1})
+    rng = random.Random(0)
+    cells = {space.arch_string(space.sample_random(rng)[1]) for _ in range(8)}
+    rows = [(arch, 50 + 5 * arch.count("nor_conv_3x3") + rng.random()) for arch in sorted(cells)]
+    table = tmp_path / "table.csv"
+    table.write_text("arch,accuracy\n" + "".join(f"{a},{acc:.4f}\n" for a, acc in rows))
+    out = tmp_path / "figures.json"
+    command = [sys.executable, str(ROOT / "bench" / "supernet_nb201.py"), "--table", str(table), "--dataset",
+               "synthetic", "--space-arg", "channels=4", "--space-arg", "cells=1", "--epochs", "1", "--batch-size",
+               "16", "--calibration-images", "32", "--cells", "0", "--device", "cpu", "--out", str(tmp_path / "net"),
+               "--json", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Kendall tau of the supernet's estimates against the table" in done.stdout
+    figures = json.loads(out.read_text())
+    assert len(figures["cells"]) == len(rows) and not any("table" in c for c in figures["cells"])
+    assert figures["supernet"]["epochs"] == 1 and figures["supernet"]["cpu_s"] > 0
+    estimates = {c["arch"]: c["estimate"] for c in figures["cells"]}
+    accuracy = [acc for _, acc in rows]
+    assert figures["tau_estimate_all"] == pytest.approx(kendall_tau([estimates[a] for a, _ in rows], accuracy))
+    bound = get_space("nb201", input_shape=(3, 32, 32), num_classes=10, args={"channels": 4, "cells": 1})
+    params = [analyze(bound.parse_arch(a)).params for a, _ in rows]
+    assert figures["tau_params_all"] == pytest.approx(kendall_tau(params, accuracy))

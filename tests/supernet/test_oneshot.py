@@ -1,0 +1,238 @@
+"""The one-shot supernet of a cell space: a path's extracted network computes what the supernet computes for it,
+its parameters are the analysis', fair paths take every op once, and training resumes bit for bit."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from nasbox.data import load_dataset
+from nasbox.errors import ConfigError, SpaceError
+from nasbox.model.analysis import analyze
+from nasbox.model.build import build_model
+from nasbox.spaces import get_space
+from nasbox.supernet import CellSupernet, OneShotSpace, SubnetMismatch, recalibrate
+from nasbox.supernet.train import OneShotTraining, SupernetConfig, load_supernet, resolve, train_supernet
+
+SHAPE = (3, 16, 16)
+ARGS = {"channels": 4, "cells": 2}
+CONFIG = SupernetConfig(epochs=2, batch_size=16, calibration_images=32)
+
+
+def one_shot(affine: bool = False, split: str | None = None, **extra) -> OneShotSpace:
+    space = get_space("nb201", input_shape=SHAPE, num_classes=5, args={**ARGS, **extra})
+    return OneShotSpace(space, affine=affine, split=split)
+
+
+def paths(space: OneShotSpace, n: int = 6) -> list:
+    """Random paths and the corner cases: every edge a 3x3 conv, a disconnected cell, a cell whose node 1 feeds
+    nothing (its edge's op is held, not computed)."""
+    rng = random.Random(0)
+    edges = ("node1.in0", "node2.in0", "node2.in1", "node3.in0", "node3.in1", "node3.in2")
+    fixed = [dict.fromkeys(edges, "nor_conv_3x3"), dict.fromkeys(edges, "none"),
+             {**dict.fromkeys(edges, "none"), "node1.in0": "nor_conv_1x1", "node3.in0": "nor_conv_3x3"}]
+    return [*(space.space.from_params(p) for p in fixed), *(space.random(rng) for _ in range(n))]
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_an_extracted_path_computes_what_the_supernet_computes_for_it_with_the_same_statistics(affine):
+    space = one_shot(affine)
+    supernet = CellSupernet(space, seed=3)
+    with torch.no_grad():  # BatchNorm scales and shifts that are not the initial 1 and 0
+        for p in supernet.net.parameters():
+            if p.dim() == 1:
+                p.add_(torch.randn_like(p) * 0.3)
+    generator = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(16, *SHAPE, generator=generator), torch.zeros(16)) for _ in range(3)]
+    x = torch.randn(4, *SHAPE, generator=generator)
+    archs = paths(space)
+    assert len({a.arch_id for a in archs}) == len(archs)
+    for arch in archs:
+        model = recalibrate(supernet.extract(arch), batches)
+        with supernet.selected(arch):
+            recalibrate(supernet.net, batches)  # the path's statistics, in the supernet's own BatchNorms
+            with torch.no_grad():
+                expected = supernet.net(x)
+        with torch.no_grad():
+            torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-6)
+            torch.testing.assert_close(supernet(x, arch), expected, rtol=0, atol=0)  # same path, eval mode
+        assert sum(p.numel() for p in model.parameters()) == analyze(arch).params
+    assert not torch.equal(supernet(x, archs[0]), supernet(x, archs[3])), "paths should differ"
+
+
+def test_a_path_inherits_its_ops_weights_and_a_batchnorm_without_affine_parameters_is_the_identity_scale():
+    space = one_shot()
+    supernet = CellSupernet(space, seed=1)
+    arch = paths(space)[0]  # every edge a 3x3 conv
+    state = supernet.extract(arch).state_dict()
+    mixed = supernet.net.state_dict()
+    assert torch.equal(state["stage2.block2.e12.conv.weight"], mixed["stage2.block2.e12.nor_conv_3x3.conv.weight"])
+    assert torch.equal(state["stage1.block1.e01.bn.running_var"], mixed["stage1.block1.e01.nor_conv_3x3.bn.running_var"])
+    assert torch.equal(state["stage3.block1.conv_a.bn.weight"], mixed["stage3.block1.conv_a.bn.weight"])  # shared part
+    assert torch.equal(state["stage1.block1.e01.bn.weight"], torch.ones(4))
+    assert torch.equal(state["stage1.block1.e01.bn.bias"], torch.zeros(4))
+    assert "stage1.block1.e01.nor_conv_3x3.bn.weight" not in mixed
+    one_by_one = space.space.from_params({**dict.fromkeys(space.choices, "nor_conv_1x1")})
+    assert torch.equal(supernet.extract(one_by_one).state_dict()["stage1.block1.e01.conv.weight"],
+                       mixed["stage1.block1.e01.nor_conv_1x1.conv.weight"])
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_the_supernets_analysis_counts_what_pytorch_and_fvcore_count(affine):
+    fvcore = pytest.importorskip("fvcore.nn")
+    arch = one_shot(affine).arch
+    model = build_model(arch, seed=0).eval()
+    info = analyze(arch)
+    assert sum(p.numel() for p in model.parameters()) == info.params
+    flops = fvcore.FlopCountAnalysis(model, torch.randn(1, *SHAPE))
+    flops.unsupported_ops_warnings(False)
+    flops.uncalled_modules_warnings(False)
+    assert flops.total() == info.macs
+
+
+def test_fair_paths_take_every_op_of_every_edge_exactly_once():
+    for extra, k in (({}, 5), ({"ops": "skip_connect,nor_conv_3x3,avg_pool_3x3"}, 3)):
+        space = one_shot(**extra)
+        rng = random.Random(1)
+        groups = [space.fair(rng) for _ in range(4)]
+        for group in groups:
+            assert len(group) == k
+            params = [{f"node{j}.in{i}": b.edges()[(i, j)] for (i, j) in b.edges()}
+                      for b in (arch.stages[0].blocks[0] for arch in group)]
+            for name, choices in space.choices.items():
+                assert Counter(p[name] for p in params) == Counter(choices), name
+        assert groups[0] != groups[1], "each group is shuffled anew"
+
+
+def test_a_steps_paths_come_from_the_seed_and_the_step_alone():
+    space = one_shot()
+    for sampling, groups, per_step in (("uniform", 2, 2), ("fair", 2, 10)):
+        config = SupernetConfig(epochs=1, sampling=sampling, paths=groups, distill=False)
+        training = OneShotTraining(space, config)
+        steps = [training.paths(step) for step in range(4)]
+        assert all(len(s) == per_step for s in steps)
+        assert steps[2] == OneShotTraining(space, config).paths(2)
+        assert len({a.arch_id for s in steps for a in s}) > 4
+
+
+def test_what_is_no_path_through_the_supernet_is_refused():
+    supernet = CellSupernet(one_shot(ops="skip_connect,nor_conv_3x3"))
+    other_ops = get_space("nb201", input_shape=SHAPE, num_classes=5, args=ARGS).example()  # 'none' on every edge
+    assert not supernet.fits(other_ops)
+    with pytest.raises(SubnetMismatch, match="no path"):
+        supernet.extract(other_ops)
+    deeper = get_space("nb201", input_shape=SHAPE, num_classes=5, args={**ARGS, "cells": 3,
+                                                                       "ops": "skip_connect,nor_conv_3x3"}).example()
+    with pytest.raises(SubnetMismatch, match="other blocks"):
+        supernet.extract(deeper)
+
+
+def test_resolve_refuses_options_of_the_other_kind():
+    nb201 = get_space("nb201", input_shape=SHAPE, num_classes=5, args=ARGS)
+    shared, config = resolve(nb201, SupernetConfig(epochs=1))
+    assert isinstance(shared, OneShotSpace) and config.sampling == "fair" and not config.distill
+    assert config.accumulate == "sum"  # FairNAS's rule, the best-ranking default (bench/RESULTS.md)
+    assert resolve(nb201, SupernetConfig(epochs=1, sampling="uniform"))[1].accumulate == "mean"
+    with pytest.raises(ConfigError, match="uniform or fair"):
+        resolve(nb201, SupernetConfig(epochs=1, sampling="sandwich"))
+    mobilenet = get_space("mobilenet", input_shape=SHAPE, num_classes=5)
+    with pytest.raises(SpaceError, match="not elastic"):  # its activations are not narrowed
+        resolve(mobilenet, SupernetConfig(epochs=1))
+    with pytest.raises(SpaceError, match="no elastic choices"):
+        resolve(get_space("darts", input_shape=SHAPE, num_classes=5), SupernetConfig(epochs=1))
+
+
+@pytest.mark.parametrize("sampling", ["fair", "uniform"])
+def test_a_resumed_one_shot_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path, sampling):
+    data = load_dataset("synthetic", synthetic_shape=SHAPE, synthetic_classes=5, synthetic_size=160, seed=0)
+    space = get_space("nb201", args={**ARGS, "cells": 1})
+    config = SupernetConfig(epochs=2, batch_size=16, calibration_images=32, sampling=sampling)
+    whole = train_supernet(space, data, config, tmp_path / "whole", device="cpu")
+    assert whole.finished and [h["subnets_scored"] for h in whole.history] == [3, 3]
+    assert all(0 <= h["val_accuracy"] <= 1 for h in whole.history)
+    half = train_supernet(space, data, config, tmp_path / "split", device="cpu", until_epoch=1)
+    assert not half.finished
+    resumed = train_supernet(space, data, config, tmp_path / "split", device="cpu")
+    assert resumed.start_epoch == 1 and resumed.finished
+    (a, ck_a), (b, _) = load_supernet(tmp_path / "whole"), load_supernet(tmp_path / "split")
+    assert isinstance(a, CellSupernet) and ck_a.config["sampling"] == sampling
+    sa, sb = a.net.state_dict(), b.net.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert [h["val_accuracy"] for h in whole.history] == [h["val_accuracy"] for h in resumed.history]
+    fresh = CellSupernet(OneShotSpace(space.bind(SHAPE, 5)), seed=0).net.state_dict()
+    assert any(not torch.equal(sa[k], fresh[k]) for k in sa if k.endswith("nor_conv_3x3.conv.weight"))
+
+
+def test_a_fair_step_gives_each_op_the_gradient_of_the_path_that_takes_it_averaged_or_summed():
+    space = one_shot()
+    x, y = torch.randn(8, *SHAPE, generator=torch.Generator().manual_seed(0)), torch.arange(8) % 5
+    recipe = SimpleNamespace(scheduler=SimpleNamespace(last_epoch=7), device=torch.device("cpu"), bf16=False,
+                             criterion=torch.nn.CrossEntropyLoss())
+    grads = {}
+    for accumulate in ("mean", "sum"):
+        training = OneShotTraining(space, SupernetConfig(epochs=1, sampling="fair", accumulate=accumulate))
+        training.make_model(space.arch, training.config, None)
+        training.supernet.net.train()
+        training.backward(training.supernet.net, recipe, x, y)
+        grads[accumulate] = {k: p.grad.clone() for k, p in training.supernet.net.named_parameters()}
+    assert all(p is not None for p in grads["sum"].values()), "a fair group trains every op of every edge"
+    for key, mean in grads["mean"].items():
+        torch.testing.assert_close(grads["sum"][key], mean * 5, rtol=1e-4, atol=1e-6)
+    # an op's gradient is that of the one path that took it: its extracted network's, trained alone
+    path = next(a for a in OneShotTraining(space, training.config).paths(7)
+                if a.stages[0].blocks[0].e01 == "nor_conv_3x3")
+    supernet = CellSupernet(space, seed=0)
+    model = supernet.extract(path).train()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    torch.testing.assert_close(grads["sum"]["stage1.block1.e01.nor_conv_3x3.conv.weight"],
+                               model.get_submodule("stage1.block1.e01.conv").weight.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_a_few_shot_supernet_scores_a_path_in_the_sub_supernet_of_its_split_choice():
+    space = one_shot(split="node1.in0")
+    supernet = CellSupernet(space, seed=2)
+    assert supernet.merged and sum(p.numel() for p in supernet.net.parameters()) == analyze(space.arch).params
+    archs = paths(space)
+    conv, other = (next(a for a in archs[3:] if a.stages[0].blocks[0].e01 == op) for op in ("nor_conv_3x3", "nor_conv_1x1"))
+    x = torch.randn(4, *SHAPE)
+    before = {id(a): supernet.extract(a).state_dict() for a in (conv, other)}
+    supernet.unmerge()
+    assert not supernet.merged
+    for arch in (conv, other):  # split: each sub-supernet starts from the shared weights
+        after = supernet.extract(arch).state_dict()
+        assert all(torch.equal(after[k], before[id(arch)][k]) for k in after)
+    with torch.no_grad():  # the 3x3 sub-supernet's weights move; the 1x1 one's path is unchanged
+        supernet.net.get_submodule("stage1.block1.nor_conv_3x3.e02.nor_conv_3x3.conv").weight.add_(1.0)
+    supernet.eval()
+    for arch, moved in ((conv, True), (other, False)):
+        model = supernet.extract(arch).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(model(x), supernet(x, arch), rtol=0, atol=1e-6)
+        same = all(torch.equal(v, before[id(arch)][k]) for k, v in model.state_dict().items())
+        assert same != (moved and arch.stages[0].blocks[0].e02 == "nor_conv_3x3"), arch
+        assert sum(p.numel() for p in model.parameters()) == analyze(arch).params
+    with pytest.raises(SpaceError, match="no parameter"):
+        one_shot(split="node9.in0")
+
+
+def test_a_few_shot_run_resumed_across_its_split_ends_bit_identical(tmp_path):
+    data = load_dataset("synthetic", synthetic_shape=SHAPE, synthetic_classes=5, synthetic_size=160, seed=0)
+    space = get_space("nb201", args={**ARGS, "cells": 1})
+    config = SupernetConfig(epochs=3, batch_size=16, calibration_images=32, sampling="uniform", split="node2.in1",
+                            split_epoch=1)
+    whole = train_supernet(space, data, config, tmp_path / "whole", device="cpu")
+    train_supernet(space, data, config, tmp_path / "split", device="cpu", until_epoch=2)
+    train_supernet(space, data, config, tmp_path / "split", device="cpu")
+    (a, _), (b, _) = load_supernet(tmp_path / "whole"), load_supernet(tmp_path / "split")
+    assert not a.merged and whole.finished
+    sa, sb = a.net.state_dict(), b.net.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    copies = {op: torch.cat([v.flatten().float() for k, v in sorted(sa.items()) if k.startswith(f"stage1.block1.{op}.")])
+              for op in space.ops}
+    assert len({tuple(c.tolist()) for c in copies.values()}) >= 4, "the copies trained apart after the split"
+    with pytest.raises(ConfigError, match="never happens"):
+        SupernetConfig(epochs=2, split="node1.in0", split_epoch=2)
