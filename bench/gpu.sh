@@ -7,7 +7,10 @@
 #             overhead, a 50-trial 4-worker search with the GPU's busy share
 #   fidelity  Kendall's tau of short brief training against 10 epochs on the full 45k/5k split
 #   rest      the supernet benchmark, the data path, a 20-trial search, full training
-# Without a PART all three run, one after the other. Each part appends to $OUT/gpu-log.txt.
+#   e2e       end to end (not in the default three: it takes about 15 minutes): the default 50-trial search
+#             on the whole training split, then its final rung (5 candidates, ResNet-18, MobileNetV2,
+#             EfficientNet-B0, 10 epochs), with every stage's time and the headline against ResNet-18
+# Without a PART the first three run, one after the other. Each part appends to $OUT/gpu-log.txt.
 set -uo pipefail
 data=${1:?usage: bench/gpu.sh DATA_DIR (holding cifar-10-batches-py/) [fill] [fidelity] [rest]}
 shift
@@ -83,12 +86,19 @@ print(int(df[df.status == 'complete'].sort_values('accuracy').iloc[-1].number))"
   rm -rf "$out/reports"
 }
 
+e2e() {
+  echo "== end to end: a 50-trial search of the whole CIFAR-10 training split, then --final 5 beside three classics"
+  timeout 1500 python3 bench/end_to_end.py --data-dir "$data" --subset 0 --final-epochs 10 --device cuda \
+    --reports-dir "$out/e2e" --json "$out/end_to_end.json" 2>&1 | grep -v " epoch "
+  rm -rf "$out/e2e"
+}
+
 {
   machine
   for part in $parts; do
     case $part in
-      fill|fidelity|rest) "$part" ;;
-      *) echo "unknown part $part (fill, fidelity, rest)"; exit 2 ;;
+      fill|fidelity|rest|e2e) "$part" ;;
+      *) echo "unknown part $part (fill, fidelity, rest, e2e)"; exit 2 ;;
     esac
   done
 } 2>&1 | tee -a "$log"
