@@ -275,6 +275,9 @@ def _final_command(sub: Any) -> None:
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--no-augment", action="store_true", help="no random crop and flip")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", help="where the study's dataset is now (default: the folder its search used; the "
+                                      "split is the search's either way)")
+    p.add_argument("--download", action="store_true", help="fetch the dataset into the data folder if it is missing")
 
 
 def _doctor_command(sub: Any) -> None:

@@ -49,7 +49,10 @@ def cmd_final(args: argparse.Namespace, argv: list[str]) -> int:
     settings = settings_of(args.top, args.epochs, args.classics, batch_size=args.batch_size, lr=args.lr,
                            weight_decay=args.weight_decay, seed=args.seed, augment=not args.no_augment)
     study = open_study(args.study, args.storage, args.reports_dir)
-    data = load_dataset(**study_data_options(study))
+    options = study_data_options(study)
+    if args.data_dir:  # the data moved: the same split, read from its new folder
+        options["data_dir"] = args.data_dir
+    data = load_dataset(download=args.download, **options)
     device = resolve_device(args.device)
     paths = StudyPaths.of(args.study, args.reports_dir)
     df = trials_dataframe(study)
@@ -66,7 +69,7 @@ def cmd_final(args: argparse.Namespace, argv: list[str]) -> int:
         return 130
     write_study_tables(study, paths.root)
     write_report(study, paths.root)
-    console.print(f"final rung of {args.study!r}: {len(records)} networks tested")
+    console.print(f"final rung of {args.study!r}: {len(records)} network{'s' if len(records) != 1 else ''} tested")
     for r in sorted(records, key=lambda r: -(r.get("test_accuracy") or 0.0)):
         console.print(f"  {r['name']:<22} test {r['test_accuracy']:.4f} | MACs {r['macs']:,} | params {r['params']:,}")
     console.print(f"report: {paths.index}")

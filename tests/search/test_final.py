@@ -105,3 +105,29 @@ def test_a_final_rung_trains_two_candidates_and_a_classic_tests_them_once_and_re
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     other = subprocess.run(_final_cmd(reports, 4), capture_output=True, text=True, env=env, timeout=600)
     assert other.returncode == 2 and "was run with epochs=3 (now 4)" in other.stderr
+
+
+def test_a_moved_data_folder_or_no_trained_candidate_is_one_line_and_data_dir_points_to_the_new_folder(capsys, tmp_path):
+    from tests.data.support import _write_cifar
+
+    reports, data = tmp_path / "r", tmp_path / "cifar"
+    _write_cifar(data, per_batch=20)
+    tiny = ["--space-arg", "channels=4,8", "--space-arg", "kernels=3", "--space-arg", "n_max=1", "--space-arg",
+            "l_max=0", "--space-arg", "heads=gap", "--no-classics", "--report-every", "0", "--reports-dir", str(reports)]
+    assert main(["search", "--dataset", "cifar10", "--data-dir", str(data), "--iterations", "3", "--budget", "2",
+                 "--study", "moved", *tiny]) == 0
+    data.rename(tmp_path / "elsewhere")
+    final = ["final", "--study", "moved", "--reports-dir", str(reports), "--top", "1", "--epochs", "1", "--classics",
+             "none", "--batch-size", "16"]
+    capsys.readouterr()
+    assert_one_line_error(main(final), capsys.readouterr().err, f"data directory {data} does not exist")
+    assert not (reports / "moved" / "final").exists()
+    assert main([*final, "--data-dir", str(tmp_path / "elsewhere")]) == 0
+    assert "final rung of 'moved': 1 network tested" in capsys.readouterr().out
+    assert [k for k in open_study("moved", reports_dir=reports).user_attrs if k.startswith(FINAL_TRIAL)]
+    # a study whose every candidate was rejected has nothing to finalise
+    assert main(["search", "--dataset", "synthetic", "--budget", "2", "--max-macs", "1", "--study", "none", *tiny]) == 0
+    capsys.readouterr()
+    assert_one_line_error(main(["final", "--study", "none", "--reports-dir", str(reports), "--classics", "none"]),
+                          capsys.readouterr().err, "no trained candidate")
+    assert not (reports / "none" / "final").exists()
