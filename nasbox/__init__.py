@@ -33,7 +33,6 @@ and Optuna when called).
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names __getattr__ gives, for type checkers and editors
@@ -64,7 +63,9 @@ def __getattr__(name: str) -> Any:
     if name == "search":
         return importlib.import_module("nasbox.search")
     if name == "__version__":
-        return importlib.metadata.version("nasbox")  # one version: the one pyproject.toml gives
+        from importlib.metadata import version  # here: reading the installed metadata costs every import 0.05 s
+
+        return version("nasbox")  # one version: the one pyproject.toml gives
     if name in _HOME:
         value = getattr(importlib.import_module(_HOME[name]), name)
         globals()[name] = value  # once loaded, an attribute like any other

@@ -20,8 +20,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from filelock import FileLock
-
 from nasbox.errors import DiskFullError
 
 __all__ = ["LOCK_TIMEOUT_S", "atomic_write", "cache_dir", "disk_full", "is_disk_full", "locked", "update_file"]
@@ -122,6 +120,8 @@ def _replace(path: Path, tmp: Path, fd: int, content: Content, encoding: str) ->
 @contextlib.contextmanager
 def locked(path: str | Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold the lock file ``<path>.lock`` (one writer at a time, across processes)."""
+    from filelock import FileLock  # here: it costs 0.1 s to import, which nasbox --help does not pay
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path.with_name(path.name + ".lock")), timeout=timeout):

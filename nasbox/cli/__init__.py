@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import os
 import sys
 import warnings
@@ -85,10 +84,24 @@ def _space_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space-config", metavar="FILE.toml", help="bounds from a TOML file ([space] table)")
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (reading the installed packages' metadata
+    costs every other command a tenth of a second)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
+        from importlib.metadata import version
+
+        print(f"nasbox {version('nasbox')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nasbox", description="Neural architecture search and efficient networks for PyTorch.",
                      epilog=EXAMPLES["nasbox"])
-    parser.add_argument("--version", action="version", version=f"nasbox {importlib.metadata.version('nasbox')}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = _Commands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND"))
     _spaces_command(sub)
