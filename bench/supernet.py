@@ -18,8 +18,9 @@
         [--standalone 50] [--budget 200] [--confirm 5] [--device auto] [--search-batch-size 32] [--out DIR]
         [--json FILE]
 
-Prints one line per figure; ``--json`` writes them all. Rerun with another ``--epochs`` into the same ``--out``:
-the standalone search is kept (resumed to its budget), the supernet and its search are made afresh.
+Prints one line per figure; ``--json`` writes them all. Rerun with another ``--epochs`` or ``--schedule`` into the
+same ``--out``: the standalone search is kept (resumed to its budget), the supernet and its search are made
+afresh; so is ``--noise``'s second standalone run (``standalone-seed1.json``).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def main() -> None:
     p.add_argument("--space", default="mobilenet")
     p.add_argument("--space-arg", action="append", default=None)
     p.add_argument("--epochs", type=int, default=8, help="supernet epochs")
+    p.add_argument("--schedule", choices=("all", "progressive"), default="all",
+                   help="the supernet's elastic choices: all from the start, or progressive shrinking")
     p.add_argument("--batch-size", type=int, default=64, help="supernet batch size")
     p.add_argument("--search-batch-size", type=int, default=32, help="brief training's batch size (the search's "
                                                                      "default 32; larger on a GPU)")
@@ -117,13 +120,13 @@ def main() -> None:
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=0)
     space = get_space(args.space, args=parse_space_args(space_args))
     t0 = time.perf_counter()
-    trained = train_supernet(space, data, SupernetConfig(epochs=args.epochs, batch_size=args.batch_size),
+    trained = train_supernet(space, data, SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule),
                              net, device=device, resume=False)
-    figures["supernet_train_s"] = time.perf_counter() - t0
+    figures["supernet_train_s"], figures["schedule"] = time.perf_counter() - t0, args.schedule
     last = trained.history[-1]
     figures["supernet_val_largest"], figures["supernet_val_smallest"] = last["val_accuracy"], last["val_accuracy_smallest"]
-    print(f"supernet: {args.epochs} epochs in {figures['supernet_train_s']:.0f} s; val accuracy largest "
-          f"{last['val_accuracy']:.4f}, smallest {last['val_accuracy_smallest']:.4f}", flush=True)
+    print(f"supernet ({args.schedule} choices): {args.epochs} epochs in {figures['supernet_train_s']:.0f} s; "
+          f"val accuracy largest {last['val_accuracy']:.4f}, smallest {last['val_accuracy_smallest']:.4f}", flush=True)
 
     # 2. the standalone random search (resumed, so kept, when --out holds it already: it does not depend on
     #    the supernet; its wall time is its trials')
@@ -207,12 +210,17 @@ def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path)
     epochs, iterations, batch_size, lr = default_fidelity(args.dataset, device, batch_size=args.search_batch_size)
     config = TrainConfig(epochs=epochs, iterations=iterations, batch_size=batch_size, lr=lr, augment=False, seed=1)
     first, second, inherited = [], [], []
+    cache = out / "standalone-seed1.json"  # the second standalone run, kept for the next supernet in --out
+    kept = json.loads(cache.read_text()) if cache.is_file() else {}
     for t in standalone:
         arch = space.from_params(t.params)
         first.append(t.user_attrs[Attr.ACCURACY])
         inherited.append(evaluator.evaluate(Candidate(arch, analyze(arch), 0)).accuracy)
-        model = build_model(arch, seed=init_seed(arch.arch_id, 1))
-        second.append(train_model(model, data.train, data.val, config, data.spec, device=device).accuracy)
+        if arch.arch_id not in kept:
+            model = build_model(arch, seed=init_seed(arch.arch_id, 1))
+            kept[arch.arch_id] = train_model(model, data.train, data.val, config, data.spec, device=device).accuracy
+            cache.write_text(json.dumps(kept, indent=1) + "\n")
+        second.append(kept[arch.arch_id])
     mean = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
     figures = {"subnets": len(first), "tau_seed0_seed1": kendall_tau(first, second),
                "tau_inherited_seed0": kendall_tau(inherited, first), "tau_inherited_seed1": kendall_tau(inherited, second),

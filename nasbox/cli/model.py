@@ -160,6 +160,7 @@ def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
     config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                             seed=args.seed, amp=args.amp, channels_last=args.channels_last,
                             augment=not args.no_augment, sampling=args.sampling, random_subnets=args.random_subnets,
+                            schedule=args.schedule,
                             paths=args.paths, accumulate=args.accumulate, distill=not args.no_distill,
                             affine_bn=args.affine_bn, split=args.few_shot, split_epoch=args.split_epoch,
                             calibration_images=args.calibration_images)

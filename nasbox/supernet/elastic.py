@@ -15,16 +15,19 @@ from __future__ import annotations
 import fnmatch
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from nasbox.errors import SpaceError
 from nasbox.model.arch import Architecture
 from nasbox.spaces import SearchSpace
 
-__all__ = ["ELASTIC_KINDS", "ElasticSpace"]
+__all__ = ["ELASTIC_KINDS", "SHRINK_ORDER", "ElasticSpace"]
 
 ELASTIC_KINDS = ("width", "depth", "kernel", "expansion", "se", "resolution")
+#: the order progressive shrinking makes the kinds elastic in (Cai et al., 2020, "Once-for-All", ICLR: the largest
+#: network first, then elastic kernel, depth and width; resolution elastic from the start)
+SHRINK_ORDER = ("resolution", "kernel", "depth", "expansion", "width", "se")
 
 
 class ElasticSpace:
@@ -80,12 +83,25 @@ class ElasticSpace:
         """The subnet of every elastic parameter's largest choice: the supernet's architecture."""
         return self.space.from_params(self.params_at(-1))
 
-    def smallest(self) -> Architecture:
-        return self.space.from_params(self.params_at(0))
+    def smallest(self, kinds: Collection[str] | None = None) -> Architecture:
+        """The subnet of every elastic parameter's smallest choice (of ``kinds`` only: the others at their
+        largest)."""
+        if kinds is None:
+            return self.space.from_params(self.params_at(0))
+        return self.space.from_params({name: values[0 if self.kinds.get(name) in kinds else -1]
+                                       for name, values in self.choices.items()})
 
-    def random(self, rng: random.Random) -> Architecture:
-        """A uniformly random subnet."""
-        return self.space.from_params({name: rng.choice(values) for name, values in self.choices.items()})
+    def random(self, rng: random.Random, kinds: Collection[str] | None = None) -> Architecture:
+        """A uniformly random subnet (random in ``kinds`` only: the other parameters at their largest)."""
+        if kinds is None:
+            return self.space.from_params({name: rng.choice(values) for name, values in self.choices.items()})
+        return self.space.from_params({name: rng.choice(values) if self.kinds.get(name) in kinds else values[-1]
+                                       for name, values in self.choices.items()})
+
+    def present(self) -> list[str]:
+        """The kinds of this space's elastic choices, in the order of :data:`SHRINK_ORDER`."""
+        have = {self.kinds[n] for n, values in self.choices.items() if n in self.kinds and len(values) > 1}
+        return [kind for kind in SHRINK_ORDER if kind in have]
 
     def describe(self) -> str:
         """One line: the elastic parameters with their choices."""

@@ -68,6 +68,9 @@ class SupernetConfig(FullTrainConfig):
             ``paths`` groups of paths that take every op of every edge once); ``auto``: the default of the space's
             kind (:data:`DEFAULT_SAMPLING`).
         random_subnets: random subnets trained per step besides the largest and the smallest (sandwich).
+        schedule: which elastic choices a sandwich step samples: ``all`` of them from the first step, or
+            ``progressive`` (Once-for-All's progressive shrinking): the largest subnet alone first, then one kind
+            of choice more per phase (:meth:`SandwichTraining.elastic_kinds`).
         paths: random paths (uniform) or groups of fair paths (fair) trained per step.
         accumulate: how the paths' gradients of a step combine: ``mean`` (so that the recipe's learning rate means
             what it means for one network) or ``sum`` (FairNAS: each op gets a whole gradient per step, the shared
@@ -84,6 +87,7 @@ class SupernetConfig(FullTrainConfig):
     epochs: int = 10
     sampling: str = "auto"
     random_subnets: int = 2
+    schedule: str = "all"
     paths: int = 1
     accumulate: str = "auto"
     distill: bool = True
@@ -98,6 +102,8 @@ class SupernetConfig(FullTrainConfig):
         super().__post_init__()
         if self.sampling not in ("auto", "sandwich", *ONE_SHOT_SAMPLING):
             raise ConfigError(f"sampling must be auto, sandwich, uniform or fair, got sampling={self.sampling!r}")
+        if self.schedule not in ("all", "progressive"):
+            raise ConfigError(f"schedule must be all or progressive, got schedule={self.schedule!r}")
         if self.accumulate not in ("auto", "mean", "sum"):
             raise ConfigError(f"accumulate must be auto, mean or sum, got accumulate={self.accumulate!r}")
         if isinstance(self.split_epoch, bool) or not isinstance(self.split_epoch, int) or self.split_epoch < 0:
@@ -142,16 +148,35 @@ class SandwichTraining(Training):
         self.elastic, self.config = elastic, config
         self.smallest = elastic.smallest()
         self.supernet: Supernet | None = None
+        self.epoch = 0  # the epoch being trained (0-based): what progressive shrinking's phase follows
         self._calibration: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def make_model(self, arch: Architecture, config: FullTrainConfig, ck: Checkpoint | None) -> nn.Module:
         self.supernet = Supernet(self.elastic, seed=config.seed, net=ck.model if ck else None)
+        self.epoch = ck.epoch if ck else 0
         return self.supernet.net
 
+    def elastic_kinds(self, epoch: int) -> list[str] | None:
+        """The kinds a step of ``epoch`` samples: every kind (``None``), or with ``schedule="progressive"`` those of
+        its phase: the epochs split evenly into one phase for the largest subnet (resolution elastic) and one more
+        per other kind, each adding it (Once-for-All's progressive shrinking, :data:`SHRINK_ORDER`)."""
+        if self.config.schedule != "progressive":
+            return None
+        present = self.elastic.present()
+        base, added = [k for k in present if k == "resolution"], [k for k in present if k != "resolution"]
+        phase = min(len(added), epoch * (len(added) + 1) // self.config.epochs)
+        return base + added[:phase]
+
     def subnets(self, step: int) -> list[Architecture]:
-        """The smallest and the random subnets of step ``step`` (drawn from the seed and the step alone)."""
+        """The smallest and the random subnets of step ``step`` (drawn from the seed and the step alone; under
+        progressive shrinking, within the kinds of the epoch's phase)."""
         rng = random.Random(f"supernet:{self.config.seed}:{step}")
-        return [self.smallest, *(self.elastic.random(rng) for _ in range(self.config.random_subnets))]
+        kinds = self.elastic_kinds(self.epoch)
+        if kinds is None:
+            return [self.smallest, *(self.elastic.random(rng) for _ in range(self.config.random_subnets))]
+        if not kinds:  # the first phase: the largest subnet alone
+            return []
+        return [self.elastic.smallest(kinds), *(self.elastic.random(rng, kinds) for _ in range(self.config.random_subnets))]
 
     def backward(self, model: nn.Module, recipe: Recipe, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         assert self.supernet is not None
@@ -181,6 +206,7 @@ class SandwichTraining(Training):
 
     def score(self, run: Any) -> dict[str, float | None]:
         assert self.supernet is not None
+        self.epoch = len(run.history) + 1  # this epoch is done: the next one's phase
         out: dict[str, float | None] = {}
         for key, arch in (("val_accuracy", self.supernet.arch), ("val_accuracy_smallest", self.smallest)):
             out[key] = score_subnet(self.supernet, arch, self.calibration(run), run.data, device=run.device,
@@ -292,6 +318,9 @@ def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | 
         if sampling not in ONE_SHOT_SAMPLING:
             raise ConfigError(f"space {space.name!r} is a cell space with a one-shot supernet: its paths are sampled "
                               f"uniform or fair, not {sampling}")
+        if config.schedule != "all":
+            raise ConfigError(f"space {space.name!r} is a cell space: progressive shrinking orders elastic choices "
+                              "(kernel, depth, width), which it has none of")
         if config.distill:  # the default of the elastic kind: off here, where no largest subnet teaches
             config = dataclasses.replace(config, distill=False)
         if config.accumulate == "auto":

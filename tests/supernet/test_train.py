@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -76,3 +78,65 @@ def test_a_candidate_checkpoint_is_not_a_supernet(tmp_path, data):
     full_train(arch, data, FullTrainConfig(epochs=1, batch_size=16), tmp_path, device="cpu")
     with pytest.raises(CheckpointError, match="not a supernet"):
         load_supernet(tmp_path)
+
+
+def test_progressive_shrinking_adds_one_kind_of_choice_per_phase_in_once_for_alls_order():
+    bound = space().bind(SHAPE, 5)
+    elastic = ElasticSpace(bound)
+    assert elastic.present() == ["kernel", "depth", "expansion", "width", "se"]
+    config = SupernetConfig(epochs=12, batch_size=16, schedule="progressive")
+    training = SandwichTraining(elastic, config)
+    # 12 epochs in 6 phases of 2: the largest alone, then kernel, depth, expansion, width, se added in turn
+    assert [training.elastic_kinds(e) for e in range(0, 12, 2)] == [
+        [], ["kernel"], ["kernel", "depth"], ["kernel", "depth", "expansion"],
+        ["kernel", "depth", "expansion", "width"], ["kernel", "depth", "expansion", "width", "se"]]
+    assert training.elastic_kinds(1) == [] and training.elastic_kinds(11) == elastic.present()
+    largest = elastic.params_at(-1)
+
+    def changed(arch):  # the parameters where a subnet differs from the largest
+        params = {name: values[0] for name, values in elastic.choices.items()}
+        chosen = next(p for p in _all_params(elastic) if elastic.space.from_params(p) == arch)
+        return {name for name in params if chosen[name] != largest[name]}
+
+    training.epoch = 0
+    assert training.subnets(5) == []  # the first phase trains the largest subnet alone
+    training.epoch = 2
+    kernel_phase = training.subnets(5)
+    assert kernel_phase[0] == elastic.smallest(["kernel"]) != elastic.smallest()
+    assert all(changed(a) <= {n for n, k in elastic.kinds.items() if k == "kernel"} for a in kernel_phase)
+    training.epoch = 11
+    assert training.subnets(5)[0] == elastic.smallest()
+    assert SandwichTraining(elastic, CONFIG).elastic_kinds(0) is None  # the default samples every choice at once
+
+
+def _all_params(elastic):
+    import itertools
+
+    names = list(elastic.choices)
+    for values in itertools.product(*(elastic.choices[n] for n in names)):
+        yield dict(zip(names, values, strict=True))
+
+
+def test_a_progressive_run_resumed_mid_schedule_ends_bit_identical(tmp_path, data):
+    config = SupernetConfig(epochs=3, batch_size=16, calibration_images=64, schedule="progressive")
+    whole = train_supernet(space(), data, config, tmp_path / "whole", device="cpu")
+    half = train_supernet(space(), data, config, tmp_path / "split", device="cpu", until_epoch=1)
+    assert not half.finished
+    resumed = train_supernet(space(), data, config, tmp_path / "split", device="cpu")
+    assert resumed.start_epoch == 1 and resumed.finished
+    sa, sb = load_supernet(tmp_path / "whole")[0].net.state_dict(), load_supernet(tmp_path / "split")[0].net.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # and it is another run than sampling every choice from the start
+    everything = train_supernet(space(), data, dataclasses.replace(config, schedule="all"), tmp_path / "all", device="cpu")
+    assert everything.history[0]["loss"] != whole.history[0]["loss"]
+
+
+def test_progressive_shrinking_of_a_cell_space_is_refused():
+    from nasbox.errors import ConfigError
+    from nasbox.supernet.train import resolve
+
+    nb201 = get_space("nb201", args={"cells": 1, "channels": 4}).bind((3, 8, 8), 5)
+    with pytest.raises(ConfigError, match="progressive shrinking"):
+        resolve(nb201, SupernetConfig(schedule="progressive"))
+    with pytest.raises(ConfigError, match="schedule must be all or progressive"):
+        SupernetConfig(schedule="shrink")
