@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,14 +159,17 @@ class SandwichTraining(Training):
 
     def elastic_kinds(self, epoch: int) -> list[str] | None:
         """The kinds a step of ``epoch`` samples: every kind (``None``), or with ``schedule="progressive"`` those of
-        its phase: the epochs split evenly into one phase for the largest subnet (resolution elastic) and one more
-        per other kind, each adding it (Once-for-All's progressive shrinking, :data:`SHRINK_ORDER`)."""
+        its phase: one phase for the largest subnet (resolution elastic) and one more per other kind, each adding
+        it (Once-for-All's progressive shrinking, :data:`SHRINK_ORDER`), spread evenly over the epochs so that the
+        first epoch trains the largest subnet and the last every choice (with fewer epochs than phases, some
+        phases are passed over, never the last)."""
         if self.config.schedule != "progressive":
             return None
         present = self.elastic.present()
         base, added = [k for k in present if k == "resolution"], [k for k in present if k != "resolution"]
-        phase = min(len(added), epoch * (len(added) + 1) // self.config.epochs)
-        return base + added[:phase]
+        last = self.config.epochs - 1
+        phase = len(added) if last <= 0 else math.floor(epoch * len(added) / last + 0.5)
+        return base + added[:min(phase, len(added))]
 
     def subnets(self, step: int) -> list[Architecture]:
         """The smallest and the random subnets of step ``step`` (drawn from the seed and the step alone; under

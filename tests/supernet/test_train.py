@@ -140,3 +140,12 @@ def test_progressive_shrinking_of_a_cell_space_is_refused():
         resolve(nb201, SupernetConfig(schedule="progressive"))
     with pytest.raises(ConfigError, match="schedule must be all or progressive"):
         SupernetConfig(schedule="shrink")
+
+
+def test_a_short_progressive_run_still_ends_with_every_choice():
+    elastic = ElasticSpace(space().bind(SHAPE, 5))
+    training = SandwichTraining(elastic, SupernetConfig(epochs=4, batch_size=16, schedule="progressive"))
+    phases = [len(training.elastic_kinds(e)) for e in range(4)]
+    assert phases[0] == 0 and phases[-1] == len(elastic.present()) and phases == sorted(phases)
+    one = SandwichTraining(elastic, SupernetConfig(epochs=1, batch_size=16, schedule="progressive"))
+    assert one.elastic_kinds(0) == elastic.present()
