@@ -1,4 +1,5 @@
-"""The ``nn.Module`` s of the cell-based spaces (:mod:`search_spaces.nb201`, :mod:`search_spaces.darts`).
+"""The ``nn.Module`` s of NAS-Bench-201 (:mod:`search_spaces.nb201`) and what the cell spaces share (DARTS' own are
+:mod:`search_spaces.darts_modules`).
 
 Imported only when a model is built, so that listing or sampling the spaces needs no torch.
 Module names are the layer names of the spaces' analyses (``stage1.block2.e01``).
@@ -13,9 +14,8 @@ from torch import nn
 
 from nasbox.model.layers import make_activation
 
-__all__ = ["BNAct", "DartsCellModule", "DartsCellsModule", "DilConv", "FactorizedReduce", "NB201CellModule",
-           "NB201MixedCellModule", "NB201ReductionModule", "NB201SplitCellModule", "NonAffineBatchNorm2d", "ReLUConvBN",
-           "SepConv"]
+__all__ = ["BNAct", "NB201CellModule", "NB201MixedCellModule", "NB201ReductionModule", "NB201SplitCellModule",
+           "NonAffineBatchNorm2d", "ReLUConvBN", "batch_norm", "inherited_state"]
 
 
 class ReLUConvBN(nn.Sequential):
@@ -25,7 +25,7 @@ class ReLUConvBN(nn.Sequential):
         super().__init__(OrderedDict(
             act=nn.ReLU(inplace=False),
             conv=nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, bias=False),
-            bn=nn.BatchNorm2d(c_out) if affine else NonAffineBatchNorm2d(c_out),
+            bn=batch_norm(c_out, affine),
         ))
 
 
@@ -39,6 +39,23 @@ class NonAffineBatchNorm2d(nn.modules.batchnorm._BatchNorm):
     def _check_input_dim(self, input: torch.Tensor) -> None:
         if input.dim() != 4:
             raise ValueError(f"expected a 4-D input, got {input.dim()=}")
+
+
+def batch_norm(channels: int, affine: bool = True) -> nn.Module:
+    """A 2-D BatchNorm, with a learned scale and shift or (a one-shot supernet's) without."""
+    return nn.BatchNorm2d(channels) if affine else NonAffineBatchNorm2d(channels)
+
+
+def inherited_state(module: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    """Copies of ``module``'s state under ``prefix``, as a standalone network's module of affine BatchNorms holds it:
+    a BatchNorm without affine parameters becomes one of scale 1 and shift 0, which computes the same."""
+    out = {f"{prefix}{key}": tensor.detach().clone() for key, tensor in module.state_dict().items()}
+    for name, sub in module.named_modules():
+        if isinstance(sub, NonAffineBatchNorm2d):
+            at = f"{prefix}{name}." if name else prefix
+            out[f"{at}weight"] = torch.ones(sub.num_features, device=sub.running_mean.device)
+            out[f"{at}bias"] = torch.zeros(sub.num_features, device=sub.running_mean.device)
+    return out
 
 
 class BNAct(nn.Sequential):
@@ -125,14 +142,8 @@ class NB201MixedCellModule(nn.Module):
         """The state of ``cell``'s :class:`NB201CellModule` taken from this cell's modules (copies)."""
         out: dict[str, torch.Tensor] = {}
         for (i, j), op in cell.edges().items():  # type: ignore[attr-defined]
-            if op == "none":
-                continue
-            module = self._modules[f"e{i}{j}"]._modules[op]
-            for key, tensor in module.state_dict().items():
-                out[f"e{i}{j}.{key}"] = tensor.detach().clone()
-            if isinstance(module, ReLUConvBN) and not self.affine:
-                out[f"e{i}{j}.bn.weight"] = torch.ones(self.channels, device=module.conv.weight.device)
-                out[f"e{i}{j}.bn.bias"] = torch.zeros(self.channels, device=module.conv.weight.device)
+            if op != "none":
+                out.update(inherited_state(self._modules[f"e{i}{j}"]._modules[op], f"e{i}{j}."))
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,129 +208,3 @@ class NB201ReductionModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv_b(self.conv_a(x)) + self.shortcut(x)
-
-
-# --------------------------------------------------------------------------- DARTS (search_spaces.darts)
-
-
-class SepConv(nn.Sequential):
-    """DARTS' ``sep_conv_kxk``: [ReLU, depthwise kxk, pointwise 1x1, BatchNorm] twice, the first depthwise
-    convolution of stride ``stride``, the second of stride 1."""
-
-    def __init__(self, channels: int, kernel: int, stride: int) -> None:
-        layers: OrderedDict[str, nn.Module] = OrderedDict()
-        for i, s in ((1, stride), (2, 1)):
-            layers[f"act{i}"] = nn.ReLU(inplace=False)
-            layers[f"dw{i}"] = nn.Conv2d(channels, channels, kernel, s, (kernel - 1) // 2, groups=channels, bias=False)
-            layers[f"pw{i}"] = nn.Conv2d(channels, channels, 1, bias=False)
-            layers[f"bn{i}"] = nn.BatchNorm2d(channels)
-        super().__init__(layers)
-
-
-class DilConv(nn.Sequential):
-    """DARTS' ``dil_conv_kxk``: ReLU, depthwise kxk of dilation 2 (padding ``k - 1``), pointwise 1x1, BatchNorm."""
-
-    def __init__(self, channels: int, kernel: int, stride: int) -> None:
-        super().__init__(OrderedDict(
-            act=nn.ReLU(inplace=False),
-            dw=nn.Conv2d(channels, channels, kernel, stride, kernel - 1, dilation=2, groups=channels, bias=False),
-            pw=nn.Conv2d(channels, channels, 1, bias=False),
-            bn=nn.BatchNorm2d(channels),
-        ))
-
-
-class FactorizedReduce(nn.Module):
-    """DARTS' ``FactorizedReduce``: ReLU, two 1x1/2 convolutions to ``c_out / 2`` channels, the second on the
-    map shifted by one pixel (``x[:, :, 1:, 1:]``), concatenated, BatchNorm. It halves an even map."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.act = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, 2, 0, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, 2, 0, bias=False)
-        self.bn = nn.BatchNorm2d(c_out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(x)
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
-
-
-def _darts_op(op: str, channels: int, stride: int) -> nn.Module:
-    if op in ("sep_conv_3x3", "sep_conv_5x5"):
-        return SepConv(channels, int(op[-1]), stride)
-    if op in ("dil_conv_3x3", "dil_conv_5x5"):
-        return DilConv(channels, int(op[-1]), stride)
-    if op == "max_pool_3x3":
-        return nn.MaxPool2d(3, stride, 1)
-    if op == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride, 1, count_include_pad=False)
-    if op == "skip_connect":
-        return nn.Identity() if stride == 1 else FactorizedReduce(channels, channels)
-    raise ValueError(f"no module for the DARTS op {op!r}")
-
-
-class DartsCellModule(nn.Module):
-    """A DARTS cell (``Cell`` of DARTS' ``model.py``, eval form, no drop-path): ``pre0`` / ``pre1`` map the
-    outputs of the two previous cells to ``channels`` (``FactorizedReduce`` for ``pre0`` after a reduction
-    cell, ReLU-conv-BN 1x1 otherwise); node ``k`` (states ``k + 2``) is the sum of its two ops
-    (``node{k}.op{j}``) on earlier states (0, 1: the preprocessed inputs); the output concatenates the four
-    nodes. Ops on inputs 0 and 1 of a reduction cell have stride 2. ``none`` ops have no module and add
-    nothing (a node of two is zeros); a preprocessing that no op reads is held (its parameters count) but
-    not computed, as the analysis counts it."""
-
-    def __init__(self, genotype: tuple[tuple[str, int], ...], c_pp: int, c_p: int, channels: int, reduction: bool,
-                 reduction_prev: bool) -> None:
-        super().__init__()
-        self.pre0 = FactorizedReduce(c_pp, channels) if reduction_prev else ReLUConvBN(c_pp, channels, 1)
-        self.pre1 = ReLUConvBN(c_p, channels, 1)
-        self.channels, self.stride = channels, 2 if reduction else 1
-        self.terms: list[list[tuple[int, str]]] = []  # per node: (source state, op name) of its ops that are not none
-        for k in range(len(genotype) // 2):
-            node = nn.Module()
-            for j, (op, source) in enumerate(genotype[2 * k: 2 * k + 2]):
-                if op != "none":
-                    node.add_module(f"op{j}", _darts_op(op, channels, self.stride if source < 2 else 1))
-            self.add_module(f"node{k}", node)
-            self.terms.append([(source, f"op{j}") for j, (op, source) in enumerate(genotype[2 * k: 2 * k + 2])
-                               if op != "none"])
-        self.reads = {source for terms in self.terms for source, _ in terms}
-
-    def forward(self, s0: torch.Tensor | None, s1: torch.Tensor | None, x: torch.Tensor, scale: int) -> torch.Tensor:
-        """The cell's output; ``x`` is the cell stack's input and ``scale`` how many times the map has been
-        halved before this cell's output: the shape of a node without ops comes from them (a shape read from
-        the stack's input keeps no computation alive that the analysis leaves out)."""
-        states: list[torch.Tensor | None] = [self.pre0(s0) if 0 in self.reads else None,
-                                             self.pre1(s1) if 1 in self.reads else None]
-        for k, terms in enumerate(self.terms):
-            node = self._modules[f"node{k}"]
-            values = [node._modules[op](states[source]) for source, op in terms]
-            if values:
-                states.append(values[0] + values[1] if len(values) == 2 else values[0])
-            else:
-                b, _, h, w = x.shape
-                states.append(x.new_zeros(b, self.channels, h >> scale, w >> scale))
-        return torch.cat(states[2:], dim=1)
-
-
-class DartsCellsModule(nn.Module):
-    """DARTS' stack of cells (``NetworkCIFAR.cells``): ``cell{i}`` is fed the outputs of the two cells before it
-    (the stack's input for the first). ``cells`` lists ``(genotype, C_pp, C_p, C, reduction, reduction_prev)``
-    per cell; ``live`` the cells whose output is read (the others are held, not computed)."""
-
-    def __init__(self, cells: list[tuple[tuple[tuple[str, int], ...], int, int, int, bool, bool]],
-                 live: list[bool]) -> None:
-        super().__init__()
-        self.plan: list[tuple[str, bool, int]] = []
-        scale = 0
-        for i, (spec, is_live) in enumerate(zip(cells, live, strict=True)):
-            self.add_module(f"cell{i + 1}", DartsCellModule(*spec))
-            scale += spec[4]
-            self.plan.append((f"cell{i + 1}", is_live, scale))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        states: list[torch.Tensor | None] = [x, x]
-        for name, is_live, scale in self.plan:
-            states.append(self._modules[name](states[-2], states[-1], x, scale) if is_live else None)
-        out = states[-1]
-        assert out is not None
-        return out

@@ -61,16 +61,17 @@ Parameters (all drawn on every trial): ``{cell}.node{k}.op{j}`` (the op) and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from nasbox.errors import ShapeError, SpaceError
-from nasbox.model.analysis import Layer
 from nasbox.model.arch import Architecture, Head, Stage
 from nasbox.model.blocks import Block, ConvBlock, register_block
 from nasbox.model.checks import check_int
-from nasbox.model.ops import Shape, Walker, conv_out
+from nasbox.model.ops import Shape, Walker
 from nasbox.spaces import SearchSpace, check_cell_bounds, register_space
+from search_spaces.darts_ops import factorized_reduce, mark, op_rows, reads, relu_conv_bn
 from search_spaces.darts_text import (
     CELLS,
     CONCAT,
@@ -81,11 +82,13 @@ from search_spaces.darts_text import (
     Genotype,
     format_cell,
     format_genotype,
+    format_ops,
     parse_cell,
     parse_genotype,
+    parse_ops,
 )
 
-__all__ = ["CELLS", "DARTS_V2", "OPS", "STEPS", "DartsCells", "DartsSpace", "format_cell", "format_genotype",
+__all__ = ["CELLS", "DARTS_V2", "OPS", "STEPS", "DartsCells", "DartsMixedCells", "DartsSpace", "format_cell", "format_genotype",
            "parse_cell", "parse_genotype"]  # the genotype text is search_spaces.darts_text's, re-exported here
 
 
@@ -141,11 +144,11 @@ class DartsCells(Block):
     def live(self) -> list[bool]:
         """Whether each cell's output is read: by the head (the last cell), by the next cell's ``pre1`` or by
         the one after's ``pre0``, where an op that is not ``none`` reads that input. The others are not computed."""
-        reads = [_reads(genotype) for genotype, *_ in self.plan(1)]
-        live = [False] * len(reads)
+        read = [reads(genotype) for genotype, *_ in self.plan(1)]
+        live = [False] * len(read)
         live[-1] = True
-        for i in reversed(range(len(reads) - 1)):
-            live[i] = (live[i + 1] and 1 in reads[i + 1]) or (i + 2 < len(reads) and live[i + 2] and 0 in reads[i + 2])
+        for i in reversed(range(len(read) - 1)):
+            live[i] = (live[i + 1] and 1 in read[i + 1]) or (i + 2 < len(read) and live[i + 2] and 0 in read[i + 2])
         return live
 
     def ignores_input(self) -> bool:
@@ -158,96 +161,102 @@ class DartsCells(Block):
         return not feeds[-1]
 
     def analyze(self, walker: Walker, name: str, shape: Shape) -> Shape:
-        outputs = [shape, shape]
-        for i, ((genotype, _, _, c, reduction, reduction_prev), live) in enumerate(
-                zip(self.plan(shape[0]), self.live(), strict=True)):  # the channels fed are the shapes'
-            cell = f"{name}.cell{i + 1}"
-            reads = _reads(genotype)
-            note = "" if live else " (not computed: no cell reads this one)"
-            pre = [_factorized_reduce(walker, f"{cell}.pre0", outputs[-2], c) if reduction_prev
-                   else _relu_conv_bn(walker, f"{cell}.pre0", outputs[-2], c)]
-            _mark(walker, note or ("" if 0 in reads else " (not computed: no op reads it)"))
-            pre.append(_relu_conv_bn(walker, f"{cell}.pre1", outputs[-1], c))
-            _mark(walker, note or ("" if 1 in reads else " (not computed: no op reads it)"))
-            if pre[0] != pre[1]:
-                raise ShapeError(f"{cell}: its inputs come out of preprocessing at {pre[0]} and {pre[1]}")
-            states = pre
-            for k in range(STEPS):
-                outs = []
-                for j, (op, source) in enumerate(genotype[2 * k: 2 * k + 2]):
-                    stride = 2 if reduction and source < 2 else 1
-                    outs.append(_op(walker, f"{cell}.node{k}.op{j}", states[source], op, stride))
-                    if op != "none":
-                        _mark(walker, note)
-                states.append(outs[0])
-            outputs.append((len(CONCAT) * c, *states[2][1:]))
-        return outputs[-1]
+        def terms(k: int, genotype: Genotype) -> list[tuple[str, str, int]]:
+            return [(f"op{j}", op, source) for j, (op, source) in enumerate(genotype[2 * k: 2 * k + 2])]
+
+        return _analyze_stack(walker, name, shape, self.plan(shape[0]), self.live(), terms, True)
 
     def module(self, in_channels: int) -> Any:
-        from search_spaces.cell_modules import DartsCellsModule
+        from search_spaces.darts_modules import DartsCellsModule
 
         return DartsCellsModule(self.plan(in_channels), self.live())
 
 
-def _reads(genotype: Genotype) -> set[int]:
-    """The states an op that is not ``none`` reads."""
-    return {source for op, source in genotype if op != "none"}
+def _analyze_stack(walker: Walker, name: str, shape: Shape, plan: list, live: list[bool],
+                   terms: Callable[[int, Genotype], list[tuple[str, str, int]]], affine: bool) -> Shape:
+    """The rows of a stack of DARTS cells of ``plan`` (:meth:`DartsCells.plan`): per cell its preprocessing and,
+    per node ``k``, each ``(module name, op, source state)`` of ``terms(k, genotype)`` (``none`` gives no row);
+    a cell that is not ``live``, or a preprocessing no op reads, is held (its parameters) and not computed."""
+    outputs = [shape, shape]
+    for i, ((genotype, _, _, c, reduction, reduction_prev), is_live) in enumerate(zip(plan, live, strict=True)):
+        cell = f"{name}.cell{i + 1}"  # the channels fed are the shapes'
+        used = {source for k in range(STEPS) for _, op, source in terms(k, genotype) if op != "none"}
+        note = "" if is_live else " (not computed: no cell reads this one)"
+        pre = [factorized_reduce(walker, f"{cell}.pre0", outputs[-2], c, affine) if reduction_prev
+               else relu_conv_bn(walker, f"{cell}.pre0", outputs[-2], c, affine)]
+        mark(walker, note or ("" if 0 in used else " (not computed: no op reads it)"))
+        pre.append(relu_conv_bn(walker, f"{cell}.pre1", outputs[-1], c, affine))
+        mark(walker, note or ("" if 1 in used else " (not computed: no op reads it)"))
+        if pre[0] != pre[1]:
+            raise ShapeError(f"{cell}: its inputs come out of preprocessing at {pre[0]} and {pre[1]}")
+        states = pre
+        for k in range(STEPS):
+            outs = []
+            for module, op, source in terms(k, genotype):
+                stride = 2 if reduction and source < 2 else 1
+                outs.append(op_rows(walker, f"{cell}.node{k}.{module}", states[source], op, stride, affine))
+                if op != "none":
+                    mark(walker, note)
+            states.append(outs[0])
+        outputs.append((len(CONCAT) * c, *states[2][1:]))
+    return outputs[-1]
 
 
-def _mark(walker: Walker, note: str) -> None:
-    """The last row, not computed when ``note`` says so: its MACs are 0, its parameters stay."""
-    if note:
-        row = walker.rows[-1]
-        walker.rows[-1] = row._replace(op=row.op + note, macs=0)
+@register_block
+@dataclass(frozen=True)
+class DartsMixedCells(Block):
+    """The one-shot supernet's stack of DARTS cells (``nasbox supernet train --space darts``): the skeleton of
+    :class:`DartsCells` whose every cell holds, on each edge from an earlier state ``s`` to node ``k``, every op of
+    ``ops`` (their codes joined by ``-``), each with its own weights: DARTS' search network (Liu et al., 2019) with
+    the architecture weights gone. ``affine=False`` (the default) gives its BatchNorms no scale and shift, as
+    DARTS' search network has them. Any :class:`DartsCells` of its channels, cells and ops is a path through it
+    (:meth:`admits`): a node's op ``(op, s)`` computes with the module of edge ``s`` and ``op``
+    (:class:`~search_spaces.darts_modules.DartsMixedCellsModule`). Block string: ``dcm_c16_n1_o…``."""
 
+    type: ClassVar[str] = "darts_mixed_cells"
+    tag: ClassVar[str] = "dcm"
+    tokens: ClassVar[dict[str, str]] = {"channels": "c", "cells": "n"}
+    texts: ClassVar[dict[str, str]] = {"ops": "o"}
+    flags: ClassVar[dict[str, dict[Any, str]]] = {"affine": {True: "affine", False: "noaffine"}}
 
-def _spatial(name: str, shape: Shape, kernel: int, stride: int) -> tuple[int, int]:
-    _, h, w = shape
-    h2, w2 = conv_out(h, kernel, stride), conv_out(w, kernel, stride)
-    if h2 < 1 or w2 < 1:
-        raise ShapeError(f"{name} shrinks the feature map from {w}x{h} below 1x1")
-    return h2, w2
+    channels: int
+    cells: int
+    ops: str
+    affine: bool = False
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("channels", self.channels)
+        check_int("cells", self.cells)
+        parse_ops(self.ops)
+        if not isinstance(self.affine, bool):
+            raise ValueError(f"affine must be True or False, got affine={self.affine!r}")
 
-def _relu_conv_bn(walker: Walker, name: str, shape: Shape, out: int) -> Shape:
-    """ReLU -> 1x1 conv -> BatchNorm (DARTS' preprocessing)."""
-    c, h, w = shape
-    walker.rows.append(Layer(name, "relu conv 1x1/1 +bn", (out, h, w), c * out + 2 * out, h * w * (c * out + 2 * out)))
-    return (out, h, w)
+    def op_names(self) -> tuple[str, ...]:
+        return parse_ops(self.ops)
 
+    def skeleton(self) -> DartsCells:
+        """The plain stack of this skeleton (every op ``none``): its plan of cells and channels."""
+        empty = format_cell((("none", 0),) * (2 * STEPS))
+        return DartsCells(self.channels, self.cells, empty, empty)
 
-def _factorized_reduce(walker: Walker, name: str, shape: Shape, out: int) -> Shape:
-    """DARTS' ``FactorizedReduce``: two 1x1/2 convs to ``out / 2`` (one on the map shifted by a pixel), BN."""
-    c, h, w = shape
-    if h % 2 or w % 2:
-        raise ShapeError(f"{name} (factorized reduction) halves an even map, it is fed {w}x{h}: the darts network "
-                         "needs an input whose height and width are multiples of 4")
-    h2, w2 = h // 2, w // 2
-    weights = 2 * c * (out // 2)
-    walker.rows.append(Layer(name, "factorized reduce 1x1/2 +bn", (out, h2, w2), weights + 2 * out,
-                             h2 * w2 * (weights + 2 * out)))
-    return (out, h2, w2)
+    def admits(self, block: Block) -> bool:
+        """Whether ``block`` is a path through this stack: a :class:`DartsCells` of its channels, cells and ops."""
+        ops = set(self.op_names())
+        return (isinstance(block, DartsCells) and (block.channels, block.cells) == (self.channels, self.cells)
+                and all(op in ops for reduction in (False, True) for op, _ in block.genotype(reduction)))
 
+    def analyze(self, walker: Walker, name: str, shape: Shape) -> Shape:
+        def terms(k: int, genotype: Genotype) -> list[tuple[str, str, int]]:
+            return [(f"s{s}.{op}", op, s) for s in range(k + 2) for op in self.op_names()]  # none: no row
 
-def _op(walker: Walker, name: str, shape: Shape, op: str, stride: int) -> Shape:
-    """The rows of one of a cell's ops (none for ``none``, which has no module); its output shape."""
-    c = shape[0]
-    if op == "skip_connect" and stride == 2:
-        return _factorized_reduce(walker, name, shape, c)
-    h2, w2 = _spatial(name, shape, 3, stride)
-    out = (c, h2, w2)
-    if op in ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"):
-        k, twice = int(op[-1]), op.startswith("sep")
-        per = k * k * c + c * c + 2 * c  # depthwise, pointwise and BatchNorm, once
-        text = f"sep conv {k}x{k}/{stride} x2" if twice else f"dil conv {k}x{k}/{stride} dilation 2"
-        walker.rows.append(Layer(name, text + " +bn", out, per * (1 + twice), h2 * w2 * per * (1 + twice)))
-    elif op in ("max_pool_3x3", "avg_pool_3x3"):
-        walker.rows.append(Layer(name, f"{op[:3]}pool 3x3/{stride}", out, 0, 0))
-    elif op == "skip_connect":
-        walker.rows.append(Layer(name, "identity", out, 0, 0))
-    elif op != "none":
-        raise ValueError(f"unknown DARTS op {op!r}")
-    return out
+        plan = self.skeleton().plan(shape[0])
+        return _analyze_stack(walker, name, shape, plan, [True] * len(plan), terms, self.affine)
+
+    def module(self, in_channels: int) -> Any:
+        from search_spaces.darts_modules import DartsMixedCellsModule
+
+        return DartsMixedCellsModule(self.op_names(), self.skeleton().plan(in_channels), self.affine)
 
 
 # --------------------------------------------------------------------------- the space
@@ -303,6 +312,13 @@ class DartsSpace(SearchSpace):
         """The whole network of a normal and a reduction cell, in this space's skeleton."""
         stack = DartsCells(self.channels, self.cells, format_cell(normal), format_cell(reduce))
         stem = Stage((ConvBlock(3 * self.channels, 3, 1, act=None),))
+        return Architecture(self.input_shape, self.num_classes, (Stage((stack,)),), Head("gap"), stem)
+
+    def one_shot(self, affine: bool = False) -> Architecture:
+        """The one-shot supernet's network: this skeleton with the stack of cells a :class:`DartsMixedCells` of this
+        space's ops (every edge of every cell holds every op; ``affine``: its BatchNorms learn a scale and shift)."""
+        stem = Stage((ConvBlock(3 * self.channels, 3, 1, act=None),))
+        stack = DartsMixedCells(self.channels, self.cells, format_ops(self.ops), affine)
         return Architecture(self.input_shape, self.num_classes, (Stage((stack,)),), Head("gap"), stem)
 
     def arch_string(self, arch: Architecture) -> str:

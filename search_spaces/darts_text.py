@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 __all__ = ["CELLS", "CONCAT", "DARTS_V2", "FORMAT", "OPS", "STEPS", "Genotype", "format_cell", "format_genotype",
-           "parse_cell", "parse_genotype"]
+           "format_ops", "parse_cell", "parse_genotype", "parse_ops"]
 
 OPS: tuple[str, ...] = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "max_pool_3x3",
                         "avg_pool_3x3", "skip_connect", "none")
@@ -56,6 +56,20 @@ def parse_cell(code: str) -> Genotype:
                              f"{', '.join(_OP_OF_CODE)}, got {entry!r}")
         cell.append((_OP_OF_CODE[m.group(1)], _check_source(i, int(m.group(2)), repr(entry))))
     return tuple(cell)
+
+
+def format_ops(ops: tuple[str, ...]) -> str:
+    """The encoding's text of a set of ops: their codes joined by ``-`` (``sep3-skip-none``)."""
+    return "-".join(_CODES[op] for op in ops)
+
+
+def parse_ops(code: str) -> tuple[str, ...]:
+    """The ops of a :func:`format_ops` text; ``ValueError`` for an unknown code or one given twice."""
+    codes = str(code).split("-")
+    bad = [c for c in codes if c not in _OP_OF_CODE]
+    if bad or len(set(codes)) != len(codes):
+        raise ValueError(f"ops must be distinct codes of {', '.join(_OP_OF_CODE)} joined by '-', got {code!r}")
+    return tuple(_OP_OF_CODE[c] for c in codes)
 
 
 def _check_source(i: int, source: int, what: str) -> int:

@@ -212,11 +212,11 @@ def _supernet_command(sub: Any) -> None:
     p = sub.add_parser("supernet", help="train a weight-sharing supernet of a space, for --evaluator supernet:PATH")
     actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
     what = ("train the supernet of a space: an elastic space's with the sandwich rule (largest, smallest and random "
-            "subnets per step) and in-place distillation, a cell space's (nb201) one-shot, every edge holding every "
+            "subnets per step) and in-place distillation, a cell space's (nb201, darts) one-shot, every edge holding every "
             "op, on sampled paths; checkpointed every epoch, resumable")
     t = actions.add_parser("train", help=what, description=what, epilog=EXAMPLES["supernet"])
     t.add_argument("--space", default="mobilenet", help="an elastic space: mobilenet (default), efficientnet, resnet, "
-                                                      "seed_cnn; the cell space nb201; or path/to/file.py:Class")
+                                                      "seed_cnn; the cell spaces nb201 and darts; or path/to/file.py:Class")
     _space_options(t)
     _data_options(t, "mnist5k")
     _recipe_options(t, 10, 64, "supernet folder <reports-dir>/supernets/<name> (default: <space>-<dataset>)")

@@ -68,7 +68,7 @@ class ElasticSpace:
         if not any(len(self.choices[n]) > 1 for n in self.kinds):
             raise SpaceError(f"space {space.name!r} has no elastic choices: a weight-sharing supernet needs choices of "
                              "width, depth, kernel, expansion, SE or resolution (the mobilenet, efficientnet, resnet "
-                             "and seed_cnn spaces have them), or a one-shot cell (nb201 has one)")
+                             "and seed_cnn spaces have them), or one-shot cells (nb201 and darts have them)")
         if fixed:
             shown = "; ".join(fixed)
             raise SpaceError(f"space {space.name!r}: not elastic, so a supernet cannot share weights across their "

@@ -13,7 +13,8 @@ A space offers a one-shot supernet by defining ``one_shot(affine=False) -> Archi
 each searched cell a *mixed* block, a block kind with ``admits(block) -> bool`` (whether ``block`` is a path
 through it) whose module has ``select(block | None)`` (compute that path, or every op) and
 ``inherited(block) -> dict[str, Tensor]`` (the path's weights under the standalone cell's module names). The
-``nb201`` space does (:class:`~search_spaces.nb201.NB201MixedCell`). The supernet is then an ordinary
+``nb201`` and ``darts`` spaces do (:class:`~search_spaces.nb201.NB201MixedCell`,
+:class:`~search_spaces.darts.DartsMixedCells`). The supernet is then an ordinary
 :class:`~nasbox.model.build.Network` of that genotype, so full training's checkpoints hold it as they hold
 any candidate.
 """
@@ -58,7 +59,7 @@ class OneShotSpace:
         make = getattr(space, "one_shot", None)
         if not callable(make):
             raise SpaceError(f"space {space.name!r} has no one-shot supernet (a cell space defines one_shot(); nb201 "
-                             "does) and no elastic choices")
+                             "and darts do) and no elastic choices")
         self.space, self.affine, self.split = space, affine, split or None
         self.choices: dict[str, tuple[Any, ...]] = {}
         for name, (kind, spec) in space.parameters().items():
@@ -83,14 +84,14 @@ class OneShotSpace:
 
     def fair(self, rng: random.Random) -> list[Architecture]:
         """K paths that together take each choice of every parameter exactly once (FairNAS's strict fairness,
-        Chu et al., 2021), K the largest number of choices; a parameter of fewer choices repeats its shuffled
-        choices."""
+        Chu et al., 2021), K the largest number of choices; a parameter of n < K choices takes each of them
+        K // n or K // n + 1 times (DARTS' inputs: 2 to 5 states against 8 ops)."""
         k = max(len(values) for values in self.choices.values())
         columns = {}
         for name, values in self.choices.items():
-            order = list(values) * -(-k // len(values))
+            order = list(values) * (k // len(values)) + rng.sample(list(values), k % len(values))
             rng.shuffle(order)
-            columns[name] = order[:k]
+            columns[name] = order
         return [self.space.from_params({name: column[p] for name, column in columns.items()}) for p in range(k)]
 
     def describe(self) -> str:

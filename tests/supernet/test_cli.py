@@ -16,7 +16,9 @@ def test_a_space_with_a_choice_that_is_not_elastic_is_one_line_and_exit_2(tmp_pa
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "act (relu6, hardswish)" in err and "--space-arg" in err
     assert not (tmp_path / "supernets").exists()
-    code = main(["supernet", "train", "--space", "darts", "--dataset", "synthetic", "--reports-dir", str(tmp_path)])
+    fixed = ["--space-arg", "stages_min=3", "--space-arg", "depth_max=1", "--space-arg", "widths=8", "--space-arg",
+             "kernels=3", "--space-arg", "se_choices=false", "--space-arg", "activations=relu"]
+    code = main(["supernet", "train", "--space", "resnet", *fixed, "--dataset", "synthetic", "--reports-dir", str(tmp_path)])
     assert code == 2 and "no elastic choices" in capsys.readouterr().err
 
 
@@ -74,3 +76,27 @@ def test_a_one_shot_nb201_supernet_trains_and_a_search_scores_its_paths(tmp_path
     report = " ".join((tmp_path / "nb" / "report.md").read_text().split())
     assert "One-shot choices (every edge holds every op)" in report and "mean of 3 random subnets" in report
     assert f"as nasbox's benchmark measured it: Kendall's τ {measured('nb201').tau[0]:+.2f} against" in report
+
+
+def test_a_one_shot_darts_supernet_trains_and_a_search_scores_its_paths_without_claiming_a_measured_tau(tmp_path,
+                                                                                                        capsys):
+    darts = ["--space", "darts", "--space-arg", "channels=4", "--dataset", "synthetic", "--subset", "120"]
+    argv = ["supernet", "train", *darts, "--epochs", "1", "--batch-size", "16", "--calibration-images", "32",
+            "--reports-dir", str(tmp_path)]
+    assert main(argv) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "one-shot supernet of darts" in out and "fair" in out and "supernet trained" in out
+    folder = tmp_path / "supernets" / "darts-synthetic"
+    code = main(["search", *darts, "--evaluator", f"supernet:{folder}", "--budget", "3", "--sampler", "random",
+                 "--objectives", "accuracy,params", "--reports-dir", str(tmp_path), "--no-classics",
+                 "--report-every", "0", "--study", "d"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert "inherited weights of darts-synthetic" in out and "measured:" not in out  # no benchmark for darts
+    from nasbox.study.schema import Attr
+    from nasbox.study.storage import open_study
+
+    trials = open_study("d", reports_dir=tmp_path).get_trials(deepcopy=False)
+    scored = [t for t in trials if t.user_attrs.get(Attr.EVALUATOR) == "supernet" and Attr.ACCURACY in t.user_attrs]
+    assert len(scored) == 3 and all(0 <= t.user_attrs[Attr.ACCURACY] <= 1 for t in scored)
+    assert len({t.user_attrs[Attr.PARAMS] for t in scored}) == 3, "three different cells, each counted as a network"

@@ -20,27 +20,46 @@ from nasbox.supernet.train import OneShotTraining, SupernetConfig, load_supernet
 
 SHAPE = (3, 16, 16)
 ARGS = {"channels": 4, "cells": 2}
+SPACE_ARGS = {"nb201": ARGS, "darts": {"channels": 4, "cells": 1}}  # darts: a 5-cell network
 CONFIG = SupernetConfig(epochs=2, batch_size=16, calibration_images=32)
 
 
-def one_shot(affine: bool = False, split: str | None = None, **extra) -> OneShotSpace:
-    space = get_space("nb201", input_shape=SHAPE, num_classes=5, args={**ARGS, **extra})
-    return OneShotSpace(space, affine=affine, split=split)
+def one_shot(affine: bool = False, split: str | None = None, space: str = "nb201", **extra) -> OneShotSpace:
+    bound = get_space(space, input_shape=SHAPE, num_classes=5, args={**SPACE_ARGS[space], **extra})
+    return OneShotSpace(bound, affine=affine, split=split)
+
+
+def _darts(normal: list[tuple[str, int]], reduce: list[tuple[str, int]]) -> dict:
+    return {f"{cell}.node{i // 2}.{key}{i % 2}": value for cell, genotype in (("normal", normal), ("reduce", reduce))
+            for i, entry in enumerate(genotype) for key, value in zip(("op", "in"), entry, strict=True)}
 
 
 def paths(space: OneShotSpace, n: int = 6) -> list:
-    """Random paths and the corner cases: every edge a 3x3 conv, a disconnected cell, a cell whose node 1 feeds
-    nothing (its edge's op is held, not computed)."""
+    """Random paths and the corner cases. nb201: every edge a 3x3 conv, a disconnected cell, a cell whose node 1
+    feeds nothing (its edge's op is held, not computed). darts: every op a 3x3 separable conv on an input, every
+    op none (the output a constant), a normal cell that reads only the older input (so that cells go uncomputed)
+    with both of a node's ops the same op on the same state (one module of the supernet, two of the network),
+    a reduction cell of strided skips (factorized reductions) and pools."""
     rng = random.Random(0)
-    edges = ("node1.in0", "node2.in0", "node2.in1", "node3.in0", "node3.in1", "node3.in2")
-    fixed = [dict.fromkeys(edges, "nor_conv_3x3"), dict.fromkeys(edges, "none"),
-             {**dict.fromkeys(edges, "none"), "node1.in0": "nor_conv_1x1", "node3.in0": "nor_conv_3x3"}]
+    if space.space.name == "darts":
+        sep = [("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * 4
+        none = [("none", 0)] * 8
+        old_only = [("dil_conv_3x3", 0), ("dil_conv_3x3", 0), ("skip_connect", 2), ("sep_conv_5x5", 0),
+                    ("none", 3), ("max_pool_3x3", 2), ("avg_pool_3x3", 4), ("none", 0)]
+        pools = [("skip_connect", 0), ("max_pool_3x3", 1), ("skip_connect", 1), ("avg_pool_3x3", 2),
+                 ("dil_conv_5x5", 3), ("skip_connect", 0), ("sep_conv_3x3", 4), ("max_pool_3x3", 0)]
+        fixed = [_darts(sep, sep), _darts(none, none), _darts(old_only, pools)]
+    else:
+        edges = ("node1.in0", "node2.in0", "node2.in1", "node3.in0", "node3.in1", "node3.in2")
+        fixed = [dict.fromkeys(edges, "nor_conv_3x3"), dict.fromkeys(edges, "none"),
+                 {**dict.fromkeys(edges, "none"), "node1.in0": "nor_conv_1x1", "node3.in0": "nor_conv_3x3"}]
     return [*(space.space.from_params(p) for p in fixed), *(space.random(rng) for _ in range(n))]
 
 
+@pytest.mark.parametrize("name", ["nb201", "darts"])
 @pytest.mark.parametrize("affine", [False, True])
-def test_an_extracted_path_computes_what_the_supernet_computes_for_it_with_the_same_statistics(affine):
-    space = one_shot(affine)
+def test_an_extracted_path_computes_what_the_supernet_computes_for_it_with_the_same_statistics(affine, name):
+    space = one_shot(affine, space=name)
     supernet = CellSupernet(space, seed=3)
     with torch.no_grad():  # BatchNorm scales and shifts that are not the initial 1 and 0
         for p in supernet.net.parameters():
@@ -81,10 +100,46 @@ def test_a_path_inherits_its_ops_weights_and_a_batchnorm_without_affine_paramete
                        mixed["stage1.block1.e01.nor_conv_1x1.conv.weight"])
 
 
+def test_a_darts_path_inherits_its_edges_ops_and_both_ops_of_a_node_on_one_edge_share_one_module():
+    space = one_shot(space="darts")
+    supernet = CellSupernet(space, seed=1)
+    arch = paths(space)[2]  # normal: node0 takes dil_conv_3x3 on state 0 twice; reduce: strided skips
+    state, mixed = supernet.extract(arch).state_dict(), supernet.net.state_dict()
+    cell = "stage1.block1.cell1"  # a normal cell
+    for j in (0, 1):
+        assert torch.equal(state[f"{cell}.node0.op{j}.dw.weight"], mixed[f"{cell}.node0.s0.dil_conv_3x3.dw.weight"])
+    assert torch.equal(state[f"{cell}.node1.op1.dw1.weight"], mixed[f"{cell}.node1.s0.sep_conv_5x5.dw1.weight"])
+    assert torch.equal(state[f"{cell}.pre1.conv.weight"], mixed[f"{cell}.pre1.conv.weight"])  # shared by all paths
+    assert torch.equal(state[f"{cell}.pre1.bn.weight"], torch.ones(4))  # no affine BatchNorm: scale 1, shift 0
+    assert torch.equal(state[f"{cell}.node0.op0.bn.bias"], torch.zeros(4))
+    reduction = "stage1.block1.cell2"  # skip_connect on state 0 of a reduction cell: a factorized reduction
+    assert torch.equal(state[f"{reduction}.node0.op0.conv_1.weight"], mixed[f"{reduction}.node0.s0.skip_connect.conv_1.weight"])
+    assert state[f"{reduction}.node0.op0.conv_1.weight"].shape == (4, 8, 1, 1)  # 2C channels, halved
+    assert f"{cell}.node0.op0.dw.weight" not in mixed and f"{cell}.node0.s1.none.weight" not in mixed
+    assert sum(p.numel() for p in supernet.extract(arch).parameters()) == analyze(arch).params
+
+
+def test_fair_darts_paths_take_every_op_of_every_slot_exactly_once_and_every_input_evenly():
+    space = one_shot(space="darts")
+    rng = random.Random(1)
+    groups = [space.fair(rng) for _ in range(3)]
+    for group in groups:
+        assert len(group) == 8  # eight ops
+        cells = [(a.stages[0].blocks[0].genotype(False), a.stages[0].blocks[0].genotype(True)) for a in group]
+        for c, cell in enumerate(("normal", "reduce")):
+            for i in range(8):
+                ops = Counter(genotypes[c][i][0] for genotypes in cells)
+                assert ops == Counter(space.choices[f"{cell}.node{i // 2}.op{i % 2}"]), (cell, i)
+                inputs = Counter(genotypes[c][i][1] for genotypes in cells)
+                assert set(inputs) == set(range(i // 2 + 2)) and max(inputs.values()) - min(inputs.values()) <= 1
+    assert groups[0] != groups[1], "each group is shuffled anew"
+
+
+@pytest.mark.parametrize("name", ["nb201", "darts"])
 @pytest.mark.parametrize("affine", [False, True])
-def test_the_supernets_analysis_counts_what_pytorch_and_fvcore_count(affine):
+def test_the_supernets_analysis_counts_what_pytorch_and_fvcore_count(affine, name):
     fvcore = pytest.importorskip("fvcore.nn")
-    arch = one_shot(affine).arch
+    arch = one_shot(affine, space=name).arch
     model = build_model(arch, seed=0).eval()
     info = analyze(arch)
     assert sum(p.numel() for p in model.parameters()) == info.params
@@ -142,14 +197,21 @@ def test_resolve_refuses_options_of_the_other_kind():
     mobilenet = get_space("mobilenet", input_shape=SHAPE, num_classes=5)
     with pytest.raises(SpaceError, match="not elastic"):  # its activations are not narrowed
         resolve(mobilenet, SupernetConfig(epochs=1))
+    fixed = {"stages_min": 3, "stages_max": 3, "depth_min": 2, "depth_max": 2, "widths": "8", "kernels": "3",
+             "se_choices": "false", "activations": "relu"}
     with pytest.raises(SpaceError, match="no elastic choices"):
-        resolve(get_space("darts", input_shape=SHAPE, num_classes=5), SupernetConfig(epochs=1))
+        resolve(get_space("resnet", input_shape=SHAPE, num_classes=5, args=fixed), SupernetConfig(epochs=1))
+    darts, config = resolve(get_space("darts", input_shape=SHAPE, num_classes=5), SupernetConfig(epochs=1))
+    assert isinstance(darts, OneShotSpace) and config.sampling == "fair"
+    with pytest.raises(SpaceError, match="no few-shot split"):
+        resolve(get_space("darts", input_shape=SHAPE, num_classes=5),
+                SupernetConfig(epochs=1, split="normal.node0.op0"))
 
 
-@pytest.mark.parametrize("sampling", ["fair", "uniform"])
-def test_a_resumed_one_shot_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path, sampling):
+@pytest.mark.parametrize(("name", "sampling"), [("nb201", "fair"), ("nb201", "uniform"), ("darts", "uniform")])
+def test_a_resumed_one_shot_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path, name, sampling):
     data = load_dataset("synthetic", synthetic_shape=SHAPE, synthetic_classes=5, synthetic_size=160, seed=0)
-    space = get_space("nb201", args={**ARGS, "cells": 1})
+    space = get_space(name, args={**SPACE_ARGS[name], "cells": 1})
     config = SupernetConfig(epochs=2, batch_size=16, calibration_images=32, sampling=sampling)
     whole = train_supernet(space, data, config, tmp_path / "whole", device="cpu")
     assert whole.finished and [h["subnets_scored"] for h in whole.history] == [3, 3]
@@ -164,7 +226,8 @@ def test_a_resumed_one_shot_run_ends_bit_identical_to_an_uninterrupted_one(tmp_p
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     assert [h["val_accuracy"] for h in whole.history] == [h["val_accuracy"] for h in resumed.history]
     fresh = CellSupernet(OneShotSpace(space.bind(SHAPE, 5)), seed=0).net.state_dict()
-    assert any(not torch.equal(sa[k], fresh[k]) for k in sa if k.endswith("nor_conv_3x3.conv.weight"))
+    trained = ("nor_conv_3x3.conv.weight", "sep_conv_3x3.pw2.weight")
+    assert any(not torch.equal(sa[k], fresh[k]) for k in sa if k.endswith(trained))
 
 
 def test_a_fair_step_gives_each_op_the_gradient_of_the_path_that_takes_it_averaged_or_summed():
