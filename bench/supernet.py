@@ -16,7 +16,12 @@
 
     python bench/supernet.py [--dataset mnist5k] [--space mobilenet] [--space-arg K=V ...] [--epochs 8]
         [--standalone 50] [--budget 200] [--confirm 5] [--device auto] [--search-batch-size 32] [--out DIR]
-        [--json FILE]
+        [--json FILE] [--subset N] [--standalone-epochs E] [--random-subnets K] [--calibration-images N]
+
+On CIFAR-10 on a CPU (the figures of bench/RESULTS.md): ``--dataset cifar10 --data-dir DIR --subset 5000
+--standalone-epochs 4 --standalone 20 --budget 0``, then the same with ``--noise``: the reference is then
+the mean of two 4-epoch standalone runs, a fidelity that itself ranks (bench/fidelity.py). ``--budget 0``
+stops after the rank correlation and the scoring speed.
 
 Prints one line per figure; ``--json`` writes them all. Rerun with another ``--epochs`` or ``--schedule`` into the
 same ``--out``: the standalone search is kept (resumed to its budget), the supernet and its search are made
@@ -47,9 +52,14 @@ from nasbox.study.schema import Attr, TrialStatus
 from nasbox.study.storage import open_study
 from nasbox.supernet.train import SupernetConfig, train_supernet
 
-#: the CPU default: four MobileNetV2 stages, narrowed so that a standalone brief trial takes under a minute on 2 cores
-CPU_SPACE = ("activations=relu6", "channels=16,24,32,64", "strides=1,2,2,2", "width_mults=0.25,0.35,0.5",
-             "kernels=3,5", "expansions=2,3,4", "depth_max=2", "last_channels=256", "stem_channels=16")
+#: the CPU defaults, by space: four MobileNetV2 stages, narrowed so that a standalone brief trial takes under a
+#: minute on 2 cores (mnist5k); three ResNet stages of about the same training cost; the choices a supernet
+#: cannot share (the activation, the number of stages) fixed
+CPU_SPACES = {
+    "mobilenet": ("activations=relu6", "channels=16,24,32,64", "strides=1,2,2,2", "width_mults=0.25,0.35,0.5",
+                  "kernels=3,5", "expansions=2,3,4", "depth_max=2", "last_channels=256", "stem_channels=16"),
+    "resnet": ("activations=relu", "stages_min=3", "stages_max=3", "depth_max=2", "widths=8,12,16", "kernels=3,5"),
+}
 OBJECTIVES = ("accuracy", "macs", "params")
 DIRECTIONS = ("maximize", "minimize", "minimize")
 
@@ -83,14 +93,21 @@ def main() -> None:
     p.add_argument("--data-dir")
     p.add_argument("--space", default="mobilenet")
     p.add_argument("--space-arg", action="append", default=None)
+    p.add_argument("--subset", type=int, help="a stratified subset of N training images (CIFAR-10 on a CPU)")
     p.add_argument("--epochs", type=int, default=8, help="supernet epochs")
+    p.add_argument("--standalone-epochs", type=float, help="the standalone subnets' training (default: the search's "
+                                                           "default fidelity); the reference should itself rank")
+    p.add_argument("--random-subnets", type=int, default=2, help="random subnets per sandwich step")
+    p.add_argument("--calibration-images", type=int, default=256,
+                   help="training images BatchNorm statistics are re-estimated on before a subnet is scored")
     p.add_argument("--schedule", choices=("all", "progressive"), default="all",
                    help="the supernet's elastic choices: all from the start, or progressive shrinking")
     p.add_argument("--batch-size", type=int, default=64, help="supernet batch size")
     p.add_argument("--search-batch-size", type=int, default=32, help="brief training's batch size (the search's "
                                                                      "default 32; larger on a GPU)")
     p.add_argument("--standalone", type=int, default=50, help="trials of the standalone random search")
-    p.add_argument("--budget", type=int, default=200, help="trials of the supernet search")
+    p.add_argument("--budget", type=int, default=200, help="trials of the supernet search (0: stop after the "
+                                                           "rank correlation and the scoring speed)")
     p.add_argument("--confirm", type=int, default=5)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="/tmp/nasbox-bench-supernet")
@@ -100,7 +117,7 @@ def main() -> None:
                         "tau between the two standalone runs (the ceiling of any estimate's) and of the supernet in "
                         "--out against each")
     args = p.parse_args()
-    space_args = args.space_arg if args.space_arg is not None else list(CPU_SPACE)
+    space_args = args.space_arg if args.space_arg is not None else list(CPU_SPACES.get(args.space, ()))
     out = Path(args.out)
     net = out / "supernets" / "net"
     if args.noise:
@@ -108,7 +125,8 @@ def main() -> None:
     for stale in (net, out / "supernet"):  # a new supernet: its search starts afresh (the standalone one is kept)
         shutil.rmtree(stale, ignore_errors=True)
     device = resolve_device(args.device)
-    common = {"dataset": args.dataset, "data_dir": args.data_dir, "space_args": parse_space_args(space_args),
+    common = {"dataset": args.dataset, "data_dir": args.data_dir, "subset": args.subset,
+              "epochs": args.standalone_epochs, "space_args": parse_space_args(space_args),
               "objectives": OBJECTIVES, "reports_dir": str(out), "classics": False, "report_every": 0,
               "device": args.device, "batch_size": args.search_batch_size}
     figures: dict = {"device": device_name(device), "space": args.space, "space_args": space_args,
@@ -117,12 +135,15 @@ def main() -> None:
           f"{' '.join(space_args)}; dataset {args.dataset}", flush=True)
 
     # 1. the supernet
-    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=0)
+    data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, seed=0)
     space = get_space(args.space, args=parse_space_args(space_args))
     t0 = time.perf_counter()
-    trained = train_supernet(space, data, SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule),
-                             net, device=device, resume=False)
+    config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule,
+                            random_subnets=args.random_subnets, calibration_images=args.calibration_images)
+    trained = train_supernet(space, data, config, net, device=device, resume=False)
     figures["supernet_train_s"], figures["schedule"] = time.perf_counter() - t0, args.schedule
+    figures.update(random_subnets=args.random_subnets, calibration_images=args.calibration_images, subset=args.subset,
+                   standalone_epochs=args.standalone_epochs)
     last = trained.history[-1]
     figures["supernet_val_largest"], figures["supernet_val_smallest"] = last["val_accuracy"], last["val_accuracy_smallest"]
     print(f"supernet ({args.schedule} choices): {args.epochs} epochs in {figures['supernet_train_s']:.0f} s; "
@@ -163,6 +184,9 @@ def main() -> None:
           f"subnets/hour; standalone brief training {figures['standalone_train_s']:.1f} s = "
           f"{3600 / figures['standalone_train_s']:,.0f}/hour; ratio {figures['eval_speedup']:.1f}x", flush=True)
 
+    if args.budget == 0:
+        return _write(args, figures)
+
     # 4. the supernet search, then its confirmations
     search(args.space, study="supernet", sampler="tpe", budget=args.budget, evaluator=f"supernet:{net}",
            confirm=args.confirm, **common)
@@ -189,6 +213,10 @@ def main() -> None:
           f"in {figures['standalone_wall_s']:.0f} s; supernet ({args.budget} estimates, {len(confirmed)} confirmed) "
           f"{figures['hv_confirmed']:.4f} in {figures['supernet_total_wall_s']:.0f} s (supernet training "
           f"{figures['supernet_train_s']:.0f} s included)", flush=True)
+    _write(args, figures)
+
+
+def _write(args: argparse.Namespace, figures: dict) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures), file=sys.stderr)
@@ -197,18 +225,20 @@ def main() -> None:
 def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path) -> None:
     """Standalone brief training's own rank noise: the same subnets trained with seed 1 (initialisation, order)."""
     from nasbox.model.build import build_model
-    from nasbox.search.config import default_fidelity
+    from nasbox.search.config import NO_AUGMENT, default_fidelity
     from nasbox.search.propose import init_seed
     from nasbox.train.brief import train_model
     from nasbox.train.recipe import TrainConfig
 
     device = resolve_device(args.device)
-    data = load_dataset(args.dataset, data_dir=args.data_dir, seed=0).to(device)
+    data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, seed=0).to(device)
     space = get_space(args.space, args=parse_space_args(space_args)).bind(data.spec.input_shape, data.spec.num_classes)
     standalone = _done(open_study("standalone", reports_dir=out))
     evaluator = make_evaluator(f"supernet:{net}", EvalContext(data, device, None, 1, 32, 0.1, False, 0, space=space))
-    epochs, iterations, batch_size, lr = default_fidelity(args.dataset, device, batch_size=args.search_batch_size)
-    config = TrainConfig(epochs=epochs, iterations=iterations, batch_size=batch_size, lr=lr, augment=False, seed=1)
+    epochs, iterations, batch_size, lr = default_fidelity(args.dataset, device, subset=args.subset,
+                                                          epochs=args.standalone_epochs, batch_size=args.search_batch_size)
+    config = TrainConfig(epochs=epochs, iterations=iterations, batch_size=batch_size, lr=lr,
+                         augment=args.dataset not in NO_AUGMENT, seed=1)  # as the standalone search trained
     first, second, inherited = [], [], []
     cache = out / "standalone-seed1.json"  # the second standalone run, kept for the next supernet in --out
     kept = json.loads(cache.read_text()) if cache.is_file() else {}
