@@ -95,14 +95,19 @@ class OneShotSpace:
         return [self.space.from_params({name: column[p] for name, column in columns.items()}) for p in range(k)]
 
     def describe(self) -> str:
-        """One line: the parameters (numbers as ``*``) and their choices."""
-        groups: dict[tuple[Any, ...], list[str]] = {}
+        """One line: the parameters (numbers as ``*``) and their choices; where parameters of one pattern offer
+        different choices (DARTS' inputs: the states before each node), their union, marked "up to"."""
+        patterns: dict[str, list[tuple[Any, ...]]] = {}
         for name, values in self.choices.items():
-            shown = re.sub(r"[0-9]+", "*", name)
-            if shown not in groups.setdefault(values, []):
-                groups[values].append(shown)
-        return "; ".join(f"{', '.join(names)} (one-shot: {', '.join(map(str, values))})"
-                         for values, names in groups.items())
+            sets = patterns.setdefault(re.sub(r"[0-9]+", "*", name), [])
+            if values not in sets:
+                sets.append(values)
+        groups: dict[str, list[str]] = {}
+        for shown, sets in patterns.items():
+            union = list(dict.fromkeys(v for values in sets for v in values))
+            text = ("up to " if len(sets) > 1 else "") + ", ".join(map(str, union))
+            groups.setdefault(text, []).append(shown)
+        return "; ".join(f"{', '.join(names)} (one-shot: {text})" for text, names in groups.items())
 
 
 def _positions(arch: Architecture) -> dict[str, Block]:

@@ -86,6 +86,7 @@ def test_a_one_shot_darts_supernet_trains_and_a_search_scores_its_paths_without_
     assert main(argv) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "one-shot supernet of darts" in out and "fair" in out and "supernet trained" in out
+    assert "normal.node*.in*, reduce.node*.in* (one-shot: up to 0, 1, 2, 3, 4)" in out  # each node: the states before it
     folder = tmp_path / "supernets" / "darts-synthetic"
     code = main(["search", *darts, "--evaluator", f"supernet:{folder}", "--budget", "3", "--sampler", "random",
                  "--objectives", "accuracy,params", "--reports-dir", str(tmp_path), "--no-classics",
