@@ -16,7 +16,8 @@
 
     python bench/supernet.py [--dataset mnist5k] [--space mobilenet] [--space-arg K=V ...] [--epochs 8]
         [--standalone 50] [--budget 200] [--confirm 5] [--device auto] [--search-batch-size 32] [--out DIR]
-        [--json FILE] [--subset N] [--standalone-epochs E] [--random-subnets K] [--calibration-images N]
+        [--json FILE] [--subset N] [--standalone-epochs E] [--random-subnets K] [--accumulate mean|sum]
+        [--calibration-images N]
 
 On CIFAR-10 on a CPU (the figures of bench/RESULTS.md): ``--dataset cifar10 --data-dir DIR --subset 5000
 --standalone-epochs 4 --standalone 20 --budget 0``, then the same with ``--noise``: the reference is then
@@ -98,6 +99,8 @@ def main() -> None:
     p.add_argument("--standalone-epochs", type=float, help="the standalone subnets' training (default: the search's "
                                                            "default fidelity); the reference should itself rank")
     p.add_argument("--random-subnets", type=int, default=2, help="random subnets per sandwich step")
+    p.add_argument("--accumulate", choices=("mean", "sum"), default="mean",
+                   help="the sandwich's gradients averaged (the default) or summed (BigNAS, Once-for-All)")
     p.add_argument("--calibration-images", type=int, default=256,
                    help="training images BatchNorm statistics are re-estimated on before a subnet is scored")
     p.add_argument("--schedule", choices=("all", "progressive"), default="all",
@@ -139,11 +142,12 @@ def main() -> None:
     space = get_space(args.space, args=parse_space_args(space_args))
     t0 = time.perf_counter()
     config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule,
-                            random_subnets=args.random_subnets, calibration_images=args.calibration_images)
+                            random_subnets=args.random_subnets, calibration_images=args.calibration_images,
+                            accumulate=args.accumulate)
     trained = train_supernet(space, data, config, net, device=device, resume=False)
     figures["supernet_train_s"], figures["schedule"] = time.perf_counter() - t0, args.schedule
     figures.update(random_subnets=args.random_subnets, calibration_images=args.calibration_images, subset=args.subset,
-                   standalone_epochs=args.standalone_epochs)
+                   standalone_epochs=args.standalone_epochs, accumulate=args.accumulate)
     last = trained.history[-1]
     figures["supernet_val_largest"], figures["supernet_val_smallest"] = last["val_accuracy"], last["val_accuracy_smallest"]
     print(f"supernet ({args.schedule} choices): {args.epochs} epochs in {figures['supernet_train_s']:.0f} s; "

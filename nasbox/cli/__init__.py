@@ -232,8 +232,8 @@ def _supernet_command(sub: Any) -> None:
     t.add_argument("--paths", type=int_at_least(1), default=1, metavar="N",
                    help="cell spaces: random paths (uniform) or groups of fair paths (fair) per step")
     t.add_argument("--accumulate", choices=("auto", "mean", "sum"), default="auto",
-                   help="cell spaces: a step's path gradients averaged or summed (FairNAS); auto: summed for fair "
-                        "paths, averaged for uniform ones")
+                   help="a step's gradients of its paths (or of the sandwich's subnets) averaged or summed (FairNAS, "
+                        "BigNAS); auto: summed for fair paths, averaged otherwise")
     t.add_argument("--few-shot", metavar="PARAM", default="",
                    help="cell spaces: split the supernet on this parameter (node1.in0), one sub-supernet per choice "
                         "(few-shot NAS), after --split-epoch epochs")

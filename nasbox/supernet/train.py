@@ -73,9 +73,10 @@ class SupernetConfig(FullTrainConfig):
             ``progressive`` (Once-for-All's progressive shrinking): the largest subnet alone first, then one kind
             of choice more per phase (:meth:`SandwichTraining.elastic_kinds`).
         paths: random paths (uniform) or groups of fair paths (fair) trained per step.
-        accumulate: how the paths' gradients of a step combine: ``mean`` (so that the recipe's learning rate means
-            what it means for one network) or ``sum`` (FairNAS: each op gets a whole gradient per step, the shared
-            layers the sum of the paths'); ``auto``: ``sum`` for fair paths, ``mean`` otherwise.
+        accumulate: how the paths' (or the sandwich's subnets') gradients of a step combine: ``mean`` (so that the
+            recipe's learning rate means what it means for one network) or ``sum`` (FairNAS: each op gets a whole
+            gradient per step, the shared layers the sum of the paths'; BigNAS and Once-for-All sum the sandwich's);
+            ``auto``: ``sum`` for fair paths, ``mean`` otherwise.
         distill: train the other subnets on the largest's predictions (in-place distillation), not the labels
             (sandwich only: a one-shot supernet has no largest subnet).
         affine_bn: the one-shot cells' BatchNorms learn a scale and shift (default: not).
@@ -186,7 +187,8 @@ class SandwichTraining(Training):
         assert self.supernet is not None
         step = recipe.scheduler.last_epoch  # the scheduler's step count: restored with it on resume
         subnets = self.subnets(step)
-        share = 1.0 / (1 + len(subnets))  # gradients averaged over the subnets: the recipe's lr means the same
+        # averaged over the subnets, so that the recipe's lr means the same; or summed (BigNAS, Once-for-All)
+        share = 1.0 if self.config.accumulate == "sum" else 1.0 / (1 + len(subnets))
         with torch.autocast(recipe.device.type, dtype=torch.bfloat16, enabled=recipe.bf16):
             logits = self.supernet(x)
             loss = recipe.criterion(logits, y)
@@ -332,13 +334,13 @@ def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | 
     else:
         shared = ElasticSpace(space)
         sampling = DEFAULT_SAMPLING["elastic"] if config.sampling == "auto" else config.sampling
-        other = (sampling != "sandwich", config.affine_bn, config.paths != 1, config.accumulate not in ("auto", "mean"),
-                 bool(config.split))
+        other = (sampling != "sandwich", config.affine_bn, config.paths != 1, bool(config.split))
         if any(other):
             raise ConfigError(f"space {space.name!r} is elastic: its supernet trains with the sandwich rule "
-                              "(--random-subnets), not uniform or fair paths, --paths, --accumulate, --affine-bn or "
-                              "--few-shot (cell spaces)")
-        config = dataclasses.replace(config, accumulate="mean")
+                              "(--random-subnets), not uniform or fair paths, --paths, --affine-bn or --few-shot (cell "
+                              "spaces)")
+        if config.accumulate == "auto":
+            config = dataclasses.replace(config, accumulate="mean")
     return shared, dataclasses.replace(config, sampling=sampling)
 
 

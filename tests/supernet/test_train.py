@@ -35,6 +35,29 @@ def test_each_step_trains_the_smallest_and_its_own_random_subnets():
     assert len({a.arch_id for s in steps for a in s[1:]}) > 3
 
 
+def test_a_sandwich_steps_gradients_are_averaged_over_its_subnets_or_summed(data):
+    from types import SimpleNamespace
+
+    from nasbox.supernet.train import resolve
+
+    bound = space().bind(SHAPE, 5)
+    x, y = data.train.images[:8].float() / 255, data.train.labels[:8]
+    recipe = SimpleNamespace(scheduler=SimpleNamespace(last_epoch=3), device=torch.device("cpu"), bf16=False,
+                             criterion=torch.nn.CrossEntropyLoss())
+    grads = {}
+    for accumulate in ("mean", "sum"):
+        shared, config = resolve(bound, dataclasses.replace(CONFIG, accumulate=accumulate))
+        training = SandwichTraining(shared, config)
+        net = training.make_model(shared.largest(), config, None).train()
+        torch.manual_seed(0)  # the same dropout masks
+        training.backward(net, recipe, x, y)
+        grads[accumulate] = {k: p.grad.clone() for k, p in net.named_parameters() if p.grad is not None}
+    assert resolve(bound, CONFIG)[1].accumulate == "mean"  # auto: averaged, the recipe's lr as for one network
+    subnets = 2 + CONFIG.random_subnets  # the largest, the smallest and the random ones
+    for key, mean in grads["mean"].items():
+        torch.testing.assert_close(grads["sum"][key], mean * subnets, rtol=1e-4, atol=1e-6)
+
+
 def test_a_resumed_supernet_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path, data):
     events = []
     whole = train_supernet(space(), data, CONFIG, tmp_path / "whole", device="cpu", progress=events.append)
