@@ -225,10 +225,10 @@ def _supernet_command(sub: Any) -> None:
                         "takes every op of every edge once; cell spaces); auto: the space's default (sandwich; fair)")
     t.add_argument("--random-subnets", type=int_at_least(0), default=2, metavar="N",
                    help="sandwich: random subnets per step besides the largest and the smallest")
-    t.add_argument("--schedule", choices=("all", "progressive"), default="all",
+    t.add_argument("--schedule", choices=("auto", "all", "progressive"), default="auto",
                    help="sandwich: sample every elastic choice from the start (all), or shrink progressively (the "
                         "largest subnet first, then elastic resolution, kernel, depth, expansion, width in turn; "
-                        "Once-for-All)")
+                        "Once-for-All); auto: progressive, which ranked best (bench/RESULTS.md)")
     t.add_argument("--paths", type=int_at_least(1), default=1, metavar="N",
                    help="cell spaces: random paths (uniform) or groups of fair paths (fair) per step")
     t.add_argument("--accumulate", choices=("auto", "mean", "sum"), default="auto",

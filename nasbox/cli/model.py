@@ -169,9 +169,11 @@ def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
     out = Path(args.reports_dir) / "supernets" / (args.name or f"{space.name}-{data.spec.name}")
     command = "nasbox " + shlex.join(_rerun_argv(argv))
     if isinstance(shared, ElasticSpace):
+        order = ("progressive shrinking (the largest alone first, then one kind of choice more per phase)"
+                 if resolved.schedule == "progressive" else "every choice from the first step")
         console.print(f"supernet of {space.name}: elastic {shared.describe()}; the largest, the smallest and "
                       f"{resolved.random_subnets} random subnet(s) per step, gradients "
-                      f"{'summed' if resolved.accumulate == 'sum' else 'averaged'}", soft_wrap=True)
+                      f"{'summed' if resolved.accumulate == 'sum' else 'averaged'}; {order}", soft_wrap=True)
         console.print(f"  largest subnet {shared.largest().encode()}", soft_wrap=True)
     else:
         per_step = (f"{resolved.paths} random path(s)" if resolved.sampling == "uniform" else

@@ -56,6 +56,9 @@ SUPERNET_SOURCE = "supernet"
 ONE_SHOT_SAMPLING = ("uniform", "fair")
 #: the sampling of each kind of supernet when it is ``auto`` (one-shot: what ranked best in bench/RESULTS.md)
 DEFAULT_SAMPLING = {"elastic": "sandwich", "one-shot": "fair"}
+#: what ``schedule="auto"`` means for an elastic space: the one that ranked best at equal training cost
+#: (bench/RESULTS.md, "Supernet": progressive shrinking on CIFAR-10 and mnist5k)
+DEFAULT_SCHEDULE = "progressive"
 SCORED_PATHS = 3  # random paths of a one-shot supernet scored after every epoch
 
 
@@ -71,7 +74,8 @@ class SupernetConfig(FullTrainConfig):
         random_subnets: random subnets trained per step besides the largest and the smallest (sandwich).
         schedule: which elastic choices a sandwich step samples: ``all`` of them from the first step, or
             ``progressive`` (Once-for-All's progressive shrinking): the largest subnet alone first, then one kind
-            of choice more per phase (:meth:`SandwichTraining.elastic_kinds`).
+            of choice more per phase (:meth:`SandwichTraining.elastic_kinds`); ``auto``:
+            :data:`DEFAULT_SCHEDULE` for an elastic space (a cell space has no elastic choices to order).
         paths: random paths (uniform) or groups of fair paths (fair) trained per step.
         accumulate: how the paths' (or the sandwich's subnets') gradients of a step combine: ``mean`` (so that the
             recipe's learning rate means what it means for one network) or ``sum`` (FairNAS: each op gets a whole
@@ -89,7 +93,7 @@ class SupernetConfig(FullTrainConfig):
     epochs: int = 10
     sampling: str = "auto"
     random_subnets: int = 2
-    schedule: str = "all"
+    schedule: str = "auto"
     paths: int = 1
     accumulate: str = "auto"
     distill: bool = True
@@ -104,8 +108,8 @@ class SupernetConfig(FullTrainConfig):
         super().__post_init__()
         if self.sampling not in ("auto", "sandwich", *ONE_SHOT_SAMPLING):
             raise ConfigError(f"sampling must be auto, sandwich, uniform or fair, got sampling={self.sampling!r}")
-        if self.schedule not in ("all", "progressive"):
-            raise ConfigError(f"schedule must be all or progressive, got schedule={self.schedule!r}")
+        if self.schedule not in ("auto", "all", "progressive"):
+            raise ConfigError(f"schedule must be auto, all or progressive, got schedule={self.schedule!r}")
         if self.accumulate not in ("auto", "mean", "sum"):
             raise ConfigError(f"accumulate must be auto, mean or sum, got accumulate={self.accumulate!r}")
         if isinstance(self.split_epoch, bool) or not isinstance(self.split_epoch, int) or self.split_epoch < 0:
@@ -147,6 +151,8 @@ class SandwichTraining(Training):
                                         "val_accuracy_smallest": "smallest subnet (val, recalibrated)"}
 
     def __init__(self, elastic: ElasticSpace, config: SupernetConfig) -> None:
+        if config.schedule == "auto":
+            config = dataclasses.replace(config, schedule=DEFAULT_SCHEDULE)
         self.elastic, self.config = elastic, config
         self.smallest = elastic.smallest()
         self.supernet: Supernet | None = None
@@ -324,9 +330,10 @@ def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | 
         if sampling not in ONE_SHOT_SAMPLING:
             raise ConfigError(f"space {space.name!r} is a cell space with a one-shot supernet: its paths are sampled "
                               f"uniform or fair, not {sampling}")
-        if config.schedule != "all":
+        if config.schedule == "progressive":
             raise ConfigError(f"space {space.name!r} is a cell space: progressive shrinking orders elastic choices "
                               "(kernel, depth, width), which it has none of")
+        config = dataclasses.replace(config, schedule="all")
         if config.distill:  # the default of the elastic kind: off here, where no largest subnet teaches
             config = dataclasses.replace(config, distill=False)
         if config.accumulate == "auto":
@@ -341,6 +348,8 @@ def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | 
                               "spaces)")
         if config.accumulate == "auto":
             config = dataclasses.replace(config, accumulate="mean")
+        if config.schedule == "auto":
+            config = dataclasses.replace(config, schedule=DEFAULT_SCHEDULE)
     return shared, dataclasses.replace(config, sampling=sampling)
 
 

@@ -10,11 +10,11 @@ import torch
 from nasbox.data import load_dataset
 from nasbox.spaces import get_space
 from nasbox.supernet import ElasticSpace
-from nasbox.supernet.train import SandwichTraining, SupernetConfig, load_supernet, train_supernet
+from nasbox.supernet.train import SandwichTraining, SupernetConfig, load_supernet, resolve, train_supernet
 from nasbox.train.checkpoint import CheckpointError
 from tests.supernet.test_weights import SHAPE, SMALL
 
-CONFIG = SupernetConfig(epochs=2, batch_size=16, calibration_images=64)
+CONFIG = SupernetConfig(epochs=2, batch_size=16, calibration_images=64, schedule="all")
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,6 @@ def test_each_step_trains_the_smallest_and_its_own_random_subnets():
 
 def test_a_sandwich_steps_gradients_are_averaged_over_its_subnets_or_summed(data):
     from types import SimpleNamespace
-
-    from nasbox.supernet.train import resolve
 
     bound = space().bind(SHAPE, 5)
     x, y = data.train.images[:8].float() / 255, data.train.labels[:8]
@@ -129,7 +127,10 @@ def test_progressive_shrinking_adds_one_kind_of_choice_per_phase_in_once_for_all
     assert all(changed(a) <= {n for n, k in elastic.kinds.items() if k == "kernel"} for a in kernel_phase)
     training.epoch = 11
     assert training.subnets(5)[0] == elastic.smallest()
-    assert SandwichTraining(elastic, CONFIG).elastic_kinds(0) is None  # the default samples every choice at once
+    assert SandwichTraining(elastic, CONFIG).elastic_kinds(0) is None  # "all": every choice at once
+    default = SandwichTraining(elastic, SupernetConfig(epochs=12))  # auto: progressive shrinking, which ranked best
+    assert default.config.schedule == "progressive" and default.elastic_kinds(0) == []
+    assert resolve(bound, SupernetConfig(epochs=12))[1].schedule == "progressive"
 
 
 def _all_params(elastic):
@@ -156,12 +157,12 @@ def test_a_progressive_run_resumed_mid_schedule_ends_bit_identical(tmp_path, dat
 
 def test_progressive_shrinking_of_a_cell_space_is_refused():
     from nasbox.errors import ConfigError
-    from nasbox.supernet.train import resolve
 
     nb201 = get_space("nb201", args={"cells": 1, "channels": 4}).bind((3, 8, 8), 5)
     with pytest.raises(ConfigError, match="progressive shrinking"):
         resolve(nb201, SupernetConfig(schedule="progressive"))
-    with pytest.raises(ConfigError, match="schedule must be all or progressive"):
+    assert resolve(nb201, SupernetConfig())[1].schedule == "all"  # auto: a cell space has nothing to shrink
+    with pytest.raises(ConfigError, match="schedule must be auto, all or progressive"):
         SupernetConfig(schedule="shrink")
 
 
