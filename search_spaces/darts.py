@@ -70,10 +70,11 @@ from nasbox.model.arch import Architecture, Head, Stage
 from nasbox.model.blocks import Block, ConvBlock, register_block
 from nasbox.model.checks import check_int
 from nasbox.model.ops import Shape, Walker
-from nasbox.spaces import SearchSpace, check_cell_bounds, register_space
+from nasbox.spaces import SearchSpace, check_cell_bounds, format_ops, parse_ops, register_space
 from search_spaces.darts_ops import factorized_reduce, mark, op_rows, reads, relu_conv_bn
 from search_spaces.darts_text import (
     CELLS,
+    CODES,
     CONCAT,
     DARTS_V2,
     FORMAT,
@@ -82,10 +83,8 @@ from search_spaces.darts_text import (
     Genotype,
     format_cell,
     format_genotype,
-    format_ops,
     parse_cell,
     parse_genotype,
-    parse_ops,
 )
 
 __all__ = ["CELLS", "DARTS_V2", "OPS", "STEPS", "DartsCells", "DartsMixedCells", "DartsSpace", "format_cell", "format_genotype",
@@ -180,7 +179,8 @@ def _analyze_stack(walker: Walker, name: str, shape: Shape, plan: list, live: li
     outputs = [shape, shape]
     for i, ((genotype, _, _, c, reduction, reduction_prev), is_live) in enumerate(zip(plan, live, strict=True)):
         cell = f"{name}.cell{i + 1}"  # the channels fed are the shapes'
-        used = {source for k in range(STEPS) for _, op, source in terms(k, genotype) if op != "none"}
+        nodes = [terms(k, genotype) for k in range(STEPS)]
+        used = {source for node in nodes for _, op, source in node if op != "none"}
         note = "" if is_live else " (not computed: no cell reads this one)"
         pre = [factorized_reduce(walker, f"{cell}.pre0", outputs[-2], c, affine) if reduction_prev
                else relu_conv_bn(walker, f"{cell}.pre0", outputs[-2], c, affine)]
@@ -190,9 +190,9 @@ def _analyze_stack(walker: Walker, name: str, shape: Shape, plan: list, live: li
         if pre[0] != pre[1]:
             raise ShapeError(f"{cell}: its inputs come out of preprocessing at {pre[0]} and {pre[1]}")
         states = pre
-        for k in range(STEPS):
+        for k, node in enumerate(nodes):
             outs = []
-            for module, op, source in terms(k, genotype):
+            for module, op, source in node:
                 stride = 2 if reduction and source < 2 else 1
                 outs.append(op_rows(walker, f"{cell}.node{k}.{module}", states[source], op, stride, affine))
                 if op != "none":
@@ -228,12 +228,12 @@ class DartsMixedCells(Block):
         super().__post_init__()
         check_int("channels", self.channels)
         check_int("cells", self.cells)
-        parse_ops(self.ops)
+        parse_ops(self.ops, CODES)
         if not isinstance(self.affine, bool):
             raise ValueError(f"affine must be True or False, got affine={self.affine!r}")
 
     def op_names(self) -> tuple[str, ...]:
-        return parse_ops(self.ops)
+        return parse_ops(self.ops, CODES)
 
     def skeleton(self) -> DartsCells:
         """The plain stack of this skeleton (every op ``none``): its plan of cells and channels."""
@@ -247,8 +247,10 @@ class DartsMixedCells(Block):
                 and all(op in ops for reduction in (False, True) for op, _ in block.genotype(reduction)))
 
     def analyze(self, walker: Walker, name: str, shape: Shape) -> Shape:
+        ops = self.op_names()
+
         def terms(k: int, genotype: Genotype) -> list[tuple[str, str, int]]:
-            return [(f"s{s}.{op}", op, s) for s in range(k + 2) for op in self.op_names()]  # none: no row
+            return [(f"s{s}.{op}", op, s) for s in range(k + 2) for op in ops]  # none: no row
 
         plan = self.skeleton().plan(shape[0])
         return _analyze_stack(walker, name, shape, plan, [True] * len(plan), terms, self.affine)
@@ -310,16 +312,17 @@ class DartsSpace(SearchSpace):
 
     def network(self, normal: Genotype, reduce: Genotype) -> Architecture:
         """The whole network of a normal and a reduction cell, in this space's skeleton."""
-        stack = DartsCells(self.channels, self.cells, format_cell(normal), format_cell(reduce))
+        return self._skeleton(DartsCells(self.channels, self.cells, format_cell(normal), format_cell(reduce)))
+
+    def _skeleton(self, stack: Block) -> Architecture:
+        """DARTS' CIFAR network around a stack of cells: the 3C stem, the stack, global pooling."""
         stem = Stage((ConvBlock(3 * self.channels, 3, 1, act=None),))
         return Architecture(self.input_shape, self.num_classes, (Stage((stack,)),), Head("gap"), stem)
 
     def one_shot(self, affine: bool = False) -> Architecture:
         """The one-shot supernet's network: this skeleton with the stack of cells a :class:`DartsMixedCells` of this
         space's ops (every edge of every cell holds every op; ``affine``: its BatchNorms learn a scale and shift)."""
-        stem = Stage((ConvBlock(3 * self.channels, 3, 1, act=None),))
-        stack = DartsMixedCells(self.channels, self.cells, format_ops(self.ops), affine)
-        return Architecture(self.input_shape, self.num_classes, (Stage((stack,)),), Head("gap"), stem)
+        return self._skeleton(DartsMixedCells(self.channels, self.cells, format_ops(self.ops, CODES), affine))
 
     def arch_string(self, arch: Architecture) -> str:
         stacks = [b for _, s in arch.named_stages() for b in s.blocks if isinstance(b, DartsCells)]

@@ -102,26 +102,35 @@ def _preprocessing(c_pp: int, c_p: int, channels: int, reduction_prev: bool, aff
 Terms = list[list[tuple[int, str]]]
 
 
-def _cell_output(cell: nn.Module, terms: Terms, s0: torch.Tensor | None, s1: torch.Tensor | None, x: torch.Tensor,
-                 scale: int) -> torch.Tensor:
-    """A DARTS cell's forward pass over ``terms``: the preprocessed inputs that some op reads, each node the sum of
-    its terms in order (zeros of the node's shape where it has none), the nodes concatenated. ``x`` is the cell
-    stack's input and ``scale`` how many times the map has been halved before this cell's output: the shape of a
-    node without ops comes from them (a shape read from the stack's input keeps no computation alive that the
-    analysis leaves out)."""
-    reads = {source for node in terms for source, _ in node}
-    states: list[torch.Tensor | None] = [cell.pre0(s0) if 0 in reads else None, cell.pre1(s1) if 1 in reads else None]
-    for node in terms:
-        values = [cell.get_submodule(path)(states[source]) for source, path in node]
-        if values:
-            states.append(sum(values[1:], values[0]))
-        else:
-            b, _, h, w = x.shape
-            states.append(x.new_zeros(b, cell.channels, h >> scale, w >> scale))
-    return torch.cat(states[2:], dim=1)
+class _CellPass(nn.Module):
+    """What a DARTS cell computes: ``pre0``, ``pre1`` and, per node, the ops it sums (:meth:`route`); the forward
+    pass of :class:`DartsCellModule` and :class:`DartsMixedCellModule`."""
+
+    channels: int
+
+    def route(self, terms: Terms) -> None:
+        """Compute ``terms``: their modules and the inputs they read are looked up here, once, not per batch."""
+        self._ops = [[(source, self.get_submodule(path)) for source, path in node] for node in terms]
+        self._reads = {source for node in terms for source, _ in node}
+
+    def forward(self, s0: torch.Tensor | None, s1: torch.Tensor | None, x: torch.Tensor, scale: int) -> torch.Tensor:
+        """The preprocessed inputs that some op reads, each node the sum of its ops in order (zeros of the node's
+        shape where it has none), the nodes concatenated. ``x`` is the cell stack's input and ``scale`` how many
+        times the map has been halved before this cell's output: the shape of a node without ops comes from them
+        (a shape read from the stack's input keeps no computation alive that the analysis leaves out)."""
+        states: list[torch.Tensor | None] = [self.pre0(s0) if 0 in self._reads else None,
+                                             self.pre1(s1) if 1 in self._reads else None]
+        for node in self._ops:
+            values = [op(states[source]) for source, op in node]
+            if values:
+                states.append(sum(values[1:], values[0]))
+            else:
+                b, _, h, w = x.shape
+                states.append(x.new_zeros(b, self.channels, h >> scale, w >> scale))
+        return torch.cat(states[2:], dim=1)
 
 
-class DartsCellModule(nn.Module):
+class DartsCellModule(_CellPass):
     """A DARTS cell (``Cell`` of DARTS' ``model.py``, eval form, no drop-path): ``pre0`` / ``pre1`` map the
     outputs of the two previous cells to ``channels`` (``FactorizedReduce`` for ``pre0`` after a reduction
     cell, ReLU-conv-BN 1x1 otherwise); node ``k`` (states ``k + 2``) is the sum of its two ops
@@ -135,18 +144,16 @@ class DartsCellModule(nn.Module):
         super().__init__()
         self.pre0, self.pre1 = _preprocessing(c_pp, c_p, channels, reduction_prev, True)
         self.channels, self.stride = channels, 2 if reduction else 1
-        self.terms: Terms = []
+        terms: Terms = []
         for k in range(len(genotype) // 2):
             node = nn.Module()
             for j, (op, source) in enumerate(genotype[2 * k: 2 * k + 2]):
                 if op != "none":
                     node.add_module(f"op{j}", _darts_op(op, channels, self.stride if source < 2 else 1))
             self.add_module(f"node{k}", node)
-            self.terms.append([(source, f"node{k}.op{j}") for j, (op, source) in enumerate(genotype[2 * k: 2 * k + 2])
-                               if op != "none"])
-
-    def forward(self, s0: torch.Tensor | None, s1: torch.Tensor | None, x: torch.Tensor, scale: int) -> torch.Tensor:
-        return _cell_output(self, self.terms, s0, s1, x, scale)
+            terms.append([(source, f"node{k}.op{j}") for j, (op, source) in enumerate(genotype[2 * k: 2 * k + 2])
+                          if op != "none"])
+        self.route(terms)
 
 
 def _stack(module: nn.Module, x: torch.Tensor, plan: list[tuple[str, bool, int]]) -> torch.Tensor:
@@ -178,7 +185,7 @@ class DartsCellsModule(nn.Module):
         return _stack(self, x, self.plan)
 
 
-class DartsMixedCellModule(nn.Module):
+class DartsMixedCellModule(_CellPass):
     """The one-shot supernet's DARTS cell: node ``k`` holds, per earlier state ``s``, a module per op
     (``node{k}.s{s}.sep_conv_3x3``; ``none`` excepted), each with its own BatchNorms (affine or not); ``pre0`` and
     ``pre1`` are shared by every path. A path's op ``j`` of node ``k``, ``(op, s)``, computes with the module
@@ -202,13 +209,13 @@ class DartsMixedCellModule(nn.Module):
                 node.add_module(f"s{s}", edge)
             self.add_module(f"node{k}", node)
             self.every.append([(s, f"node{k}.s{s}.{op}") for s in range(k + 2) for op in ops if op != "none"])
-        self.terms = self.every
+        self.route(self.every)
 
     def select(self, genotype: tuple[tuple[str, int], ...] | None) -> None:
         """Compute the path of ``genotype`` (this cell's ``(op, state)`` pairs, node by node), or every op."""
-        self.terms = self.every if genotype is None else [
+        self.route(self.every if genotype is None else [
             [(source, f"node{k}.s{source}.{op}") for op, source in genotype[2 * k: 2 * k + 2] if op != "none"]
-            for k in range(len(self.every))]
+            for k in range(len(self.every))])
 
     def inherited(self, genotype: tuple[tuple[str, int], ...]) -> dict[str, torch.Tensor]:
         """The state of ``genotype``'s :class:`DartsCellModule` taken from this cell's modules (copies)."""
@@ -217,9 +224,6 @@ class DartsMixedCellModule(nn.Module):
             if op != "none":
                 out.update(inherited_state(self.get_submodule(f"node{i // 2}.s{source}.{op}"), f"node{i // 2}.op{i % 2}."))
         return out
-
-    def forward(self, s0: torch.Tensor | None, s1: torch.Tensor | None, x: torch.Tensor, scale: int) -> torch.Tensor:
-        return _cell_output(self, self.terms, s0, s1, x, scale)
 
 
 class DartsMixedCellsModule(nn.Module):

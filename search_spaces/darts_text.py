@@ -12,17 +12,18 @@ import ast
 import re
 from typing import Any
 
-__all__ = ["CELLS", "CONCAT", "DARTS_V2", "FORMAT", "OPS", "STEPS", "Genotype", "format_cell", "format_genotype",
-           "format_ops", "parse_cell", "parse_genotype", "parse_ops"]
+__all__ = ["CELLS", "CODES", "CONCAT", "DARTS_V2", "FORMAT", "OPS", "STEPS", "Genotype", "format_cell", "format_genotype",
+           "parse_cell", "parse_genotype"]
 
 OPS: tuple[str, ...] = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "max_pool_3x3",
                         "avg_pool_3x3", "skip_connect", "none")
 STEPS = 4  # intermediate nodes of a cell
 CELLS: tuple[str, ...] = ("normal", "reduce")
 CONCAT = list(range(2, STEPS + 2))  # the states a cell's output concatenates: all its nodes
-_CODES = {"sep_conv_3x3": "sep3", "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5",
-          "max_pool_3x3": "max3", "avg_pool_3x3": "avg3", "skip_connect": "skip", "none": "none"}
-_OP_OF_CODE = {code: op for op, code in _CODES.items()}
+#: each op's code in the encoding (``nasbox.spaces.format_ops``, :func:`format_cell`)
+CODES = {"sep_conv_3x3": "sep3", "sep_conv_5x5": "sep5", "dil_conv_3x3": "dil3", "dil_conv_5x5": "dil5",
+         "max_pool_3x3": "max3", "avg_pool_3x3": "avg3", "skip_connect": "skip", "none": "none"}
+_OP_OF_CODE = {code: op for op, code in CODES.items()}
 
 Genotype = tuple[tuple[str, int], ...]  # a cell: 2 * STEPS (op, input state) pairs, node by node
 
@@ -40,7 +41,7 @@ DARTS_V2: dict[str, Genotype] = {
 
 def format_cell(cell: Genotype) -> str:
     """The encoding's text of a cell: ``sep3~0-sep3~1-…`` (op code ``~`` input state, node by node)."""
-    return "-".join(f"{_CODES[op]}~{source}" for op, source in cell)
+    return "-".join(f"{CODES[op]}~{source}" for op, source in cell)
 
 
 def parse_cell(code: str) -> Genotype:
@@ -56,20 +57,6 @@ def parse_cell(code: str) -> Genotype:
                              f"{', '.join(_OP_OF_CODE)}, got {entry!r}")
         cell.append((_OP_OF_CODE[m.group(1)], _check_source(i, int(m.group(2)), repr(entry))))
     return tuple(cell)
-
-
-def format_ops(ops: tuple[str, ...]) -> str:
-    """The encoding's text of a set of ops: their codes joined by ``-`` (``sep3-skip-none``)."""
-    return "-".join(_CODES[op] for op in ops)
-
-
-def parse_ops(code: str) -> tuple[str, ...]:
-    """The ops of a :func:`format_ops` text; ``ValueError`` for an unknown code or one given twice."""
-    codes = str(code).split("-")
-    bad = [c for c in codes if c not in _OP_OF_CODE]
-    if bad or len(set(codes)) != len(codes):
-        raise ValueError(f"ops must be distinct codes of {', '.join(_OP_OF_CODE)} joined by '-', got {code!r}")
-    return tuple(_OP_OF_CODE[c] for c in codes)
 
 
 def _check_source(i: int, source: int, what: str) -> int:

@@ -45,7 +45,7 @@ from nasbox.model.arch import Architecture, Head, Stage
 from nasbox.model.blocks import Block, ConvBlock, register_block
 from nasbox.model.checks import check_act
 from nasbox.model.ops import Conv, Pool, Shape, Walker
-from nasbox.spaces import SearchSpace, check_cell_bounds, register_space
+from nasbox.spaces import SearchSpace, check_cell_bounds, format_ops, parse_ops, register_space
 
 __all__ = ["EDGES", "OPS", "BNAct", "NB201Cell", "NB201MixedCell", "NB201Reduction", "NB201Space", "format_nb201",
            "parse_nb201"]
@@ -54,7 +54,6 @@ OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", 
 NODES = 4
 EDGES: tuple[tuple[int, int], ...] = tuple((i, j) for j in range(1, NODES) for i in range(j))  # arch-string order
 _CODES = {"none": "none", "skip_connect": "skip", "nor_conv_1x1": "cv1", "nor_conv_3x3": "cv3", "avg_pool_3x3": "ap"}
-_OPS_OF = {code: op for op, code in _CODES.items()}
 
 
 @register_block
@@ -154,17 +153,14 @@ class NB201MixedCell(Block):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        codes = self.ops.split("-")
-        bad = [c for c in codes if c not in _OPS_OF]
-        if bad or len(set(codes)) != len(codes):
-            raise ValueError(f"ops must be distinct codes of {', '.join(_OPS_OF)} joined by '-', got ops={self.ops!r}")
+        parse_ops(self.ops, _CODES)
         if not isinstance(self.affine, bool):
             raise ValueError(f"affine must be True or False, got affine={self.affine!r}")
         if self.split and self.split not in {f"e{i}{j}" for i, j in EDGES}:
             raise ValueError(f"split must be an edge e01 .. e23 or empty, got split={self.split!r}")
 
     def op_names(self) -> tuple[str, ...]:
-        return tuple(_OPS_OF[c] for c in self.ops.split("-"))
+        return parse_ops(self.ops, _CODES)
 
     def admits(self, block: Block) -> bool:
         """Whether ``block`` is a path through this cell: an :class:`NB201Cell` of its channels and ops."""
@@ -349,7 +345,7 @@ class NB201Space(SearchSpace):
             if i is None:
                 raise SpaceError(f"a few-shot split is on an edge node1.in0 .. node3.in2, got split={split!r}")
             edge = f"e{i}{j}"
-        c, ops = self.channels, "-".join(_CODES[op] for op in self.ops)
+        c, ops = self.channels, format_ops(self.ops, _CODES)
         return self._skeleton([NB201MixedCell(width, ops, affine, edge) for width in (c, 2 * c, 4 * c)])
 
     def arch_string(self, arch: Architecture) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nasbox.spaces.base import SearchSpace, check_cell_bounds, param_index
+from nasbox.spaces.base import SearchSpace, check_cell_bounds, format_ops, param_index, parse_ops
 from nasbox.spaces.registry import get_space, list_spaces, load_space, parse_space_args, register_space, study_space
 
-__all__ = ["SearchSpace", "check_cell_bounds", "get_space", "list_spaces", "load_space", "param_index", "parse_space_args",
-           "register_space", "study_space"]
+__all__ = ["SearchSpace", "check_cell_bounds", "format_ops", "get_space", "list_spaces", "load_space", "param_index",
+           "parse_ops", "parse_space_args", "register_space", "study_space"]

@@ -239,6 +239,21 @@ def param_index(param: str, prefix: str) -> int:
     return int(digits) if head.startswith(prefix) and digits.isdigit() else 0
 
 
+def format_ops(ops: Iterable[str], codes: Mapping[str, str]) -> str:
+    """A mixed cell's ops in a genotype's encoding: their codes (``codes``: op -> code) joined by ``-``."""
+    return "-".join(codes[op] for op in ops)
+
+
+def parse_ops(text: str, codes: Mapping[str, str]) -> tuple[str, ...]:
+    """The ops of a :func:`format_ops` text; ``ValueError`` for a code that is not one of ``codes``' or is
+    given twice."""
+    of = {code: op for op, code in codes.items()}
+    given = str(text).split("-")
+    if any(c not in of for c in given) or len(set(given)) != len(given):
+        raise ValueError(f"ops must be distinct codes of {', '.join(of)} joined by '-', got ops={text!r}")
+    return tuple(of[c] for c in given)
+
+
 def check_cell_bounds(space: Any, known_ops: Iterable[str]) -> None:
     """The bounds of a cell space (nb201, darts): ``channels`` and ``cells`` positive integers, ``ops`` a
     non-empty choice among ``known_ops``; :class:`SpaceError` naming what is wrong."""

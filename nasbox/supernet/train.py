@@ -152,7 +152,7 @@ class SandwichTraining(Training):
 
     def __init__(self, elastic: ElasticSpace, config: SupernetConfig) -> None:
         if config.schedule == "auto":
-            config = dataclasses.replace(config, schedule=DEFAULT_SCHEDULE)
+            raise ValueError("resolve() the config first: it decides what schedule='auto' means")
         self.elastic, self.config = elastic, config
         self.smallest = elastic.smallest()
         self.supernet: Supernet | None = None

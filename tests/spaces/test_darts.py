@@ -492,3 +492,16 @@ def test_the_space_offers_every_slot_and_its_first_choice_is_a_network():
     assert space.size() == (8 ** 8 * (2 * 3 * 4 * 5) ** 2) ** 2
     example = space.example()
     assert constant_from(example) is None and analyze(example).body_shape == (4 * 4 * 16, 8, 8)
+
+
+def test_a_mixed_stacks_ops_round_trip_through_their_codes_and_bad_codes_are_refused():
+    from nasbox.spaces import format_ops, parse_ops
+    from search_spaces.darts import DartsMixedCells
+    from search_spaces.darts_text import CODES
+
+    assert parse_ops(format_ops(OPS, CODES), CODES) == OPS
+    assert DartsMixedCells(4, 1, format_ops(("skip_connect", "sep_conv_3x3"), CODES)).op_names() == (
+        "skip_connect", "sep_conv_3x3")
+    for bad in ("sep3-sep3", "sep3-conv9", "sep3-"):
+        with pytest.raises(ValueError, match="distinct codes"):
+            DartsMixedCells(4, 1, bad)
