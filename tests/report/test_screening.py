@@ -4,7 +4,6 @@ collected, drawn, counted and correlated, on a hand-made study and on a real sea
 from __future__ import annotations
 
 import dataclasses
-import functools
 import html
 import json
 import math
@@ -200,6 +199,14 @@ def test_few_complete_trials_with_scores_give_no_correlation_and_a_plain_study_n
 # --------------------------------------------------------------------------- a real search
 
 
+def _latency_by_size(model, input_shape, *, threads=1, **kw) -> nasbox.measure.latency.Latency:
+    """A latency that follows the parameter count exactly: a candidate then escapes a stop only by its accuracy
+    or its size, not by timing noise (with four noisy objectives a machine may see no candidate dominated)."""
+    params = sum(p.numel() for p in model.parameters())
+    return nasbox.measure.latency.Latency(median_ms=params / 1e4, iqr_ms=0.0, runs=5, warmup_runs=0, threads=threads,
+                                          device="cpu")
+
+
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory) -> Path:
     """A real search with early stopping and pre-screening of 3 proposals per trained trial. With eta 2 half
@@ -210,8 +217,7 @@ def searched(tmp_path_factory) -> Path:
     torch.set_num_threads(1)  # tiny models: threads only add overhead (see the one_thread fixture)
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(nasbox.search.costs, "measure_latency", functools.partial(
-                nasbox.measure.measure_latency, min_runs=5, max_runs=20, budget_s=0.05, max_warmup_s=0.3))
+            mp.setattr(nasbox.search.costs, "measure_latency", _latency_by_size)
             run_search(SearchConfig(space="seed_cnn", space_args=dict(TINY), dataset="synthetic", dataset_options=DATA,
                                     iterations=8, batch_size=32, budget=14, reports_dir=str(reports), device="cpu",
                                     seed=0, sampler="random", early_stop=True, early_stop_eta=2, prescreen=3,
