@@ -46,9 +46,11 @@ def _load_builtins() -> None:
 
 
 def list_spaces() -> list[type[SearchSpace]]:
-    """The registered space classes, built-in ones first."""
+    """The registered space classes: the built-in ones in their fixed order (whichever was imported first),
+    then the others in the order they registered."""
     _load_builtins()
-    return list(_REGISTRY.values())
+    rank = {f"search_spaces.{module}": i for i, module in enumerate(_BUILTIN_MODULES)}
+    return sorted(_REGISTRY.values(), key=lambda cls: rank.get(cls.__module__, len(rank)))
 
 
 def load_space(spec: str) -> type[SearchSpace]:

@@ -119,6 +119,21 @@ def test_built_in_spaces_are_listed():
     assert load_space("seed_cnn") is SeedCNNSpace
 
 
+def test_built_in_spaces_are_listed_in_their_order_whichever_was_imported_first(monkeypatch):
+    import nasbox.spaces.registry as registry
+
+    classes = {cls.name: cls for cls in list_spaces()}  # every built-in registered
+
+    class Mine(SeedCNNSpace):
+        name = "mine"
+
+    # as in a process that imported search_spaces.nb201 first, and registered a space of its own before the rest
+    order = ["nb201", "mine", "seed_cnn", "resnet", "mobilenet", "efficientnet", "darts"]
+    monkeypatch.setattr(registry, "_REGISTRY", {name: Mine if name == "mine" else classes[name] for name in order})
+    assert [cls.name for cls in list_spaces()] == ["seed_cnn", "resnet", "mobilenet", "efficientnet", "nb201", "darts",
+                                                   "mine"]
+
+
 def test_user_space_loads_from_a_file(tmp_path):
     path = tmp_path / "my_space.py"
     path.write_text(_USER_SPACE)
