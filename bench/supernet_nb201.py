@@ -77,7 +77,7 @@ def train(args: argparse.Namespace, space, data, device) -> dict:
     config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, sampling=args.sampling,
                             paths=args.paths, accumulate=args.accumulate, affine_bn=args.affine_bn,
                             split=args.few_shot, split_epoch=args.split_epoch,
-                            calibration_images=args.calibration_images,
+                            calibration_images=args.calibration_images, init=args.init or "",
                             seed=args.seed)
     out = Path(args.out)
     cost_file = out / "cost.json"
@@ -89,6 +89,10 @@ def train(args: argparse.Namespace, space, data, device) -> dict:
                                 f"(mean of {e.get('subnets_scored')} random subnets), {e['seconds']:.0f} s", flush=True))
     cost = {"cpu_s": cost["cpu_s"] + time.process_time() - cpu0, "wall_s": cost["wall_s"] + time.perf_counter() - wall0}
     cost_file.write_text(json.dumps(cost) + "\n")
+    if args.init:  # the supernet it started from counts: its cost is part of this one's
+        before = json.loads((Path(args.init) / "cost.json").read_text())
+        cost = {**cost, "own_cpu_s": cost["cpu_s"], "cpu_s": cost["cpu_s"] + before["cpu_s"],
+                "wall_s": cost["wall_s"] + before["wall_s"]}
     return {**cost, "epochs": args.epochs, "history": result.history,
             "train_images": len(data.train), "val_images": len(data.val)}
 
@@ -178,6 +182,7 @@ def main() -> None:
     p.add_argument("--affine-bn", action="store_true")
     p.add_argument("--few-shot", default="", metavar="PARAM", help="split on this parameter (node1.in0)")
     p.add_argument("--split-epoch", type=int, default=0)
+    p.add_argument("--init", help="start from this supernet folder's weights (its cost.json counts in this cost)")
     p.add_argument("--calibration-images", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cells", type=int, default=500, help="table rows scored (a seeded random subset; 0: all)")
@@ -204,7 +209,8 @@ def main() -> None:
           f"{args.dataset} {len(data.train)} train / {len(data.val)} val", flush=True)
     if not args.score_only:
         figures["supernet"] = train(args, space, data, device)
-        print(f"supernet: {args.epochs} epochs, {figures['supernet']['cpu_s'] / 60:.1f} CPU min, "
+        own = f" (this run {figures['supernet']['own_cpu_s'] / 60:.1f}, from {args.init})" if args.init else ""
+        print(f"supernet: {args.epochs} epochs, {figures['supernet']['cpu_s'] / 60:.1f} CPU min{own}, "
               f"{figures['supernet']['wall_s'] / 60:.1f} min wall", flush=True)
     rows = read_table(Path(args.table), args.cells, args.cells_seed)
     cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -163,7 +163,7 @@ def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
                             schedule=args.schedule,
                             paths=args.paths, accumulate=args.accumulate, distill=not args.no_distill,
                             affine_bn=args.affine_bn, split=args.few_shot, split_epoch=args.split_epoch,
-                            calibration_images=args.calibration_images)
+                            calibration_images=args.calibration_images, init=args.init)
     # refuses a space with choices that are not elastic, or options of the other kind, before any training
     shared, resolved = resolve(space, config)
     out = Path(args.reports_dir) / "supernets" / (args.name or f"{space.name}-{data.spec.name}")

@@ -159,6 +159,24 @@ class CellSupernet(nn.Module):
                 module.unmerge()
             module.merged = False
 
+    def load_unsplit(self, net: Network) -> None:
+        """Start from the weights of ``net``, an unsplit one-shot supernet of the same space: a split supernet's
+        every sub-supernet takes them (as :meth:`unmerge` would copy them).
+
+        Raises:
+            SubnetMismatch: ``net`` is of another space, bounds or data shape, or split itself.
+        """
+        if net.arch != OneShotSpace(self.sharing.space, affine=self.sharing.affine).arch:
+            raise SubnetMismatch(f"{net.arch.arch_id} is not the unsplit one-shot supernet of this space, bounds "
+                                 "and data shape")
+        split = {pos: module for pos, module in self._mixed.items() if hasattr(module, "unmerge")}
+        state = {}
+        for key, tensor in net.state_dict().items():
+            pos = next((p for p in split if key.startswith(f"{p}.")), None)
+            for name in ([key] if pos is None else [f"{pos}.{op}{key[len(pos):]}" for op in split[pos].copies]):
+                state[name] = tensor
+        self.net.load_state_dict(state)
+
     def path(self, arch: Architecture) -> dict[str, Block]:
         """``arch``'s cell at each mixed position.
 

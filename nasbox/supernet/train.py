@@ -36,20 +36,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nasbox.data import Data, DatasetSpec, Split, eval_batches
+from nasbox.data import Data
 from nasbox.errors import ConfigError
 from nasbox.model.arch import Architecture
 from nasbox.spaces import SearchSpace, get_space, list_spaces
 from nasbox.supernet.elastic import ElasticSpace
 from nasbox.supernet.oneshot import CellSupernet, OneShotSpace
-from nasbox.supernet.weights import Supernet, recalibrate
-from nasbox.train.brief import evaluate
+from nasbox.supernet.weights import SubnetMismatch, Supernet, calibration_batches, score_subnet
 from nasbox.train.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, load_checkpoint
 from nasbox.train.full import FullTrainConfig, FullTrainResult, Training, full_train
 from nasbox.train.recipe import Recipe
 
 __all__ = ["ONE_SHOT_SAMPLING", "SUPERNET_SOURCE", "OneShotTraining", "SandwichTraining", "SupernetConfig",
-           "calibration_batches", "load_supernet", "resolve", "score_subnet", "space_spec", "train_supernet"]
+           "calibration_batches", "load_supernet", "resolve", "score_subnet", "space_spec", "train_supernet",
+           "warm_start"]
 
 SUPERNET_SOURCE = "supernet"
 #: how the paths of a one-shot supernet's step are drawn
@@ -88,6 +88,8 @@ class SupernetConfig(FullTrainConfig):
             sub-supernet per choice after ``split_epoch`` epochs (few-shot NAS; Zhao et al., 2021); a path
             trains and is scored in its own sub-supernet.
         calibration_images: training images BatchNorm statistics are re-estimated on before a subnet is scored.
+        init: a trained supernet (folder or checkpoint) of the same space and bounds whose weights this one
+            starts from instead of a random initialisation (:func:`warm_start`), with a schedule of its own.
     """
 
     epochs: int = 10
@@ -101,6 +103,7 @@ class SupernetConfig(FullTrainConfig):
     split: str = ""
     split_epoch: int = 0
     calibration_images: int = 256
+    init: str = ""
     space: str = ""
     space_bounds: str = "{}"
 
@@ -133,16 +136,6 @@ def space_spec(space: SearchSpace) -> str:
     return f"{type(space).__module__}:{type(space).__qualname__}"
 
 
-def calibration_batches(train: Split, spec: DatasetSpec, images: int, *, seed: int, batch_size: int = 256,
-                        channels_last: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The BatchNorm calibration batches: ``images`` training images (a fixed draw of ``seed``), without
-    augmentation, made once on the split's device."""
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    index = torch.randperm(len(train), generator=generator)[:images].to(train.device)
-    subset = Split(train.images[index], train.labels[index])
-    return list(eval_batches(subset, spec, batch_size, channels_last=channels_last))
-
-
 class SandwichTraining(Training):
     """Full training of a supernet: the sandwich rule per step, the largest and smallest subnets scored per epoch."""
 
@@ -161,6 +154,8 @@ class SandwichTraining(Training):
 
     def make_model(self, arch: Architecture, config: FullTrainConfig, ck: Checkpoint | None) -> nn.Module:
         self.supernet = Supernet(self.elastic, seed=config.seed, net=ck.model if ck else None)
+        if ck is None:
+            warm_start(self.supernet, self.config.init)
         self.epoch = ck.epoch if ck else 0
         return self.supernet.net
 
@@ -242,6 +237,8 @@ class OneShotTraining(Training):
 
     def make_model(self, arch: Architecture, config: FullTrainConfig, ck: Checkpoint | None) -> nn.Module:
         self.supernet = CellSupernet(self.space, seed=config.seed, net=ck.model if ck else None)
+        if ck is None:
+            warm_start(self.supernet, self.config.init)  # before a split from the start copies its weights
         if self.space.split and (ck.epoch if ck else 0) >= self.config.split_epoch:
             self.supernet.unmerge(copy=ck is None)  # split from the start, or resumed after the split
         return self.supernet.net
@@ -279,18 +276,6 @@ class OneShotTraining(Training):
         if self.space.split and len(run.history) + 1 == self.config.split_epoch:
             self.supernet.unmerge()  # the end of the split epoch: after its scores, before its checkpoint
         return {"val_accuracy": sum(scores) / len(scores), "subnets_scored": len(scores)}
-
-
-def score_subnet(supernet: Supernet | CellSupernet, arch: Architecture, calibration: list[tuple[torch.Tensor, torch.Tensor]],
-                 data: Data, *, device: torch.device, bf16: bool, channels_last: bool, batch_size: int = 512) -> float:
-    """A subnet's validation accuracy with its inherited weights, BatchNorm recalibrated on ``calibration``
-    (the per-epoch scores of supernet training and the ``supernet`` evaluator's)."""
-    model = supernet.extract(arch)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    recalibrate(model, calibration)
-    return evaluate(model, data.val, data.spec, device=device, batch_size=batch_size, bf16=bf16,
-                    channels_last=channels_last)
 
 
 def train_supernet(space: SearchSpace, data: Data, config: SupernetConfig, out_dir: str | Path,
@@ -351,6 +336,28 @@ def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | 
         if config.schedule == "auto":
             config = dataclasses.replace(config, schedule=DEFAULT_SCHEDULE)
     return shared, dataclasses.replace(config, sampling=sampling)
+
+
+def warm_start(supernet: Supernet | CellSupernet, init: str) -> None:
+    """Load the weights of the trained supernet ``init`` (nothing if empty) into ``supernet``: to train it longer
+    with a schedule of its own, or to split it into few-shot sub-supernets that fine-tune its weights (Zhao et
+    al., 2021), as Once-for-All's phases each start from the last.
+
+    Raises:
+        CheckpointError: ``init`` is no supernet, or one of another space, bounds or data shape, or a split one.
+    """
+    if not init:
+        return
+    source, _ = load_supernet(init)
+    try:
+        if isinstance(supernet, CellSupernet) and isinstance(source, CellSupernet):
+            supernet.load_unsplit(source.net)
+        elif isinstance(supernet, Supernet) and isinstance(source, Supernet) and source.net.arch == supernet.net.arch:
+            supernet.net.load_state_dict(source.net.state_dict())
+        else:
+            raise SubnetMismatch(f"{source.net.arch.arch_id} is a supernet of another space, bounds or data shape")
+    except SubnetMismatch as exc:
+        raise CheckpointError(f"--init {init}: {exc}") from None
 
 
 def load_supernet(path: str | Path) -> tuple[Supernet | CellSupernet, Checkpoint]:

@@ -17,16 +17,22 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from nasbox.data import Data, DatasetSpec, Split, eval_batches
 from nasbox.errors import EvaluationError, SpaceError
 from nasbox.model.arch import Architecture
 from nasbox.model.build import Network, build_model
 from nasbox.supernet.elastic import ElasticSpace
+from nasbox.train.brief import evaluate
 
-__all__ = ["Supernet", "SubnetMismatch", "recalibrate"]
+if TYPE_CHECKING:
+    from nasbox.supernet.oneshot import CellSupernet
+
+__all__ = ["Supernet", "SubnetMismatch", "calibration_batches", "recalibrate", "score_subnet"]
 
 _SKELETONS = 64  # subnet module structures kept (on the meta device: no memory for weights)
 
@@ -164,3 +170,25 @@ def recalibrate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Te
             m.momentum = momentum
         model.eval()
     return model
+
+
+def calibration_batches(train: Split, spec: DatasetSpec, images: int, *, seed: int, batch_size: int = 256,
+                        channels_last: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The BatchNorm calibration batches: ``images`` training images (a fixed draw of ``seed``), without
+    augmentation, made once on the split's device."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    index = torch.randperm(len(train), generator=generator)[:images].to(train.device)
+    subset = Split(train.images[index], train.labels[index])
+    return list(eval_batches(subset, spec, batch_size, channels_last=channels_last))
+
+
+def score_subnet(supernet: Supernet | CellSupernet, arch: Architecture, calibration: list[tuple[torch.Tensor, torch.Tensor]],
+                 data: Data, *, device: torch.device, bf16: bool, channels_last: bool, batch_size: int = 512) -> float:
+    """A subnet's validation accuracy with its inherited weights, BatchNorm recalibrated on ``calibration``
+    (the per-epoch scores of supernet training and the ``supernet`` evaluator's)."""
+    model = supernet.extract(arch)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    recalibrate(model, calibration)
+    return evaluate(model, data.val, data.spec, device=device, batch_size=batch_size, bf16=bf16,
+                    channels_last=channels_last)

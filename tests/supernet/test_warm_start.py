@@ -1,0 +1,118 @@
+"""A supernet started from another's weights (``--init``): every path (and, split, every sub-supernet) computes
+what the trained supernet computed for it, the run trains on and resumes bit for bit, and a supernet of another
+space, bounds or kind, or a split one, is refused in one line."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from nasbox.cli import main
+from nasbox.data import load_dataset
+from nasbox.spaces import get_space
+from nasbox.supernet import CellSupernet, OneShotSpace
+from nasbox.supernet.train import OneShotTraining, SandwichTraining, SupernetConfig, load_supernet, resolve, train_supernet
+from nasbox.train.checkpoint import CheckpointError
+from tests.supernet.test_weights import SMALL
+
+SHAPE = (3, 16, 16)
+ARGS = {"channels": 4, "cells": 1}
+CONFIG = SupernetConfig(epochs=4, batch_size=16, calibration_images=32, sampling="fair")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("synthetic", synthetic_shape=SHAPE, synthetic_classes=5, synthetic_size=160, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data):
+    """A one-shot nb201 supernet trained four epochs (its loss falls from 1.6 to about 1.2 here)."""
+    out = tmp_path_factory.mktemp("trained")
+    train_supernet(get_space("nb201", args=ARGS), data, CONFIG, out, device="cpu")
+    return out
+
+
+def _outputs(supernet: CellSupernet, archs, x):
+    with torch.no_grad():
+        return [supernet.extract(a).eval()(x) for a in archs]
+
+
+@pytest.mark.parametrize("split", [None, "node1.in0"])
+def test_every_path_of_a_warm_started_supernet_computes_what_the_trained_one_computed(trained, split):
+    source, _ = load_supernet(trained)
+    space = OneShotSpace(get_space("nb201", input_shape=SHAPE, num_classes=5, args=ARGS), split=split)
+    config = SupernetConfig(epochs=1, sampling="uniform", split=split or "", init=str(trained))
+    training = OneShotTraining(space, config)
+    training.make_model(space.arch, config, None)
+    supernet = training.supernet
+    assert not supernet.merged  # split from the start (split_epoch 0): every sub-supernet took the trained weights
+    rng = random.Random(0)
+    archs = [space.random(rng) for _ in range(12)]
+    assert split is None or len({a.stages[0].blocks[0].e01 for a in archs}) >= 3  # several sub-supernets
+    x = torch.randn(4, *SHAPE, generator=torch.Generator().manual_seed(1))
+    for got, want in zip(_outputs(supernet, archs, x), _outputs(source, archs, x), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    fresh = CellSupernet(space, seed=0)  # what it would start from without --init: not the trained weights
+    assert not torch.equal(_outputs(fresh, archs[:1], x)[0], _outputs(source, archs[:1], x)[0])
+
+
+def test_a_warm_started_run_trains_on_and_resumes_bit_identical(tmp_path, trained, data):
+    space = get_space("nb201", args=ARGS)
+    config = SupernetConfig(epochs=2, batch_size=16, calibration_images=32, sampling="fair", split="node1.in0",
+                            init=str(trained), lr=0.05)
+    whole = train_supernet(space, data, config, tmp_path / "whole", device="cpu")
+    train_supernet(space, data, config, tmp_path / "half", device="cpu", until_epoch=1)
+    train_supernet(space, data, config, tmp_path / "half", device="cpu")
+    cold = train_supernet(space, data, SupernetConfig(**{**config.__dict__, "init": ""}), tmp_path / "cold",
+                          device="cpu", until_epoch=1)
+    (a, ck), (b, _) = load_supernet(tmp_path / "whole"), load_supernet(tmp_path / "half")
+    sa, sb = a.net.state_dict(), b.net.state_dict()
+    assert whole.finished and ck.config["init"] == str(trained) and not a.merged
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # it started where the trained supernet was, not where a random initialisation is
+    assert whole.history[0]["loss"] < cold.history[0]["loss"] - 0.2
+    # another --init than the checkpoint's is another run: not resumed
+    with pytest.raises(CheckpointError, match="trained with"):
+        train_supernet(space, data, SupernetConfig(**{**config.__dict__, "init": str(tmp_path / "cold")}),
+                       tmp_path / "whole", device="cpu")
+
+
+def test_a_supernet_of_another_space_bounds_or_kind_or_a_split_one_is_refused(tmp_path, trained, data):
+    other = OneShotSpace(get_space("nb201", input_shape=SHAPE, num_classes=5, args={**ARGS, "channels": 8}))
+    training = OneShotTraining(other, SupernetConfig(epochs=1, init=str(trained)))
+    with pytest.raises(CheckpointError, match="not the unsplit one-shot supernet of this space"):
+        training.make_model(other.arch, training.config, None)
+    split_config = SupernetConfig(epochs=1, batch_size=16, calibration_images=32, sampling="uniform",
+                                  split="node1.in0")
+    train_supernet(get_space("nb201", args=ARGS), data, split_config, tmp_path / "split", device="cpu")
+    same = OneShotSpace(get_space("nb201", input_shape=SHAPE, num_classes=5, args=ARGS))
+    training = OneShotTraining(same, SupernetConfig(epochs=1, init=str(tmp_path / "split")))
+    with pytest.raises(CheckpointError, match="not the unsplit"):
+        training.make_model(same.arch, training.config, None)
+    elastic, config = resolve(get_space("mobilenet", input_shape=SHAPE, num_classes=5, args=SMALL["mobilenet"]),
+                              SupernetConfig(epochs=1, init=str(trained)))
+    with pytest.raises(CheckpointError, match="another space"):
+        SandwichTraining(elastic, config).make_model(elastic.largest(), config, None)
+
+
+def test_an_elastic_supernet_warm_starts_from_one_of_its_space(tmp_path, data):
+    space = get_space("mobilenet", args=SMALL["mobilenet"])
+    config = SupernetConfig(epochs=1, batch_size=16, calibration_images=32, schedule="all")
+    train_supernet(space, data, config, tmp_path / "a", device="cpu")
+    source, _ = load_supernet(tmp_path / "a")
+    elastic, resolved = resolve(space.bind(SHAPE, 5), SupernetConfig(**{**config.__dict__, "init": str(tmp_path / "a")}))
+    training = SandwichTraining(elastic, resolved)
+    training.make_model(elastic.largest(), resolved, None)
+    want, got = source.net.state_dict(), training.supernet.net.state_dict()
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_the_cli_refuses_an_init_that_is_no_supernet_in_one_line(tmp_path, capsys):
+    argv = ["supernet", "train", "--space", "nb201", "--space-arg", "channels=4", "--space-arg", "cells=1",
+            "--dataset", "synthetic", "--subset", "120", "--epochs", "1", "--reports-dir", str(tmp_path)]
+    code = main([*argv, "--init", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "missing" in err, err
