@@ -38,7 +38,9 @@ from nasbox.evaluate import Candidate, EvalContext, make_evaluator
 from nasbox.model.analysis import analyze
 from nasbox.report.fidelity import kendall_tau
 from nasbox.spaces import get_space, parse_space_args
-from nasbox.supernet.train import SupernetConfig, calibration_batches, train_supernet
+from nasbox.supernet.checkpoint import init_folder
+from nasbox.supernet.train import SupernetConfig, train_supernet
+from nasbox.supernet.weights import calibration_batches
 from nasbox.train.brief import evaluate
 
 
@@ -81,6 +83,8 @@ def train(args: argparse.Namespace, space, data, device) -> dict:
                             seed=args.seed)
     out = Path(args.out)
     cost_file = out / "cost.json"
+    source = Path(init_folder(args.init)) / "cost.json" if args.init else None  # absent where the CLI trained it
+    before = json.loads(source.read_text()) if source and source.exists() else {"cpu_s": 0.0, "wall_s": 0.0}
     cost = json.loads(cost_file.read_text()) if cost_file.exists() and not args.restart else {"cpu_s": 0.0, "wall_s": 0.0}
     cpu0, wall0 = time.process_time(), time.perf_counter()
     result = train_supernet(space, data, config, out, device=device, resume=not args.restart,
@@ -90,7 +94,6 @@ def train(args: argparse.Namespace, space, data, device) -> dict:
     cost = {"cpu_s": cost["cpu_s"] + time.process_time() - cpu0, "wall_s": cost["wall_s"] + time.perf_counter() - wall0}
     cost_file.write_text(json.dumps(cost) + "\n")
     if args.init:  # the supernet it started from counts: its cost is part of this one's
-        before = json.loads((Path(args.init) / "cost.json").read_text())
         cost = {**cost, "own_cpu_s": cost["cpu_s"], "cpu_s": cost["cpu_s"] + before["cpu_s"],
                 "wall_s": cost["wall_s"] + before["wall_s"]}
     return {**cost, "epochs": args.epochs, "history": result.history,
@@ -182,7 +185,8 @@ def main() -> None:
     p.add_argument("--affine-bn", action="store_true")
     p.add_argument("--few-shot", default="", metavar="PARAM", help="split on this parameter (node1.in0)")
     p.add_argument("--split-epoch", type=int, default=0)
-    p.add_argument("--init", help="start from this supernet folder's weights (its cost.json counts in this cost)")
+    p.add_argument("--init", help="start from this supernet's weights (the cost.json of its folder, where this script "
+                                  "trained it, counts in this cost)")
     p.add_argument("--calibration-images", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cells", type=int, default=500, help="table rows scored (a seeded random subset; 0: all)")

@@ -24,9 +24,10 @@ from typing import Any, ClassVar
 
 from nasbox.errors import ConfigError
 from nasbox.evaluate.base import Candidate, EvalContext, Evaluation, Evaluator, Rungs, register_evaluator
+from nasbox.supernet.checkpoint import load_supernet
 from nasbox.supernet.measured import measured
 from nasbox.supernet.oneshot import CellSupernet
-from nasbox.supernet.train import calibration_batches, load_supernet, score_subnet
+from nasbox.supernet.weights import calibration_batches, score_subnet
 from nasbox.train.recipe import TrainConfig, numerics
 
 __all__ = ["InheritedWeights"]
@@ -72,6 +73,7 @@ class InheritedWeights(Evaluator):
         self.calibration = calibration_batches(self.data.train, spec, self.images, seed=int(ck.config["seed"]),
                                                channels_last=self.channels_last)
         self.epoch, self.history, self.command = ck.epoch, ck.history, ck.command
+        self.init = ck.config.get("init") or ""  # the supernet it started from (--init)
         self.space_name, self.sampling = space.name, ck.config.get("sampling", "sandwich")
         self.digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
@@ -81,7 +83,8 @@ class InheritedWeights(Evaluator):
 
     def budget_text(self) -> str:
         figure = measured(self.space_name)
-        return (f"inherited weights of {self.path.parent.name} ({self.epoch} epochs), BatchNorm recalibrated on "
+        start = f" from {Path(self.init).name}'s" if self.init else ""
+        return (f"inherited weights of {self.path.parent.name} ({self.epoch} epochs{start}), BatchNorm recalibrated on "
                 f"{self.images} images" + (f"; measured: {figure.text()}" if figure else ""))
 
     def facts(self) -> dict[str, Any]:

@@ -39,21 +39,18 @@ from torch.nn import functional as F
 from nasbox.data import Data
 from nasbox.errors import ConfigError
 from nasbox.model.arch import Architecture
-from nasbox.spaces import SearchSpace, get_space, list_spaces
+from nasbox.spaces import SearchSpace
+from nasbox.supernet.checkpoint import ONE_SHOT_SAMPLING, SUPERNET_SOURCE, check_init, init_folder, load_supernet, warm_start
 from nasbox.supernet.elastic import ElasticSpace
 from nasbox.supernet.oneshot import CellSupernet, OneShotSpace
-from nasbox.supernet.weights import SubnetMismatch, Supernet, calibration_batches, score_subnet
-from nasbox.train.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError, load_checkpoint
+from nasbox.supernet.weights import Supernet, calibration_batches, score_subnet
+from nasbox.train.checkpoint import Checkpoint
 from nasbox.train.full import FullTrainConfig, FullTrainResult, Training, full_train
 from nasbox.train.recipe import Recipe
 
-__all__ = ["ONE_SHOT_SAMPLING", "SUPERNET_SOURCE", "OneShotTraining", "SandwichTraining", "SupernetConfig",
-           "calibration_batches", "load_supernet", "resolve", "score_subnet", "space_spec", "train_supernet",
-           "warm_start"]
+__all__ = ["OneShotTraining", "SandwichTraining", "SupernetConfig", "load_supernet", "resolve", "space_spec",
+           "train_supernet"]
 
-SUPERNET_SOURCE = "supernet"
-#: how the paths of a one-shot supernet's step are drawn
-ONE_SHOT_SAMPLING = ("uniform", "fair")
 #: the sampling of each kind of supernet when it is ``auto`` (one-shot: what ranked best in bench/RESULTS.md)
 DEFAULT_SAMPLING = {"elastic": "sandwich", "one-shot": "fair"}
 #: what ``schedule="auto"`` means for an elastic space: the one that ranked best at equal training cost
@@ -293,6 +290,9 @@ def train_supernet(space: SearchSpace, data: Data, config: SupernetConfig, out_d
     shared, config = resolve(space, config)
     config = dataclasses.replace(config, space=space_spec(space),
                                  space_bounds=json.dumps(space.bounds(), sort_keys=True))
+    if config.init:  # refused before the run's folder is made; named as one folder however it was written
+        config = dataclasses.replace(config, init=init_folder(config.init))
+        check_init(config, space.input_shape, space.num_classes)
     if isinstance(shared, OneShotSpace):
         return full_train(shared.arch, data, config, out_dir, training=OneShotTraining(shared, config),
                           source=f"{SUPERNET_SOURCE} of {space.name} (one-shot, {config.sampling} paths)", **options)
@@ -336,53 +336,3 @@ def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | 
         if config.schedule == "auto":
             config = dataclasses.replace(config, schedule=DEFAULT_SCHEDULE)
     return shared, dataclasses.replace(config, sampling=sampling)
-
-
-def warm_start(supernet: Supernet | CellSupernet, init: str) -> None:
-    """Load the weights of the trained supernet ``init`` (nothing if empty) into ``supernet``: to train it longer
-    with a schedule of its own, or to split it into few-shot sub-supernets that fine-tune its weights (Zhao et
-    al., 2021), as Once-for-All's phases each start from the last.
-
-    Raises:
-        CheckpointError: ``init`` is no supernet, or one of another space, bounds or data shape, or a split one.
-    """
-    if not init:
-        return
-    source, _ = load_supernet(init)
-    try:
-        if isinstance(supernet, CellSupernet) and isinstance(source, CellSupernet):
-            supernet.load_unsplit(source.net)
-        elif isinstance(supernet, Supernet) and isinstance(source, Supernet) and source.net.arch == supernet.net.arch:
-            supernet.net.load_state_dict(source.net.state_dict())
-        else:
-            raise SubnetMismatch(f"{source.net.arch.arch_id} is a supernet of another space, bounds or data shape")
-    except SubnetMismatch as exc:
-        raise CheckpointError(f"--init {init}: {exc}") from None
-
-
-def load_supernet(path: str | Path) -> tuple[Supernet | CellSupernet, Checkpoint]:
-    """A trained supernet and its checkpoint (``weights_only``, checked like every nasbox checkpoint).
-
-    Raises:
-        CheckpointError: not a supernet's checkpoint, or its space cannot be loaded any more.
-    """
-    path = Path(path).expanduser()
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    list_spaces()  # the built-in spaces' block kinds (a one-shot supernet's mixed cells) are known
-    ck = load_checkpoint(path)
-    if not (ck.source or "").startswith(SUPERNET_SOURCE) or "space_bounds" not in ck.config:
-        raise CheckpointError(f"{path} is a candidate's checkpoint, not a supernet's (see 'nasbox supernet train')")
-    try:
-        space = get_space(ck.config["space"], input_shape=ck.arch.input_shape, num_classes=ck.arch.num_classes,
-                          args=json.loads(ck.config["space_bounds"]))
-        if ck.config.get("sampling") in ONE_SHOT_SAMPLING:
-            shared = OneShotSpace(space, affine=ck.config["affine_bn"], split=ck.config.get("split"))
-            supernet: Supernet | CellSupernet = CellSupernet(shared, net=ck.model)
-            if shared.split and ck.epoch >= ck.config.get("split_epoch", 0):
-                supernet.unmerge(copy=False)  # its weights were split before they were saved
-        else:
-            supernet = Supernet(ElasticSpace(space), net=ck.model)
-    except (ConfigError, ValueError) as exc:
-        raise CheckpointError(f"{path}: its space {ck.config['space']!r} cannot be rebuilt: {exc}") from None
-    return supernet.eval(), ck

@@ -23,7 +23,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -129,7 +129,10 @@ def _check_resumable(ck: Checkpoint, arch: Architecture, config: FullTrainConfig
     if ck.arch != arch:
         raise CheckpointError(f"{ck.path} holds genotype {ck.arch.arch_id}, not {arch.arch_id}; {hint}")
     mine = json.loads(json.dumps(config.key()))
-    diff = [f"{k}={ck.config.get(k)!r} (now {mine[k]!r})" for k in mine if ck.config.get(k) != mine[k]]
+    # a setting newer than the checkpoint: it was trained the way the setting's default trains
+    defaults = json.loads(json.dumps({f.name: f.default for f in fields(config) if f.default is not MISSING}))
+    theirs = {k: ck.config.get(k, defaults.get(k)) for k in mine}
+    diff = [f"{k}={theirs[k]!r} (now {mine[k]!r})" for k in mine if theirs[k] != mine[k]]
     if diff:
         raise CheckpointError(f"{ck.path} was trained with {', '.join(diff)}; {hint}")
     if ck.data != json.loads(json.dumps(spec.to_dict())):

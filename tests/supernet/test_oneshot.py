@@ -16,7 +16,8 @@ from nasbox.model.analysis import analyze
 from nasbox.model.build import build_model
 from nasbox.spaces import get_space
 from nasbox.supernet import CellSupernet, OneShotSpace, SubnetMismatch, recalibrate
-from nasbox.supernet.train import OneShotTraining, SupernetConfig, load_supernet, resolve, train_supernet
+from nasbox.supernet.checkpoint import load_supernet
+from nasbox.supernet.train import OneShotTraining, SupernetConfig, resolve, train_supernet
 
 SHAPE = (3, 16, 16)
 ARGS = {"channels": 4, "cells": 2}

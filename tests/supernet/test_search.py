@@ -21,7 +21,9 @@ from nasbox.spaces import get_space
 from nasbox.study.schema import Attr, TrialStatus, trial_status
 from nasbox.study.storage import open_study
 from nasbox.supernet import recalibrate
-from nasbox.supernet.train import SupernetConfig, calibration_batches, load_supernet, train_supernet
+from nasbox.supernet.checkpoint import load_supernet
+from nasbox.supernet.train import SupernetConfig, train_supernet
+from nasbox.supernet.weights import calibration_batches
 from nasbox.train.brief import evaluate
 from tests.supernet.test_weights import SHAPE, SMALL
 

@@ -10,7 +10,8 @@ import torch
 from nasbox.data import load_dataset
 from nasbox.spaces import get_space
 from nasbox.supernet import ElasticSpace
-from nasbox.supernet.train import SandwichTraining, SupernetConfig, load_supernet, resolve, train_supernet
+from nasbox.supernet.checkpoint import load_supernet
+from nasbox.supernet.train import SandwichTraining, SupernetConfig, resolve, train_supernet
 from nasbox.train.checkpoint import CheckpointError
 from tests.supernet.test_weights import SHAPE, SMALL
 
