@@ -84,7 +84,8 @@ class InheritedWeights(Evaluator):
     def budget_text(self) -> str:
         figure = measured(self.space_name)
         start = f" from {Path(self.init).name}'s" if self.init else ""
-        return (f"inherited weights of {self.path.parent.name} ({self.epoch} epochs{start}), BatchNorm recalibrated on "
+        epochs = f"{self.epoch} epoch{'s' * (self.epoch != 1)}{start}"
+        return (f"inherited weights of {self.path.parent.name} ({epochs}), BatchNorm recalibrated on "
                 f"{self.images} images" + (f"; measured: {figure.text()}" if figure else ""))
 
     def facts(self) -> dict[str, Any]:

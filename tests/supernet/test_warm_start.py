@@ -12,6 +12,7 @@ import torch
 
 from nasbox.cli import main
 from nasbox.data import load_dataset
+from nasbox.evaluate import EvalContext, make_evaluator
 from nasbox.spaces import get_space
 from nasbox.supernet import CellSupernet, OneShotSpace
 from nasbox.supernet.checkpoint import load_supernet
@@ -89,6 +90,11 @@ def test_a_warm_started_run_trains_on_and_resumes_bit_identical(tmp_path, traine
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     # it started where the trained supernet was, not where a random initialisation is
     assert whole.history[0]["loss"] < cold.history[0]["loss"] - 0.2
+    # a search scored by it says where it started
+    context = EvalContext(data, torch.device("cpu"), None, 1, 16, 0.1, False, 0, argument=str(tmp_path / "whole"),
+                          space=space.bind(SHAPE, 5))
+    text = make_evaluator(f"supernet:{tmp_path / 'whole'}", context).budget_text()
+    assert f"inherited weights of whole (2 epochs from {trained.name}'s)" in text
     # without the checkpoint's --init it is another run: not resumed
     with pytest.raises(CheckpointError, match=f"trained with init='{trained}' \\(now ''\\)"):
         train_supernet(space, data, SupernetConfig(**{**config.__dict__, "init": ""}), tmp_path / "whole", device="cpu")
