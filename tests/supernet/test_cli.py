@@ -75,7 +75,7 @@ def test_a_one_shot_nb201_supernet_trains_and_a_search_scores_its_paths(tmp_path
     assert len(scored) == 3 and all(0 <= t.user_attrs[Attr.ACCURACY] <= 1 for t in scored if Attr.ACCURACY in t.user_attrs)
     report = " ".join((tmp_path / "nb" / "report.md").read_text().split())
     assert "One-shot choices (every edge holds every op)" in report and "mean of 3 random subnets" in report
-    low, high = measured("nb201").tau  # the benchmark's 10- and 40-epoch supernets
+    low, high = measured("nb201").tau  # the lowest and highest of the benchmark's supernets
     assert f"as nasbox's benchmark measured it: Kendall's τ {low:+.2f} to {high:+.2f} against" in report
 
 
