@@ -241,7 +241,7 @@ def _supernet_command(sub: Any) -> None:
                    help="with --few-shot: the epoch after which the sub-supernets train apart (default 0: from the start)")
     t.add_argument("--init", metavar="PATH", default="",
                    help="start from the weights of this trained supernet (a folder or checkpoint of the same space, "
-                        "bounds and data) with a schedule of its own: to train it longer, or to split it into few-shot "
+                        "bounds and data shape) with a schedule of its own: to train it longer, or to split it into few-shot "
                         "sub-supernets that fine-tune it (--few-shot PARAM --split-epoch 0)")
     t.add_argument("--affine-bn", action="store_true",
                    help="cell spaces: the edges' BatchNorms learn a scale and shift (default: not)")
