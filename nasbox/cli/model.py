@@ -17,7 +17,7 @@ from nasbox.spaces import get_space, parse_space_args
 from nasbox.study.schema import StudyAttr
 from nasbox.study.storage import open_study
 from nasbox.supernet import ElasticSpace
-from nasbox.supernet.train import SupernetConfig, resolve, train_supernet
+from nasbox.supernet.train import SupernetConfig, prepare, train_supernet
 from nasbox.train.checkpoint import CHECKPOINT_NAME
 from nasbox.train.full import FullTrainConfig, full_train
 from nasbox.zoo import get_zoo
@@ -164,8 +164,9 @@ def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
                             paths=args.paths, accumulate=args.accumulate, distill=not args.no_distill,
                             affine_bn=args.affine_bn, split=args.few_shot, split_epoch=args.split_epoch,
                             calibration_images=args.calibration_images, init=args.init)
-    # refuses a space with choices that are not elastic, or options of the other kind, before any training
-    shared, resolved = resolve(space, config)
+    # refuses a space with choices that are not elastic, options of the other kind, or a wrong --init, before any
+    # training and before the lines that say what will be trained
+    _, shared, resolved = prepare(space, data, config)
     out = Path(args.reports_dir) / "supernets" / (args.name or f"{space.name}-{data.spec.name}")
     command = "nasbox " + shlex.join(_rerun_argv(argv))
     if isinstance(shared, ElasticSpace):

@@ -45,12 +45,21 @@ def check_init(config: SupernetConfig, input_shape: tuple[int, ...], num_classes
               "kind": kind[ck.config.get("sampling") in ONE_SHOT_SAMPLING], "affine BatchNorm": ck.config.get("affine_bn")}
     mine = {"space": config.space, "bounds": config.space_bounds, "input shape": tuple(input_shape),
             "classes": num_classes, "kind": kind[config.sampling in ONE_SHOT_SAMPLING], "affine BatchNorm": config.affine_bn}
-    diff = [f"{key} {theirs[key]} (here {mine[key]})" for key in mine if theirs[key] != mine[key]]
+    diff = [_differs(key, theirs[key], mine[key]) for key in mine if theirs[key] != mine[key]]
     if diff:
         raise CheckpointError(f"--init {config.init} is a supernet of another {'; '.join(diff)}")
     if ck.config.get("split"):
         raise CheckpointError(f"--init {config.init} is a few-shot supernet (split on {ck.config['split']}); start "
                               "from an unsplit one")
+
+
+def _differs(key: str, theirs: object, mine: object) -> str:
+    """What differs of one setting; of the space's bounds (JSON objects), only the bounds that differ."""
+    if key == "bounds" and isinstance(theirs, str) and isinstance(mine, str):
+        a, b = json.loads(theirs), json.loads(mine)
+        keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        return f"bounds {', '.join(f'{k}={a.get(k)!r} (here {b.get(k)!r})' for k in keys)}"
+    return f"{key} {theirs} (here {mine})"
 
 
 def warm_start(supernet: Supernet | CellSupernet, init: str) -> None:

@@ -48,7 +48,7 @@ from nasbox.train.checkpoint import Checkpoint
 from nasbox.train.full import FullTrainConfig, FullTrainResult, Training, full_train
 from nasbox.train.recipe import Recipe
 
-__all__ = ["OneShotTraining", "SandwichTraining", "SupernetConfig", "load_supernet", "resolve", "space_spec",
+__all__ = ["OneShotTraining", "SandwichTraining", "SupernetConfig", "load_supernet", "prepare", "resolve", "space_spec",
            "train_supernet"]
 
 #: the sampling of each kind of supernet when it is ``auto`` (one-shot: what ranked best in bench/RESULTS.md)
@@ -286,18 +286,32 @@ def train_supernet(space: SearchSpace, data: Data, config: SupernetConfig, out_d
         SpaceError: the space has a choice that is not elastic, or none that is.
         CheckpointError: ``out_dir`` holds another run (another space, bounds, recipe or data).
     """
-    space = space.bind(data.spec.input_shape, data.spec.num_classes)
-    shared, config = resolve(space, config)
-    config = dataclasses.replace(config, space=space_spec(space),
-                                 space_bounds=json.dumps(space.bounds(), sort_keys=True))
-    if config.init:  # refused before the run's folder is made; named as one folder however it was written
-        config = dataclasses.replace(config, init=init_folder(config.init))
-        check_init(config, space.input_shape, space.num_classes)
+    space, shared, config = prepare(space, data, config)
     if isinstance(shared, OneShotSpace):
         return full_train(shared.arch, data, config, out_dir, training=OneShotTraining(shared, config),
                           source=f"{SUPERNET_SOURCE} of {space.name} (one-shot, {config.sampling} paths)", **options)
     return full_train(shared.largest(), data, config, out_dir, training=SandwichTraining(shared, config),
                       source=f"{SUPERNET_SOURCE} of {space.name}", **options)
+
+
+def prepare(space: SearchSpace, data: Data, config: SupernetConfig
+            ) -> tuple[SearchSpace, ElasticSpace | OneShotSpace, SupernetConfig]:
+    """``space`` bound to ``data``, what shares weights in it and ``config`` resolved for it (:func:`resolve`), with
+    the space's spec and bounds; an ``init`` named as one absolute folder however it was written, and checked
+    (before anything is trained or any folder made).
+
+    Raises:
+        SpaceError, ConfigError: as :func:`resolve`.
+        CheckpointError: ``init`` is no unsplit supernet of this space, bounds, kind and data shape.
+    """
+    space = space.bind(data.spec.input_shape, data.spec.num_classes)
+    shared, config = resolve(space, config)
+    config = dataclasses.replace(config, space=space_spec(space),
+                                 space_bounds=json.dumps(space.bounds(), sort_keys=True))
+    if config.init:
+        config = dataclasses.replace(config, init=init_folder(config.init))
+        check_init(config, space.input_shape, space.num_classes)
+    return space, shared, config
 
 
 def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | OneShotSpace, SupernetConfig]:

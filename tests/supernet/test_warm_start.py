@@ -5,6 +5,7 @@ space, bounds or kind, or a split one, is refused in one line."""
 from __future__ import annotations
 
 import random
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -123,7 +124,7 @@ def test_a_checkpoint_older_than_a_setting_resumes_as_the_settings_default():
 
 
 @pytest.mark.parametrize(("space", "args", "shape", "match"), [
-    ("nb201", {**ARGS, "channels": 8}, SHAPE, "another bounds"),
+    ("nb201", {**ARGS, "channels": 8}, SHAPE, r"another bounds channels=4 \(here 8\)$"),
     ("nb201", ARGS, (3, 8, 8), r"another input shape \(3, 16, 16\) \(here \(3, 8, 8\)\)"),
     ("mobilenet", SMALL["mobilenet"], SHAPE, r"another space nb201 .*kind one-shot \(here elastic\)"),
 ])
@@ -166,9 +167,13 @@ def test_an_elastic_supernet_warm_starts_from_one_of_its_space(tmp_path, data):
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
 
 
-def test_the_cli_refuses_an_init_that_is_no_supernet_in_one_line(tmp_path, capsys):
-    argv = ["supernet", "train", "--space", "nb201", "--space-arg", "channels=4", "--space-arg", "cells=1",
+@pytest.mark.parametrize(("which", "says"), [("missing", "missing"),
+                                             ("trained", r"another bounds channels=4 \(here 8\); input shape \(3, 16, 16\)")])
+def test_the_cli_refuses_a_wrong_init_in_one_line_before_saying_what_it_would_train(tmp_path, capsys, trained, which,
+                                                                                    says):
+    argv = ["supernet", "train", "--space", "nb201", "--space-arg", "channels=8", "--space-arg", "cells=1",
             "--dataset", "synthetic", "--subset", "120", "--epochs", "1", "--reports-dir", str(tmp_path)]
-    code = main([*argv, "--init", str(tmp_path / "missing")])
-    err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "missing" in err, err
+    code = main([*argv, "--init", str(trained if which == "trained" else tmp_path / "missing")])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and re.search(says, err.strip()), err
+    assert "supernet of nb201" not in out and not (tmp_path / "supernets").exists(), out
