@@ -16,8 +16,10 @@
         --data-dir /tmp/cifar --subset 20000 --space-arg cells=1 --epochs 20 --sampling fair \\
         --cells 500 --out /tmp/nb201-sn --json bench/runs/supernet-nb201-X.json
 
-``--json`` writes the figures and every scored cell (arch, estimate, params, whether connected, seconds), not the
-table's accuracies (join them from ``--table`` by arch).
+The figures include Kendall's tau among the 100 cells the table ranks highest and, per op, how much the
+estimates over- or underrate cells that hold it. ``--json`` writes the figures and every scored cell (arch,
+estimate, params, whether connected, seconds), not the table's accuracies (join them from ``--table`` by arch);
+``--figures-of RUN.json`` prints a run's figures again from it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import argparse
 import csv
 import json
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -44,21 +47,23 @@ from nasbox.supernet.weights import calibration_batches
 from nasbox.train.brief import evaluate
 
 
+def ranks(values: list[float]) -> list[float]:
+    """Ranks from 0, ties sharing their average rank."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2
+        i = j + 1
+    return out
+
+
 def spearman(x: list[float], y: list[float]) -> float | None:
     """Spearman's rho: Pearson's correlation of the ranks (ties: average ranks)."""
-    def ranks(v: list[float]) -> list[float]:
-        order = sorted(range(len(v)), key=v.__getitem__)
-        out = [0.0] * len(v)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and v[order[j + 1]] == v[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                out[order[k]] = (i + j) / 2
-            i = j + 1
-        return out
-
     rx, ry = ranks(x), ranks(y)
     mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
     cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
@@ -145,15 +150,29 @@ def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, f
     return scored
 
 
+TOP = 100  # the cells the table ranks highest, where a search's choice is made
+
+
 def correlations(scored: list[dict]) -> dict:
     out = {}
-    for label, cells in (("all", scored), ("connected", [c for c in scored if c["connected"]])):
+    best = sorted(scored, key=lambda c: -c["table"])[:TOP] if len(scored) >= 2 * TOP else []
+    connected = [c for c in scored if c["connected"]]
+    for label, cells in (("all", scored), ("connected", connected), (f"top{TOP}", best)):
+        if not cells:
+            continue
         table = [c["table"] for c in cells]
         for key in ("estimate", "params"):
             values = [float(c[key]) for c in cells]
             out[f"tau_{key}_{label}"] = kendall_tau(values, table)
             out[f"rho_{key}_{label}"] = spearman(values, table)
         out[f"cells_{label}"] = len(cells)
+    # which operations the estimates favour: Spearman's rho of a cell's count of an op with how many places the
+    # estimate ranks it above the table (connected cells; > 0: cells with more of it are overrated)
+    residual = [a - b for a, b in zip(ranks([c["estimate"] for c in connected]),
+                                      ranks([c["table"] for c in connected]), strict=True)]
+    ops = sorted({op for c in connected for op in re.findall(r"\|([a-z0-9_]+)~\d", c["arch"])})
+    out["overrated_by_op"] = {op: spearman([float(len(re.findall(rf"\|{op}~", c["arch"]))) for c in connected],
+                                           residual) for op in ops}
     return out
 
 
@@ -163,6 +182,11 @@ def show(figures: dict) -> None:
           f"{figures['cells_connected']} connected); Spearman {figures['rho_estimate_all']:+.3f}", flush=True)
     print(f"baseline, parameter count: tau {figures['tau_params_all']:+.3f} ({figures['tau_params_connected']:+.3f} "
           f"connected); Spearman {figures['rho_params_all']:+.3f}", flush=True)
+    if f"tau_estimate_top{TOP}" in figures:
+        print(f"among the {TOP} cells the table ranks highest: tau {figures[f'tau_estimate_top{TOP}']:+.3f} "
+              f"(parameter count {figures[f'tau_params_top{TOP}']:+.3f})", flush=True)
+    print("over- (+) or underrated (-) with each op, Spearman of its count with the rank error: " + ", ".join(
+        f"{op} {rho:+.2f}" for op, rho in figures["overrated_by_op"].items() if rho is not None), flush=True)
     print(f"scoring: {figures['scoring']['per_cell_s']:.2f} s per cell (median), "
           f"{figures['scoring']['cpu_s'] / 60:.1f} CPU min, {figures['scoring']['wall_s'] / 60:.1f} min wall in all",
           flush=True)
@@ -201,7 +225,14 @@ def main() -> None:
                    help="BatchNorm statistics a path is scored with: recalibrated (the search's), the supernet's "
                         "running ones, or each validation batch's own (batches of 500)")
     p.add_argument("--json")
+    p.add_argument("--figures-of", metavar="JSON", help="print the figures of a run's --json again (with those added "
+                                                          "since), joined with --table; nothing is trained or scored")
     args = p.parse_args()
+    if args.figures_of:
+        run = json.loads(Path(args.figures_of).read_text())
+        accuracy = dict(read_table(Path(args.table), 0, 0))
+        show({**run, **correlations([{**c, "table": accuracy[c["arch"]]} for c in run["cells"]])})
+        return
     device = resolve_device(args.device)
     data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, val_fraction=args.val_fraction,
                         seed=0)

@@ -43,3 +43,27 @@ def test_the_nb201_benchmark_ranks_a_table_of_its_own(tmp_path):
     bound = get_space("nb201", input_shape=(3, 32, 32), num_classes=10, args={"channels": 4, "cells": 1})
     params = [analyze(bound.parse_arch(a)).params for a, _ in rows]
     assert figures["tau_params_all"] == pytest.approx(kendall_tau(params, accuracy))
+
+
+def test_figures_of_a_run_name_where_the_estimates_err(tmp_path):
+    """``--figures-of`` recomputes a run's figures from its JSON: the tau among the table's best 100 cells, and
+    the op whose count the estimates reward beyond the table (here skip connections, by construction)."""
+    space = get_space("nb201", input_shape=(3, 32, 32), num_classes=10, args={"channels": 4, "cells": 1})
+    rng = random.Random(1)
+    archs = sorted({space.arch_string(space.sample_random(rng)[1]) for _ in range(400)})[:240]
+    table = {a: 80 + 2 * a.count("nor_conv_3x3") - a.count("skip_connect") + rng.random() for a in archs}
+    cells = [{"arch": a, "estimate": table[a] + 3 * a.count("skip_connect") + 2 * rng.random(),
+              "params": analyze(space.parse_arch(a)).params, "connected": True, "seconds": 0.1} for a in archs]
+    (tmp_path / "table.csv").write_text("arch,accuracy\n" + "".join(f"{a},{table[a]!r}\n" for a in archs))
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"scoring": {"per_cell_s": 0.1, "cpu_s": 24.0, "wall_s": 24.0}, "cells": cells}))
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "supernet_nb201.py"), "--table",
+                           str(tmp_path / "table.csv"), "--figures-of", str(run)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    best = sorted(archs, key=lambda a: -table[a])[:100]
+    top = kendall_tau([next(c["estimate"] for c in cells if c["arch"] == a) for a in best], [table[a] for a in best])
+    assert f"among the 100 cells the table ranks highest: tau {top:+.3f}" in done.stdout, done.stdout
+    errors = dict(part.rsplit(" ", 1) for part in done.stdout.split("rank error: ")[1].splitlines()[0].split(", "))
+    assert float(errors["skip_connect"]) > 0.3 and max(errors, key=lambda op: float(errors[op])) == "skip_connect"
+    assert float(errors["nor_conv_3x3"]) < 0
