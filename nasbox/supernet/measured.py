@@ -44,8 +44,8 @@ MEASURED: dict[str, Measured] = {
                       "epochs of an 18,000-image CIFAR-10 subset", "python bench/supernet_nb201.py"),
     "mobilenet": Measured((0.31, 0.39), "the mean of two 4-epoch standalone trainings of 20 random subnets, which "
                           "agree to +0.69 (0.45-0.56 of it)",
-                          "a narrowed mobilenet on a 5,000-image CIFAR-10 subset, 8-epoch sandwich-rule supernets with "
-                          "and without progressive shrinking and a 24-epoch one with it", "python bench/supernet.py"),
+                          "a narrowed mobilenet on a 5,000-image CIFAR-10 subset, 8- and 24-epoch sandwich-rule "
+                          "supernets, each with and without progressive shrinking", "python bench/supernet.py"),
     "resnet": Measured((0.37, 0.47), "the mean of two 4-epoch standalone trainings of 20 random subnets, which agree "
                        "to +0.50 (0.74-0.96 of it)",
                        "a narrowed resnet on a 5,000-image CIFAR-10 subset, an 8-epoch supernet with progressive "
