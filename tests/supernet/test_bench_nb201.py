@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from nasbox.model.analysis import analyze
@@ -53,7 +54,10 @@ def test_figures_of_a_run_name_where_the_estimates_err(tmp_path):
     archs = sorted({space.arch_string(space.sample_random(rng)[1]) for _ in range(400)})[:240]
     table = {a: 80 + 2 * a.count("nor_conv_3x3") - a.count("skip_connect") + rng.random() for a in archs}
     cells = [{"arch": a, "estimate": table[a] + 3 * a.count("skip_connect") + 2 * rng.random(),
-              "params": analyze(space.parse_arch(a)).params, "connected": True, "seconds": 0.1} for a in archs]
+              "params": analyze(space.parse_arch(a)).params, "connected": i % 8 != 0, "seconds": 0.1}
+             for i, a in enumerate(archs)]
+    for c in cells[::8]:  # disconnected cells (as the runs mark them), estimated wrongly the other way: left out
+        c["estimate"] = table[c["arch"]] - 20 * c["arch"].count("skip_connect")
     (tmp_path / "table.csv").write_text("arch,accuracy\n" + "".join(f"{a},{table[a]!r}\n" for a in archs))
     run = tmp_path / "run.json"
     run.write_text(json.dumps({"scoring": {"per_cell_s": 0.1, "cpu_s": 24.0, "wall_s": 24.0}, "cells": cells}))
@@ -67,3 +71,8 @@ def test_figures_of_a_run_name_where_the_estimates_err(tmp_path):
     errors = dict(part.rsplit(" ", 1) for part in done.stdout.split("rank error: ")[1].splitlines()[0].split(", "))
     assert float(errors["skip_connect"]) > 0.3 and max(errors, key=lambda op: float(errors[op])) == "skip_connect"
     assert float(errors["nor_conv_3x3"]) < 0
+    connected = pd.DataFrame([c for c in cells if c["connected"]])  # pandas' ranks and Spearman, independently
+    residual = connected["estimate"].rank() - connected["arch"].map(table).rank()
+    for op in ("skip_connect", "avg_pool_3x3"):
+        count = connected["arch"].map(lambda a, op=op: a.count(op))
+        assert float(errors[op]) == pytest.approx(count.corr(residual, method="spearman"), abs=0.006)
