@@ -105,29 +105,30 @@ def train(args: argparse.Namespace, space, data, device) -> dict:
             "train_images": len(data.train), "val_images": len(data.val)}
 
 
-def batch_statistics(evaluator, arch, batch_size: int = 500) -> float:
+def batch_statistics(member, data, device, arch, batch_size: int = 500) -> float:
     """Validation accuracy with every BatchNorm normalising by its batch's statistics (no running ones)."""
-    model = evaluator.supernet.extract(arch)
+    model = member.supernet.extract(arch)
     model.eval()
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.train()
     correct = 0
-    with torch.no_grad(), torch.autocast(evaluator.device.type, dtype=torch.bfloat16, enabled=evaluator.bf16):
-        for x, y in eval_batches(evaluator.data.val, evaluator.data.spec, batch_size, device=evaluator.device,
-                                 channels_last=evaluator.channels_last):
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=member.bf16):
+        for x, y in eval_batches(data.val, data.spec, batch_size, device=device, channels_last=member.channels_last):
             correct += int((model(x).argmax(1) == y).sum())
-    return correct / len(evaluator.data.val)
+    return correct / len(data.val)
 
 
 def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, float]]) -> list[dict]:
     context = EvalContext(data.to(device), device, None, 1, args.batch_size, args.lr, False, args.seed,
                           argument=str(args.out), space=space)
     evaluator = make_evaluator(f"supernet:{args.out}", context)
+    member = evaluator.members[0]
+    data = context.data
     if args.recalibrate_on:  # another calibration set than the supernet's (an ablation of its size)
-        evaluator.images = args.recalibrate_on
-        evaluator.calibration = calibration_batches(evaluator.data.train, data.spec, args.recalibrate_on,
-                                                    seed=args.seed, channels_last=evaluator.channels_last)
+        member.images = args.recalibrate_on
+        member.calibration = calibration_batches(data.train, data.spec, args.recalibrate_on, seed=args.seed,
+                                                 channels_last=member.channels_last)
     scored = []
     for i, (text, accuracy) in enumerate(rows):
         arch = space.parse_arch(text)
@@ -136,10 +137,10 @@ def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, f
         if args.bn == "recalibrate":  # what the search does
             estimate = evaluator.evaluate(Candidate(arch, info, 0)).accuracy
         elif args.bn == "running":  # the supernet's own running statistics, shared by every path
-            estimate = evaluate(evaluator.supernet.extract(arch), evaluator.data.val, data.spec, device=device,
-                                bf16=evaluator.bf16, channels_last=evaluator.channels_last)
+            estimate = evaluate(member.supernet.extract(arch), data.val, data.spec, device=device,
+                                bf16=member.bf16, channels_last=member.channels_last)
         else:
-            estimate = batch_statistics(evaluator, arch)
+            estimate = batch_statistics(member, data, device, arch)
         scored.append({"arch": text, "table": accuracy, "estimate": estimate, "params": info.params,
                        "connected": not any(b.ignores_input() for _, s in arch.named_stages() for b in s.blocks),
                        "seconds": time.perf_counter() - t0})
@@ -174,6 +175,22 @@ def correlations(scored: list[dict]) -> dict:
     out["overrated_by_op"] = {op: spearman([float(len(re.findall(rf"\|{op}~", c["arch"]))) for c in connected],
                                            residual) for op in ops}
     return out
+
+
+def figures_of(runs: list[dict], accuracy: dict[str, float]) -> dict:
+    """The figures of committed runs' cells joined with the table; of several runs, of the mean of their estimates
+    (cell by cell; they must have scored the same cells) and the scoring and training costs summed."""
+    first = runs[0]
+    if any([c["arch"] for c in r["cells"]] != [c["arch"] for c in first["cells"]] for r in runs):
+        raise SystemExit("the runs scored different cells: an ensemble's figures need the same --cells and --cells-seed")
+    cells = [{**c, "estimate": sum(r["cells"][i]["estimate"] for r in runs) / len(runs), "table": accuracy[c["arch"]]}
+             for i, c in enumerate(first["cells"])]
+    run = dict(first)
+    if len(runs) > 1:
+        print(f"the mean of {len(runs)} runs' estimates; their training {sum(r['supernet']['cpu_s'] for r in runs) / 60:.1f} "
+              f"CPU min in all", flush=True)
+        run["scoring"] = {key: sum(r["scoring"][key] for r in runs) for key in ("cpu_s", "wall_s", "per_cell_s")}
+    return {**run, **correlations(cells)}
 
 
 def show(figures: dict) -> None:
@@ -225,13 +242,14 @@ def main() -> None:
                    help="BatchNorm statistics a path is scored with: recalibrated (the search's), the supernet's "
                         "running ones, or each validation batch's own (batches of 500)")
     p.add_argument("--json")
-    p.add_argument("--figures-of", metavar="JSON", help="print the figures of a run's --json again (with those added "
-                                                          "since), joined with --table; nothing is trained or scored")
+    p.add_argument("--figures-of", metavar="JSON", nargs="+",
+                   help="print the figures of a run's --json again (with those added since), joined with --table; "
+                        "nothing is trained or scored. Several runs that scored the same cells: the figures of the mean "
+                        "of their estimates, which is what --evaluator supernet:A,B,... scores with their supernets")
     args = p.parse_args()
     if args.figures_of:
-        run = json.loads(Path(args.figures_of).read_text())
         accuracy = dict(read_table(Path(args.table), 0, 0))
-        show({**run, **correlations([{**c, "table": accuracy[c["arch"]]} for c in run["cells"]])})
+        show(figures_of([json.loads(Path(f).read_text()) for f in args.figures_of], accuracy))
         return
     device = resolve_device(args.device)
     data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, val_fraction=args.val_fraction,

@@ -249,6 +249,9 @@ def _supernet_command(sub: Any) -> None:
                    help="sandwich: train every subnet on the labels instead of the largest's predictions")
     t.add_argument("--calibration-images", type=int_at_least(1), default=256, metavar="N",
                    help="training images BatchNorm statistics are re-estimated on before a subnet is scored")
+    t.add_argument("--data-seed", type=seed, metavar="N",
+                   help="seed of the data split (default: --seed): supernets to be averaged (--evaluator "
+                        "supernet:A,B) share one split and differ in --seed")
     t.add_argument("--reports-dir", default="reports", help="the supernet folder goes under <reports-dir>/supernets/")
 
 

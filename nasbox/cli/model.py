@@ -150,7 +150,8 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
 def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
     """``nasbox supernet train``: the supernet of a space, into ``<reports-dir>/supernets/<name>``."""
     console = _console()
-    options = {"name": args.dataset or "mnist5k", "seed": args.seed}
+    data_seed = args.seed if args.data_seed is None else args.data_seed
+    options = {"name": args.dataset or "mnist5k", "seed": data_seed}
     for key in ("data_dir", "subset", "val_fraction"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
@@ -202,7 +203,7 @@ def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
     space_args = " ".join(f"--space-arg {shlex.quote(a)}" for a in args.space_arg)
     data_args = "".join(f" --{key.replace('_', '-')} {shlex.quote(str(getattr(args, key)))}"  # the same split
                         for key in ("data_dir", "subset", "val_fraction") if getattr(args, key) is not None)
-    data_args += f" --seed {args.seed}" if args.seed else ""
+    data_args += f" --seed {data_seed}" if data_seed else ""
     console.print(f"search its subnets with:\n  nasbox search --space {args.space} {space_args} --dataset "
                   f"{data.spec.name}{data_args} --evaluator supernet:{out} --budget 500 --confirm 5", soft_wrap=True)
     return 0

@@ -8,6 +8,10 @@ parameters stay analytic and latency is measured (or predicted) as for any candi
 samplers and the report work unchanged. The search must use the supernet's space, bounds and data split
 (checked). A candidate that is no subnet of it fails with its reason; the search goes on.
 
+``--evaluator supernet:PATH,PATH,...`` scores with several supernets of the same space, bounds and data (trained
+with other seeds, say) and takes the mean of their estimates: a supernet's seed alone moves how well its estimates
+rank (``bench/RESULTS.md``), and the mean of a few cancels part of that, at the cost of training each.
+
 ``nasbox search --confirm K`` then trains the K best non-dominated subnets standalone (brief training) in
 the same study, so that the report can set estimated against confirmed accuracy. Where nasbox's benchmarks
 measured how well a space's supernet ranks (:mod:`nasbox.supernet.measured`), the search's start line and the
@@ -33,18 +37,10 @@ from nasbox.train.recipe import TrainConfig, numerics
 __all__ = ["InheritedWeights"]
 
 
-@register_evaluator("supernet")
-class InheritedWeights(Evaluator):
-    """Scores a candidate with the weights it inherits from a supernet, after BatchNorm recalibration."""
+class _Member:
+    """One supernet of the evaluator: its weights, checked against the search, and its calibration images."""
 
-    name: ClassVar[str] = "supernet"
-    supports_rungs: ClassVar[bool] = False
-
-    def __init__(self, context: EvalContext) -> None:
-        if not context.argument:
-            raise ConfigError("the supernet evaluator needs a supernet: --evaluator supernet:PATH (a folder or "
-                              "checkpoint.pt of 'nasbox supernet train')")
-        path = Path(context.argument).expanduser()
+    def __init__(self, path: Path, context: EvalContext) -> None:
         self.supernet, ck = load_supernet(path)
         self.path = ck.path
         space = self.supernet.sharing.space
@@ -64,42 +60,105 @@ class InheritedWeights(Evaluator):
                               f"the search has {spec.name}, {spec.train_size} / {spec.val_size}): its weights may "
                               "have seen the search's validation images; search with its --dataset, --subset, "
                               "--val-fraction and --seed")
-        self.data, self.device = context.data, context.device
-        self.supernet.to(self.device)
+        self.supernet.to(context.device)
         recipe = TrainConfig(epochs=1, amp=ck.config.get("amp", "auto"),
                              channels_last=ck.config.get("channels_last", "auto"))
-        self.bf16, self.channels_last = numerics(recipe, self.device)
+        self.bf16, self.channels_last = numerics(recipe, context.device)
         self.images = int(ck.config["calibration_images"])
-        self.calibration = calibration_batches(self.data.train, spec, self.images, seed=int(ck.config["seed"]),
+        self.calibration = calibration_batches(context.data.train, spec, self.images, seed=int(ck.config["seed"]),
                                                channels_last=self.channels_last)
         self.epoch, self.history, self.command = ck.epoch, ck.history, ck.command
         self.init = ck.config.get("init") or ""  # the supernet it started from (--init)
         self.space_name, self.sampling = space.name, ck.config.get("sampling", "sandwich")
         self.digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
+    @property
+    def name(self) -> str:
+        return self.path.parent.name
+
+    def score(self, arch: Any, context: EvalContext) -> float:
+        return score_subnet(self.supernet, arch, self.calibration, context.data, device=context.device,
+                            bf16=self.bf16, channels_last=self.channels_last)  # SubnetMismatch: a failed trial
+
+
+def supernet_paths(argument: str) -> list[Path]:
+    """The supernets ``supernet:ARG`` names: one path, or several separated by commas (a path that exists as
+    written is one, commas and all).
+
+    Raises:
+        ConfigError: no path, or one named twice.
+    """
+    if Path(argument).expanduser().exists():
+        return [Path(argument).expanduser()]
+    paths = [Path(a.strip()).expanduser() for a in argument.split(",")]
+    if any(not str(a).strip() or a == Path() for a in paths):
+        raise ConfigError(f"--evaluator supernet:{argument} has an empty path; separate the supernets' paths with "
+                          "single commas")
+    seen = [p.resolve() for p in paths]
+    twice = next((p for i, p in enumerate(paths) if seen[i] in seen[:i]), None)
+    if twice is not None:
+        raise ConfigError(f"--evaluator supernet:{argument} names {twice} twice; each supernet counts once in the mean")
+    return paths
+
+
+@register_evaluator("supernet")
+class InheritedWeights(Evaluator):
+    """Scores a candidate with the weights it inherits from a supernet, after BatchNorm recalibration; with
+    several supernets (``supernet:A,B``), the mean of their estimates."""
+
+    name: ClassVar[str] = "supernet"
+    supports_rungs: ClassVar[bool] = False
+
+    def __init__(self, context: EvalContext) -> None:
+        if not context.argument:
+            raise ConfigError("the supernet evaluator needs a supernet: --evaluator supernet:PATH (a folder or "
+                              "checkpoint.pt of 'nasbox supernet train'; several, separated by commas, are averaged)")
+        self.context = context
+        self.members = [_Member(path, context) for path in supernet_paths(context.argument)]
+        first = self.members[0]
+        self.supernet, self.path, self.space_name = first.supernet, first.path, first.space_name
+
     def fidelity(self) -> dict[str, Any]:
-        return {"evaluator": self.name, "supernet": self.path.parent.name, "supernet_sha256": self.digest,
-                "supernet_epochs": self.epoch, "calibration_images": self.images}
+        def joined(values: list[Any]) -> Any:
+            return values[0] if len(values) == 1 else ",".join(str(v) for v in values)
+        ms = self.members
+        return {"evaluator": self.name, "supernet": joined([m.name for m in ms]),
+                "supernet_sha256": joined([m.digest for m in ms]), "supernet_epochs": joined([m.epoch for m in ms]),
+                "calibration_images": joined([m.images for m in ms])}
 
     def budget_text(self) -> str:
         figure = measured(self.space_name)
-        start = f" from {Path(self.init).name}'s" if self.init else ""
-        epochs = f"{self.epoch} epoch{'s' * (self.epoch != 1)}{start}"
-        return (f"inherited weights of {self.path.parent.name} ({epochs}), BatchNorm recalibrated on "
-                f"{self.images} images" + (f"; measured: {figure.text()}" if figure else ""))
+
+        def one(m: _Member) -> str:
+            start = f" from {Path(m.init).name}'s" if m.init else ""
+            return f"{m.name} ({m.epoch} epoch{'s' * (m.epoch != 1)}{start})"
+        ms = self.members
+        source = (f"inherited weights of {one(ms[0])}" if len(ms) == 1 else
+                  f"the mean of {len(ms)} supernets' estimates from inherited weights ({', '.join(map(one, ms))})")
+        images = sorted({m.images for m in ms})
+        return (f"{source}, BatchNorm recalibrated on {'/'.join(map(str, images))} images"
+                + (f"; measured: {figure.text()}" if figure else ""))
 
     def facts(self) -> dict[str, Any]:
         figure = measured(self.space_name)
-        return {"path": str(self.path), "epochs": self.epoch, "history": self.history, "command": self.command,
-                "train_seconds": sum(h.get("seconds", 0.0) for h in self.history),
-                "kind": "one-shot" if isinstance(self.supernet, CellSupernet) else "elastic",
-                "sampling": self.sampling, "largest": self.supernet.arch.encode(),
-                "elastic": self.supernet.sharing.describe(), "measured": figure.text() if figure else None,
-                "measured_tau": list(figure.tau) if figure else None}
+        ms = self.members
+        first = ms[0]
+        facts = {"path": ", ".join(str(m.path) for m in ms), "epochs": first.epoch, "history": first.history,
+                 "command": first.command,
+                 "train_seconds": sum(h.get("seconds", 0.0) for m in ms for h in m.history),
+                 "kind": "one-shot" if isinstance(first.supernet, CellSupernet) else "elastic",
+                 "sampling": first.sampling, "largest": first.supernet.arch.encode(),
+                 "elastic": first.supernet.sharing.describe(), "measured": figure.text() if figure else None,
+                 "measured_tau": list(figure.tau) if figure else None}
+        if len(ms) > 1:
+            facts["supernets"] = len(ms)
+        return facts
 
     def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:
         candidate.model = None  # the search's freshly initialised module (for its latency) is not needed
         t0 = time.perf_counter()
-        accuracy = score_subnet(self.supernet, candidate.arch, self.calibration, self.data, device=self.device,
-                                bf16=self.bf16, channels_last=self.channels_last)  # SubnetMismatch: a failed trial
-        return Evaluation(accuracy, {"eval_seconds": time.perf_counter() - t0})
+        scores = [m.score(candidate.arch, self.context) for m in self.members]
+        details: dict[str, Any] = {"eval_seconds": time.perf_counter() - t0}
+        if len(scores) > 1:
+            details["supernet_estimates"] = scores
+        return Evaluation(sum(scores) / len(scores), details)

@@ -78,7 +78,10 @@ def fidelity_blocks(info: FidelityInfo) -> list[Block]:
     if facts.get("name") == "supernet":
         history = facts.get("history") or []
         last = history[-1] if history else {}
-        trained = (f"trained {facts.get('epochs')} epochs in {minutes(float(facts.get('train_seconds') or 0))} "
+        own = sum(float(h.get("seconds") or 0) for h in history)  # the (first) supernet's own training
+        epochs = facts.get("epochs")
+        trained = (f"trained {epochs} epoch{'' if epochs == 1 else 's'} in "
+                   f"{minutes(own or float(facts.get('train_seconds') or 0))} "
                    f"({last.get('device', 'device not recorded')})")
         accuracies = ""
         if last.get("val_accuracy") is not None and last.get("val_accuracy_smallest") is None:  # one-shot: paths
@@ -91,8 +94,11 @@ def fidelity_blocks(info: FidelityInfo) -> list[Block]:
                   else "Elastic choices")
         trust = (f" How well such estimates rank, as nasbox's benchmark measured it: {facts['measured']}."
                  if facts.get("measured") else "")
-        blocks.append(Block("supernet", f"Accuracy estimated with weights inherited from the supernet "
-                            f"{facts.get('path')}, {trained}{accuracies}. {info.estimated} trials were scored this way, "
+        count = int(facts.get("supernets") or 1)
+        source = (f"with weights inherited from the supernet {facts.get('path')}, {trained}{accuracies}" if count == 1
+                  else f"as the mean of {count} supernets' estimates with inherited weights ({facts.get('path')}; the "
+                       f"first {trained}{accuracies}; {minutes(float(facts.get('train_seconds') or 0))} of training in all)")
+        blocks.append(Block("supernet", f"Accuracy estimated {source}. {info.estimated} trials were scored this way, "
                             f"without training. {shared}: {facts.get('elastic', '-')}.{trust}"))
     if info.pairs:
         tau = "undefined (fewer than 3 pairs, or all equal)" if info.tau is None else f"{info.tau:+.3f}"

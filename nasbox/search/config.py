@@ -103,8 +103,8 @@ class SearchConfig:
                             "NASWOT, jacob_cov) and train only the most promising; the others are kept as 'screened'",
                             check=at_least(0), metavar="K")
     evaluator: str = option("brief", "what scores a candidate: brief (train briefly, default), supernet:PATH "
-                            "(inherited weights of 'nasbox supernet train'), table:FILE.csv (a lookup) or a "
-                            "registered evaluator", check=non_empty, metavar="NAME[:ARG]")
+                            "(inherited weights of 'nasbox supernet train'; supernet:A,B,... the mean of several), "
+                            "table:FILE.csv (a lookup) or a registered evaluator", check=non_empty, metavar="NAME[:ARG]")
     confirm: int = option(0, "after a search with another evaluator, train its K best non-dominated candidates "
                           "standalone (brief training) in the same study, to check the estimates", check=at_least(0),
                           metavar="K")

@@ -24,7 +24,8 @@ TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "macs", "flops", "para
 
 def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     """Every trial of a study: metrics, status, fidelity, device, genotype parameters; a trial the final rung
-    trained fully also its ``final_test_accuracy`` and ``final_epochs``."""
+    trained fully also its ``final_test_accuracy`` and ``final_epochs``; one scored by several supernets each
+    one's estimate (``supernet_estimates``, separated by semicolons)."""
     rows = []
     final = {v.get("trial"): v for k, v in study.user_attrs.items()
              if k.startswith(FINAL_TRIAL) and isinstance(v, dict)}
@@ -43,6 +44,8 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
             "lost": lost_reason(t), "host": worker.get("host"), "pid": worker.get("pid"),
             "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
         }
+        if a.get("supernet_estimates") is not None:  # scored by several supernets: each one's estimate
+            row["supernet_estimates"] = ";".join(f"{x:.6g}" for x in a["supernet_estimates"])
         if t.number in final:
             row.update(final_test_accuracy=final[t.number].get("test_accuracy"), final_epochs=final[t.number].get("epochs"))
         row.update({f"param.{k}": v for k, v in t.params.items()})

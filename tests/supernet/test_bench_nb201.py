@@ -76,3 +76,39 @@ def test_figures_of_a_run_name_where_the_estimates_err(tmp_path):
     for op in ("skip_connect", "avg_pool_3x3"):
         count = connected["arch"].map(lambda a, op=op: a.count(op))
         assert float(errors[op]) == pytest.approx(count.corr(residual, method="spearman"), abs=0.006)
+
+
+def test_figures_of_several_runs_are_those_of_the_mean_of_their_estimates(tmp_path):
+    """``--figures-of A B``: the figures of the cell-by-cell mean of two runs' estimates (what ``supernet:A,B`` scores),
+    here two runs whose opposite errors cancel in the mean; runs of other cells are refused."""
+    space = get_space("nb201", input_shape=(3, 32, 32), num_classes=10, args={"channels": 4, "cells": 1})
+    rng = random.Random(2)
+    archs = sorted({space.arch_string(space.sample_random(rng)[1]) for _ in range(60)})[:40]
+    table = {a: float(i) for i, a in enumerate(archs)}
+    noise = [rng.uniform(-15, 15) for _ in archs]
+    (tmp_path / "table.csv").write_text("arch,accuracy\n" + "".join(f"{a},{table[a]!r}\n" for a in archs))
+    paths = []
+    for sign in (1, -1):
+        cells = [{"arch": a, "estimate": table[a] + sign * e, "params": 100 + (7 * i) % 13, "connected": True, "seconds": 0.1}
+                 for i, (a, e) in enumerate(zip(archs, noise, strict=True))]
+        paths.append(tmp_path / f"run{sign}.json")
+        paths[-1].write_text(json.dumps({"supernet": {"cpu_s": 60.0}, "cells": cells,
+                                         "scoring": {"per_cell_s": 0.1, "cpu_s": 4.0, "wall_s": 4.0}}))
+
+    def figures(*runs):
+        return subprocess.run([sys.executable, str(ROOT / "bench" / "supernet_nb201.py"), "--table",
+                               str(tmp_path / "table.csv"), "--figures-of", *map(str, runs)],
+                              capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+    alone = figures(paths[0])
+    tau_alone = kendall_tau([table[a] + e for a, e in zip(archs, noise, strict=True)], list(table.values()))
+    assert f"against the table: {tau_alone:+.3f} over 40 cells" in alone.stdout and tau_alone < 0.9, alone.stdout
+    both = figures(*paths)
+    assert both.returncode == 0, both.stderr[-2000:]
+    assert "the mean of 2 runs' estimates; their training 2.0 CPU min in all" in both.stdout
+    assert "against the table: +1.000 over 40 cells" in both.stdout, both.stdout  # the errors cancel exactly
+    other = json.loads(paths[1].read_text())
+    other["cells"] = other["cells"][1:]
+    paths[1].write_text(json.dumps(other))
+    refused = figures(*paths)
+    assert refused.returncode != 0 and "scored different cells" in refused.stderr
