@@ -19,7 +19,8 @@
 The figures include Kendall's tau among the 100 cells the table ranks highest and, per op, how much the
 estimates over- or underrate cells that hold it. ``--json`` writes the figures and every scored cell (arch,
 estimate, params, whether connected, seconds), not the table's accuracies (join them from ``--table`` by arch);
-``--figures-of RUN.json`` prints a run's figures again from it.
+``--figures-of RUN.json`` prints a run's figures again from it; ``--figures-of A.json B.json ...`` those of the mean
+of several runs' estimates, which is what ``--evaluator supernet:A,B,...`` scores with their supernets.
 """
 
 from __future__ import annotations
@@ -183,13 +184,24 @@ def figures_of(runs: list[dict], accuracy: dict[str, float]) -> dict:
     first = runs[0]
     if any([c["arch"] for c in r["cells"]] != [c["arch"] for c in first["cells"]] for r in runs):
         raise SystemExit("the runs scored different cells: an ensemble's figures need the same --cells and --cells-seed")
+    if len(runs) > 1:
+        for r in runs:  # the mean is the evaluator's only for runs scored as a search scores, once each
+            argv = r.get("argv", [])
+            if "--recalibrate-on" in argv or ("--bn" in argv and argv[argv.index("--bn") + 1] != "recalibrate"):
+                raise SystemExit(f"a run scored otherwise than a search scores ({' '.join(argv)}): leave it out")
+        if len({json.dumps(r["cells"]) for r in runs}) < len(runs):
+            raise SystemExit("a run is given twice (or two runs scored the same): each supernet counts once")
     cells = [{**c, "estimate": sum(r["cells"][i]["estimate"] for r in runs) / len(runs), "table": accuracy[c["arch"]]}
              for i, c in enumerate(first["cells"])]
     run = dict(first)
     if len(runs) > 1:
-        print(f"the mean of {len(runs)} runs' estimates; their training {sum(r['supernet']['cpu_s'] for r in runs) / 60:.1f} "
-              f"CPU min in all", flush=True)
-        run["scoring"] = {key: sum(r["scoring"][key] for r in runs) for key in ("cpu_s", "wall_s", "per_cell_s")}
+        costs = [r.get("supernet", {}).get("own_cpu_s", r.get("supernet", {}).get("cpu_s")) for r in runs]
+        cost = ("unknown (a run scored a supernet it did not train)" if None in costs else
+                f"{sum(costs) / 60:.1f} CPU min in all"
+                + (" (of --init runs, their own part)" if any("own_cpu_s" in r.get("supernet", {}) for r in runs) else ""))
+        print(f"the mean of {len(runs)} runs' estimates; their training {cost}", flush=True)
+        run["scoring"] = {**{key: sum(r["scoring"][key] for r in runs) for key in ("cpu_s", "wall_s")},
+                          "per_cell_s": sum(r["scoring"]["per_cell_s"] for r in runs), "summed": True}
     return {**run, **correlations(cells)}
 
 
@@ -204,7 +216,8 @@ def show(figures: dict) -> None:
               f"(parameter count {figures[f'tau_params_top{TOP}']:+.3f})", flush=True)
     print("over- (+) or underrated (-) with each op, Spearman of its count with the rank error: " + ", ".join(
         f"{op} {rho:+.2f}" for op, rho in figures["overrated_by_op"].items() if rho is not None), flush=True)
-    print(f"scoring: {figures['scoring']['per_cell_s']:.2f} s per cell (median), "
+    median = "the runs' medians summed" if figures["scoring"].get("summed") else "median"
+    print(f"scoring: {figures['scoring']['per_cell_s']:.2f} s per cell ({median}), "
           f"{figures['scoring']['cpu_s'] / 60:.1f} CPU min, {figures['scoring']['wall_s'] / 60:.1f} min wall in all",
           flush=True)
 

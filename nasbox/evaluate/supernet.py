@@ -91,7 +91,7 @@ def supernet_paths(argument: str) -> list[Path]:
     if Path(argument).expanduser().exists():
         return [Path(argument).expanduser()]
     paths = [Path(a.strip()).expanduser() for a in argument.split(",")]
-    if any(not str(a).strip() or a == Path() for a in paths):
+    if any(not a.strip() for a in argument.split(",")):
         raise ConfigError(f"--evaluator supernet:{argument} has an empty path; separate the supernets' paths with "
                           "single commas")
     seen = [p.resolve() for p in paths]
@@ -115,6 +115,12 @@ class InheritedWeights(Evaluator):
                               "checkpoint.pt of 'nasbox supernet train'; several, separated by commas, are averaged)")
         self.context = context
         self.members = [_Member(path, context) for path in supernet_paths(context.argument)]
+        for i, m in enumerate(self.members):  # a folder and its checkpoint.pt, or a copy, are the same supernet
+            same = next((o for o in self.members[:i] if o.path.resolve() == m.path.resolve() or o.digest == m.digest),
+                        None)
+            if same is not None:
+                raise ConfigError(f"--evaluator supernet:{context.argument} names one supernet twice ({same.path} and "
+                                  f"{m.path}); each supernet counts once in the mean")
         first = self.members[0]
         self.supernet, self.path, self.space_name = first.supernet, first.path, first.space_name
 
@@ -134,10 +140,10 @@ class InheritedWeights(Evaluator):
             return f"{m.name} ({m.epoch} epoch{'s' * (m.epoch != 1)}{start})"
         ms = self.members
         source = (f"inherited weights of {one(ms[0])}" if len(ms) == 1 else
-                  f"the mean of {len(ms)} supernets' estimates from inherited weights ({', '.join(map(one, ms))})")
+                  f"the mean of {len(ms)} supernets' estimates with inherited weights ({', '.join(map(one, ms))})")
         images = sorted({m.images for m in ms})
         return (f"{source}, BatchNorm recalibrated on {'/'.join(map(str, images))} images"
-                + (f"; measured: {figure.text()}" if figure else ""))
+                + (f"; measured{' for one supernet' if len(ms) > 1 else ''}: {figure.text()}" if figure else ""))
 
     def facts(self) -> dict[str, Any]:
         figure = measured(self.space_name)

@@ -92,9 +92,9 @@ def fidelity_blocks(info: FidelityInfo) -> list[Block]:
                           f"{last['val_accuracy_smallest']:.4f} (smallest), BatchNorm recalibrated")
         shared = ("One-shot choices (every edge holds every op)" if facts.get("kind") == "one-shot"
                   else "Elastic choices")
-        trust = (f" How well such estimates rank, as nasbox's benchmark measured it: {facts['measured']}."
-                 if facts.get("measured") else "")
         count = int(facts.get("supernets") or 1)
+        trust = (f" How well {'one supernet' + chr(39) + 's' if count > 1 else 'such'} estimates rank, as nasbox's "
+                 f"benchmark measured it: {facts['measured']}." if facts.get("measured") else "")
         source = (f"with weights inherited from the supernet {facts.get('path')}, {trained}{accuracies}" if count == 1
                   else f"as the mean of {count} supernets' estimates with inherited weights ({facts.get('path')}; the "
                        f"first {trained}{accuracies}; {minutes(float(facts.get('train_seconds') or 0))} of training in all)")

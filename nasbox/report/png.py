@@ -247,6 +247,8 @@ def write_fidelity_png(info: FidelityInfo, path: Path) -> Path | None:
                 acc.plot(epochs, [h.get(key) for h in history], marker, color=color, label=label)
             acc.set_ylabel("validation accuracy (recalibrated)")
             acc.legend(fontsize="small", loc="center right")
-            seconds = float(info.evaluator.get("train_seconds") or 0)
-            ax.set_title(f"supernet training ({minutes(seconds)})", fontsize=10)
+            seconds = sum(float(h.get("seconds") or 0) for h in history) or float(info.evaluator.get("train_seconds") or 0)
+            count = int(info.evaluator.get("supernets") or 1)
+            ax.set_title(f"supernet training ({minutes(seconds)}{f'; the first of {count}' if count > 1 else ''})",
+                         fontsize=10)
     return _save(fig, path)

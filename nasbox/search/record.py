@@ -28,7 +28,7 @@ __all__ = ["REUSED", "Recorder", "RepeatIndex", "confirm_choice"]
 REUSED = (Attr.ACCURACY, Attr.LATENCY_MS, Attr.LATENCY_IQR_MS, Attr.LATENCY_THREADS, Attr.LATENCY_SOURCE,
           Attr.LATENCY_CUDA_GRAPH,
           Attr.MACS_FVCORE, Attr.MACS_THOP, Attr.TRAIN_LOSS, Attr.TRAIN_SECONDS, Attr.ITERATIONS, Attr.EPOCHS,
-          Attr.IMAGES_PER_SECOND, Attr.PRECISION, Attr.DISCONNECTED)
+          Attr.IMAGES_PER_SECOND, Attr.PRECISION, Attr.DISCONNECTED, Attr.SUPERNET_ESTIMATES)
 
 
 class RepeatIndex:

@@ -97,6 +97,7 @@ class Attr:
     EPOCHS = "epochs"
     IMAGES_PER_SECOND = "images_per_second"
     PRECISION = "precision"
+    SUPERNET_ESTIMATES = "supernet_estimates"  # scored by several supernets: each one's estimate (the accuracy: their mean)
     FAIL_REASON = "fail_reason"
     INFEASIBLE = "infeasible"  # the broken constraints, as text
     REPEAT_OF = "repeat_of"

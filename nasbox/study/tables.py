@@ -44,8 +44,8 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
             "lost": lost_reason(t), "host": worker.get("host"), "pid": worker.get("pid"),
             "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
         }
-        if a.get("supernet_estimates") is not None:  # scored by several supernets: each one's estimate
-            row["supernet_estimates"] = ";".join(f"{x:.6g}" for x in a["supernet_estimates"])
+        if a.get(Attr.SUPERNET_ESTIMATES) is not None:  # scored by several supernets: each one's estimate
+            row[Attr.SUPERNET_ESTIMATES] = ";".join(f"{x:.6g}" for x in a[Attr.SUPERNET_ESTIMATES])
         if t.number in final:
             row.update(final_test_accuracy=final[t.number].get("test_accuracy"), final_epochs=final[t.number].get("epochs"))
         row.update({f"param.{k}": v for k, v in t.params.items()})
@@ -53,7 +53,7 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
-    return df
+    return df[[c for c in df.columns if not c.startswith("param.")] + [c for c in df.columns if c.startswith("param.")]]
 
 
 def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

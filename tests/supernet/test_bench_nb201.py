@@ -107,6 +107,8 @@ def test_figures_of_several_runs_are_those_of_the_mean_of_their_estimates(tmp_pa
     assert both.returncode == 0, both.stderr[-2000:]
     assert "the mean of 2 runs' estimates; their training 2.0 CPU min in all" in both.stdout
     assert "against the table: +1.000 over 40 cells" in both.stdout, both.stdout  # the errors cancel exactly
+    twice = figures(paths[0], paths[0])
+    assert twice.returncode != 0 and "each supernet counts once" in twice.stderr
     other = json.loads(paths[1].read_text())
     other["cells"] = other["cells"][1:]
     paths[1].write_text(json.dumps(other))

@@ -3,6 +3,7 @@ supernet's own estimate, every supernet is checked against the search, and a wro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -57,7 +58,11 @@ def test_an_ensembles_estimate_is_the_mean_of_its_supernets_own_estimates(supern
         result = both.evaluate(Candidate(arch, analyze(arch), 0))
         assert result.accuracy == pytest.approx((x + y) / 2, abs=1e-12)
         assert result.details["supernet_estimates"] == [x, y]
-    assert both.fidelity()["supernet"] == "s0,s1" and a.fidelity()["supernet"] == "s0"
+    assert both.fidelity()["supernet"] == "s0,s1"
+    # one supernet's fidelity is what it was before ensembles (a resumed study compares it), key for key
+    digest = hashlib.sha256((supernets / "s0" / "checkpoint.pt").read_bytes()).hexdigest()[:16]
+    assert a.fidelity() == {"evaluator": "supernet", "supernet": "s0", "supernet_sha256": digest, "supernet_epochs": 1,
+                            "calibration_images": 32}
     assert "supernet_estimates" not in a.evaluate(Candidate(archs[0], analyze(archs[0]), 0)).details
     text = " ".join(both.budget_text().split())
     assert "the mean of 2 supernets' estimates" in text and "s0 (1 epoch)" in text and "s1 (1 epoch)" in text
@@ -68,6 +73,12 @@ def test_every_supernet_of_an_ensemble_is_checked_and_a_wrong_list_is_refused(su
         _evaluator(f"supernet:{supernets / 's0'},{supernets / 'wide'}")
     with pytest.raises(ConfigError, match="names .* twice"):
         _evaluator(f"supernet:{supernets / 's0'},{supernets / 's1'},{supernets / 's0'}")
+    with pytest.raises(ConfigError, match="names one supernet twice"):  # a folder and its checkpoint, or a copy
+        _evaluator(f"supernet:{supernets / 's0'},{supernets / 's1'},{supernets / 's0' / 'checkpoint.pt'}")
+    copy = tmp_path / "copy"
+    shutil.copytree(supernets / "s1", copy)
+    with pytest.raises(ConfigError, match="names one supernet twice"):
+        _evaluator(f"supernet:{supernets / 's1'},{copy}")
     with pytest.raises(ConfigError, match="empty path"):
         _evaluator(f"supernet:{supernets / 's0'},")
     # a folder whose name holds a comma is one supernet, not two
@@ -83,7 +94,7 @@ def test_a_search_scored_by_two_supernets_records_both_estimates_and_says_so(sup
                  "--report-every", "0", "--study", "ens"])
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
-    assert "the mean of 2 supernets' estimates from inherited weights" in out
+    assert "the mean of 2 supernets' estimates with inherited weights" in out and "measured for one supernet:" in out
     trials = open_study("ens", reports_dir=tmp_path).get_trials(deepcopy=False)
     scored = [t for t in trials if Attr.ACCURACY in t.user_attrs]
     assert len(scored) == 3
