@@ -143,7 +143,7 @@ class InheritedWeights(Evaluator):
                   f"the mean of {len(ms)} supernets' estimates with inherited weights ({', '.join(map(one, ms))})")
         images = sorted({m.images for m in ms})
         return (f"{source}, BatchNorm recalibrated on {'/'.join(map(str, images))} images"
-                + (f"; measured{' for one supernet' if len(ms) > 1 else ''}: {figure.text()}" if figure else ""))
+                + (f"; measured{' for one supernet' if len(ms) > 1 else ''}: {figure.short()}" if figure else ""))
 
     def facts(self) -> dict[str, Any]:
         figure = measured(self.space_name)

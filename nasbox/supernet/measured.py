@@ -30,9 +30,16 @@ class Measured(NamedTuple):
     bench: str
 
     def text(self) -> str:
+        """The whole figure, with what it was measured against and on (the report's)."""
+        return f"Kendall's τ {self.range()} against {self.against}, for {self.setting} ({self.bench}, bench/RESULTS.md)"
+
+    def short(self) -> str:
+        """The figure in a few words (a search's start line; the report has the whole)."""
+        return f"Kendall's τ {self.range()} in nasbox's benchmark (against what: the report, bench/RESULTS.md)"
+
+    def range(self) -> str:
         low, high = self.tau
-        tau = f"{low:+.2f}" if low == high else f"{low:+.2f} to {high:+.2f}"
-        return f"Kendall's τ {tau} against {self.against}, for {self.setting} ({self.bench}, bench/RESULTS.md)"
+        return f"{low:+.2f}" if low == high else f"{low:+.2f} to {high:+.2f}"
 
 
 #: the benchmarks' measurements, by space name

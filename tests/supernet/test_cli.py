@@ -66,7 +66,7 @@ def test_a_one_shot_nb201_supernet_trains_and_a_search_scores_its_paths(tmp_path
     out = capsys.readouterr().out
     assert code == 0, out
     assert "inherited weights of nb201-synthetic" in out
-    assert " ".join(measured("nb201").text().split()) in " ".join(out.split())  # how well such estimates rank
+    assert " ".join(measured("nb201").short().split()) in " ".join(out.split())  # how well such estimates rank
     from nasbox.study.schema import Attr
     from nasbox.study.storage import open_study
 
