@@ -78,10 +78,9 @@ def fidelity_blocks(info: FidelityInfo) -> list[Block]:
     if facts.get("name") == "supernet":
         history = facts.get("history") or []
         last = history[-1] if history else {}
-        own = sum(float(h.get("seconds") or 0) for h in history)  # the (first) supernet's own training
         epochs = facts.get("epochs")
         trained = (f"trained {epochs} epoch{'' if epochs == 1 else 's'} in "
-                   f"{minutes(own or float(facts.get('train_seconds') or 0))} "
+                   f"{minutes(float(facts.get('train_seconds') or 0))} "
                    f"({last.get('device', 'device not recorded')})")
         accuracies = ""
         if last.get("val_accuracy") is not None and last.get("val_accuracy_smallest") is None:  # one-shot: paths
@@ -93,11 +92,13 @@ def fidelity_blocks(info: FidelityInfo) -> list[Block]:
         shared = ("One-shot choices (every edge holds every op)" if facts.get("kind") == "one-shot"
                   else "Elastic choices")
         count = int(facts.get("supernets") or 1)
-        trust = (f" How well {'one supernet' + chr(39) + 's' if count > 1 else 'such'} estimates rank, as nasbox's "
-                 f"benchmark measured it: {facts['measured']}." if facts.get("measured") else "")
+        whose = "one supernet's" if count > 1 else "such"
+        trust = (f" How well {whose} estimates rank, as nasbox's benchmark measured it: {facts['measured']}."
+                 if facts.get("measured") else "")
         source = (f"with weights inherited from the supernet {facts.get('path')}, {trained}{accuracies}" if count == 1
                   else f"as the mean of {count} supernets' estimates with inherited weights ({facts.get('path')}; the "
-                       f"first {trained}{accuracies}; {minutes(float(facts.get('train_seconds') or 0))} of training in all)")
+                       f"first {trained}{accuracies}; {minutes(float(facts.get('train_seconds_all') or 0))} of training "
+                       "in all)")
         blocks.append(Block("supernet", f"Accuracy estimated {source}. {info.estimated} trials were scored this way, "
                             f"without training. {shared}: {facts.get('elastic', '-')}.{trust}"))
     if info.pairs:

@@ -247,7 +247,7 @@ def write_fidelity_png(info: FidelityInfo, path: Path) -> Path | None:
                 acc.plot(epochs, [h.get(key) for h in history], marker, color=color, label=label)
             acc.set_ylabel("validation accuracy (recalibrated)")
             acc.legend(fontsize="small", loc="center right")
-            seconds = sum(float(h.get("seconds") or 0) for h in history) or float(info.evaluator.get("train_seconds") or 0)
+            seconds = float(info.evaluator.get("train_seconds") or 0)  # the (first) supernet's, whose curve this is
             count = int(info.evaluator.get("supernets") or 1)
             ax.set_title(f"supernet training ({minutes(seconds)}{f'; the first of {count}' if count > 1 else ''})",
                          fontsize=10)
