@@ -1,4 +1,7 @@
-"""Shared fixtures: a throw-away PostgreSQL cluster on a loopback port, one thread, a finished tiny study."""
+"""Shared fixtures: a throw-away PostgreSQL cluster on a loopback port, one thread, a finished tiny study.
+
+The default suite runs in one process per core (pytest-xdist, ``-n auto`` in pyproject.toml); ``-n 0`` runs it in this one.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,13 @@ from typing import Any
 
 import pytest
 
-from tests.tiny_study import candidate, study  # noqa: F401 - fixtures shared by several folders
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One of several test processes (pytest-xdist, pyproject's addopts): one intra-op thread each, for this
+    # process and the nasbox commands it starts, so that the workers share the cores instead of each spinning
+    # OpenMP threads on all of them (set before torch is imported, which reads it once).
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+from tests.tiny_study import candidate, study  # noqa: E402, F401 - fixtures shared by several folders
 
 PG_USER, PG_PASSWORD, PG_DB = "nasbox", "s3cret-pw", "nasbox"
 
