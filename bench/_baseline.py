@@ -10,7 +10,7 @@ import torch
 
 from nasbox.model.arch import Architecture
 from nasbox.model.build import build_model
-from nasbox.train.recipe import use_bf16
+from nasbox.train.recipe import TrainConfig, numerics
 
 
 class MinimalLoop:
@@ -18,8 +18,7 @@ class MinimalLoop:
 
     def __init__(self, arch: Architecture, device: torch.device) -> None:
         self.device = device
-        self.bf16 = use_bf16(device)
-        self.channels_last = device.type == "cuda" or self.bf16
+        self.bf16, self.channels_last = numerics(TrainConfig(epochs=1), device)
         self.model = build_model(arch, seed=0).to(device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)

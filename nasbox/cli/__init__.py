@@ -190,7 +190,8 @@ def _recipe_options(p: argparse.ArgumentParser, epochs: int, batch_size: int, wh
     p.add_argument("--seed", type=seed, default=0, help="seed of the initialisation, batch order and augmentation")
     p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
                    help="bf16 autocast: auto = on CUDA and on CPUs with native bf16")
-    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto")
+    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                   help="channels_last memory format: auto = on CUDA and CPUs (their convolutions run faster in it)")
     p.add_argument("--no-augment", action="store_true", help="no random crop and flip")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--name", help=what)

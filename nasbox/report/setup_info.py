@@ -18,7 +18,7 @@ __all__ = ["METRIC_DEFINITIONS", "RECIPE", "fidelity_text", "options_text", "set
 #: the training recipe of :mod:`nasbox.train` (the same for every candidate and zoo network)
 RECIPE = ("SGD, momentum 0.9 (Nesterov), linear warm-up then cosine decay, weight decay 5e-4 on weights, "
           "label smoothing 0.1, Kaiming init, BatchNorm; augmentation: random crop with padding "
-          "(and horizontal flip where it keeps labels); bf16 autocast and channels_last where supported")
+          "(and horizontal flip where it keeps labels); channels_last; bf16 autocast where supported")
 
 METRIC_DEFINITIONS: tuple[tuple[str, str], ...] = (
     ("accuracy", "top-1 accuracy on the validation split (seeded, stratified, carved from the training set) "
