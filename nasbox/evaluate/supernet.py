@@ -149,8 +149,9 @@ class InheritedWeights(Evaluator):
                  "sampling": first.sampling, "largest": first.supernet.arch.encode(),
                  "elastic": first.supernet.sharing.describe(), "measured": figure.text() if figure else None,
                  "measured_tau": list(figure.tau) if figure else None}
-        if len(ms) > 1:
-            facts.update(supernets=len(ms), train_seconds_all=sum(seconds))
+        if len(ms) > 1:  # the others' curves too, so that the report shows whether they trained alike
+            facts.update(supernets=len(ms), train_seconds_all=sum(seconds),
+                         other_histories=[m.history for m in ms[1:]])
         return facts
 
     def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:

@@ -240,15 +240,22 @@ def write_fidelity_png(info: FidelityInfo, path: Path) -> Path | None:
             ax.plot(epochs, [h.get("loss") for h in history], "o-", color="tab:blue", label="training loss")
             ax.set_xlabel("supernet epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_ylabel("training loss (largest subnet)", color="tab:blue")
+            one_shot = info.evaluator.get("kind") == "one-shot"
+            ax.set_ylabel(f"training loss ({'sampled paths' if one_shot else 'largest subnet'})", color="tab:blue")
             acc = ax.twinx()
-            for key, label, marker, color in (("val_accuracy", "largest subnet", "s-", "tab:orange"),
+            for key, label, marker, color in (("val_accuracy", "random paths" if one_shot else "largest subnet", "s-",
+                                               "tab:orange"),
                                               ("val_accuracy_smallest", "smallest subnet", "^-", "tab:green")):
-                acc.plot(epochs, [h.get(key) for h in history], marker, color=color, label=label)
+                if any(h.get(key) is not None for h in history):
+                    acc.plot(epochs, [h.get(key) for h in history], marker, color=color, label=label)
+            others = info.evaluator.get("other_histories") or []
+            for j, other in enumerate(others):  # an ensemble's other supernets: their validation accuracy, lighter
+                acc.plot([h.get("epoch") for h in other], [h.get("val_accuracy") for h in other], "s--",
+                         color="tab:orange", alpha=0.35, ms=3, label=f"supernets 2-{len(others) + 1}" if j == 0 else None)
             acc.set_ylabel("validation accuracy (recalibrated)")
             acc.legend(fontsize="small", loc="center right")
-            seconds = float(info.evaluator.get("train_seconds") or 0)  # the (first) supernet's, whose curve this is
+            seconds = float(info.evaluator.get("train_seconds") or 0)  # the (first) supernet's, whose loss this is
             count = int(info.evaluator.get("supernets") or 1)
-            ax.set_title(f"supernet training ({minutes(seconds)}{f'; the first of {count}' if count > 1 else ''})",
+            ax.set_title(f"supernet training ({minutes(seconds)}{f'; the first of {count} supernets' if count > 1 else ''})",
                          fontsize=10)
     return _save(fig, path)

@@ -87,6 +87,29 @@ def test_every_supernet_of_an_ensemble_is_checked_and_a_wrong_list_is_refused(su
     assert [m.path.parent for m in _evaluator(f"supernet:{odd}")[0].members] == [odd]
 
 
+def test_the_reports_curve_shows_every_supernet_of_an_ensemble_and_a_one_shot_ones_paths(supernets, tmp_path,
+                                                                                       monkeypatch):
+    """The fidelity picture draws the first supernet's loss and validation accuracy and, lighter, every other
+    supernet's validation accuracy (their own histories); a one-shot supernet's curve is its random paths'."""
+    import nasbox.report.png as png
+    from nasbox.report.fidelity import FidelityInfo
+
+    both, _ = _evaluator(f"supernet:{supernets / 's0'},{supernets / 's1'}")
+    facts = {"name": "supernet", **both.facts()}
+    second = _evaluator(f"supernet:{supernets / 's1'}")[0].facts()["history"]
+    assert facts["other_histories"] == [second] and facts["history"] != second
+    assert "other_histories" not in _evaluator(f"supernet:{supernets / 's0'}")[0].facts()
+    drawn = []
+    monkeypatch.setattr(png, "_save", lambda fig, path: drawn.append(fig) or path)
+    png.write_fidelity_png(FidelityInfo(facts, 3, (), None), tmp_path / "fidelity.png")
+    loss_axis, acc_axis = drawn[0].axes
+    labels = [line.get_label() for line in acc_axis.get_lines()]
+    assert labels == ["random paths", "supernets 2-2"]  # no empty "smallest subnet" line for a one-shot supernet
+    faded = acc_axis.get_lines()[1]
+    assert list(faded.get_ydata()) == [h["val_accuracy"] for h in second] and faded.get_alpha() < 1
+    assert "sampled paths" in loss_axis.get_ylabel() and "the first of 2 supernets" in loss_axis.get_title()
+
+
 def test_a_search_scored_by_two_supernets_records_both_estimates_and_says_so(supernets, tmp_path, capsys):
     spec = f"supernet:{supernets / 's0'},{supernets / 's1'}"
     code = main(["search", *NB201, "--evaluator", spec, "--budget", "3", "--sampler", "random",
