@@ -243,15 +243,17 @@ def write_fidelity_png(info: FidelityInfo, path: Path) -> Path | None:
             one_shot = info.evaluator.get("kind") == "one-shot"
             ax.set_ylabel(f"training loss ({'sampled paths' if one_shot else 'largest subnet'})", color="tab:blue")
             acc = ax.twinx()
-            for key, label, marker, color in (("val_accuracy", "random paths" if one_shot else "largest subnet", "s-",
-                                               "tab:orange"),
+            first = " (supernet 1)" if info.evaluator.get("other_histories") else ""
+            for key, label, marker, color in (("val_accuracy", ("random paths" if one_shot else "largest subnet") + first,
+                                               "s-", "tab:orange"),
                                               ("val_accuracy_smallest", "smallest subnet", "^-", "tab:green")):
                 if any(h.get(key) is not None for h in history):
                     acc.plot(epochs, [h.get(key) for h in history], marker, color=color, label=label)
             others = info.evaluator.get("other_histories") or []
+            rest = f"supernets 2-{len(others) + 1}" if len(others) > 1 else "supernet 2"
             for j, other in enumerate(others):  # an ensemble's other supernets: their validation accuracy, lighter
                 acc.plot([h.get("epoch") for h in other], [h.get("val_accuracy") for h in other], "s--",
-                         color="tab:orange", alpha=0.35, ms=3, label=f"supernets 2-{len(others) + 1}" if j == 0 else None)
+                         color="tab:orange", alpha=0.35, ms=3, label=rest if j == 0 else None)
             acc.set_ylabel("validation accuracy (recalibrated)")
             acc.legend(fontsize="small", loc="center right")
             seconds = float(info.evaluator.get("train_seconds") or 0)  # the (first) supernet's, whose loss this is

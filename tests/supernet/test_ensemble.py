@@ -104,7 +104,7 @@ def test_the_reports_curve_shows_every_supernet_of_an_ensemble_and_a_one_shot_on
     png.write_fidelity_png(FidelityInfo(facts, 3, (), None), tmp_path / "fidelity.png")
     loss_axis, acc_axis = drawn[0].axes
     labels = [line.get_label() for line in acc_axis.get_lines()]
-    assert labels == ["random paths", "supernets 2-2"]  # no empty "smallest subnet" line for a one-shot supernet
+    assert labels == ["random paths (supernet 1)", "supernet 2"]  # no empty "smallest subnet" line for a one-shot supernet
     faded = acc_axis.get_lines()[1]
     assert list(faded.get_ydata()) == [h["val_accuracy"] for h in second] and faded.get_alpha() < 1
     assert "sampled paths" in loss_axis.get_ylabel() and "the first of 2 supernets" in loss_axis.get_title()
