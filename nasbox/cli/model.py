@@ -158,7 +158,7 @@ def cmd_supernet(args: argparse.Namespace, argv: list[str]) -> int:
     data = load_dataset(download=args.download, **options)
     space = get_space(args.space, input_shape=data.spec.input_shape, num_classes=data.spec.num_classes,
                       args=parse_space_args(args.space_arg), toml_file=args.space_config)
-    config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+    config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size or 0, lr=args.lr, weight_decay=args.weight_decay,
                             seed=args.seed, amp=args.amp, channels_last=args.channels_last,
                             augment=not args.no_augment, sampling=args.sampling, random_subnets=args.random_subnets,
                             schedule=args.schedule,

@@ -56,6 +56,10 @@ DEFAULT_SAMPLING = {"elastic": "sandwich", "one-shot": "fair"}
 #: what ``schedule="auto"`` means for an elastic space: the one that ranked best at equal training cost
 #: (bench/RESULTS.md, "Supernet": progressive shrinking on CIFAR-10 and mnist5k)
 DEFAULT_SCHEDULE = "progressive"
+
+#: the batch size of each kind of supernet when none is given: a one-shot supernet's estimates ranked better at
+#: batch 32 than at 64 for the same epochs, fewer CPU minutes (bench/RESULTS.md, "Supernet on NAS-Bench-201")
+DEFAULT_BATCH_SIZE = {"elastic": 64, "one-shot": 32}
 SCORED_PATHS = 3  # random paths of a one-shot supernet scored after every epoch
 
 
@@ -64,6 +68,7 @@ class SupernetConfig(FullTrainConfig):
     """Full training's recipe plus the sandwich rule's settings and the space (filled in by :func:`train_supernet`).
 
     Args:
+        batch_size: images per step; 0: the default of the space's kind (:data:`DEFAULT_BATCH_SIZE`).
         sampling: what a step trains: ``sandwich`` (elastic spaces: the largest, the smallest and
             ``random_subnets`` random subnets), ``uniform`` or ``fair`` (cell spaces: ``paths`` random paths, or
             ``paths`` groups of paths that take every op of every edge once); ``auto``: the default of the space's
@@ -90,6 +95,7 @@ class SupernetConfig(FullTrainConfig):
     """
 
     epochs: int = 10
+    batch_size: int = 0
     sampling: str = "auto"
     random_subnets: int = 2
     schedule: str = "auto"
@@ -122,6 +128,9 @@ class SupernetConfig(FullTrainConfig):
             if isinstance(value, bool) or not isinstance(value, int) or value < (name == "paths"):
                 raise ConfigError(f"{name.replace('_', ' ')} per step must be a whole number >= {int(name == 'paths')}, "
                                   f"got {name}={value!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 0:
+            raise ConfigError(f"batch size must be a whole number >= 1 (0: the default of the space's kind), got "
+                              f"batch_size={self.batch_size!r}")
         if not isinstance(self.calibration_images, int) or self.calibration_images < 1:
             raise ConfigError(f"calibration images must be >= 1, got {self.calibration_images!r}")
 
@@ -337,6 +346,8 @@ def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | 
             config = dataclasses.replace(config, distill=False)
         if config.accumulate == "auto":
             config = dataclasses.replace(config, accumulate="sum" if sampling == "fair" else "mean")
+        if not config.batch_size:
+            config = dataclasses.replace(config, batch_size=DEFAULT_BATCH_SIZE["one-shot"])
     else:
         shared = ElasticSpace(space)
         sampling = DEFAULT_SAMPLING["elastic"] if config.sampling == "auto" else config.sampling
@@ -349,4 +360,6 @@ def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | 
             config = dataclasses.replace(config, accumulate="mean")
         if config.schedule == "auto":
             config = dataclasses.replace(config, schedule=DEFAULT_SCHEDULE)
+        if not config.batch_size:
+            config = dataclasses.replace(config, batch_size=DEFAULT_BATCH_SIZE["elastic"])
     return shared, dataclasses.replace(config, sampling=sampling)
