@@ -346,8 +346,6 @@ def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | 
             config = dataclasses.replace(config, distill=False)
         if config.accumulate == "auto":
             config = dataclasses.replace(config, accumulate="sum" if sampling == "fair" else "mean")
-        if not config.batch_size:
-            config = dataclasses.replace(config, batch_size=DEFAULT_BATCH_SIZE["one-shot"])
     else:
         shared = ElasticSpace(space)
         sampling = DEFAULT_SAMPLING["elastic"] if config.sampling == "auto" else config.sampling
@@ -360,6 +358,5 @@ def resolve(space: SearchSpace, config: SupernetConfig) -> tuple[ElasticSpace | 
             config = dataclasses.replace(config, accumulate="mean")
         if config.schedule == "auto":
             config = dataclasses.replace(config, schedule=DEFAULT_SCHEDULE)
-        if not config.batch_size:
-            config = dataclasses.replace(config, batch_size=DEFAULT_BATCH_SIZE["elastic"])
-    return shared, dataclasses.replace(config, sampling=sampling)
+    kind = "one-shot" if isinstance(shared, OneShotSpace) else "elastic"
+    return shared, dataclasses.replace(config, sampling=sampling, batch_size=config.batch_size or DEFAULT_BATCH_SIZE[kind])
