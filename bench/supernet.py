@@ -106,6 +106,9 @@ def main() -> None:
     p.add_argument("--schedule", choices=("all", "progressive"), default="all",
                    help="the supernet's elastic choices: all from the start, or progressive shrinking")
     p.add_argument("--batch-size", type=int, default=64, help="supernet batch size")
+    p.add_argument("--prior", choices=("auto", "none", "params"), default="auto",
+                   help="the search's --supernet-prior (auto: none for an elastic supernet); with one, the figures "
+                        "give the supernet's own estimates' too")
     p.add_argument("--search-batch-size", type=int, default=32, help="brief training's batch size (the search's "
                                                                      "default 32; larger on a GPU)")
     p.add_argument("--standalone", type=int, default=50, help="trials of the standalone random search")
@@ -165,16 +168,21 @@ def main() -> None:
     # 3. the same subnets with inherited weights
     bound = space.bind(data.spec.input_shape, data.spec.num_classes)
     on_device = data.to(device)
-    evaluator = make_evaluator(f"supernet:{net}", EvalContext(on_device, device, None, 1, 32, 0.1, False,
-                                                                             0, space=bound))
-    inherited, eval_s = [], []
+    evaluator = make_evaluator(f"supernet:{net}", EvalContext(on_device, device, None, 1, 32, 0.1, False, 0,
+                                                              options={"supernet_prior": args.prior}, space=bound))
+    inherited, own, eval_s = [], [], []
     for t in standalone:
         arch = bound.from_params(t.params)
         t1 = time.perf_counter()
-        inherited.append(evaluator.evaluate(Candidate(arch, analyze(arch), 0)).accuracy)
+        evaluation = evaluator.evaluate(Candidate(arch, analyze(arch), 0))
         eval_s.append(time.perf_counter() - t1)
+        inherited.append(evaluation.accuracy)  # what the search ranks by (with a prior: joined with it)
+        own.append(evaluation.details.get(Attr.INHERITED_ACCURACY, evaluation.accuracy))
     accuracy = [t.user_attrs[Attr.ACCURACY] for t in standalone]
     figures["kendall_tau"] = kendall_tau(inherited, accuracy)
+    figures["kendall_tau_params"] = kendall_tau([t.user_attrs[Attr.PARAMS] for t in standalone], accuracy)
+    if evaluator.prior is not None:
+        figures["kendall_tau_own"] = kendall_tau(own, accuracy)
     figures["subnets"] = len(standalone)
     figures["standalone_accuracy_range"] = [min(accuracy), max(accuracy)]
     figures["inherited_accuracy_range"] = [min(inherited), max(inherited)]
@@ -183,7 +191,10 @@ def main() -> None:
     figures["eval_speedup"] = figures["standalone_train_s"] / figures["inherited_eval_s"]
     print(f"Kendall tau (inherited vs standalone accuracy, {len(standalone)} random subnets): "
           f"{figures['kendall_tau']:+.3f}; standalone accuracy {min(accuracy):.4f}-{max(accuracy):.4f}, "
-          f"inherited {min(inherited):.4f}-{max(inherited):.4f}", flush=True)
+          f"inherited {min(inherited):.4f}-{max(inherited):.4f}; the parameter count alone "
+          f"{figures['kendall_tau_params']:+.3f}"
+          + (f"; the supernet's own estimates, before the prior, {figures['kendall_tau_own']:+.3f}"
+             if "kendall_tau_own" in figures else ""), flush=True)
     print(f"scoring: inherited {figures['inherited_eval_s']:.2f} s (median) = {3600 / figures['inherited_eval_s']:,.0f} "
           f"subnets/hour; standalone brief training {figures['standalone_train_s']:.1f} s = "
           f"{3600 / figures['standalone_train_s']:,.0f}/hour; ratio {figures['eval_speedup']:.1f}x", flush=True)
@@ -238,32 +249,44 @@ def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path)
     data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, seed=0).to(device)
     space = get_space(args.space, args=parse_space_args(space_args)).bind(data.spec.input_shape, data.spec.num_classes)
     standalone = _done(open_study("standalone", reports_dir=out))
-    evaluator = make_evaluator(f"supernet:{net}", EvalContext(data, device, None, 1, 32, 0.1, False, 0, space=space))
+    evaluator = make_evaluator(f"supernet:{net}", EvalContext(data, device, None, 1, 32, 0.1, False, 0,
+                                                              options={"supernet_prior": args.prior}, space=space))
     epochs, iterations, batch_size, lr = default_fidelity(args.dataset, device, subset=args.subset,
                                                           epochs=args.standalone_epochs, batch_size=args.search_batch_size)
     config = TrainConfig(epochs=epochs, iterations=iterations, batch_size=batch_size, lr=lr,
                          augment=args.dataset not in NO_AUGMENT, seed=1)  # as the standalone search trained
-    first, second, inherited = [], [], []
+    first, second, inherited, subnets = [], [], [], []
     cache = out / "standalone-seed1.json"  # the second standalone run, kept for the next supernet in --out
     kept = json.loads(cache.read_text()) if cache.is_file() else {}
     for t in standalone:
         arch = space.from_params(t.params)
         first.append(t.user_attrs[Attr.ACCURACY])
-        inherited.append(evaluator.evaluate(Candidate(arch, analyze(arch), 0)).accuracy)
+        info = analyze(arch)
+        evaluation = evaluator.evaluate(Candidate(arch, info, 0))
+        inherited.append(evaluation.accuracy)
         if arch.arch_id not in kept:
             model = build_model(arch, seed=init_seed(arch.arch_id, 1))
             kept[arch.arch_id] = train_model(model, data.train, data.val, config, data.spec, device=device).accuracy
             cache.write_text(json.dumps(kept, indent=1) + "\n")
         second.append(kept[arch.arch_id])
+        subnets.append({"arch_id": arch.arch_id, "params": info.params, "standalone_seed0": first[-1],
+                        "standalone_seed1": second[-1], "estimate": evaluation.accuracy,
+                        "inherited": evaluation.details.get(Attr.INHERITED_ACCURACY, evaluation.accuracy)})
     mean = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
     figures = {"subnets": len(first), "tau_seed0_seed1": kendall_tau(first, second),
                "tau_inherited_seed0": kendall_tau(inherited, first), "tau_inherited_seed1": kendall_tau(inherited, second),
-               "tau_inherited_mean": kendall_tau(inherited, mean), "supernet": str(net)}
+               "tau_inherited_mean": kendall_tau(inherited, mean), "supernet": str(net),
+               "tau_params_mean": kendall_tau([s["params"] for s in subnets], mean)}
+    if evaluator.prior is not None:  # the estimates above are joined with the prior; the supernet's own:
+        figures["tau_own_mean"] = kendall_tau([s["inherited"] for s in subnets], mean)
     print(f"Kendall tau over {len(first)} subnets: standalone seed 0 vs seed 1 {figures['tau_seed0_seed1']:+.3f}; "
           f"inherited vs seed 0 {figures['tau_inherited_seed0']:+.3f}, vs seed 1 {figures['tau_inherited_seed1']:+.3f}, "
-          f"vs their mean {figures['tau_inherited_mean']:+.3f}", flush=True)
+          f"vs their mean {figures['tau_inherited_mean']:+.3f}; the parameter count alone vs their mean "
+          f"{figures['tau_params_mean']:+.3f}"
+          + (f"; the supernet's own estimates, before the prior, {figures['tau_own_mean']:+.3f}"
+             if "tau_own_mean" in figures else ""), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({**figures, "subnet_figures": subnets}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,13 @@
    their trained accuracy), a seeded random subset of its rows (all with ``--cells 0``), through the
    ``supernet`` evaluator a search uses (inherited weights, BatchNorm recalibrated, validation accuracy).
    ``--bn`` and ``--recalibrate-on`` score with other BatchNorm statistics (ablations; ``--score-only``
-   scores a trained supernet again).
+   scores a trained supernet again). As a search does by default (``--prior auto``), each estimate is joined with
+   the cell's parameter count (:mod:`nasbox.supernet.prior`; its 64 reference subnets are scored first, once per
+   supernet); ``--prior none`` scores with the supernet alone.
 3. Prints Kendall's tau (tau-b) and Spearman's rho of the estimates against the table, over all scored cells
    and over the connected ones (a disconnected cell's network computes a constant), with the same for the
-   cells' parameter counts as a free baseline, and the scoring time per cell.
+   cells' parameter counts as a free baseline and, with a prior, the supernet's own estimates before it, and the
+   scoring time per cell.
 
     python bench/supernet_nb201.py --table ../shared/data/nb201-cifar10-dev.csv --dataset cifar10 \\
         --data-dir /tmp/cifar --subset 20000 --space-arg cells=1 --epochs 20 --sampling fair \\
@@ -120,10 +123,14 @@ def batch_statistics(member, data, device, arch, batch_size: int = 500) -> float
     return correct / len(data.val)
 
 
-def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, float]]) -> list[dict]:
+def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, float]], figures: dict) -> list[dict]:
     context = EvalContext(data.to(device), device, None, 1, args.batch_size, args.lr, False, args.seed,
-                          argument=str(args.out), space=space)
+                          argument=str(args.out), options={"supernet_prior": args.prior}, space=space)
+    t0 = time.perf_counter()
     evaluator = make_evaluator(f"supernet:{args.out}", context)
+    if evaluator.prior is not None:  # made (its reference subnets scored) or read from beside the checkpoint
+        figures["prior"] = {**evaluator.prior._asdict(), "seconds": time.perf_counter() - t0}
+        print(f"prior: {evaluator.prior.text()}; {figures['prior']['seconds']:.0f} s", flush=True)
     member = evaluator.members[0]
     data = context.data
     if args.recalibrate_on:  # another calibration set than the supernet's (an ablation of its size)
@@ -136,13 +143,17 @@ def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, f
         info = analyze(arch)
         t0 = time.perf_counter()
         if args.bn == "recalibrate":  # what the search does
-            estimate = evaluator.evaluate(Candidate(arch, info, 0)).accuracy
-        elif args.bn == "running":  # the supernet's own running statistics, shared by every path
-            estimate = evaluate(member.supernet.extract(arch), data.val, data.spec, device=device,
-                                bf16=member.bf16, channels_last=member.channels_last)
+            evaluation = evaluator.evaluate(Candidate(arch, info, 0))
+            estimate, inherited = evaluation.accuracy, evaluation.details.get("inherited_accuracy")
         else:
-            estimate = batch_statistics(member, data, device, arch)
-        scored.append({"arch": text, "table": accuracy, "estimate": estimate, "params": info.params,
+            if args.bn == "running":  # the supernet's own running statistics, shared by every path
+                inherited = evaluate(member.supernet.extract(arch), data.val, data.spec, device=device,
+                                     bf16=member.bf16, channels_last=member.channels_last)
+            else:
+                inherited = batch_statistics(member, data, device, arch)
+            estimate = evaluator.prior.apply(inherited, info.params) if evaluator.prior else inherited
+        prior = {"inherited": inherited} if evaluator.prior else {}  # the supernet's own estimate, before the prior
+        scored.append({"arch": text, "table": accuracy, "estimate": estimate, **prior, "params": info.params,
                        "connected": not any(b.ignores_input() for _, s in arch.named_stages() for b in s.blocks),
                        "seconds": time.perf_counter() - t0})
         if (i + 1) % 50 == 0:
@@ -163,7 +174,7 @@ def correlations(scored: list[dict]) -> dict:
         if not cells:
             continue
         table = [c["table"] for c in cells]
-        for key in ("estimate", "params"):
+        for key in ("estimate", "params", "inherited")[:3 if "inherited" in cells[0] else 2]:
             values = [float(c[key]) for c in cells]
             out[f"tau_{key}_{label}"] = kendall_tau(values, table)
             out[f"rho_{key}_{label}"] = spearman(values, table)
@@ -191,7 +202,13 @@ def figures_of(runs: list[dict], accuracy: dict[str, float]) -> dict:
                 raise SystemExit(f"a run scored otherwise than a search scores ({' '.join(argv)}): leave it out")
         if len({json.dumps(r["cells"]) for r in runs}) < len(runs):
             raise SystemExit("a run is given twice (or two runs scored the same): each supernet counts once")
-    cells = [{**c, "estimate": sum(r["cells"][i]["estimate"] for r in runs) / len(runs), "table": accuracy[c["arch"]]}
+    if len(runs) > 1 and any("inherited" in r["cells"][0] for r in runs):
+        print("the runs' own estimates, before their priors (a search fits one prior to the mean)", flush=True)
+
+    def own(cell: dict) -> float:
+        return cell.get("inherited", cell["estimate"]) if len(runs) > 1 else cell["estimate"]
+    cells = [{**{k: v for k, v in c.items() if len(runs) == 1 or k != "inherited"},
+              "estimate": sum(own(r["cells"][i]) for r in runs) / len(runs), "table": accuracy[c["arch"]]}
              for i, c in enumerate(first["cells"])]
     run = dict(first)
     if len(runs) > 1:
@@ -209,11 +226,17 @@ def show(figures: dict) -> None:
     print(f"Kendall tau of the supernet's estimates against the table: {figures['tau_estimate_all']:+.3f} over "
           f"{figures['cells_all']} cells ({figures['tau_estimate_connected']:+.3f} over the "
           f"{figures['cells_connected']} connected); Spearman {figures['rho_estimate_all']:+.3f}", flush=True)
+    if "tau_inherited_all" in figures:
+        print(f"of which the supernet's own estimates, before the parameter count's prior: tau "
+              f"{figures['tau_inherited_all']:+.3f} ({figures['tau_inherited_connected']:+.3f} connected); Spearman "
+              f"{figures['rho_inherited_all']:+.3f}", flush=True)
     print(f"baseline, parameter count: tau {figures['tau_params_all']:+.3f} ({figures['tau_params_connected']:+.3f} "
           f"connected); Spearman {figures['rho_params_all']:+.3f}", flush=True)
     if f"tau_estimate_top{TOP}" in figures:
+        own = (f", the supernet's own {figures[f'tau_inherited_top{TOP}']:+.3f}" if f"tau_inherited_top{TOP}" in figures
+               else "")
         print(f"among the {TOP} cells the table ranks highest: tau {figures[f'tau_estimate_top{TOP}']:+.3f} "
-              f"(parameter count {figures[f'tau_params_top{TOP}']:+.3f})", flush=True)
+              f"(parameter count {figures[f'tau_params_top{TOP}']:+.3f}{own})", flush=True)
     print("over- (+) or underrated (-) with each op, Spearman of its count with the rank error: " + ", ".join(
         f"{op} {rho:+.2f}" for op, rho in figures["overrated_by_op"].items() if rho is not None), flush=True)
     median = "the runs' medians summed" if figures["scoring"].get("summed") else "median"
@@ -254,6 +277,9 @@ def main() -> None:
     p.add_argument("--bn", choices=("recalibrate", "running", "batch"), default="recalibrate",
                    help="BatchNorm statistics a path is scored with: recalibrated (the search's), the supernet's "
                         "running ones, or each validation batch's own (batches of 500)")
+    p.add_argument("--prior", choices=("auto", "none", "params"), default="auto",
+                   help="the search's --supernet-prior: the estimates joined with the parameter count's prior (auto: "
+                        "for this one-shot supernet, as a search does); the JSON keeps the supernet's own as 'inherited'")
     p.add_argument("--json")
     p.add_argument("--figures-of", metavar="JSON", nargs="+",
                    help="print the figures of a run's --json again (with those added since), joined with --table; "
@@ -280,7 +306,7 @@ def main() -> None:
               f"{figures['supernet']['wall_s'] / 60:.1f} min wall", flush=True)
     rows = read_table(Path(args.table), args.cells, args.cells_seed)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    scored = score(args, space, data, device, rows)
+    scored = score(args, space, data, device, rows, figures)
     figures["scoring"] = {"cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - wall0,
                           "per_cell_s": sorted(c["seconds"] for c in scored)[len(scored) // 2]}
     figures.update(correlations(scored))

@@ -12,6 +12,10 @@ samplers and the report work unchanged. The search must use the supernet's space
 with other seeds, say) and takes the mean of their estimates: a supernet's seed alone moves how well its estimates
 rank (``bench/RESULTS.md``), and the mean of a few cancels part of that, at the cost of training each.
 
+``--supernet-prior params`` joins each estimate with the candidate's parameter count (:mod:`nasbox.supernet.prior`),
+measured on NAS-Bench-201 to rank cells better than either alone; ``auto`` (the default) does so for a cell space's
+one-shot supernet and leaves an elastic supernet's estimates as they are.
+
 ``nasbox search --confirm K`` then trains the K best non-dominated subnets standalone (brief training) in
 the same study, so that the report can set estimated against confirmed accuracy. Where nasbox's benchmarks
 measured how well a space's supernet ranks (:mod:`nasbox.supernet.measured`), the search's start line and the
@@ -22,15 +26,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 from nasbox.errors import ConfigError
 from nasbox.evaluate.base import Candidate, EvalContext, Evaluation, Evaluator, Rungs, register_evaluator
+from nasbox.files import atomic_write
+from nasbox.study.schema import Attr
 from nasbox.supernet.checkpoint import load_supernet
 from nasbox.supernet.measured import measured
 from nasbox.supernet.oneshot import CellSupernet
+from nasbox.supernet.prior import PRIORS, REFERENCE_ARCHS, REFERENCE_SUBNETS, ParamsPrior, fit_params_prior
 from nasbox.supernet.weights import calibration_batches, score_subnet
 from nasbox.train.recipe import TrainConfig, numerics
 
@@ -116,6 +124,37 @@ class InheritedWeights(Evaluator):
                 raise ConfigError(f"--evaluator supernet:{context.argument} names one supernet twice ({same.path} and "
                                   f"{m.path}); each supernet counts once in the mean")
         self.space_name = self.members[0].space_name
+        self.prior = self._prior(context.options.get("supernet_prior", "auto"))
+
+    def _prior(self, choice: str) -> ParamsPrior | None:
+        """The parameter-count prior ``choice`` asks for (``auto``: for a one-shot supernet), read from beside the
+        first supernet's checkpoint or made there: its reference subnets are scored as a search scores."""
+        if choice not in PRIORS:
+            raise ConfigError(f"--supernet-prior {choice!r}: one of {', '.join(PRIORS)}")
+        first = self.members[0]
+        if choice == "none" or (choice == "auto" and not isinstance(first.supernet, CellSupernet)):
+            return None
+        key = hashlib.sha256(json.dumps([[m.digest for m in self.members], [m.images for m in self.members],
+                                         self.context.data.spec.to_dict(), REFERENCE_SUBNETS, REFERENCE_ARCHS],
+                                        sort_keys=True, default=str).encode()).hexdigest()[:16]
+        cache = first.path.parent / f"prior-{key}.json"
+        try:
+            return ParamsPrior(**json.loads(cache.read_text()))
+        except (OSError, ValueError, TypeError):  # none yet (or unreadable): made again
+            pass
+        space = self.context.space if self.context.space is not None else first.supernet.sharing.space
+        try:
+            prior = fit_params_prior(space, lambda arch: statistics.fmean(self._scores(arch)))
+        except ValueError as e:
+            raise ConfigError(f"--supernet-prior {choice}: {e}; score without it (--supernet-prior none)") from None
+        try:
+            atomic_write(cache, json.dumps(prior._asdict()) + "\n")
+        except OSError:  # a read-only folder: the prior is made again next time
+            pass
+        return prior
+
+    def _scores(self, arch: Any) -> list[float]:
+        return [m.score(arch, self.context) for m in self.members]
 
     def fidelity(self) -> dict[str, Any]:
         def joined(values: list[Any]) -> Any:
@@ -123,7 +162,8 @@ class InheritedWeights(Evaluator):
         ms = self.members
         return {"evaluator": self.name, "supernet": joined([m.name for m in ms]),
                 "supernet_sha256": joined([m.digest for m in ms]), "supernet_epochs": joined([m.epoch for m in ms]),
-                "calibration_images": joined([m.images for m in ms])}
+                "calibration_images": joined([m.images for m in ms]),
+                **({"prior": "params"} if self.prior else {})}  # a study from before the prior resumes as it was
 
     def budget_text(self) -> str:
         figure = measured(self.space_name)
@@ -136,6 +176,7 @@ class InheritedWeights(Evaluator):
                   f"the mean of {len(ms)} supernets' estimates with inherited weights ({', '.join(map(one, ms))})")
         images = sorted({m.images for m in ms})
         return (f"{source}, BatchNorm recalibrated on {'/'.join(map(str, images))} images"
+                + (", joined with the parameter count's prior (--supernet-prior)" if self.prior else "")
                 + (f"; measured{' for one supernet' if len(ms) > 1 else ''}: {figure.short()}" if figure else ""))
 
     def facts(self) -> dict[str, Any]:
@@ -148,7 +189,8 @@ class InheritedWeights(Evaluator):
                  "kind": "one-shot" if isinstance(first.supernet, CellSupernet) else "elastic",
                  "sampling": first.sampling, "largest": first.supernet.arch.encode(),
                  "elastic": first.supernet.sharing.describe(), "measured": figure.text() if figure else None,
-                 "measured_tau": list(figure.tau) if figure else None}
+                 "measured_tau": list(figure.tau) if figure else None,
+                 "prior": {**self.prior._asdict(), "text": self.prior.text()} if self.prior else None}
         if len(ms) > 1:  # the others' curves too, so that the report shows whether they trained alike
             facts.update(supernets=len(ms), train_seconds_all=sum(seconds),
                          other_histories=[m.history for m in ms[1:]])
@@ -157,8 +199,12 @@ class InheritedWeights(Evaluator):
     def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:
         candidate.model = None  # the search's freshly initialised module (for its latency) is not needed
         t0 = time.perf_counter()
-        scores = [m.score(candidate.arch, self.context) for m in self.members]
+        scores = self._scores(candidate.arch)
         details: dict[str, Any] = {"eval_seconds": time.perf_counter() - t0}
         if len(scores) > 1:
-            details["supernet_estimates"] = scores
-        return Evaluation(sum(scores) / len(scores), details)
+            details[Attr.SUPERNET_ESTIMATES] = scores
+        estimate = statistics.fmean(scores)
+        if self.prior is None:
+            return Evaluation(estimate, details)
+        details[Attr.INHERITED_ACCURACY] = estimate  # the supernet's own, before the prior
+        return Evaluation(self.prior.apply(estimate, candidate.info.params), details)

@@ -99,8 +99,12 @@ def fidelity_blocks(info: FidelityInfo) -> list[Block]:
                   else f"as the mean of {count} supernets' estimates with inherited weights ({facts.get('path')}; the "
                        f"first {trained}{accuracies}; {minutes(float(facts.get('train_seconds_all') or 0))} of training "
                        "in all)")
+        prior = facts.get("prior")
+        joined = (f" Each estimate was then joined with the candidate's parameter count (--supernet-prior), with equal "
+                  f"weight in their spreads over random subnets ({prior['text']}); the supernet's own estimate is each "
+                  "trial's inherited_accuracy." if prior else "")
         blocks.append(Block("supernet", f"Accuracy estimated {source}. {info.estimated} trials were scored this way, "
-                            f"without training. {shared}: {facts.get('elastic', '-')}.{trust}"))
+                            f"without training.{joined} {shared}: {facts.get('elastic', '-')}.{trust}"))
     if info.pairs:
         tau = "undefined (fewer than 3 pairs, or all equal)" if info.tau is None else f"{info.tau:+.3f}"
         rows = tuple((f"#{p.estimated_trial}", f"#{p.confirmed_trial}", f"{p.estimated:.4f}", f"{p.confirmed:.4f}",

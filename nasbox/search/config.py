@@ -15,11 +15,12 @@ from nasbox.spaces import SearchSpace, parse_space_args
 from nasbox.study.schema import DEFAULT_RETRY_S, OBJECTIVES
 from nasbox.zoo import ZOO_NAMES
 
-__all__ = ["DEFAULT_EPOCHS", "GPU_FIDELITY", "LATENCY_MODES", "NO_AUGMENT", "SAMPLERS", "SearchConfig",
+__all__ = ["DEFAULT_EPOCHS", "GPU_FIDELITY", "LATENCY_MODES", "NO_AUGMENT", "SAMPLERS", "SUPERNET_PRIORS", "SearchConfig",
            "default_fidelity", "scaled_lr"]
 
 SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
 LATENCY_MODES = ("measure", "predict")
+SUPERNET_PRIORS = ("auto", "none", "params")  # nasbox.supernet.prior.PRIORS (that package imports torch)
 
 
 def _objectives(value: Any) -> str | None:
@@ -105,6 +106,10 @@ class SearchConfig:
     evaluator: str = option("brief", "what scores a candidate: brief (train briefly, default), supernet:PATH "
                             "(inherited weights of 'nasbox supernet train'; supernet:A,B,... the mean of several), "
                             "table:FILE.csv (a lookup) or a registered evaluator", check=non_empty, metavar="NAME[:ARG]")
+    supernet_prior: str = option("auto", "--evaluator supernet: join each estimate with the candidate's parameter count "
+                                 "(params), or not (none); auto: params for a cell space's one-shot supernet, where it "
+                                 "ranked NAS-Bench-201 cells better, none for an elastic one", check=one_of(*SUPERNET_PRIORS),
+                                 choices=SUPERNET_PRIORS)
     confirm: int = option(0, "after a search with another evaluator, train its K best non-dominated candidates "
                           "standalone (brief training) in the same study, to check the estimates", check=at_least(0),
                           metavar="K")
@@ -135,6 +140,9 @@ class SearchConfig:
         if self.confirm and self.evaluator.partition(":")[0] == "brief":
             raise ConfigError("--confirm trains the best candidates standalone after another evaluator (a supernet, "
                               "a table) estimated them; with brief training they already are")
+        if self.supernet_prior != "auto" and self.evaluator.partition(":")[0] != "supernet":
+            raise ConfigError(f"--supernet-prior {self.supernet_prior} joins a supernet's estimates with a prior; "
+                              f"this search scores with --evaluator {self.evaluator}")
 
     def with_defaults(self, device: str | Any) -> SearchConfig:
         """Fill in the per-candidate training (:func:`default_fidelity` on ``device``) and the

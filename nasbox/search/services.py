@@ -82,7 +82,8 @@ def open_services(config: SearchConfig, progress: ProgressCallback | None = None
     data = data.to(device)
     slot = DeviceSlot(device)  # no latency is timed while another process trains on the device
     context = EvalContext(data=data, device=device, epochs=c.epochs, iterations=c.iterations, batch_size=c.batch_size,
-                          lr=c.lr, augment=c.augment, seed=c.seed, space=space, pause=slot.pause_point)
+                          lr=c.lr, augment=c.augment, seed=c.seed, space=space, pause=slot.pause_point,
+                          options={"supernet_prior": c.supernet_prior})
     evaluator = make_evaluator(c.evaluator, context)
     study_name = c.study or f"{space.name}-{c.dataset}"
     paths = StudyPaths(Path(c.reports_dir) / safe_name(study_name))

@@ -98,6 +98,7 @@ class Attr:
     IMAGES_PER_SECOND = "images_per_second"
     PRECISION = "precision"
     SUPERNET_ESTIMATES = "supernet_estimates"  # scored by several supernets: each one's estimate (the accuracy: their mean)
+    INHERITED_ACCURACY = "inherited_accuracy"  # with --supernet-prior: the supernet's own estimate, before the prior
     FAIL_REASON = "fail_reason"
     INFEASIBLE = "infeasible"  # the broken constraints, as text
     REPEAT_OF = "repeat_of"

@@ -25,7 +25,8 @@ TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "macs", "flops", "para
 def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
     """Every trial of a study: metrics, status, fidelity, device, genotype parameters; a trial the final rung
     trained fully also its ``final_test_accuracy`` and ``final_epochs``; one scored by several supernets each
-    one's estimate (``supernet_estimates``, separated by semicolons)."""
+    one's estimate (``supernet_estimates``, separated by semicolons); one whose supernet estimate was joined with a
+    prior the supernet's own (``inherited_accuracy``)."""
     rows = []
     final = {v.get("trial"): v for k, v in study.user_attrs.items()
              if k.startswith(FINAL_TRIAL) and isinstance(v, dict)}
@@ -44,6 +45,8 @@ def trials_dataframe(study: optuna.Study) -> pd.DataFrame:
             "lost": lost_reason(t), "host": worker.get("host"), "pid": worker.get("pid"),
             "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
         }
+        if a.get(Attr.INHERITED_ACCURACY) is not None:  # the accuracy joined a supernet's with a prior: the supernet's
+            row[Attr.INHERITED_ACCURACY] = a[Attr.INHERITED_ACCURACY]
         if a.get(Attr.SUPERNET_ESTIMATES) is not None:  # scored by several supernets: each one's estimate
             row[Attr.SUPERNET_ESTIMATES] = ";".join(f"{x:.6g}" for x in a[Attr.SUPERNET_ESTIMATES])
         if t.number in final:

@@ -16,6 +16,7 @@ import pytest
 from nasbox.model.analysis import analyze
 from nasbox.report.fidelity import kendall_tau
 from nasbox.spaces import get_space
+from nasbox.supernet.prior import ParamsPrior
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,6 +46,12 @@ def test_the_nb201_benchmark_ranks_a_table_of_its_own(tmp_path):
     bound = get_space("nb201", input_shape=(3, 32, 32), num_classes=10, args={"channels": 4, "cells": 1})
     params = [analyze(bound.parse_arch(a)).params for a, _ in rows]
     assert figures["tau_params_all"] == pytest.approx(kendall_tau(params, accuracy))
+    # as a search scores by default: the supernet's own estimate joined with the cell's parameter count
+    prior = ParamsPrior(**{k: figures["prior"][k] for k in ParamsPrior._fields})
+    own = {c["arch"]: c["inherited"] for c in figures["cells"]}
+    assert figures["tau_inherited_all"] == pytest.approx(kendall_tau([own[a] for a, _ in rows], accuracy))
+    assert all(c["estimate"] == pytest.approx(prior.apply(c["inherited"], c["params"])) for c in figures["cells"])
+    assert "before the parameter count's prior" in done.stdout and "prior: median estimate" in done.stdout
 
 
 def test_figures_of_a_run_name_where_the_estimates_err(tmp_path):

@@ -37,11 +37,13 @@ def supernets(tmp_path_factory) -> Path:
     return root / "supernets"
 
 
-def _evaluator(spec: str, channels: int = 4):
+def _evaluator(spec: str, channels: int = 4, prior: str = "none"):
+    """The evaluator of ``spec``: the supernets' own estimates unless ``prior`` says otherwise."""
     data = load_dataset("synthetic", seed=0, subset=120)
     space = get_space("nb201", input_shape=data.spec.input_shape, num_classes=data.spec.num_classes,
                       args={"channels": channels, "cells": 1})
-    context = EvalContext(data, torch.device("cpu"), None, 1, 16, 0.1, False, 0, space=space)
+    context = EvalContext(data, torch.device("cpu"), None, 1, 16, 0.1, False, 0, options={"supernet_prior": prior},
+                          space=space)
     return make_evaluator(spec, context), space
 
 
@@ -121,9 +123,12 @@ def test_a_search_scored_by_two_supernets_records_both_estimates_and_says_so(sup
     trials = open_study("ens", reports_dir=tmp_path).get_trials(deepcopy=False)
     scored = [t for t in trials if Attr.ACCURACY in t.user_attrs]
     assert len(scored) == 3
+    prior = _evaluator(spec, prior="auto")[0].prior  # a one-shot supernet's default: one prior, of the mean
+    assert prior is not None
     for t in scored:
         x, y = t.user_attrs["supernet_estimates"]
-        assert t.user_attrs[Attr.ACCURACY] == pytest.approx((x + y) / 2, abs=1e-12)
+        assert t.user_attrs["inherited_accuracy"] == pytest.approx((x + y) / 2, abs=1e-12)
+        assert t.user_attrs[Attr.ACCURACY] == pytest.approx(prior.apply((x + y) / 2, t.user_attrs[Attr.PARAMS]))
     table = pd.read_csv(tmp_path / "ens" / "trials.csv").set_index("number")
     for t in scored:
         assert table.loc[t.number, "supernet_estimates"] == ";".join(f"{x:.6g}" for x in t.user_attrs["supernet_estimates"])

@@ -1,0 +1,158 @@
+"""The parameter-count prior beside a supernet's estimates (``--supernet-prior``): its closed form, that the
+evaluator scores its reference subnets as a search scores and keeps them beside the checkpoint, and that a
+search records both the joined estimate and the supernet's own."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from nasbox.cli import main
+from nasbox.data import load_dataset
+from nasbox.errors import ConfigError
+from nasbox.evaluate import Candidate, EvalContext, make_evaluator
+from nasbox.model.analysis import analyze
+from nasbox.report.fidelity import kendall_tau
+from nasbox.search.config import SUPERNET_PRIORS
+from nasbox.spaces import get_space
+from nasbox.study.schema import Attr
+from nasbox.study.storage import open_study
+from nasbox.supernet import prior as prior_module
+from nasbox.supernet.prior import PRIORS, REFERENCE_ARCHS, REFERENCE_SUBNETS, ParamsPrior, reference_archs
+from nasbox.supernet.train import SupernetConfig, train_supernet
+
+ARGS = {"channels": 4, "cells": 1}
+NB201 = ["--space", "nb201", "--space-arg", "channels=4", "--space-arg", "cells=1", "--dataset", "synthetic",
+         "--subset", "120"]
+
+
+def test_the_prior_weighs_estimate_and_parameter_count_equally_in_their_robust_units():
+    # estimates 0.1..0.5: median 0.3, IQR 0.2; log-params 1..5: median 3, IQR 2
+    prior = ParamsPrior.of([0.5, 0.1, 0.3, 0.2, 0.4], [math.exp(k) for k in (1, 2, 3, 4, 5)])
+    assert prior.estimate_median == pytest.approx(0.3) and prior.estimate_iqr == pytest.approx(0.2)
+    assert prior.log_params_median == pytest.approx(3) and prior.log_params_iqr == pytest.approx(2)
+    assert prior.subnets == 5
+    typical = math.exp(prior.log_params_median)
+    assert prior.apply(0.3, typical) == pytest.approx(0.3)  # a median subnet of median size keeps its estimate
+    assert prior.apply(0.5, typical) == pytest.approx(0.4)  # an estimate a whole IQR up moves half of it
+    assert prior.apply(0.3, typical * math.exp(2)) == pytest.approx(0.4)  # so does a size a whole IQR up
+    assert prior.apply(0.5, typical * math.exp(-2)) == pytest.approx(0.3)  # and they cancel
+    flat = ParamsPrior.of([0.2] * 8, [100, 200, 300, 400] * 2)  # every subnet scored alike: nothing to weigh
+    assert flat.apply(0.7, 100) == 0.7
+    assert ParamsPrior.of([0.1, 0.2, 0.3, 0.4], [50] * 4).apply(0.25, 10_000) == 0.25
+
+
+def test_an_additive_truth_is_ranked_by_the_join_better_than_by_either_half():
+    rng = random.Random(0)
+    estimates = [rng.gauss(0.5, 0.1) for _ in range(200)]
+    params = [round(math.exp(rng.gauss(11, 0.5))) for _ in range(200)]
+    prior = ParamsPrior.of(estimates, params)
+    truth = [(e - prior.estimate_median) / prior.estimate_iqr
+             + (math.log(p) - prior.log_params_median) / prior.log_params_iqr for e, p in zip(estimates, params, strict=True)]
+    joined = [prior.apply(e, p) for e, p in zip(estimates, params, strict=True)]
+    assert kendall_tau(joined, truth) == pytest.approx(1.0)
+    assert kendall_tau(estimates, truth) < 0.8 and kendall_tau(params, truth) < 0.8
+
+
+def test_the_searchs_option_takes_the_priors_values():
+    assert SUPERNET_PRIORS == PRIORS
+
+
+@pytest.fixture(scope="module")
+def supernet(tmp_path_factory) -> Path:
+    data = load_dataset("synthetic", seed=0, subset=120)
+    out = tmp_path_factory.mktemp("prior") / "nb201"
+    space = get_space("nb201", input_shape=data.spec.input_shape, num_classes=data.spec.num_classes, args=ARGS)
+    train_supernet(space, data, SupernetConfig(epochs=1, batch_size=16, calibration_images=32), out, device="cpu")
+    return out
+
+
+def _evaluator(folder: Path, prior: str | None):
+    data = load_dataset("synthetic", seed=0, subset=120)
+    space = get_space("nb201", input_shape=data.spec.input_shape, num_classes=data.spec.num_classes, args=ARGS)
+    options = {} if prior is None else {"supernet_prior": prior}
+    context = EvalContext(data, torch.device("cpu"), None, 1, 16, 0.1, False, 0, options=options, space=space)
+    return make_evaluator(f"supernet:{folder}", context), space
+
+
+def test_a_one_shot_supernets_estimate_is_joined_with_a_prior_of_random_subnets_scored_as_a_search_scores(supernet):
+    for cached in supernet.glob("prior-*.json"):
+        cached.unlink()
+    plain, space = _evaluator(supernet, "none")
+    assert plain.prior is None and "prior" not in plain.fidelity()
+    joined, _ = _evaluator(supernet, None)  # auto: a cell space's one-shot supernet gets the prior
+    assert joined.prior is not None and joined.fidelity()["prior"] == "params"
+    # the reference: the first random subnets of the space (seed 0), scored by the supernet alone
+    archs = reference_archs(space, REFERENCE_ARCHS)
+    own = [plain.evaluate(Candidate(a, analyze(a), 0)).accuracy for a in archs[:REFERENCE_SUBNETS]]
+    assert joined.prior == ParamsPrior.of(own, [analyze(a).params for a in archs])
+    assert joined.prior.estimate_iqr > 0, "the subnets of the trained supernet must score apart for this test to weigh"
+    rng = random.Random(5)
+    for _ in range(4):
+        arch = space.sample_random(rng)[1]
+        info = analyze(arch)
+        result = joined.evaluate(Candidate(arch, info, 0))
+        alone = plain.evaluate(Candidate(arch, info, 0)).accuracy
+        assert result.details["inherited_accuracy"] == alone
+        assert result.accuracy == pytest.approx(joined.prior.apply(alone, info.params))
+    assert "inherited_accuracy" not in plain.evaluate(Candidate(arch, info, 0)).details
+    assert "parameter count's prior" in joined.budget_text() and "prior" not in plain.budget_text()
+    assert joined.facts()["prior"]["subnets"] == REFERENCE_SUBNETS
+
+
+def test_the_prior_is_kept_beside_the_checkpoint_and_made_again_when_unreadable(supernet, monkeypatch):
+    first, _ = _evaluator(supernet, "params")
+    files = list(supernet.glob("prior-*.json"))
+    assert len(files) == 1
+
+    def refit(*a, **k):
+        raise AssertionError("scored the reference subnets again")
+    monkeypatch.setattr("nasbox.evaluate.supernet.fit_params_prior", refit)
+    assert _evaluator(supernet, "params")[0].prior == first.prior  # read back, not scored again
+    files[0].write_text("{not json")
+    calls = []
+    monkeypatch.setattr("nasbox.evaluate.supernet.fit_params_prior",
+                        lambda *a, **k: calls.append(1) or prior_module.fit_params_prior(*a, **k))
+    assert _evaluator(supernet, "params")[0].prior == first.prior and calls == [1]
+    assert ParamsPrior(**json.loads(files[0].read_text())) == first.prior  # rewritten whole
+
+
+def test_an_unknown_prior_or_one_without_a_supernet_is_one_line_and_exit_2(supernet, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="--supernet-prior 'bayes': one of auto, none, params"):
+        _evaluator(supernet, "bayes")
+    for argv in (["--supernet-prior", "bayes"], ["--supernet-prior", "params"]):
+        code = main(["search", *NB201, *argv, "--budget", "1", "--reports-dir", str(tmp_path)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and "--supernet-prior" in err, err
+    assert not (tmp_path / "nb201-synthetic").exists()
+
+
+def test_a_search_records_the_joined_estimate_and_the_supernets_own(supernet, tmp_path, capsys):
+    code = main(["search", *NB201, "--evaluator", f"supernet:{supernet}", "--budget", "3", "--sampler", "random",
+                 "--objectives", "accuracy,params", "--reports-dir", str(tmp_path), "--no-classics",
+                 "--report-every", "0", "--study", "p"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert "joined with the parameter count's prior" in out
+    report = " ".join((tmp_path / "p" / "report.md").read_text().split())
+    assert "Each estimate was then joined with the candidate's parameter count (--supernet-prior)" in report
+    assert "random subnets), median parameters" in report
+    plain, space = _evaluator(supernet, "none")
+    joined, _ = _evaluator(supernet, "params")
+    trials = [t for t in open_study("p", reports_dir=tmp_path).get_trials(deepcopy=False)
+              if t.user_attrs.get(Attr.EVALUATOR) == "supernet"]
+    assert len(trials) == 3
+    for t in trials:
+        arch = space.from_params(t.params)
+        own = plain.evaluate(Candidate(arch, analyze(arch), 0)).accuracy
+        assert t.user_attrs["inherited_accuracy"] == pytest.approx(own)
+        assert t.user_attrs[Attr.ACCURACY] == pytest.approx(joined.prior.apply(own, t.user_attrs[Attr.PARAMS]))
+    table = pd.read_csv(tmp_path / "p" / "trials.csv").set_index("number")
+    for t in trials:
+        assert table.loc[t.number, "inherited_accuracy"] == pytest.approx(t.user_attrs["inherited_accuracy"])
