@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from nasbox.errors import ConfigError
 from nasbox.evaluate.base import Candidate, EvalContext, Evaluation, Evaluator, Rungs, register_evaluator
-from nasbox.files import atomic_write
+from nasbox.files import update_file
 from nasbox.study.schema import Attr
 from nasbox.supernet.checkpoint import load_supernet
 from nasbox.supernet.measured import measured
@@ -43,6 +43,8 @@ from nasbox.supernet.weights import calibration_batches, score_subnet
 from nasbox.train.recipe import TrainConfig, numerics
 
 __all__ = ["InheritedWeights"]
+
+PRIOR_LOCK_S = 3600.0  # how long a worker waits for another that scores the prior's reference subnets
 
 
 class _Member:
@@ -137,21 +139,24 @@ class InheritedWeights(Evaluator):
         key = hashlib.sha256(json.dumps([[m.digest for m in self.members], [m.images for m in self.members],
                                          self.context.data.spec.to_dict(), REFERENCE_SUBNETS, REFERENCE_ARCHS],
                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
-        cache = first.path.parent / f"prior-{key}.json"
-        try:
-            return ParamsPrior(**json.loads(cache.read_text()))
-        except (OSError, ValueError, TypeError):  # none yet (or unreadable): made again
-            pass
         space = self.context.space if self.context.space is not None else first.supernet.sharing.space
-        try:
-            prior = fit_params_prior(space, lambda arch: statistics.fmean(self._scores(arch)))
-        except ValueError as e:
-            raise ConfigError(f"--supernet-prior {choice}: {e}; score without it (--supernet-prior none)") from None
-        try:
-            atomic_write(cache, json.dumps(prior._asdict()) + "\n")
-        except OSError:  # a read-only folder: the prior is made again next time
-            pass
-        return prior
+
+        def kept_or_made(text: str | None) -> str:
+            try:
+                return json.dumps(ParamsPrior(**json.loads(text or ""))._asdict()) + "\n"
+            except (ValueError, TypeError):  # none yet, or unreadable: made (again)
+                pass
+            try:
+                prior = fit_params_prior(space, lambda arch: statistics.fmean(self._scores(arch)))
+            except ValueError as e:
+                raise ConfigError(f"--supernet-prior {choice}: {e}; score without it (--supernet-prior none)") from None
+            return json.dumps(prior._asdict()) + "\n"
+        cache = first.path.parent / f"prior-{key}.json"
+        try:  # under its lock: workers starting together score the reference subnets once
+            text = update_file(cache, kept_or_made, timeout=PRIOR_LOCK_S)
+        except OSError:  # a read-only folder (or a lock held too long): made here, not kept
+            text = kept_or_made(None)
+        return ParamsPrior(**json.loads(text))
 
     def _scores(self, arch: Any) -> list[float]:
         return [m.score(arch, self.context) for m in self.members]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -121,6 +123,25 @@ def test_the_prior_is_kept_beside_the_checkpoint_and_made_again_when_unreadable(
                         lambda *a, **k: calls.append(1) or prior_module.fit_params_prior(*a, **k))
     assert _evaluator(supernet, "params")[0].prior == first.prior and calls == [1]
     assert ParamsPrior(**json.loads(files[0].read_text())) == first.prior  # rewritten whole
+
+
+def test_workers_starting_together_score_the_reference_subnets_once(supernet, monkeypatch):
+    for cached in supernet.glob("prior-*.json"):
+        cached.unlink()
+    calls = []
+
+    def slow_fit(*a, **k):
+        calls.append(1)
+        time.sleep(1.0)  # long enough for the other worker to reach the lock meanwhile
+        return prior_module.fit_params_prior(*a, **k)
+    monkeypatch.setattr("nasbox.evaluate.supernet.fit_params_prior", slow_fit)
+    priors = []
+    workers = [threading.Thread(target=lambda: priors.append(_evaluator(supernet, "params")[0].prior)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(priors) == 2 and priors[0] == priors[1] and calls == [1]
 
 
 def test_an_unknown_prior_or_one_without_a_supernet_is_one_line_and_exit_2(supernet, tmp_path, capsys):
