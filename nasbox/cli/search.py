@@ -22,6 +22,7 @@ from nasbox.search.events import (
     FinalStarted,
     SearchEnded,
     SearchStarted,
+    SetupNote,
     TrialEnded,
     TrialStarted,
 )
@@ -57,6 +58,8 @@ class _SearchProgress:
             self.progress.update(self.task, description=f"trial {event.index}/{self._total()}", info=event.encoding[:80])
         elif isinstance(event, TrialEnded):
             self._ended(event)
+        elif isinstance(event, SetupNote):
+            self.console.print(event.text)
         elif isinstance(event, ClassicsMeasured):
             self.console.print(f"classic networks: latency of {event.networks} on this device in {event.seconds:.1f} s "
                                f"(cached in {event.cache})")

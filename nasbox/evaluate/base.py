@@ -100,6 +100,8 @@ class EvalContext:
     #: called every few training steps: steps aside while another process times a latency on the device
     #: (:meth:`nasbox.measure.slot.DeviceSlot.pause_point`)
     pause: Callable[[], Any] | None = None
+    #: says a line of setup work that takes a while (the search shows it as it happens)
+    note: Callable[[str], Any] | None = None
 
 
 class Evaluator(ABC):

@@ -146,11 +146,20 @@ class InheritedWeights(Evaluator):
                 return json.dumps(ParamsPrior(**json.loads(text or ""))._asdict()) + "\n"
             except (ValueError, TypeError):  # none yet, or unreadable: made (again)
                 pass
+            if made:  # made already, and its file could not be written
+                return made[0]
+            say = self.context.note or (lambda text: None)
+            say(f"supernet prior (--supernet-prior {choice}): scoring {REFERENCE_SUBNETS} random subnets, once for "
+                f"this supernet (kept beside it) ...")
+            t0 = time.perf_counter()
             try:
                 prior = fit_params_prior(space, lambda arch: statistics.fmean(self._scores(arch)))
             except ValueError as e:
                 raise ConfigError(f"--supernet-prior {choice}: {e}; score without it (--supernet-prior none)") from None
-            return json.dumps(prior._asdict()) + "\n"
+            say(f"supernet prior made in {time.perf_counter() - t0:.0f} s: {prior.text()}")
+            made.append(json.dumps(prior._asdict()) + "\n")
+            return made[0]
+        made: list[str] = []
         cache = first.path.parent / f"prior-{key}.json"
         try:  # under its lock: workers starting together score the reference subnets once
             text = update_file(cache, kept_or_made, timeout=PRIOR_LOCK_S)

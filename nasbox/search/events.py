@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ClassicsMeasured", "Event", "FinalProgress", "FinalStarted", "ProgressCallback", "SearchEnded",
-           "SearchStarted", "TrialEnded", "TrialStarted"]
+           "SearchStarted", "SetupNote", "TrialEnded", "TrialStarted"]
+
+
+@dataclass(frozen=True)
+class SetupNote:
+    """Setup work that takes a while before the search starts, said as it begins and ends (an evaluator's: a
+    supernet's prior being made)."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -91,5 +99,5 @@ class SearchEnded:
     interrupted: bool
 
 
-Event = SearchStarted | ClassicsMeasured | TrialStarted | TrialEnded | FinalStarted | FinalProgress | SearchEnded
+Event = SetupNote | SearchStarted | ClassicsMeasured | TrialStarted | TrialEnded | FinalStarted | FinalProgress | SearchEnded
 ProgressCallback = Callable[[Event], None]

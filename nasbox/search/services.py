@@ -23,7 +23,7 @@ from nasbox.search.check import Constraints
 from nasbox.search.config import SearchConfig
 from nasbox.search.coordinate import Coordinator, Ledger
 from nasbox.search.costs import CostMeter
-from nasbox.search.events import ProgressCallback
+from nasbox.search.events import ProgressCallback, SetupNote
 from nasbox.search.record import RepeatIndex
 from nasbox.search.session import open_search_study, search_toml, setup_of
 from nasbox.spaces import SearchSpace, get_space
@@ -83,7 +83,8 @@ def open_services(config: SearchConfig, progress: ProgressCallback | None = None
     slot = DeviceSlot(device)  # no latency is timed while another process trains on the device
     context = EvalContext(data=data, device=device, epochs=c.epochs, iterations=c.iterations, batch_size=c.batch_size,
                           lr=c.lr, augment=c.augment, seed=c.seed, space=space, pause=slot.pause_point,
-                          options={"supernet_prior": c.supernet_prior})
+                          options={"supernet_prior": c.supernet_prior},
+                          note=lambda text: (progress or (lambda event: None))(SetupNote(text)))
     evaluator = make_evaluator(c.evaluator, context)
     study_name = c.study or f"{space.name}-{c.dataset}"
     paths = StudyPaths(Path(c.reports_dir) / safe_name(study_name))

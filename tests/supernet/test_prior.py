@@ -155,12 +155,22 @@ def test_an_unknown_prior_or_one_without_a_supernet_is_one_line_and_exit_2(super
 
 
 def test_a_search_records_the_joined_estimate_and_the_supernets_own(supernet, tmp_path, capsys):
+    _evaluator(supernet, "params")  # its prior made and kept
     code = main(["search", *NB201, "--evaluator", f"supernet:{supernet}", "--budget", "3", "--sampler", "random",
                  "--objectives", "accuracy,params", "--reports-dir", str(tmp_path), "--no-classics",
                  "--report-every", "0", "--study", "p"])
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
     assert "joined with the parameter count's prior" in out
+    # the prior was kept: a search on a supernet without one says that it makes it, before it starts
+    assert "scoring 64 random subnets" not in out
+    for cached in supernet.glob("prior-*.json"):
+        cached.unlink()
+    assert main(["search", *NB201, "--evaluator", f"supernet:{supernet}", "--budget", "1", "--reports-dir",
+                 str(tmp_path), "--no-classics", "--report-every", "0", "--study", "made"]) == 0
+    made = " ".join(capsys.readouterr().out.split())
+    assert "supernet prior (--supernet-prior auto): scoring 64 random subnets" in made
+    assert made.index("supernet prior made in") < made.index("study made")
     report = " ".join((tmp_path / "p" / "report.md").read_text().split())
     assert "Each estimate was then joined with the candidate's parameter count (--supernet-prior)" in report
     assert "random subnets), median parameters" in report
