@@ -51,6 +51,7 @@ from nasbox.spaces import get_space, parse_space_args
 from nasbox.study.pareto import hypervolume, non_dominated_mask
 from nasbox.study.schema import Attr, TrialStatus
 from nasbox.study.storage import open_study
+from nasbox.supernet.prior import PRIORS
 from nasbox.supernet.train import SupernetConfig, train_supernet
 
 #: the CPU defaults, by space: four MobileNetV2 stages, narrowed so that a standalone brief trial takes under a
@@ -106,9 +107,9 @@ def main() -> None:
     p.add_argument("--schedule", choices=("all", "progressive"), default="all",
                    help="the supernet's elastic choices: all from the start, or progressive shrinking")
     p.add_argument("--batch-size", type=int, default=64, help="supernet batch size")
-    p.add_argument("--prior", choices=("auto", "none", "params"), default="auto",
+    p.add_argument("--prior", choices=PRIORS, default="auto",
                    help="the search's --supernet-prior (auto: none for an elastic supernet); with one, the figures "
-                        "give the supernet's own estimates' too")
+                        "give the estimates joined with it too")
     p.add_argument("--search-batch-size", type=int, default=32, help="brief training's batch size (the search's "
                                                                      "default 32; larger on a GPU)")
     p.add_argument("--standalone", type=int, default=50, help="trials of the standalone random search")
@@ -170,19 +171,20 @@ def main() -> None:
     on_device = data.to(device)
     evaluator = make_evaluator(f"supernet:{net}", EvalContext(on_device, device, None, 1, 32, 0.1, False, 0,
                                                               options={"supernet_prior": args.prior}, space=bound))
-    inherited, own, eval_s = [], [], []
+    evaluator.prior  # noqa: B018 - made (with a prior) before the scoring is timed
+    inherited, joined, eval_s = [], [], []
     for t in standalone:
         arch = bound.from_params(t.params)
         t1 = time.perf_counter()
         evaluation = evaluator.evaluate(Candidate(arch, analyze(arch), 0))
         eval_s.append(time.perf_counter() - t1)
-        inherited.append(evaluation.accuracy)  # what the search ranks by (with a prior: joined with it)
-        own.append(evaluation.details.get(Attr.INHERITED_ACCURACY, evaluation.accuracy))
+        inherited.append(evaluation.details.get(Attr.INHERITED_ACCURACY, evaluation.accuracy))  # the supernet's own
+        joined.append(evaluation.accuracy)  # what the search ranks by (with a prior: joined with it)
     accuracy = [t.user_attrs[Attr.ACCURACY] for t in standalone]
     figures["kendall_tau"] = kendall_tau(inherited, accuracy)
     figures["kendall_tau_params"] = kendall_tau([t.user_attrs[Attr.PARAMS] for t in standalone], accuracy)
     if evaluator.prior is not None:
-        figures["kendall_tau_own"] = kendall_tau(own, accuracy)
+        figures["kendall_tau_joined"] = kendall_tau(joined, accuracy)
     figures["subnets"] = len(standalone)
     figures["standalone_accuracy_range"] = [min(accuracy), max(accuracy)]
     figures["inherited_accuracy_range"] = [min(inherited), max(inherited)]
@@ -193,8 +195,8 @@ def main() -> None:
           f"{figures['kendall_tau']:+.3f}; standalone accuracy {min(accuracy):.4f}-{max(accuracy):.4f}, "
           f"inherited {min(inherited):.4f}-{max(inherited):.4f}; the parameter count alone "
           f"{figures['kendall_tau_params']:+.3f}"
-          + (f"; the supernet's own estimates, before the prior, {figures['kendall_tau_own']:+.3f}"
-             if "kendall_tau_own" in figures else ""), flush=True)
+          + (f"; joined with the prior {figures['kendall_tau_joined']:+.3f}" if "kendall_tau_joined" in figures
+             else ""), flush=True)
     print(f"scoring: inherited {figures['inherited_eval_s']:.2f} s (median) = {3600 / figures['inherited_eval_s']:,.0f} "
           f"subnets/hour; standalone brief training {figures['standalone_train_s']:.1f} s = "
           f"{3600 / figures['standalone_train_s']:,.0f}/hour; ratio {figures['eval_speedup']:.1f}x", flush=True)
@@ -263,28 +265,27 @@ def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path)
         first.append(t.user_attrs[Attr.ACCURACY])
         info = analyze(arch)
         evaluation = evaluator.evaluate(Candidate(arch, info, 0))
-        inherited.append(evaluation.accuracy)
+        inherited.append(evaluation.details.get(Attr.INHERITED_ACCURACY, evaluation.accuracy))  # the supernet's own
         if arch.arch_id not in kept:
             model = build_model(arch, seed=init_seed(arch.arch_id, 1))
             kept[arch.arch_id] = train_model(model, data.train, data.val, config, data.spec, device=device).accuracy
             cache.write_text(json.dumps(kept, indent=1) + "\n")
         second.append(kept[arch.arch_id])
         subnets.append({"arch_id": arch.arch_id, "params": info.params, "standalone_seed0": first[-1],
-                        "standalone_seed1": second[-1], "estimate": evaluation.accuracy,
-                        "inherited": evaluation.details.get(Attr.INHERITED_ACCURACY, evaluation.accuracy)})
+                        "standalone_seed1": second[-1], "inherited": inherited[-1], "joined": evaluation.accuracy})
     mean = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
     figures = {"subnets": len(first), "tau_seed0_seed1": kendall_tau(first, second),
                "tau_inherited_seed0": kendall_tau(inherited, first), "tau_inherited_seed1": kendall_tau(inherited, second),
                "tau_inherited_mean": kendall_tau(inherited, mean), "supernet": str(net),
                "tau_params_mean": kendall_tau([s["params"] for s in subnets], mean)}
-    if evaluator.prior is not None:  # the estimates above are joined with the prior; the supernet's own:
-        figures["tau_own_mean"] = kendall_tau([s["inherited"] for s in subnets], mean)
+    if evaluator.prior is not None:  # what the search ranks by: the estimates joined with the prior
+        figures["tau_joined_mean"] = kendall_tau([s["joined"] for s in subnets], mean)
     print(f"Kendall tau over {len(first)} subnets: standalone seed 0 vs seed 1 {figures['tau_seed0_seed1']:+.3f}; "
           f"inherited vs seed 0 {figures['tau_inherited_seed0']:+.3f}, vs seed 1 {figures['tau_inherited_seed1']:+.3f}, "
           f"vs their mean {figures['tau_inherited_mean']:+.3f}; the parameter count alone vs their mean "
           f"{figures['tau_params_mean']:+.3f}"
-          + (f"; the supernet's own estimates, before the prior, {figures['tau_own_mean']:+.3f}"
-             if "tau_own_mean" in figures else ""), flush=True)
+          + (f"; joined with the prior {figures['tau_joined_mean']:+.3f}" if "tau_joined_mean" in figures else ""),
+          flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({**figures, "subnet_figures": subnets}, indent=2) + "\n")
 

@@ -7,13 +7,15 @@
    their trained accuracy), a seeded random subset of its rows (all with ``--cells 0``), through the
    ``supernet`` evaluator a search uses (inherited weights, BatchNorm recalibrated, validation accuracy).
    ``--bn`` and ``--recalibrate-on`` score with other BatchNorm statistics (ablations; ``--score-only``
-   scores a trained supernet again). As a search does by default (``--prior auto``), each estimate is joined with
-   the cell's parameter count (:mod:`nasbox.supernet.prior`; its 64 reference subnets are scored first, once per
-   supernet); ``--prior none`` scores with the supernet alone.
+   scores a trained supernet again, without the prior). As a search does by default (``--prior auto``), each
+   estimate is also joined with the cell's parameter count (:mod:`nasbox.supernet.prior`; its 64 reference
+   subnets are scored first, once per supernet), and both are kept (``estimate``, the supernet's own, and
+   ``joined``, what the search ranks by); ``--prior none`` scores with the supernet alone.
 3. Prints Kendall's tau (tau-b) and Spearman's rho of the estimates against the table, over all scored cells
    and over the connected ones (a disconnected cell's network computes a constant), with the same for the
-   cells' parameter counts as a free baseline and, with a prior, the supernet's own estimates before it, and the
-   scoring time per cell.
+   cells' parameter counts as a free baseline, the same for the estimates joined with the prior (of a run without
+   it: what the prior makes of its estimates with the scored cells as its reference), and the scoring time per
+   cell.
 
     python bench/supernet_nb201.py --table ../shared/data/nb201-cifar10-dev.csv --dataset cifar10 \\
         --data-dir /tmp/cifar --subset 20000 --space-arg cells=1 --epochs 20 --sampling fair \\
@@ -45,7 +47,9 @@ from nasbox.evaluate import Candidate, EvalContext, make_evaluator
 from nasbox.model.analysis import analyze
 from nasbox.report.fidelity import kendall_tau
 from nasbox.spaces import get_space, parse_space_args
+from nasbox.study.schema import Attr
 from nasbox.supernet.checkpoint import init_folder
+from nasbox.supernet.prior import PRIORS, ParamsPrior
 from nasbox.supernet.train import SupernetConfig, train_supernet
 from nasbox.supernet.weights import calibration_batches
 from nasbox.train.brief import evaluate
@@ -124,10 +128,14 @@ def batch_statistics(member, data, device, arch, batch_size: int = 500) -> float
 
 
 def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, float]], figures: dict) -> list[dict]:
+    ablation = args.bn != "recalibrate" or args.recalibrate_on
+    if ablation and args.prior == "params":  # its reference was scored otherwise than these cells
+        raise SystemExit("--bn and --recalibrate-on score without the prior: --prior none (or auto)")
     context = EvalContext(data.to(device), device, None, 1, args.batch_size, args.lr, False, args.seed,
-                          argument=str(args.out), options={"supernet_prior": args.prior}, space=space)
-    t0 = time.perf_counter()
+                          argument=str(args.out), options={"supernet_prior": "none" if ablation else args.prior},
+                          space=space)
     evaluator = make_evaluator(f"supernet:{args.out}", context)
+    t0 = time.perf_counter()
     if evaluator.prior is not None:  # made (its reference subnets scored) or read from beside the checkpoint
         figures["prior"] = {**evaluator.prior._asdict(), "seconds": time.perf_counter() - t0}
         print(f"prior: {evaluator.prior.text()}; {figures['prior']['seconds']:.0f} s", flush=True)
@@ -142,24 +150,25 @@ def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, f
         arch = space.parse_arch(text)
         info = analyze(arch)
         t0 = time.perf_counter()
+        joined = {}
         if args.bn == "recalibrate":  # what the search does
             evaluation = evaluator.evaluate(Candidate(arch, info, 0))
-            estimate, inherited = evaluation.accuracy, evaluation.details.get("inherited_accuracy")
+            estimate = evaluation.details.get(Attr.INHERITED_ACCURACY, evaluation.accuracy)
+            if evaluator.prior is not None:  # what the search ranks by: the estimate joined with the prior
+                joined = {"joined": evaluation.accuracy}
+        elif args.bn == "running":  # the supernet's own running statistics, shared by every path
+            estimate = evaluate(member.supernet.extract(arch), data.val, data.spec, device=device,
+                                bf16=member.bf16, channels_last=member.channels_last)
         else:
-            if args.bn == "running":  # the supernet's own running statistics, shared by every path
-                inherited = evaluate(member.supernet.extract(arch), data.val, data.spec, device=device,
-                                     bf16=member.bf16, channels_last=member.channels_last)
-            else:
-                inherited = batch_statistics(member, data, device, arch)
-            estimate = evaluator.prior.apply(inherited, info.params) if evaluator.prior else inherited
-        prior = {"inherited": inherited} if evaluator.prior else {}  # the supernet's own estimate, before the prior
-        scored.append({"arch": text, "table": accuracy, "estimate": estimate, **prior, "params": info.params,
+            estimate = batch_statistics(member, data, device, arch)
+        scored.append({"arch": text, "table": accuracy, "estimate": estimate, **joined, "params": info.params,
                        "connected": not any(b.ignores_input() for _, s in arch.named_stages() for b in s.blocks),
                        "seconds": time.perf_counter() - t0})
         if (i + 1) % 50 == 0:
-            done = scored
-            tau = kendall_tau([c["estimate"] for c in done], [c["table"] for c in done])
-            print(f"  scored {i + 1}/{len(rows)}: tau so far {tau:+.3f}", flush=True)
+            key = "joined" if joined else "estimate"
+            tau = kendall_tau([c[key] for c in scored], [c["table"] for c in scored])
+            print(f"  scored {i + 1}/{len(rows)}: tau so far {tau:+.3f}{' (joined with the prior)' * bool(joined)}",
+                  flush=True)
     return scored
 
 
@@ -168,13 +177,20 @@ TOP = 100  # the cells the table ranks highest, where a search's choice is made
 
 def correlations(scored: list[dict]) -> dict:
     out = {}
+    keys = ["estimate", "params"]
+    if scored and "joined" in scored[0]:  # scored with the prior, as a search scores: the estimates joined with it
+        keys.append("joined")
+    elif scored:  # scored without it: what the prior would make of them, its reference these very cells
+        prior = ParamsPrior.of([c["estimate"] for c in scored], [c["params"] for c in scored])
+        scored = [{**c, "joined_here": prior.apply(c["estimate"], c["params"])} for c in scored]
+        keys.append("joined_here")
     best = sorted(scored, key=lambda c: -c["table"])[:TOP] if len(scored) >= 2 * TOP else []
     connected = [c for c in scored if c["connected"]]
     for label, cells in (("all", scored), ("connected", connected), (f"top{TOP}", best)):
         if not cells:
             continue
         table = [c["table"] for c in cells]
-        for key in ("estimate", "params", "inherited")[:3 if "inherited" in cells[0] else 2]:
+        for key in keys:
             values = [float(c[key]) for c in cells]
             out[f"tau_{key}_{label}"] = kendall_tau(values, table)
             out[f"rho_{key}_{label}"] = spearman(values, table)
@@ -202,15 +218,12 @@ def figures_of(runs: list[dict], accuracy: dict[str, float]) -> dict:
                 raise SystemExit(f"a run scored otherwise than a search scores ({' '.join(argv)}): leave it out")
         if len({json.dumps(r["cells"]) for r in runs}) < len(runs):
             raise SystemExit("a run is given twice (or two runs scored the same): each supernet counts once")
-    if len(runs) > 1 and any("inherited" in r["cells"][0] for r in runs):
-        print("the runs' own estimates, before their priors (a search fits one prior to the mean)", flush=True)
-
-    def own(cell: dict) -> float:
-        return cell.get("inherited", cell["estimate"]) if len(runs) > 1 else cell["estimate"]
-    cells = [{**{k: v for k, v in c.items() if len(runs) == 1 or k != "inherited"},
-              "estimate": sum(own(r["cells"][i]) for r in runs) / len(runs), "table": accuracy[c["arch"]]}
+    # several runs: the mean of their own estimates; the prior a search would join it with is not theirs (it fits one
+    # to the mean), so what the prior makes of it is figured with the cells as its reference
+    cells = [{**{k: v for k, v in c.items() if len(runs) == 1 or k != "joined"},
+              "estimate": sum(r["cells"][i]["estimate"] for r in runs) / len(runs), "table": accuracy[c["arch"]]}
              for i, c in enumerate(first["cells"])]
-    run = dict(first)
+    run = {k: v for k, v in first.items() if not k.startswith(("tau_", "rho_", "cells_", "overrated_"))}
     if len(runs) > 1:
         costs = [r.get("supernet", {}).get("own_cpu_s", r.get("supernet", {}).get("cpu_s")) for r in runs]
         cost = ("unknown (a run scored a supernet it did not train)" if None in costs else
@@ -226,15 +239,17 @@ def show(figures: dict) -> None:
     print(f"Kendall tau of the supernet's estimates against the table: {figures['tau_estimate_all']:+.3f} over "
           f"{figures['cells_all']} cells ({figures['tau_estimate_connected']:+.3f} over the "
           f"{figures['cells_connected']} connected); Spearman {figures['rho_estimate_all']:+.3f}", flush=True)
-    if "tau_inherited_all" in figures:
-        print(f"of which the supernet's own estimates, before the parameter count's prior: tau "
-              f"{figures['tau_inherited_all']:+.3f} ({figures['tau_inherited_connected']:+.3f} connected); Spearman "
-              f"{figures['rho_inherited_all']:+.3f}", flush=True)
+    for key, what in (("joined", "joined with the parameter count's prior, as a search ranks them"),
+                      ("joined_here", "joined with the parameter count's prior, its reference these cells (a "
+                                      "search's: random subnets)")):
+        if f"tau_{key}_all" in figures:
+            print(f"{what}: tau {figures[f'tau_{key}_all']:+.3f} ({figures[f'tau_{key}_connected']:+.3f} connected); "
+                  f"Spearman {figures[f'rho_{key}_all']:+.3f}", flush=True)
     print(f"baseline, parameter count: tau {figures['tau_params_all']:+.3f} ({figures['tau_params_connected']:+.3f} "
           f"connected); Spearman {figures['rho_params_all']:+.3f}", flush=True)
     if f"tau_estimate_top{TOP}" in figures:
-        own = (f", the supernet's own {figures[f'tau_inherited_top{TOP}']:+.3f}" if f"tau_inherited_top{TOP}" in figures
-               else "")
+        own = "".join(f", joined with the prior {figures[f'tau_{key}_top{TOP}']:+.3f}" for key in ("joined", "joined_here")
+                      if f"tau_{key}_top{TOP}" in figures)
         print(f"among the {TOP} cells the table ranks highest: tau {figures[f'tau_estimate_top{TOP}']:+.3f} "
               f"(parameter count {figures[f'tau_params_top{TOP}']:+.3f}{own})", flush=True)
     print("over- (+) or underrated (-) with each op, Spearman of its count with the rank error: " + ", ".join(
@@ -277,9 +292,9 @@ def main() -> None:
     p.add_argument("--bn", choices=("recalibrate", "running", "batch"), default="recalibrate",
                    help="BatchNorm statistics a path is scored with: recalibrated (the search's), the supernet's "
                         "running ones, or each validation batch's own (batches of 500)")
-    p.add_argument("--prior", choices=("auto", "none", "params"), default="auto",
-                   help="the search's --supernet-prior: the estimates joined with the parameter count's prior (auto: "
-                        "for this one-shot supernet, as a search does); the JSON keeps the supernet's own as 'inherited'")
+    p.add_argument("--prior", choices=PRIORS, default="auto",
+                   help="the search's --supernet-prior: the estimates also joined with the parameter count's prior "
+                        "(auto: for this one-shot supernet, as a search does), kept as each cell's 'joined'")
     p.add_argument("--json")
     p.add_argument("--figures-of", metavar="JSON", nargs="+",
                    help="print the figures of a run's --json again (with those added since), joined with --table; "

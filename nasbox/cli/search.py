@@ -59,7 +59,7 @@ class _SearchProgress:
         elif isinstance(event, TrialEnded):
             self._ended(event)
         elif isinstance(event, SetupNote):
-            self.console.print(event.text)
+            self.console.print(event.text, markup=False, highlight=False)
         elif isinstance(event, ClassicsMeasured):
             self.console.print(f"classic networks: latency of {event.networks} on this device in {event.seconds:.1f} s "
                                f"(cached in {event.cache})")

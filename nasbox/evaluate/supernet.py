@@ -45,6 +45,7 @@ from nasbox.train.recipe import TrainConfig, numerics
 __all__ = ["InheritedWeights"]
 
 PRIOR_LOCK_S = 3600.0  # how long a worker waits for another that scores the prior's reference subnets
+PRIOR_VERSION = 1  # of how a prior is made (its reference and statistics): a kept one of another is made again
 
 
 class _Member:
@@ -126,49 +127,70 @@ class InheritedWeights(Evaluator):
                 raise ConfigError(f"--evaluator supernet:{context.argument} names one supernet twice ({same.path} and "
                                   f"{m.path}); each supernet counts once in the mean")
         self.space_name = self.members[0].space_name
-        self.prior = self._prior(context.options.get("supernet_prior", "auto"))
-
-    def _prior(self, choice: str) -> ParamsPrior | None:
-        """The parameter-count prior ``choice`` asks for (``auto``: for a one-shot supernet), read from beside the
-        first supernet's checkpoint or made there: its reference subnets are scored as a search scores."""
+        choice = context.options.get("supernet_prior", "auto")
         if choice not in PRIORS:
             raise ConfigError(f"--supernet-prior {choice!r}: one of {', '.join(PRIORS)}")
-        first = self.members[0]
-        if choice == "none" or (choice == "auto" and not isinstance(first.supernet, CellSupernet)):
-            return None
-        key = hashlib.sha256(json.dumps([[m.digest for m in self.members], [m.images for m in self.members],
+        self.prior_choice = choice
+        #: whether estimates are joined with the parameter count's prior (``auto``: a one-shot supernet's are)
+        self.joins_prior = choice == "params" or (choice == "auto" and self.one_shot)
+        self._prior: ParamsPrior | None = None
+
+    @property
+    def one_shot(self) -> bool:
+        return isinstance(self.members[0].supernet, CellSupernet)
+
+    @property
+    def prior(self) -> ParamsPrior | None:
+        """The parameter-count prior, where estimates are joined with it: read from beside the first supernet's
+        checkpoint, or made there on first use (after the search opened its study: a study it may not resume
+        is refused before minutes of scoring). Its reference subnets are scored as a search scores."""
+        if self.joins_prior and self._prior is None:
+            self._prior = self._kept_or_made_prior()
+        return self._prior
+
+    def _kept_or_made_prior(self) -> ParamsPrior:
+        ms = sorted(self.members, key=lambda m: m.digest)  # supernet:A,B and B,A share one
+        key = hashlib.sha256(json.dumps([PRIOR_VERSION, [(m.digest, m.images, m.bf16, m.channels_last) for m in ms],
                                          self.context.data.spec.to_dict(), REFERENCE_SUBNETS, REFERENCE_ARCHS],
                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
-        space = self.context.space if self.context.space is not None else first.supernet.sharing.space
+        cache = self.members[0].path.parent / f"prior-{key}.json"
+        try:  # kept: read without its lock (a read-only folder keeps it too)
+            return ParamsPrior.from_json(cache.read_text())
+        except (OSError, ValueError):
+            pass
+        made: list[str] = []
 
         def kept_or_made(text: str | None) -> str:
-            try:
-                return json.dumps(ParamsPrior(**json.loads(text or ""))._asdict()) + "\n"
-            except (ValueError, TypeError):  # none yet, or unreadable: made (again)
+            try:  # another worker made it while this one waited for the lock
+                return ParamsPrior.from_json(text or "").to_json()
+            except ValueError:
                 pass
-            if made:  # made already, and its file could not be written
-                return made[0]
-            say = self.context.note or (lambda text: None)
-            say(f"supernet prior (--supernet-prior {choice}): scoring {REFERENCE_SUBNETS} random subnets, once for "
-                f"this supernet (kept beside it) ...")
-            t0 = time.perf_counter()
-            try:
-                prior = fit_params_prior(space, lambda arch: statistics.fmean(self._scores(arch)))
-            except ValueError as e:
-                raise ConfigError(f"--supernet-prior {choice}: {e}; score without it (--supernet-prior none)") from None
-            say(f"supernet prior made in {time.perf_counter() - t0:.0f} s: {prior.text()}")
-            made.append(json.dumps(prior._asdict()) + "\n")
+            if not made:
+                made.append(self._made_prior().to_json())
             return made[0]
-        made: list[str] = []
-        cache = first.path.parent / f"prior-{key}.json"
         try:  # under its lock: workers starting together score the reference subnets once
-            text = update_file(cache, kept_or_made, timeout=PRIOR_LOCK_S)
+            return ParamsPrior.from_json(update_file(cache, kept_or_made, timeout=PRIOR_LOCK_S))
         except OSError:  # a read-only folder (or a lock held too long): made here, not kept
-            text = kept_or_made(None)
-        return ParamsPrior(**json.loads(text))
+            return ParamsPrior.from_json(kept_or_made(None))
 
-    def _scores(self, arch: Any) -> list[float]:
-        return [m.score(arch, self.context) for m in self.members]
+    def _made_prior(self) -> ParamsPrior:
+        space = self.context.space if self.context.space is not None else self.members[0].supernet.sharing.space
+        say = self.context.note or (lambda text: None)
+        say(f"supernet prior (--supernet-prior {self.prior_choice}): scoring {REFERENCE_SUBNETS} random subnets, once "
+            "for this supernet ...")
+        t0 = time.perf_counter()
+        try:
+            prior = fit_params_prior(space, lambda arch: self._estimate(arch)[1])
+        except ValueError as e:
+            raise ConfigError(f"--supernet-prior {self.prior_choice}: {e}; score without it (--supernet-prior none)"
+                              ) from None
+        say(f"supernet prior made in {time.perf_counter() - t0:.0f} s: {prior.text()}")
+        return prior
+
+    def _estimate(self, arch: Any) -> tuple[list[float], float]:
+        """Each supernet's estimate of ``arch`` and their mean."""
+        scores = [m.score(arch, self.context) for m in self.members]
+        return scores, statistics.fmean(scores)
 
     def fidelity(self) -> dict[str, Any]:
         def joined(values: list[Any]) -> Any:
@@ -177,7 +199,7 @@ class InheritedWeights(Evaluator):
         return {"evaluator": self.name, "supernet": joined([m.name for m in ms]),
                 "supernet_sha256": joined([m.digest for m in ms]), "supernet_epochs": joined([m.epoch for m in ms]),
                 "calibration_images": joined([m.images for m in ms]),
-                **({"prior": "params"} if self.prior else {})}  # a study from before the prior resumes as it was
+                **({"prior": "params"} if self.joins_prior else {})}  # a study from before the prior resumes as it was
 
     def budget_text(self) -> str:
         figure = measured(self.space_name)
@@ -190,7 +212,7 @@ class InheritedWeights(Evaluator):
                   f"the mean of {len(ms)} supernets' estimates with inherited weights ({', '.join(map(one, ms))})")
         images = sorted({m.images for m in ms})
         return (f"{source}, BatchNorm recalibrated on {'/'.join(map(str, images))} images"
-                + (", joined with the parameter count's prior (--supernet-prior)" if self.prior else "")
+                + (", joined with the parameter count's prior (--supernet-prior)" if self.joins_prior else "")
                 + (f"; measured{' for one supernet' if len(ms) > 1 else ''}: {figure.short()}" if figure else ""))
 
     def facts(self) -> dict[str, Any]:
@@ -200,11 +222,11 @@ class InheritedWeights(Evaluator):
         seconds = [sum(h.get("seconds", 0.0) for h in m.history) for m in ms]
         facts = {"path": ", ".join(str(m.path) for m in ms), "epochs": first.epoch, "history": first.history,
                  "command": first.command, "train_seconds": seconds[0],  # the first's, whose history the curve shows
-                 "kind": "one-shot" if isinstance(first.supernet, CellSupernet) else "elastic",
+                 "kind": "one-shot" if self.one_shot else "elastic",
                  "sampling": first.sampling, "largest": first.supernet.arch.encode(),
                  "elastic": first.supernet.sharing.describe(), "measured": figure.text() if figure else None,
                  "measured_tau": list(figure.tau) if figure else None,
-                 "prior": {**self.prior._asdict(), "text": self.prior.text()} if self.prior else None}
+                 "prior": {**prior._asdict(), "text": prior.text()} if (prior := self.prior) else None}
         if len(ms) > 1:  # the others' curves too, so that the report shows whether they trained alike
             facts.update(supernets=len(ms), train_seconds_all=sum(seconds),
                          other_histories=[m.history for m in ms[1:]])
@@ -212,13 +234,13 @@ class InheritedWeights(Evaluator):
 
     def evaluate(self, candidate: Candidate, rungs: Rungs | None = None) -> Evaluation:
         candidate.model = None  # the search's freshly initialised module (for its latency) is not needed
+        prior = self.prior  # made (once) before the candidate's scoring is timed
         t0 = time.perf_counter()
-        scores = self._scores(candidate.arch)
+        scores, estimate = self._estimate(candidate.arch)
         details: dict[str, Any] = {"eval_seconds": time.perf_counter() - t0}
         if len(scores) > 1:
             details[Attr.SUPERNET_ESTIMATES] = scores
-        estimate = statistics.fmean(scores)
-        if self.prior is None:
+        if prior is None:
             return Evaluation(estimate, details)
         details[Attr.INHERITED_ACCURACY] = estimate  # the supernet's own, before the prior
-        return Evaluation(self.prior.apply(estimate, candidate.info.params), details)
+        return Evaluation(prior.apply(estimate, candidate.info.params), details)

@@ -26,8 +26,9 @@ __all__ = ["UNKNOWN_SIZE_DECIMALS", "Z_95", "AccuracyScale", "Scored", "accuracy
 Z_95 = 1.959963984540054
 #: decimals of a percentage shown when the split's size is not known (a table's accuracy, an old study)
 UNKNOWN_SIZE_DECIMALS = 2
-#: evaluators whose accuracy was not measured on the study's validation split
-_ELSEWHERE = ("table",)
+#: what scored an accuracy not measured on the study's validation split (a table's; a supernet's estimate joined
+#: with a prior, :attr:`nasbox.report.collect.TrialRow.scored_by`)
+_ELSEWHERE = ("table", "supernet+prior")
 
 
 def wilson_interval(accuracy: float, n: int, z: float = Z_95) -> tuple[float, float]:

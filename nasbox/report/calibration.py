@@ -22,6 +22,7 @@ __all__ = ["TRUST_N", "TRUST_TAU", "Calibration", "Rung", "calibration", "final_
 
 #: a rung whose tau is below this over at least ``TRUST_N`` networks is reported as not ranking
 TRUST_TAU, TRUST_N = 0.3, 5
+_JOINED_NAME = "supernet joined with the parameter count (--supernet-prior)"
 _EVALUATOR_NAMES = {"brief": "brief training", "supernet": "supernet (inherited weights)", "table": "table lookup"}
 
 
@@ -88,6 +89,10 @@ def calibration(trials: list[Any], user_attrs: Mapping[str, Any]) -> Calibration
             by_rung.setdefault("confirmation (standalone brief training)", {})[int(a[Attr.CONFIRMS])] = float(accuracy)
         elif t.number in final:
             evaluator = str(a.get(Attr.EVALUATOR) or "brief")
+            inherited = a.get(Attr.INHERITED_ACCURACY)
+            if isinstance(inherited, (int, float)):  # the accuracy joined a supernet's with a prior: both are rungs
+                by_rung.setdefault(_JOINED_NAME, {})[t.number] = float(accuracy)
+                accuracy = inherited
             by_rung.setdefault(_EVALUATOR_NAMES.get(evaluator, evaluator), {})[t.number] = float(accuracy)
         proxies = a.get(Attr.PROXIES)
         if t.number in final and isinstance(proxies, dict):

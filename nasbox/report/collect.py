@@ -74,6 +74,8 @@ class TrialRow:
             scores ``-inf`` (NaN scores are left out).
         evaluator: the name of the evaluator that scored it (``brief``, ``supernet``, ``table``).
         confirms: the trial whose estimated accuracy this standalone trial checks (``--confirm``).
+        inherited_accuracy: a supernet's own estimate where the accuracy joined it with a prior
+            (``--supernet-prior``), ``None`` otherwise.
     """
 
     number: int
@@ -96,6 +98,13 @@ class TrialRow:
     proxies: dict[str, float] | None = field(default=None, hash=False)
     evaluator: str | None = None
     confirms: int | None = None
+    inherited_accuracy: float | None = None
+
+    @property
+    def scored_by(self) -> str | None:
+        """What its accuracy is: the evaluator's name, ``supernet+prior`` for a supernet's estimate joined with a
+        prior (no measurement on the validation split, as a table's is not)."""
+        return "supernet+prior" if self.inherited_accuracy is not None else self.evaluator
 
     @property
     def trained(self) -> bool:
@@ -223,7 +232,7 @@ def _row(t: FrozenTrial) -> tuple[TrialRow, dict[str, Any]]:
         start=_iso(t.datetime_start), complete=_iso(t.datetime_complete),
         stopped_at=stopped_at, budget_iterations=budget_iterations, proxies=_proxies(a.get("proxies")),
         evaluator=a.get(Attr.EVALUATOR) if isinstance(a.get(Attr.EVALUATOR), str) else None,
-        confirms=_int(a.get(Attr.CONFIRMS)),
+        confirms=_int(a.get(Attr.CONFIRMS)), inherited_accuracy=_num(a.get(Attr.INHERITED_ACCURACY)),
     )
     budget = {}
     if _num(a.get("iterations")) is not None and _num(a.get("epochs")) is not None:

@@ -79,7 +79,7 @@ def _candidates(data: ReportData, rows: list[Candidate], scale: AccuracyScale) -
            "| genotype |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for c in rows:
         t = c.trial
-        s = scale.of(t.accuracy, t.evaluator)
+        s = scale.of(t.accuracy, t.scored_by)
         links = f"[layers](archs/{t.arch_id}.html), [JSON](archs/{t.arch_id}.json)" if t.arch_id else "-"
         out.append(f"| {c.rank} | #{t.number} | {fmt_score(s)} | {fmt_interval(s)} | {fmt_count(t.macs)} | "
                    f"{fmt_count(t.flops)} | {fmt_count(t.params)} | {fmt_ms(t.latency_ms)} | {fmt_ms(t.latency_iqr_ms)} | "
@@ -131,7 +131,7 @@ def _zoo(data: ReportData, comparisons: list[ZooComparison], zoo_hint: str, scal
             z, ref = c.zoo, c.cheapest or c.closest
             s = scale.of(z.accuracy)
             ratio = ", ".join(f"{100 * v:.3g}% of its {COSTS[k][1]}" for k, v in c.ratios.items())
-            acc = "" if ref is None else fmt_score(scale.of(ref.accuracy, ref.evaluator))
+            acc = "" if ref is None else fmt_score(scale.of(ref.accuracy, ref.scored_by))
             verdict = "-" if ref is None else (f"#{ref.number}: {acc} at {ratio}" if c.cheapest
                                                else f"none; most accurate #{ref.number}: {acc} at {ratio}")
             out.append(f"| {md_escape(z.name)} | {fmt_score(s)} | {fmt_interval(s)} | {fmt_count(z.macs)} | "

@@ -33,7 +33,7 @@ PLOTLY_JS = "plotly-{version}.min.js"
 def _header(data: ReportData, hv: HypervolumeInfo, n_pareto: int, scale: AccuracyScale) -> str:
     counts = ", ".join(f"{n} {esc(s)}" for s, n in data.counts().items() if n)
     best = max((t for t in data.trials if t.trained), key=lambda t: t.accuracy or 0.0, default=None)
-    score = None if best is None else scale.of(best.accuracy, best.evaluator)
+    score = None if best is None else scale.of(best.accuracy, best.scored_by)
     interval = f" ({fmt_interval(score)})" if score and score.interval else ""
     return f"""<header>
 <h1>nasbox report · <span id="study-name">{esc(data.study_name)}</span></h1>

@@ -59,7 +59,7 @@ def candidates_section(data: ReportData, rows: list[Candidate], scale: AccuracyS
         zoo = f"<td>{esc(', '.join(c.beats)) or '-'}</td>" if with_zoo else ""
         body.append(
             f'<tr id="cand-{t.number}" data-trial="{t.number}">{num_cell(c.rank, str(c.rank))}'
-            f"{num_cell(t.number, '#' + str(t.number))}{_score_cells(scale.of(t.accuracy, t.evaluator))}"
+            f"{num_cell(t.number, '#' + str(t.number))}{_score_cells(scale.of(t.accuracy, t.scored_by))}"
             f"{num_cell(t.macs, fmt_count(t.macs))}{num_cell(t.flops, fmt_count(t.flops))}"
             f"{num_cell(t.params, fmt_count(t.params))}{num_cell(t.latency_ms, fmt_ms(t.latency_ms))}"
             f"{num_cell(t.latency_iqr_ms, fmt_ms(t.latency_iqr_ms))}<td>{fronts or '-'}</td>{zoo}"
@@ -84,7 +84,7 @@ def _verdict(data: ReportData, c: ZooComparison, scale: AccuracyScale) -> str:
     ratio = ", ".join(f"{100 * v:.3g}% of its {COSTS[k][1]}" for k, v in c.ratios.items())
     lead = "reaches its accuracy with" if c.cheapest else "does not reach it; the most accurate has"
     name = f'<a href="#cand-{ref.number}">#{ref.number}</a>' if ref.number in data.pareto_numbers else f"#{ref.number}"
-    return f"trial {name} {lead} {esc(fmt_score(scale.of(ref.accuracy, ref.evaluator)))} at {esc(ratio)}"
+    return f"trial {name} {lead} {esc(fmt_score(scale.of(ref.accuracy, ref.scored_by)))} at {esc(ratio)}"
 
 
 def zoo_section(data: ReportData, comparisons: list[ZooComparison], zoo_hint: str, scale: AccuracyScale) -> str:
@@ -141,7 +141,7 @@ def all_trials_section(data: ReportData, scale: AccuracyScale) -> str:
     for t in data.trials:
         known = t.arch_id and t.macs is not None  # decodable: it has a page
         genotype = f'<a href="archs/{esc(t.arch_id)}.html">{esc(t.arch_id)}</a>' if known else esc(t.arch_id)
-        s = scale.of(t.accuracy, t.evaluator)
+        s = scale.of(t.accuracy, t.scored_by)
         body.append(f"<tr><td>{t.number}</td><td>{esc(t.status)}</td><td>{fmt_score(s)}</td><td>{fmt_interval(s)}</td>"
                     f"{_short(t.macs, fmt_count(t.macs))}{_short(t.params, fmt_count(t.params))}"
                     f"<td>{fmt_ms(t.latency_ms)}</td><td>{genotype}</td><td>{esc(_note(t))}</td></tr>")

@@ -40,7 +40,7 @@ def _trace(group: str, rows: list[TrialRow], cost: str, scale: AccuracyScale, *,
         "marker": {"color": color, "symbol": symbol, "size": size,
                    "line": {"width": 1.5 if symbol.endswith("open") else 0.5, "color": color}},
     }
-    scores = [scale.of(t.accuracy, t.evaluator) for t in rows]
+    scores = [scale.of(t.accuracy, t.scored_by) for t in rows]
     if large:  # the interval rides in hovertext, a short string per point
         accuracy = "%{y}" if strip else f"accuracy %{{y:.{scale.decimals}%}} (95% CI %{{hovertext}})"
         if not strip:

@@ -63,7 +63,10 @@ def check_same_setup(old: dict[str, Any], new: dict[str, Any], what: str) -> Non
             now = ", ".join(f"{k}={value.get(k)!r}" for k in diff)
         else:
             was, now = f"{key}={old[key]!r}", repr(value)
-        raise StorageError(f"{what} was run with {was}, not {now}; use another --study name or the original settings")
+        hint = (" (a study scored before the supernet prior: --supernet-prior none)"
+                if key == "fidelity" and "prior" in value and "prior" not in old[key] else "")
+        raise StorageError(f"{what} was run with {was}, not {now}; use another --study name or the original settings"
+                           f"{hint}")
 
 
 def open_search_study(storage: Any, display: str, name: str, config: SearchConfig, setup: dict[str, Any]) -> optuna.Study:

@@ -19,6 +19,7 @@ scored once per supernet, calibration and data, and kept beside the checkpoint.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import statistics
@@ -58,6 +59,24 @@ class ParamsPrior(NamedTuple):
         p_median, p_iqr = _median_iqr([math.log(p) for p in params])
         return cls(e_median, e_iqr, p_median, p_iqr, len(estimates))
 
+    @classmethod
+    def from_json(cls, text: str) -> ParamsPrior:
+        """The prior :meth:`to_json` wrote.
+
+        Raises:
+            ValueError: not such a prior (a torn or foreign file).
+        """
+        values = json.loads(text)
+        if not isinstance(values, dict) or set(values) != set(cls._fields):
+            raise ValueError("not a prior")
+        numbers = [values[k] for k in cls._fields]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
+            raise ValueError("not a prior")
+        return cls(*numbers)
+
+    def to_json(self) -> str:
+        return json.dumps(self._asdict()) + "\n"
+
     def apply(self, estimate: float, params: int) -> float:
         """The estimate joined with the parameter count's prior; the estimate itself where either spread is
         zero (a supernet whose subnets all score alike, a space of one size): there is nothing to weigh."""
@@ -88,12 +107,13 @@ def fit_params_prior(space: Any, score: Callable[[Any], float], *, subnets: int 
         ValueError: fewer than four reference subnets could be scored.
     """
     genotypes = reference_archs(space, max(subnets, archs), seed)
-    estimates = []
+    estimates, failures = [], []
     for arch in genotypes[:subnets]:
         try:
             estimates.append(score(arch))
-        except (NasboxError, RuntimeError, ValueError):  # no subnet of this supernet (SubnetMismatch), as a search
-            continue
+        except (NasboxError, RuntimeError, ValueError) as e:  # a failed trial in a search (SubnetMismatch, ...)
+            failures.append(e)
     if len(estimates) < 4:
-        raise ValueError(f"only {len(estimates)} of {subnets} random subnets could be scored; no prior")
+        first = f" (the first: {str(failures[0]).splitlines()[0][:200]})" if failures else ""
+        raise ValueError(f"only {len(estimates)} of {subnets} random subnets could be scored{first}; no prior")
     return ParamsPrior.of(estimates, [analyze(a).params for a in genotypes])

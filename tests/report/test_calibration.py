@@ -10,11 +10,14 @@ from nasbox.report.calibration import TRUST_N, calibration, final_candidates
 from nasbox.study.schema import FINAL_CLASSIC, FINAL_TRIAL, Attr
 
 
-def _study(brief: list[float], synflow: list[float], confirmed: dict[int, float]) -> optuna.Study:
+def _study(brief: list[float], synflow: list[float], confirmed: dict[int, float],
+           inherited: list[float] | None = None) -> optuna.Study:
     study = optuna.create_study(directions=["maximize"])
-    for acc, proxy in zip(brief, synflow, strict=True):
+    for i, (acc, proxy) in enumerate(zip(brief, synflow, strict=True)):
         t = study.ask()
         t.set_user_attr(Attr.ACCURACY, acc)
+        if inherited is not None:  # the supernet's own estimate, joined with a prior into the accuracy
+            t.set_user_attr(Attr.INHERITED_ACCURACY, inherited[i])
         t.set_user_attr(Attr.EVALUATOR, "supernet")
         t.set_user_attr(Attr.PROXIES, {"synflow": proxy, "naswot": float("nan")})
         study.tell(t, acc)
@@ -52,3 +55,17 @@ def test_each_rungs_tau_is_scipys_on_the_stored_values_and_a_poor_rung_gets_a_ve
 
 def test_no_final_rung_no_calibration():
     assert calibration(_study([0.5], [1.0], {}).trials, {}).rungs == ()
+
+
+def test_a_supernet_estimate_joined_with_a_prior_is_a_rung_of_its_own_beside_the_supernets():
+    joined = [0.62, 0.70, 0.58, 0.79, 0.64, 0.71]
+    own = [0.70, 0.60, 0.66, 0.61, 0.69, 0.62]  # ranks otherwise
+    test = [0.81, 0.86, 0.78, 0.90, 0.84, 0.83]
+    study = _study(joined, [1.0] * 6, {}, inherited=own)
+    attrs = {f"{FINAL_TRIAL}{n}": {"trial": n, "test_accuracy": acc, "kind": "candidate"} for n, acc in enumerate(test)}
+    rungs = {r.name: r for r in calibration(study.trials, attrs).rungs}
+    both = rungs["supernet joined with the parameter count (--supernet-prior)"], rungs["supernet (inherited weights)"]
+    assert [p[1] for p in both[0].pairs] == joined and [p[1] for p in both[1].pairs] == own
+    assert both[0].tau == pytest.approx(kendalltau(joined, test).statistic)
+    assert both[1].tau == pytest.approx(kendalltau(own, test).statistic)
+    assert both[1].tau < 0 < both[0].tau

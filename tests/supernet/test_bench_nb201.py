@@ -47,11 +47,14 @@ def test_the_nb201_benchmark_ranks_a_table_of_its_own(tmp_path):
     params = [analyze(bound.parse_arch(a)).params for a, _ in rows]
     assert figures["tau_params_all"] == pytest.approx(kendall_tau(params, accuracy))
     # as a search scores by default: the supernet's own estimate joined with the cell's parameter count
-    prior = ParamsPrior(**{k: figures["prior"][k] for k in ParamsPrior._fields})
-    own = {c["arch"]: c["inherited"] for c in figures["cells"]}
-    assert figures["tau_inherited_all"] == pytest.approx(kendall_tau([own[a] for a, _ in rows], accuracy))
-    assert all(c["estimate"] == pytest.approx(prior.apply(c["inherited"], c["params"])) for c in figures["cells"])
-    assert "before the parameter count's prior" in done.stdout and "prior: median estimate" in done.stdout
+    kept = list((tmp_path / "net").glob("prior-*.json"))  # the prior the search would read beside the supernet
+    assert len(kept) == 1
+    prior = ParamsPrior.from_json(kept[0].read_text())
+    assert figures["prior"]["subnets"] == prior.subnets == 64
+    joined = {c["arch"]: c["joined"] for c in figures["cells"]}
+    assert figures["tau_joined_all"] == pytest.approx(kendall_tau([joined[a] for a, _ in rows], accuracy))
+    assert all(c["joined"] == pytest.approx(prior.apply(c["estimate"], c["params"])) for c in figures["cells"])
+    assert "as a search ranks them: tau" in done.stdout and "prior: median estimate" in done.stdout
 
 
 def test_figures_of_a_run_name_where_the_estimates_err(tmp_path):

@@ -20,7 +20,8 @@ from nasbox.data import load_dataset
 from nasbox.errors import ConfigError
 from nasbox.evaluate import Candidate, EvalContext, make_evaluator
 from nasbox.model.analysis import analyze
-from nasbox.report.fidelity import kendall_tau
+from nasbox.report.accuracy import accuracy_scale
+from nasbox.report.collect import collect
 from nasbox.search.config import SUPERNET_PRIORS
 from nasbox.spaces import get_space
 from nasbox.study.schema import Attr
@@ -50,18 +51,6 @@ def test_the_prior_weighs_estimate_and_parameter_count_equally_in_their_robust_u
     assert ParamsPrior.of([0.1, 0.2, 0.3, 0.4], [50] * 4).apply(0.25, 10_000) == 0.25
 
 
-def test_an_additive_truth_is_ranked_by_the_join_better_than_by_either_half():
-    rng = random.Random(0)
-    estimates = [rng.gauss(0.5, 0.1) for _ in range(200)]
-    params = [round(math.exp(rng.gauss(11, 0.5))) for _ in range(200)]
-    prior = ParamsPrior.of(estimates, params)
-    truth = [(e - prior.estimate_median) / prior.estimate_iqr
-             + (math.log(p) - prior.log_params_median) / prior.log_params_iqr for e, p in zip(estimates, params, strict=True)]
-    joined = [prior.apply(e, p) for e, p in zip(estimates, params, strict=True)]
-    assert kendall_tau(joined, truth) == pytest.approx(1.0)
-    assert kendall_tau(estimates, truth) < 0.8 and kendall_tau(params, truth) < 0.8
-
-
 def test_the_searchs_option_takes_the_priors_values():
     assert SUPERNET_PRIORS == PRIORS
 
@@ -89,7 +78,8 @@ def test_a_one_shot_supernets_estimate_is_joined_with_a_prior_of_random_subnets_
     plain, space = _evaluator(supernet, "none")
     assert plain.prior is None and "prior" not in plain.fidelity()
     joined, _ = _evaluator(supernet, None)  # auto: a cell space's one-shot supernet gets the prior
-    assert joined.prior is not None and joined.fidelity()["prior"] == "params"
+    assert joined.fidelity()["prior"] == "params" and not list(supernet.glob("prior-*.json")), "made on first use"
+    assert joined.prior is not None and len(list(supernet.glob("prior-*.json"))) == 1
     # the reference: the first random subnets of the space (seed 0), scored by the supernet alone
     archs = reference_archs(space, REFERENCE_ARCHS)
     own = [plain.evaluate(Candidate(a, analyze(a), 0)).accuracy for a in archs[:REFERENCE_SUBNETS]]
@@ -109,39 +99,70 @@ def test_a_one_shot_supernets_estimate_is_joined_with_a_prior_of_random_subnets_
 
 
 def test_the_prior_is_kept_beside_the_checkpoint_and_made_again_when_unreadable(supernet, monkeypatch):
-    first, _ = _evaluator(supernet, "params")
+    first = _evaluator(supernet, "params")[0].prior
     files = list(supernet.glob("prior-*.json"))
     assert len(files) == 1
 
     def refit(*a, **k):
         raise AssertionError("scored the reference subnets again")
+
+    def locked(*a, **k):
+        raise PermissionError("a read-only folder")
     monkeypatch.setattr("nasbox.evaluate.supernet.fit_params_prior", refit)
-    assert _evaluator(supernet, "params")[0].prior == first.prior  # read back, not scored again
-    files[0].write_text("{not json")
+    monkeypatch.setattr("nasbox.evaluate.supernet.update_file", locked)  # no lock taken to read a kept one
+    assert _evaluator(supernet, "params")[0].prior == first  # read back, not scored again
+    monkeypatch.undo()
     calls = []
     monkeypatch.setattr("nasbox.evaluate.supernet.fit_params_prior",
                         lambda *a, **k: calls.append(1) or prior_module.fit_params_prior(*a, **k))
-    assert _evaluator(supernet, "params")[0].prior == first.prior and calls == [1]
-    assert ParamsPrior(**json.loads(files[0].read_text())) == first.prior  # rewritten whole
+    for torn in ("{not json", json.dumps({**first._asdict(), "estimate_iqr": None}), "[]"):
+        files[0].write_text(torn)
+        assert _evaluator(supernet, "params")[0].prior == first
+        assert ParamsPrior.from_json(files[0].read_text()) == first  # rewritten whole
+    assert calls == [1, 1, 1]
 
 
 def test_workers_starting_together_score_the_reference_subnets_once(supernet, monkeypatch):
     for cached in supernet.glob("prior-*.json"):
         cached.unlink()
-    calls = []
+    calls, asked = [], []
 
     def slow_fit(*a, **k):
-        calls.append(1)
-        time.sleep(1.0)  # long enough for the other worker to reach the lock meanwhile
-        return prior_module.fit_params_prior(*a, **k)
+        calls.append(time.perf_counter())
+        time.sleep(1.0)  # long enough for the other worker to ask for it meanwhile
+        prior = prior_module.fit_params_prior(*a, **k)
+        calls.append(time.perf_counter())
+        return prior
     monkeypatch.setattr("nasbox.evaluate.supernet.fit_params_prior", slow_fit)
+    evaluators = [_evaluator(supernet, "params")[0] for _ in range(2)]
     priors = []
-    workers = [threading.Thread(target=lambda: priors.append(_evaluator(supernet, "params")[0].prior)) for _ in range(2)]
+
+    def worker(evaluator) -> None:
+        asked.append(time.perf_counter())
+        priors.append(evaluator.prior)
+    workers = [threading.Thread(target=worker, args=(e,)) for e in evaluators]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    assert len(priors) == 2 and priors[0] == priors[1] and calls == [1]
+    assert len(priors) == 2 and priors[0] == priors[1] and len(calls) == 2, "one of them made it"
+    assert max(asked) < calls[1], "the second asked while the first was making it: it waited for the lock"
+
+
+def test_a_study_scored_without_the_prior_resumes_only_without_it_and_is_told_so_before_any_scoring(supernet, tmp_path,
+                                                                                                    capsys):
+    common = ["search", *NB201, "--evaluator", f"supernet:{supernet}", "--sampler", "random", "--reports-dir", str(tmp_path),
+              "--no-classics", "--report-every", "0", "--study", "old"]
+    assert main([*common, "--budget", "1", "--supernet-prior", "none"]) == 0
+    for cached in supernet.glob("prior-*.json"):
+        cached.unlink()
+    capsys.readouterr()
+    assert main([*common, "--budget", "2"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "prior=None, not prior='params'" in err and "--supernet-prior none" in err
+    assert "scoring 64 random subnets" not in captured.out and not list(supernet.glob("prior-*.json"))
+    assert main([*common, "--budget", "2", "--supernet-prior", "none"]) == 0
 
 
 def test_an_unknown_prior_or_one_without_a_supernet_is_one_line_and_exit_2(supernet, tmp_path, capsys):
@@ -155,7 +176,7 @@ def test_an_unknown_prior_or_one_without_a_supernet_is_one_line_and_exit_2(super
 
 
 def test_a_search_records_the_joined_estimate_and_the_supernets_own(supernet, tmp_path, capsys):
-    _evaluator(supernet, "params")  # its prior made and kept
+    assert _evaluator(supernet, "params")[0].prior is not None  # its prior made and kept
     code = main(["search", *NB201, "--evaluator", f"supernet:{supernet}", "--budget", "3", "--sampler", "random",
                  "--objectives", "accuracy,params", "--reports-dir", str(tmp_path), "--no-classics",
                  "--report-every", "0", "--study", "p"])
@@ -187,3 +208,10 @@ def test_a_search_records_the_joined_estimate_and_the_supernets_own(supernet, tm
     table = pd.read_csv(tmp_path / "p" / "trials.csv").set_index("number")
     for t in trials:
         assert table.loc[t.number, "inherited_accuracy"] == pytest.approx(t.user_attrs["inherited_accuracy"])
+    # the report gives a joined estimate no confidence interval of the validation split: it was not measured there
+    data = collect(open_study("p", reports_dir=tmp_path))
+    scale = accuracy_scale(data)
+    rows = [r for r in data.trials if r.evaluator == "supernet"]
+    assert len(rows) == 3 and all(r.scored_by == "supernet+prior" for r in rows)
+    assert all(scale.of(r.accuracy, r.scored_by).interval is None for r in rows)
+    assert scale.of(rows[0].inherited_accuracy, "supernet").interval is not None
