@@ -202,7 +202,7 @@ class InheritedWeights(Evaluator):
                 **({"prior": "params"} if self.joins_prior else {})}  # a study from before the prior resumes as it was
 
     def budget_text(self) -> str:
-        figure = measured(self.space_name)
+        figure = measured(self.space_name, joined=self.joins_prior)
 
         def one(m: _Member) -> str:
             start = f" from {Path(m.init).name}'s" if m.init else ""
@@ -216,7 +216,7 @@ class InheritedWeights(Evaluator):
                 + (f"; measured{' for one supernet' if len(ms) > 1 else ''}: {figure.short()}" if figure else ""))
 
     def facts(self) -> dict[str, Any]:
-        figure = measured(self.space_name)
+        figure = measured(self.space_name, joined=self.joins_prior)
         ms = self.members
         first = ms[0]
         seconds = [sum(h.get("seconds", 0.0) for h in m.history) for m in ms]

@@ -27,6 +27,7 @@ from nasbox.spaces import get_space
 from nasbox.study.schema import Attr
 from nasbox.study.storage import open_study
 from nasbox.supernet import prior as prior_module
+from nasbox.supernet.measured import measured
 from nasbox.supernet.prior import PRIORS, REFERENCE_ARCHS, REFERENCE_SUBNETS, ParamsPrior, reference_archs
 from nasbox.supernet.train import SupernetConfig, train_supernet
 
@@ -163,6 +164,9 @@ def test_a_study_scored_without_the_prior_resumes_only_without_it_and_is_told_so
     assert len(err.splitlines()) == 1 and "prior=None, not prior='params'" in err and "--supernet-prior none" in err
     assert "scoring 64 random subnets" not in captured.out and not list(supernet.glob("prior-*.json"))
     assert main([*common, "--budget", "2", "--supernet-prior", "none"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the benchmark's figure for the supernet alone, not the join's
+    assert " ".join(measured("nb201").short().split()) in out
+    assert measured("nb201").tau != measured("nb201", joined=True).tau
 
 
 def test_an_unknown_prior_or_one_without_a_supernet_is_one_line_and_exit_2(supernet, tmp_path, capsys):
