@@ -13,8 +13,8 @@ with other seeds, say) and takes the mean of their estimates: a supernet's seed 
 rank (``bench/RESULTS.md``), and the mean of a few cancels part of that, at the cost of training each.
 
 ``--supernet-prior params`` joins each estimate with the candidate's parameter count (:mod:`nasbox.supernet.prior`),
-measured on NAS-Bench-201 to rank cells better than either alone; ``auto`` (the default) does so for a cell space's
-one-shot supernet and leaves an elastic supernet's estimates as they are.
+measured on NAS-Bench-201 to rank cells better than the supernet alone; ``auto`` (the default) does so for a cell
+space's one-shot supernet and leaves an elastic supernet's estimates as they are.
 
 ``nasbox search --confirm K`` then trains the K best non-dominated subnets standalone (brief training) in
 the same study, so that the report can set estimated against confirmed accuracy. Where nasbox's benchmarks

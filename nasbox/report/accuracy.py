@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from nasbox.report.collect import ReportData
+from nasbox.report.collect import JOINED, ReportData
 
 __all__ = ["UNKNOWN_SIZE_DECIMALS", "Z_95", "AccuracyScale", "Scored", "accuracy_scale", "percent_decimals",
            "wilson_interval"]
@@ -28,7 +28,7 @@ Z_95 = 1.959963984540054
 UNKNOWN_SIZE_DECIMALS = 2
 #: what scored an accuracy not measured on the study's validation split (a table's; a supernet's estimate joined
 #: with a prior, :attr:`nasbox.report.collect.TrialRow.scored_by`)
-_ELSEWHERE = ("table", "supernet+prior")
+_ELSEWHERE = ("table", JOINED)
 
 
 def wilson_interval(accuracy: float, n: int, z: float = Z_95) -> tuple[float, float]:

@@ -39,7 +39,11 @@ from nasbox.study.schema import (
 )
 from nasbox.study.tables import pareto_numbers
 
-__all__ = ["COUNTED", "NOT_TRAINED", "STATUSES", "TRAINED", "ReportData", "TrialRow", "collect", "finished_count"]
+__all__ = ["COUNTED", "JOINED", "NOT_TRAINED", "STATUSES", "TRAINED", "ReportData", "TrialRow", "collect",
+           "finished_count"]
+
+#: what :attr:`TrialRow.scored_by` calls a supernet's estimate joined with a prior (``--supernet-prior``)
+JOINED = "supernet+prior"
 
 #: statuses of trials that were trained and scored (a repeat reuses an earlier score), in the order listed
 TRAINED = (TrialStatus.COMPLETE, TrialStatus.REPEAT)
@@ -104,7 +108,7 @@ class TrialRow:
     def scored_by(self) -> str | None:
         """What its accuracy is: the evaluator's name, ``supernet+prior`` for a supernet's estimate joined with a
         prior (no measurement on the validation split, as a table's is not)."""
-        return "supernet+prior" if self.inherited_accuracy is not None else self.evaluator
+        return JOINED if self.inherited_accuracy is not None else self.evaluator
 
     @property
     def trained(self) -> bool:

@@ -73,6 +73,7 @@ def open_services(config: SearchConfig, progress: ProgressCallback | None = None
     Raises:
         ConfigError, SpaceError, DataError, StorageError: bad input, one line; no study is created for it.
     """
+    progress = progress or (lambda event: None)
     config.check()
     device = resolve_device(config.device)
     c = config.with_defaults(device)
@@ -84,7 +85,7 @@ def open_services(config: SearchConfig, progress: ProgressCallback | None = None
     context = EvalContext(data=data, device=device, epochs=c.epochs, iterations=c.iterations, batch_size=c.batch_size,
                           lr=c.lr, augment=c.augment, seed=c.seed, space=space, pause=slot.pause_point,
                           options={"supernet_prior": c.supernet_prior},
-                          note=lambda text: (progress or (lambda event: None))(SetupNote(text)))
+                          note=lambda text: progress(SetupNote(text)))
     evaluator = make_evaluator(c.evaluator, context)
     study_name = c.study or f"{space.name}-{c.dataset}"
     paths = StudyPaths(Path(c.reports_dir) / safe_name(study_name))
@@ -102,4 +103,4 @@ def open_services(config: SearchConfig, progress: ProgressCallback | None = None
         paths=paths, storage=storage, storage_display=display, study=study, slot=slot, memory=MemoryLedger(device),
         costs=CostMeter(device, threads=c.latency_threads, predict=c.latency == "predict", slot=slot),
         constraints=Constraints(c.max_params, c.max_macs, c.max_latency_ms), repeats=repeats, ledger=ledger,
-        coordinator=Coordinator(study, c.budget, c.heartbeat_s, ledger), progress=progress or (lambda event: None))
+        coordinator=Coordinator(study, c.budget, c.heartbeat_s, ledger), progress=progress)
