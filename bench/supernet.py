@@ -25,8 +25,13 @@ the mean of two 4-epoch standalone runs, a fidelity that itself ranks (bench/fid
 stops after the rank correlation and the scoring speed.
 
 Prints one line per figure; ``--json`` writes them all. Rerun with another ``--epochs`` or ``--schedule`` into the
-same ``--out``: the standalone search is kept (resumed to its budget), the supernet and its search are made
-afresh; so is ``--noise``'s second standalone run (``standalone-seed1.json``).
+same ``--out``: the standalone search is kept (resumed to its budget), and so is ``--noise``'s second standalone
+run (``standalone-seed1.json``); the supernet and its search are made afresh.
+
+``--reference-only`` trains the reference alone, without a supernet: the standalone search, and with ``--noise``
+its second run. Started several times on one ``--out`` (one process per core, beside a supernet's training), the
+processes share the work: the search's workers its budget, the second run its subnets (each claimed by one
+process; the figures' own ``--noise`` run trains whatever a process that died left).
 """
 
 from __future__ import annotations
@@ -42,12 +47,13 @@ from pathlib import Path
 import torch
 
 from nasbox import search
-from nasbox.data import load_dataset
+from nasbox.data import Data, load_dataset
 from nasbox.device import device_name, resolve_device
 from nasbox.evaluate import Candidate, EvalContext, make_evaluator
+from nasbox.files import update_file
 from nasbox.model.analysis import analyze
 from nasbox.report.fidelity import kendall_tau
-from nasbox.spaces import get_space, parse_space_args
+from nasbox.spaces import SearchSpace, get_space, parse_space_args
 from nasbox.study.pareto import hypervolume, non_dominated_mask
 from nasbox.study.schema import Attr, TrialStatus
 from nasbox.study.storage import open_study
@@ -123,19 +129,27 @@ def main() -> None:
                    help="instead: train the standalone search's subnets again with another seed, and give Kendall's "
                         "tau between the two standalone runs (the ceiling of any estimate's) and of the supernet in "
                         "--out against each")
+    p.add_argument("--reference-only", action="store_true",
+                   help="train only the reference (the standalone search; with --noise, its second run too), no "
+                        "supernet; several such processes on one --out share the work")
     args = p.parse_args()
     space_args = args.space_arg if args.space_arg is not None else list(CPU_SPACES.get(args.space, ()))
     out = Path(args.out)
     net = out / "supernets" / "net"
+    common = {"dataset": args.dataset, "data_dir": args.data_dir, "subset": args.subset,
+              "epochs": args.standalone_epochs, "space_args": parse_space_args(space_args),
+              "objectives": OBJECTIVES, "reports_dir": str(out), "classics": False, "report_every": 0,
+              "device": args.device, "batch_size": args.search_batch_size}
+    if args.reference_only:
+        search(args.space, study="standalone", sampler="random", budget=args.standalone, **common)
+        if args.noise:
+            second_run(args, *_bound(args, space_args), out, claim=True)
+        return None
     if args.noise:
         return noise(args, space_args, out, net)
     for stale in (net, out / "supernet"):  # a new supernet: its search starts afresh (the standalone one is kept)
         shutil.rmtree(stale, ignore_errors=True)
     device = resolve_device(args.device)
-    common = {"dataset": args.dataset, "data_dir": args.data_dir, "subset": args.subset,
-              "epochs": args.standalone_epochs, "space_args": parse_space_args(space_args),
-              "objectives": OBJECTIVES, "reports_dir": str(out), "classics": False, "report_every": 0,
-              "device": args.device, "batch_size": args.search_batch_size}
     figures: dict = {"device": device_name(device), "space": args.space, "space_args": space_args,
                      "dataset": args.dataset, "torch_threads": torch.get_num_threads()}
     print(f"device {figures['device']}, {torch.get_num_threads()} torch threads; space {args.space} "
@@ -239,37 +253,69 @@ def _write(args: argparse.Namespace, figures: dict) -> None:
     print(json.dumps(figures), file=sys.stderr)
 
 
-def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path) -> None:
-    """Standalone brief training's own rank noise: the same subnets trained with seed 1 (initialisation, order)."""
+def _bound(args: argparse.Namespace, space_args: list[str]) -> tuple[SearchSpace, Data, torch.device]:
+    """The space bound to the data, the data on the device, and the device."""
+    device = resolve_device(args.device)
+    data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, seed=0).to(device)
+    space = get_space(args.space, args=parse_space_args(space_args)).bind(data.spec.input_shape, data.spec.num_classes)
+    return space, data, device
+
+
+def second_run(args: argparse.Namespace, space: SearchSpace, data: Data, device: torch.device, out: Path, *,
+               claim: bool = False) -> dict[str, float]:
+    """The standalone search's subnets trained again with seed 1 (initialisation, order), as the search trained
+    them with seed 0: each subnet's accuracy by arch id, kept in ``standalone-seed1.json`` for the next supernet in
+    ``out``. With ``claim``, a subnet another process has claimed is left to it (a claim file each), so that
+    processes started together share the subnets; without, every subnet not kept is trained."""
     from nasbox.model.build import build_model
     from nasbox.search.config import NO_AUGMENT, default_fidelity
     from nasbox.search.propose import init_seed
     from nasbox.train.brief import train_model
     from nasbox.train.recipe import TrainConfig
 
-    device = resolve_device(args.device)
-    data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, seed=0).to(device)
-    space = get_space(args.space, args=parse_space_args(space_args)).bind(data.spec.input_shape, data.spec.num_classes)
-    standalone = _done(open_study("standalone", reports_dir=out))
-    evaluator = make_evaluator(f"supernet:{net}", EvalContext(data, device, None, 1, 32, 0.1, False, 0,
-                                                              options={"supernet_prior": args.prior}, space=space))
     epochs, iterations, batch_size, lr = default_fidelity(args.dataset, device, subset=args.subset,
                                                           epochs=args.standalone_epochs, batch_size=args.search_batch_size)
     config = TrainConfig(epochs=epochs, iterations=iterations, batch_size=batch_size, lr=lr,
                          augment=args.dataset not in NO_AUGMENT, seed=1)  # as the standalone search trained
+    cache, claims = out / "standalone-seed1.json", out / "standalone-seed1.claims"
+    standalone = _done(open_study("standalone", reports_dir=out))
+    for i, t in enumerate(standalone):
+        arch = space.from_params(t.params)
+        if arch.arch_id in _kept(cache):
+            continue
+        if claim:
+            claims.mkdir(exist_ok=True)
+            try:
+                (claims / arch.arch_id).touch(exist_ok=False)
+            except FileExistsError:  # another process trains it
+                continue
+        model = build_model(arch, seed=init_seed(arch.arch_id, 1))
+        accuracy = train_model(model, data.train, data.val, config, data.spec, device=device).accuracy
+        update_file(cache, lambda old, key=arch.arch_id, value=accuracy:
+                    json.dumps({**json.loads(old or "{}"), key: value}, indent=1) + "\n")
+        print(f"second run (seed 1): subnet {i + 1}/{len(standalone)} {accuracy:.4f} (seed 0 "
+              f"{t.user_attrs[Attr.ACCURACY]:.4f})", flush=True)
+    return _kept(cache)
+
+
+def _kept(cache: Path) -> dict[str, float]:
+    return json.loads(cache.read_text()) if cache.is_file() else {}
+
+
+def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path) -> None:
+    """Standalone brief training's own rank noise: the same subnets trained with seed 1 (initialisation, order)."""
+    space, data, device = _bound(args, space_args)
+    standalone = _done(open_study("standalone", reports_dir=out))
+    evaluator = make_evaluator(f"supernet:{net}", EvalContext(data, device, None, 1, 32, 0.1, False, 0,
+                                                              options={"supernet_prior": args.prior}, space=space))
+    kept = second_run(args, space, data, device, out)
     first, second, inherited, subnets = [], [], [], []
-    cache = out / "standalone-seed1.json"  # the second standalone run, kept for the next supernet in --out
-    kept = json.loads(cache.read_text()) if cache.is_file() else {}
     for t in standalone:
         arch = space.from_params(t.params)
         first.append(t.user_attrs[Attr.ACCURACY])
         info = analyze(arch)
         evaluation = evaluator.evaluate(Candidate(arch, info, 0))
         inherited.append(evaluation.details.get(Attr.INHERITED_ACCURACY, evaluation.accuracy))  # the supernet's own
-        if arch.arch_id not in kept:
-            model = build_model(arch, seed=init_seed(arch.arch_id, 1))
-            kept[arch.arch_id] = train_model(model, data.train, data.val, config, data.spec, device=device).accuracy
-            cache.write_text(json.dumps(kept, indent=1) + "\n")
         second.append(kept[arch.arch_id])
         subnets.append({"arch_id": arch.arch_id, "params": info.params, "standalone_seed0": first[-1],
                         "standalone_seed1": second[-1], "inherited": inherited[-1], "joined": evaluation.accuracy})
