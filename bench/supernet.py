@@ -143,7 +143,7 @@ def main() -> None:
     if args.reference_only:
         search(args.space, study="standalone", sampler="random", budget=args.standalone, **common)
         if args.noise:
-            second_run(args, *_bound(args, space_args), out, claim=True)
+            second_run(args, *_bound(args, space_args), out, _done(open_study("standalone", reports_dir=out)), claim=True)
         return None
     if args.noise:
         return noise(args, space_args, out, net)
@@ -261,12 +261,13 @@ def _bound(args: argparse.Namespace, space_args: list[str]) -> tuple[SearchSpace
     return space, data, device
 
 
-def second_run(args: argparse.Namespace, space: SearchSpace, data: Data, device: torch.device, out: Path, *,
-               claim: bool = False) -> dict[str, float]:
-    """The standalone search's subnets trained again with seed 1 (initialisation, order), as the search trained
-    them with seed 0: each subnet's accuracy by arch id, kept in ``standalone-seed1.json`` for the next supernet in
-    ``out``. With ``claim``, a subnet another process has claimed is left to it (a claim file each), so that
-    processes started together share the subnets; without, every subnet not kept is trained."""
+def second_run(args: argparse.Namespace, space: SearchSpace, data: Data, device: torch.device, out: Path,
+               standalone: list, *, claim: bool = False) -> dict[str, float]:
+    """The standalone search's subnets (its finished trials ``standalone``) trained again with seed 1
+    (initialisation, order), as the search trained them with seed 0: each subnet's accuracy by arch id, kept in
+    ``standalone-seed1.json`` for the next supernet in ``out``. With ``claim``, a subnet another process has
+    claimed is left to it (a claim file each), so that processes started together share the subnets; without,
+    every subnet not kept is trained."""
     from nasbox.model.build import build_model
     from nasbox.search.config import NO_AUGMENT, default_fidelity
     from nasbox.search.propose import init_seed
@@ -278,7 +279,6 @@ def second_run(args: argparse.Namespace, space: SearchSpace, data: Data, device:
     config = TrainConfig(epochs=epochs, iterations=iterations, batch_size=batch_size, lr=lr,
                          augment=args.dataset not in NO_AUGMENT, seed=1)  # as the standalone search trained
     cache, claims = out / "standalone-seed1.json", out / "standalone-seed1.claims"
-    standalone = _done(open_study("standalone", reports_dir=out))
     for i, t in enumerate(standalone):
         arch = space.from_params(t.params)
         if arch.arch_id in _kept(cache):
@@ -308,7 +308,7 @@ def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path)
     standalone = _done(open_study("standalone", reports_dir=out))
     evaluator = make_evaluator(f"supernet:{net}", EvalContext(data, device, None, 1, 32, 0.1, False, 0,
                                                               options={"supernet_prior": args.prior}, space=space))
-    kept = second_run(args, space, data, device, out)
+    kept = second_run(args, space, data, device, out, standalone)
     first, second, inherited, subnets = [], [], [], []
     for t in standalone:
         arch = space.from_params(t.params)

@@ -60,11 +60,11 @@ def test_the_reference_alone_is_trained_without_a_supernet_and_its_second_run_sh
     _run(bench, monkeypatch, "--out", str(out), "--reference-only", "--noise")
     assert trained == [(ids[0], 1), (ids[2], 1)]
     kept = json.loads((out / "standalone-seed1.json").read_text())
-    assert kept == {ids[0]: 0.51, ids[2]: 0.52}  # each process's results merged into the one file
+    assert kept == {ids[0]: 0.51, ids[2]: 0.52}  # both results merged into the one file, under its lock
     # that process died: the figures' run (no claims) trains what it left, and keeps what the others trained
     args = bench.argparse.Namespace(dataset="synthetic", subset=None, standalone_epochs=0.05, search_batch_size=32)
-    kept = bench.second_run(args, space, data, device, out)
+    kept = bench.second_run(args, space, data, device, out, trials)
     assert trained[2:] == [(ids[1], 1)]
     assert kept == {ids[0]: 0.51, ids[2]: 0.52, ids[1]: 0.53}
     # rerun: everything is kept, nothing is trained again
-    assert bench.second_run(args, space, data, device, out) == kept and len(trained) == 3
+    assert bench.second_run(args, space, data, device, out, trials) == kept and len(trained) == 3
