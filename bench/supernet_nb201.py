@@ -25,7 +25,9 @@ The figures include Kendall's tau among the 100 cells the table ranks highest an
 estimates over- or underrate cells that hold it. ``--json`` writes the figures and every scored cell (arch,
 estimate, params, whether connected, seconds), not the table's accuracies (join them from ``--table`` by arch);
 ``--figures-of RUN.json`` prints a run's figures again from it; ``--figures-of A.json B.json ...`` those of the mean
-of several runs' estimates, which is what ``--evaluator supernet:A,B,...`` scores with their supernets.
+of several runs' estimates, which is what ``--evaluator supernet:A,B,...`` scores with their supernets. ``--shard K/N``
+scores every N-th cell from the K-th, so that N processes (``--score-only``) score a trained supernet side by side;
+``--figures-of`` given their N JSON files prints the figures of the whole run they make up.
 """
 
 from __future__ import annotations
@@ -205,9 +207,49 @@ def correlations(scored: list[dict]) -> dict:
     return out
 
 
+def shard(text: str) -> tuple[int, int]:
+    """``K/N``: the K-th of N interleaved parts of the scored cells."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/N") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"{text!r}: K must be 0 to N-1")
+    return k, n
+
+
+def out_of(run: dict) -> str | None:
+    argv = run.get("argv", [])
+    return argv[argv.index("--out") + 1] if "--out" in argv else None
+
+
+def joined_shards(runs: list[dict]) -> list[dict]:
+    """Runs that each scored one ``--shard`` of the same cells of one supernet, as the one run they make up: the cells
+    in their unsharded order, the CPU time summed, the wall time the longest (they ran side by side)."""
+    if not any("shard" in r for r in runs):
+        return runs
+    if not all("shard" in r for r in runs):
+        raise SystemExit("some runs scored a --shard and some did not: give the shards of one run only")
+    n, total = runs[0]["shard"][1:]
+    parts = {r["shard"][0]: r for r in runs if r["shard"][1:] == [n, total]}
+    if len(runs) != n or sorted(parts) != list(range(n)):
+        raise SystemExit(f"the shards of one run are 0/{n} to {n - 1}/{n}, each once: got "
+                         + ", ".join(f"{k}/{m}" for k, m, _ in (r["shard"] for r in runs)))
+    if len({out_of(r) for r in runs}) > 1:
+        raise SystemExit("the shards scored different supernets (--out)")
+    cells = [parts[i % n]["cells"][i // n] for i in range(total)]
+    seconds = sorted(c["seconds"] for c in cells)
+    first = {k: v for k, v in parts[0].items() if k != "shard"}
+    return [{**first, "cells": cells, "shards": n,
+             "scoring": {"cpu_s": sum(r["scoring"]["cpu_s"] for r in runs),
+                         "wall_s": max(r["scoring"]["wall_s"] for r in runs), "per_cell_s": seconds[len(seconds) // 2]}}]
+
+
 def figures_of(runs: list[dict], accuracy: dict[str, float]) -> dict:
     """The figures of committed runs' cells joined with the table; of several runs, of the mean of their estimates
-    (cell by cell; they must have scored the same cells) and the scoring and training costs summed."""
+    (cell by cell; they must have scored the same cells) and the scoring and training costs summed. The shards of one
+    run (``--shard``) are joined into it first."""
+    runs = joined_shards(runs)
     first = runs[0]
     if any([c["arch"] for c in r["cells"]] != [c["arch"] for c in first["cells"]] for r in runs):
         raise SystemExit("the runs scored different cells: an ensemble's figures need the same --cells and --cells-seed")
@@ -295,6 +337,9 @@ def main() -> None:
     p.add_argument("--prior", choices=PRIORS, default="auto",
                    help="the search's --supernet-prior: the estimates also joined with the parameter count's prior "
                         "(auto: for this one-shot supernet, as a search does), kept as each cell's 'joined'")
+    p.add_argument("--shard", type=shard, metavar="K/N",
+                   help="score only the K-th of N interleaved parts of the cells (from 0), so that N processes score "
+                        "them side by side; --figures-of joins their JSON into one run's figures")
     p.add_argument("--json")
     p.add_argument("--figures-of", metavar="JSON", nargs="+",
                    help="print the figures of a run's --json again (with those added since), joined with --table; "
@@ -320,6 +365,9 @@ def main() -> None:
         print(f"supernet: {args.epochs} epochs, {figures['supernet']['cpu_s'] / 60:.1f} CPU min{own}, "
               f"{figures['supernet']['wall_s'] / 60:.1f} min wall", flush=True)
     rows = read_table(Path(args.table), args.cells, args.cells_seed)
+    if args.shard:
+        figures["shard"] = [*args.shard, len(rows)]
+        rows = rows[args.shard[0]::args.shard[1]]
     cpu0, wall0 = time.process_time(), time.perf_counter()
     scored = score(args, space, data, device, rows, figures)
     figures["scoring"] = {"cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - wall0,

@@ -55,6 +55,51 @@ def test_the_nb201_benchmark_ranks_a_table_of_its_own(tmp_path):
     assert figures["tau_joined_all"] == pytest.approx(kendall_tau([joined[a] for a, _ in rows], accuracy))
     assert all(c["joined"] == pytest.approx(prior.apply(c["estimate"], c["params"])) for c in figures["cells"])
     assert "as a search ranks them: tau" in done.stdout and "prior: median estimate" in done.stdout
+    # the same supernet scored again in two shards, side by side: together they are the whole run
+    parts = []
+    for k in (0, 1):
+        parts.append(tmp_path / f"shard{k}.json")
+        shard = [*command[:command.index("--json")], "--score-only", "--shard", f"{k}/2", "--json", str(parts[-1])]
+        part = subprocess.run(shard, capture_output=True, text=True, timeout=600, cwd=ROOT)
+        assert part.returncode == 0, part.stderr[-2000:]
+        assert len(json.loads(parts[-1].read_text())["cells"]) == (len(rows) + 1 - k) // 2
+    joined = bench_module().figures_of([json.loads(path.read_text()) for path in reversed(parts)],
+                                       dict(rows))
+    assert [c["arch"] for c in joined["cells"]] == [c["arch"] for c in figures["cells"]]
+    for key in ("tau_estimate_all", "tau_joined_all", "tau_params_all", "cells_all"):
+        assert joined[key] == pytest.approx(figures[key]), key
+
+
+def bench_module():
+    spec = importlib.util.spec_from_file_location("supernet_nb201", ROOT / "bench" / "supernet_nb201.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_the_shards_of_a_run_join_into_it_in_its_order():
+    """``--figures-of`` given the ``--shard`` parts of one scoring: the cells in the unsharded order (an interleaving
+    that put them elsewhere would pair estimates with other cells' accuracies), the CPU summed, the wall the longest;
+    a missing, repeated or foreign part is refused."""
+    bench = bench_module()
+    archs = [f"a{i}" for i in range(7)]
+    cells = [{"arch": a, "estimate": float(i), "params": 100 + i, "connected": True, "seconds": 0.1 * i}
+             for i, a in enumerate(archs)]
+    argv = ["--out", "/x"]
+    parts = [{"argv": argv, "shard": [k, 3, 7], "cells": cells[k::3],
+              "scoring": {"cpu_s": 10.0 + k, "wall_s": 5.0 + k, "per_cell_s": 0.0}} for k in range(3)]
+    whole, = bench.joined_shards([parts[2], parts[0], parts[1]])
+    assert [c["arch"] for c in whole["cells"]] == archs
+    assert whole["scoring"] == {"cpu_s": 33.0, "wall_s": 7.0, "per_cell_s": pytest.approx(0.3)}
+    assert bench.figures_of(parts, {a: float(i) for i, a in enumerate(archs)})["tau_estimate_all"] == 1.0
+    with pytest.raises(SystemExit, match="each once"):
+        bench.joined_shards(parts[:2])
+    with pytest.raises(SystemExit, match="each once"):
+        bench.joined_shards([parts[0], parts[1], parts[1]])
+    with pytest.raises(SystemExit, match="different supernets"):
+        bench.joined_shards([parts[0], parts[1], {**parts[2], "argv": ["--out", "/y"]}])
+    with pytest.raises(SystemExit, match="some did not"):
+        bench.joined_shards([parts[0], {k: v for k, v in parts[1].items() if k != "shard"}])
 
 
 def test_figures_of_a_run_name_where_the_estimates_err(tmp_path):
@@ -115,9 +160,7 @@ def test_figures_of_several_runs_are_those_of_the_mean_of_their_estimates(tmp_pa
     assert "the mean of 2 runs' estimates; their training 2.0 CPU min in all" in both.stdout
     assert "against the table: +1.000 over 40 cells" in both.stdout, both.stdout  # the errors cancel exactly
     # what it refuses, through the script's own function (no second interpreter)
-    spec = importlib.util.spec_from_file_location("supernet_nb201", ROOT / "bench" / "supernet_nb201.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = bench_module()
     runs = [json.loads(path.read_text()) for path in paths]
     assert bench.figures_of(runs, table)["tau_estimate_all"] == 1.0
     with pytest.raises(SystemExit, match="each supernet counts once"):
