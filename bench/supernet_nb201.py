@@ -46,6 +46,7 @@ import torch
 from nasbox.data import eval_batches, load_dataset
 from nasbox.device import device_name, resolve_device
 from nasbox.evaluate import Candidate, EvalContext, make_evaluator
+from nasbox.files import atomic_write
 from nasbox.model.analysis import analyze
 from nasbox.report.fidelity import kendall_tau
 from nasbox.spaces import get_space, parse_space_args
@@ -82,10 +83,13 @@ def spearman(x: list[float], y: list[float]) -> float | None:
 
 
 def read_table(path: Path, cells: int, seed: int) -> list[tuple[str, float]]:
+    """``cells`` rows of the table in a seeded random order (0: all, in the table's order): the first ``cells`` of the
+    whole table shuffled, so that the first N rows of a larger ``cells`` are those of ``cells=N`` with the same seed,
+    and a run of the whole table in that order (``cells`` its length) holds the smaller runs' cells first."""
     with path.open(newline="") as f:
         rows = [(r["arch"], float(r["accuracy"])) for r in csv.DictReader(f)]
-    if cells and cells < len(rows):
-        rows = random.Random(seed).sample(rows, cells)
+    if cells:  # the whole table shuffled, then its first cells (for 300 of 1,000: sample(rows, 300)'s very cells)
+        rows = random.Random(seed).sample(rows, len(rows))[:cells]
     return rows
 
 
@@ -129,7 +133,9 @@ def batch_statistics(member, data, device, arch, batch_size: int = 500) -> float
     return correct / len(data.val)
 
 
-def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, float]], figures: dict) -> list[dict]:
+def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, float]], figures: dict,
+          save=lambda scored: None) -> list[dict]:
+    """Each row's cell scored; ``save(scored)`` every 50 cells, so that a run stopped early keeps what it scored."""
     ablation = args.bn != "recalibrate" or args.recalibrate_on
     if ablation and args.prior == "params":  # its reference was scored otherwise than these cells
         raise SystemExit("--bn and --recalibrate-on score without the prior: --prior none (or auto)")
@@ -171,6 +177,7 @@ def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, f
             tau = kendall_tau([c[key] for c in scored], [c["table"] for c in scored])
             print(f"  scored {i + 1}/{len(rows)}: tau so far {tau:+.3f}{' (joined with the prior)' * bool(joined)}",
                   flush=True)
+            save(scored)
     return scored
 
 
@@ -225,7 +232,8 @@ def out_of(run: dict) -> str | None:
 
 def joined_shards(runs: list[dict]) -> list[dict]:
     """Runs that each scored one ``--shard`` of the same cells of one supernet, as the one run they make up: the cells
-    in their unsharded order, the CPU time summed, the wall time the longest (they ran side by side)."""
+    in their unsharded order, the CPU time summed, the wall time the longest (they ran side by side). Of shards still
+    scoring (or stopped), the cells up to the first one a shard has not scored yet."""
     if not any("shard" in r for r in runs):
         return runs
     if not all("shard" in r for r in runs):
@@ -237,19 +245,30 @@ def joined_shards(runs: list[dict]) -> list[dict]:
                          + ", ".join(f"{k}/{m}" for k, m, _ in (r["shard"] for r in runs)))
     if len({out_of(r) for r in runs}) > 1:
         raise SystemExit("the shards scored different supernets (--out)")
-    cells = [parts[i % n]["cells"][i // n] for i in range(total)]
+    cells = []
+    for i in range(total):
+        if i // n >= len(parts[i % n]["cells"]):
+            break
+        cells.append(parts[i % n]["cells"][i // n])
     seconds = sorted(c["seconds"] for c in cells)
-    first = {k: v for k, v in parts[0].items() if k != "shard"}
-    return [{**first, "cells": cells, "shards": n,
+    first = {k: v for k, v in parts[0].items() if k not in ("shard", "partial")}
+    return [{**first, **({"partial": True} if any(r.get("partial") for r in runs) else {}), "cells": cells, "shards": n,
              "scoring": {"cpu_s": sum(r["scoring"]["cpu_s"] for r in runs),
                          "wall_s": max(r["scoring"]["wall_s"] for r in runs), "per_cell_s": seconds[len(seconds) // 2]}}]
 
 
-def figures_of(runs: list[dict], accuracy: dict[str, float]) -> dict:
+def figures_of(runs: list[dict], accuracy: dict[str, float], first_cells: int = 0) -> dict:
     """The figures of committed runs' cells joined with the table; of several runs, of the mean of their estimates
     (cell by cell; they must have scored the same cells) and the scoring and training costs summed. The shards of one
-    run (``--shard``) are joined into it first."""
+    run (``--shard``) are joined into it first. ``first_cells``: of the first that many cells each run scored only."""
     runs = joined_shards(runs)
+    for r in runs:
+        if r.get("partial"):
+            print(f"a run still scoring or stopped: its first {len(r['cells'])} cells", flush=True)
+    if first_cells:
+        if any(len(r["cells"]) < first_cells for r in runs):
+            raise SystemExit(f"a run scored fewer than {first_cells} cells")
+        runs = [{**r, "cells": r["cells"][:first_cells]} for r in runs]
     first = runs[0]
     if any([c["arch"] for c in r["cells"]] != [c["arch"] for c in first["cells"]] for r in runs):
         raise SystemExit("the runs scored different cells: an ensemble's figures need the same --cells and --cells-seed")
@@ -323,7 +342,9 @@ def main() -> None:
                                   "trained it, counts in this cost)")
     p.add_argument("--calibration-images", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cells", type=int, default=500, help="table rows scored (a seeded random subset; 0: all)")
+    p.add_argument("--cells", type=int, default=500,
+                   help="table rows scored, a seeded random sample in its seeded order (0: all, in the table's order); "
+                        "the first N of a larger sample are those of --cells N")
     p.add_argument("--cells-seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="/tmp/nasbox-bench-supernet-nb201", help="the supernet's folder")
@@ -345,10 +366,13 @@ def main() -> None:
                    help="print the figures of a run's --json again (with those added since), joined with --table; "
                         "nothing is trained or scored. Several runs that scored the same cells: the figures of the mean "
                         "of their estimates, which is what --evaluator supernet:A,B,... scores with their supernets")
+    p.add_argument("--first", type=int, default=0, metavar="N",
+                   help="with --figures-of: the figures of the first N cells each run scored (with --cells M >= N, "
+                        "those of --cells N)")
     args = p.parse_args()
     if args.figures_of:
         accuracy = dict(read_table(Path(args.table), 0, 0))
-        show(figures_of([json.loads(Path(f).read_text()) for f in args.figures_of], accuracy))
+        show(figures_of([json.loads(Path(f).read_text()) for f in args.figures_of], accuracy, args.first))
         return
     device = resolve_device(args.device)
     data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, val_fraction=args.val_fraction,
@@ -369,14 +393,19 @@ def main() -> None:
         figures["shard"] = [*args.shard, len(rows)]
         rows = rows[args.shard[0]::args.shard[1]]
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    scored = score(args, space, data, device, rows, figures)
-    figures["scoring"] = {"cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - wall0,
-                          "per_cell_s": sorted(c["seconds"] for c in scored)[len(scored) // 2]}
-    figures.update(correlations(scored))
+
+    def finish(scored: list[dict], partial: bool = True) -> None:
+        figures["scoring"] = {"cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - wall0,
+                              "per_cell_s": sorted(c["seconds"] for c in scored)[len(scored) // 2]}
+        figures.update(correlations(scored))
+        if args.json:  # while scoring, what it scored so far (marked partial), replaced by the whole at the end
+            cells = [{k: v for k, v in c.items() if k != "table"} for c in scored]  # the table is not copied
+            atomic_write(args.json, json.dumps({**figures, **({"partial": True} if partial else {}), "cells": cells},
+                                                         indent=1) + "\n")
+
+    scored = score(args, space, data, device, rows, figures, save=finish)
+    finish(scored, partial=False)
     show(figures)
-    if args.json:
-        cells = [{k: v for k, v in c.items() if k != "table"} for c in scored]  # the table is not copied
-        Path(args.json).write_text(json.dumps({**figures, "cells": cells}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -100,6 +100,25 @@ def test_the_shards_of_a_run_join_into_it_in_its_order():
         bench.joined_shards([parts[0], parts[1], {**parts[2], "argv": ["--out", "/y"]}])
     with pytest.raises(SystemExit, match="some did not"):
         bench.joined_shards([parts[0], {k: v for k, v in parts[1].items() if k != "shard"}])
+    # shards still scoring (their JSON written every 50 cells): the cells up to the first one a shard lacks
+    partial = [{**parts[0], "cells": cells[0:7:3], "partial": True}, {**parts[1], "cells": cells[1:2]}, parts[2]]
+    whole, = bench.joined_shards(partial)
+    assert [c["arch"] for c in whole["cells"]] == archs[:4] and whole["partial"]
+    assert bench.figures_of(parts, {a: -float(i) for i, a in enumerate(archs)}, first_cells=3)["cells_all"] == 3
+    with pytest.raises(SystemExit, match="fewer than 8 cells"):
+        bench.figures_of(parts, {a: 0.0 for a in archs}, first_cells=8)
+
+
+def test_a_larger_sample_of_the_table_begins_with_the_smaller_one(tmp_path):
+    """``--cells N`` of a run over more cells (``--first N`` of its figures) are the cells of a run of ``--cells N``:
+    the whole table in its seeded order holds the 300 that the benchmark's rows scored as its first 300."""
+    bench = bench_module()
+    table = tmp_path / "table.csv"
+    table.write_text("arch,accuracy\n" + "".join(f"a{i},{i}\n" for i in range(1000)))
+    whole = bench.read_table(table, 1000, 0)
+    assert sorted(whole) == sorted(bench.read_table(table, 0, 0)) and whole != bench.read_table(table, 0, 0)
+    assert whole[:300] == bench.read_table(table, 300, 0) and whole[:17] == bench.read_table(table, 17, 0)
+    assert bench.read_table(table, 5000, 0) == whole and bench.read_table(table, 300, 1) != whole[:300]
 
 
 def test_figures_of_a_run_name_where_the_estimates_err(tmp_path):
