@@ -119,6 +119,8 @@ def test_a_larger_sample_of_the_table_begins_with_the_smaller_one(tmp_path):
     assert sorted(whole) == sorted(bench.read_table(table, 0, 0)) and whole != bench.read_table(table, 0, 0)
     assert whole[:300] == bench.read_table(table, 300, 0) and whole[:17] == bench.read_table(table, 17, 0)
     assert bench.read_table(table, 5000, 0) == whole and bench.read_table(table, 300, 1) != whole[:300]
+    # and the 300 are those the committed runs scored, when a sample of 300 was drawn directly
+    assert bench.read_table(table, 300, 0) == random.Random(0).sample(bench.read_table(table, 0, 0), 300)
 
 
 def test_figures_of_a_run_name_where_the_estimates_err(tmp_path):
