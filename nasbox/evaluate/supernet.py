@@ -13,8 +13,9 @@ with other seeds, say) and takes the mean of their estimates: a supernet's seed 
 rank (``bench/RESULTS.md``), and the mean of a few cancels part of that, at the cost of training each.
 
 ``--supernet-prior params`` joins each estimate with the candidate's parameter count (:mod:`nasbox.supernet.prior`),
-measured on NAS-Bench-201 to rank cells better than the supernet alone; ``auto`` (the default) does so for a cell
-space's one-shot supernet and leaves an elastic supernet's estimates as they are.
+``params+synflow`` with its synflow score as well, both measured on NAS-Bench-201 to rank cells better than the
+supernet alone (the second the best); ``auto`` (the default) is ``params+synflow`` for a cell space's one-shot
+supernet and leaves an elastic supernet's estimates as they are.
 
 ``nasbox search --confirm K`` then trains the K best non-dominated subnets standalone (brief training) in
 the same study, so that the report can set estimated against confirmed accuracy. Where nasbox's benchmarks
@@ -38,7 +39,15 @@ from nasbox.study.schema import Attr
 from nasbox.supernet.checkpoint import load_supernet
 from nasbox.supernet.measured import measured
 from nasbox.supernet.oneshot import CellSupernet
-from nasbox.supernet.prior import PRIORS, REFERENCE_ARCHS, REFERENCE_SUBNETS, ParamsPrior, fit_params_prior
+from nasbox.supernet.prior import (
+    ONE_SHOT_PRIOR,
+    PRIORS,
+    REFERENCE_ARCHS,
+    REFERENCE_SUBNETS,
+    ParamsPrior,
+    fit_params_prior,
+    synflow_of,
+)
 from nasbox.supernet.weights import calibration_batches, score_subnet
 from nasbox.train.recipe import TrainConfig, numerics
 
@@ -46,6 +55,8 @@ __all__ = ["InheritedWeights"]
 
 PRIOR_LOCK_S = 3600.0  # how long a worker waits for another that scores the prior's reference subnets
 PRIOR_VERSION = 1  # of how a prior is made (its reference and statistics): a kept one of another is made again
+#: what a prior joins the estimates with, in words
+PRIOR_NAMES = {"params": "parameter count's prior", "params+synflow": "parameter count's and synflow's prior"}
 
 
 class _Member:
@@ -131,8 +142,10 @@ class InheritedWeights(Evaluator):
         if choice not in PRIORS:
             raise ConfigError(f"--supernet-prior {choice!r}: one of {', '.join(PRIORS)}")
         self.prior_choice = choice
-        #: whether estimates are joined with the parameter count's prior (``auto``: a one-shot supernet's are)
-        self.joins_prior = choice == "params" or (choice == "auto" and self.one_shot)
+        #: the prior estimates are joined with (``auto``: a one-shot supernet's with :data:`ONE_SHOT_PRIOR`), or None
+        self.prior_kind = (ONE_SHOT_PRIOR if self.one_shot else None) if choice == "auto" else \
+            (None if choice == "none" else choice)
+        self.joins_prior = self.prior_kind is not None
         self._prior: ParamsPrior | None = None
 
     @property
@@ -150,8 +163,9 @@ class InheritedWeights(Evaluator):
 
     def _kept_or_made_prior(self) -> ParamsPrior:
         ms = sorted(self.members, key=lambda m: m.digest)  # supernet:A,B and B,A share one
+        kind = [] if self.prior_kind == "params" else [self.prior_kind]  # a kept params prior keeps its name
         key = hashlib.sha256(json.dumps([PRIOR_VERSION, [(m.digest, m.images, m.bf16, m.channels_last) for m in ms],
-                                         self.context.data.spec.to_dict(), REFERENCE_SUBNETS, REFERENCE_ARCHS],
+                                         self.context.data.spec.to_dict(), REFERENCE_SUBNETS, REFERENCE_ARCHS, *kind],
                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
         cache = self.members[0].path.parent / f"prior-{key}.json"
         try:  # kept: read without its lock (a read-only folder keeps it too)
@@ -176,11 +190,13 @@ class InheritedWeights(Evaluator):
     def _made_prior(self) -> ParamsPrior:
         space = self.context.space if self.context.space is not None else self.members[0].supernet.sharing.space
         say = self.context.note or (lambda text: None)
-        say(f"supernet prior (--supernet-prior {self.prior_choice}): scoring {REFERENCE_SUBNETS} random subnets, once "
-            "for this supernet ...")
+        flow = (lambda arch: synflow_of(arch, self.context.data.spec.input_shape)) \
+            if self.prior_kind == "params+synflow" else None
+        say(f"supernet prior (--supernet-prior {self.prior_choice}: {self.prior_kind}): scoring {REFERENCE_SUBNETS} "
+            f"random subnets{f' and the synflow of {REFERENCE_ARCHS}' if flow else ''}, once for this supernet ...")
         t0 = time.perf_counter()
         try:
-            prior = fit_params_prior(space, lambda arch: self._estimate(arch)[1])
+            prior = fit_params_prior(space, lambda arch: self._estimate(arch)[1], flow=flow)
         except ValueError as e:
             raise ConfigError(f"--supernet-prior {self.prior_choice}: {e}; score without it (--supernet-prior none)"
                               ) from None
@@ -199,10 +215,10 @@ class InheritedWeights(Evaluator):
         return {"evaluator": self.name, "supernet": joined([m.name for m in ms]),
                 "supernet_sha256": joined([m.digest for m in ms]), "supernet_epochs": joined([m.epoch for m in ms]),
                 "calibration_images": joined([m.images for m in ms]),
-                **({"prior": "params"} if self.joins_prior else {})}  # a study from before the prior resumes as it was
+                **({"prior": self.prior_kind} if self.joins_prior else {})}  # a study from before the prior resumes as it was
 
     def budget_text(self) -> str:
-        figure = measured(self.space_name, joined=self.joins_prior)
+        figure = measured(self.space_name, self.prior_kind)
 
         def one(m: _Member) -> str:
             start = f" from {Path(m.init).name}'s" if m.init else ""
@@ -212,11 +228,11 @@ class InheritedWeights(Evaluator):
                   f"the mean of {len(ms)} supernets' estimates with inherited weights ({', '.join(map(one, ms))})")
         images = sorted({m.images for m in ms})
         return (f"{source}, BatchNorm recalibrated on {'/'.join(map(str, images))} images"
-                + (", joined with the parameter count's prior (--supernet-prior)" if self.joins_prior else "")
+                + (f", joined with the {PRIOR_NAMES[self.prior_kind]} (--supernet-prior)" if self.joins_prior else "")
                 + (f"; measured{' for one supernet' if len(ms) > 1 else ''}: {figure.short()}" if figure else ""))
 
     def facts(self) -> dict[str, Any]:
-        figure = measured(self.space_name, joined=self.joins_prior)
+        figure = measured(self.space_name, self.prior_kind)
         ms = self.members
         first = ms[0]
         seconds = [sum(h.get("seconds", 0.0) for h in m.history) for m in ms]
@@ -237,10 +253,11 @@ class InheritedWeights(Evaluator):
         prior = self.prior  # made (once) before the candidate's scoring is timed
         t0 = time.perf_counter()
         scores, estimate = self._estimate(candidate.arch)
+        flow = synflow_of(candidate.arch, self.context.data.spec.input_shape) if prior and prior.uses_synflow else None
         details: dict[str, Any] = {"eval_seconds": time.perf_counter() - t0}
         if len(scores) > 1:
             details[Attr.SUPERNET_ESTIMATES] = scores
         if prior is None:
             return Evaluation(estimate, details)
         details[Attr.INHERITED_ACCURACY] = estimate  # the supernet's own, before the prior
-        return Evaluation(prior.apply(estimate, candidate.info.params), details)
+        return Evaluation(prior.apply(estimate, candidate.info.params, flow), details)

@@ -22,7 +22,7 @@ __all__ = ["TRUST_N", "TRUST_TAU", "Calibration", "Rung", "calibration", "final_
 
 #: a rung whose tau is below this over at least ``TRUST_N`` networks is reported as not ranking
 TRUST_TAU, TRUST_N = 0.3, 5
-_JOINED_NAME = "supernet joined with the parameter count (--supernet-prior)"
+_JOINED_NAME = "supernet joined with its prior (--supernet-prior)"
 _EVALUATOR_NAMES = {"brief": "brief training", "supernet": "supernet (inherited weights)", "table": "table lookup"}
 
 

@@ -100,9 +100,12 @@ def fidelity_blocks(info: FidelityInfo) -> list[Block]:
                        f"first {trained}{accuracies}; {minutes(float(facts.get('train_seconds_all') or 0))} of training "
                        "in all)")
         prior = facts.get("prior")
-        joined = (f" Each estimate was then joined with the candidate's parameter count (--supernet-prior), with equal "
-                  f"weight in their spreads over random subnets ({prior['text']}); the supernet's own estimate is each "
-                  "trial's inherited_accuracy." if prior else "")
+        flow = prior and prior.get("synflow_median") is not None
+        sources = ("parameter count and the synflow score of its network as initialised (--supernet-prior "
+                   "params+synflow)" if flow else "parameter count (--supernet-prior params)")
+        joined = (f" Each estimate was then joined with the candidate's {sources}, with equal weight in their spreads "
+                  f"over random subnets ({prior['text']}); the supernet's own estimate is each trial's "
+                  "inherited_accuracy." if prior else "")
         blocks.append(Block("supernet", f"Accuracy estimated {source}. {info.estimated} trials were scored this way, "
                             f"without training.{joined} {shared}: {facts.get('elastic', '-')}.{trust}"))
     if info.pairs:

@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_EPOCHS", "GPU_FIDELITY", "LATENCY_MODES", "NO_AUGMENT", "SAM
 
 SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
 LATENCY_MODES = ("measure", "predict")
-SUPERNET_PRIORS = ("auto", "none", "params")  # nasbox.supernet.prior.PRIORS (that package imports torch)
+SUPERNET_PRIORS = ("auto", "none", "params", "params+synflow")  # nasbox.supernet.prior.PRIORS (that package imports torch)
 
 
 def _objectives(value: Any) -> str | None:
@@ -107,8 +107,9 @@ class SearchConfig:
                             "(inherited weights of 'nasbox supernet train'; supernet:A,B,... the mean of several), "
                             "table:FILE.csv (a lookup) or a registered evaluator", check=non_empty, metavar="NAME[:ARG]")
     supernet_prior: str = option("auto", "--evaluator supernet: join each estimate with the candidate's parameter count "
-                                 "(params), or not (none); auto: params for a cell space's one-shot supernet, where it "
-                                 "ranked NAS-Bench-201 cells better, none for an elastic one", check=one_of(*SUPERNET_PRIORS),
+                                 "(params), with its parameter count and synflow score (params+synflow), or not (none); "
+                                 "auto: params+synflow for a cell space's one-shot supernet, where it ranked NAS-Bench-201 "
+                                 "cells best, none for an elastic one", check=one_of(*SUPERNET_PRIORS),
                                  choices=SUPERNET_PRIORS)
     confirm: int = option(0, "after a search with another evaluator, train its K best non-dominated candidates "
                           "standalone (brief training) in the same study, to check the estimates", check=at_least(0),

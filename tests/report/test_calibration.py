@@ -64,7 +64,7 @@ def test_a_supernet_estimate_joined_with_a_prior_is_a_rung_of_its_own_beside_the
     study = _study(joined, [1.0] * 6, {}, inherited=own)
     attrs = {f"{FINAL_TRIAL}{n}": {"trial": n, "test_accuracy": acc, "kind": "candidate"} for n, acc in enumerate(test)}
     rungs = {r.name: r for r in calibration(study.trials, attrs).rungs}
-    both = rungs["supernet joined with the parameter count (--supernet-prior)"], rungs["supernet (inherited weights)"]
+    both = rungs["supernet joined with its prior (--supernet-prior)"], rungs["supernet (inherited weights)"]
     assert [p[1] for p in both[0].pairs] == joined and [p[1] for p in both[1].pairs] == own
     assert both[0].tau == pytest.approx(kendalltau(joined, test).statistic)
     assert both[1].tau == pytest.approx(kendalltau(own, test).statistic)

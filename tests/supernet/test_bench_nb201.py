@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import random
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from nasbox.model.analysis import analyze
 from nasbox.report.fidelity import kendall_tau
 from nasbox.spaces import get_space
-from nasbox.supernet.prior import ParamsPrior
+from nasbox.supernet.prior import ParamsPrior, synflow_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,14 +47,16 @@ def test_the_nb201_benchmark_ranks_a_table_of_its_own(tmp_path):
     bound = get_space("nb201", input_shape=(3, 32, 32), num_classes=10, args={"channels": 4, "cells": 1})
     params = [analyze(bound.parse_arch(a)).params for a, _ in rows]
     assert figures["tau_params_all"] == pytest.approx(kendall_tau(params, accuracy))
-    # as a search scores by default: the supernet's own estimate joined with the cell's parameter count
+    # as a search scores by default: the supernet's own estimate joined with the cell's parameter count and synflow
     kept = list((tmp_path / "net").glob("prior-*.json"))  # the prior the search would read beside the supernet
     assert len(kept) == 1
     prior = ParamsPrior.from_json(kept[0].read_text())
-    assert figures["prior"]["subnets"] == prior.subnets == 64
+    assert figures["prior"]["subnets"] == prior.subnets == 64 and prior.uses_synflow
     joined = {c["arch"]: c["joined"] for c in figures["cells"]}
     assert figures["tau_joined_all"] == pytest.approx(kendall_tau([joined[a] for a, _ in rows], accuracy))
-    assert all(c["joined"] == pytest.approx(prior.apply(c["estimate"], c["params"])) for c in figures["cells"])
+    for c in figures["cells"]:
+        assert c["synflow"] == synflow_of(bound.parse_arch(c["arch"]), (3, 32, 32))
+        assert c["joined"] == pytest.approx(prior.apply(c["estimate"], c["params"], c["synflow"]))
     assert "as a search ranks them: tau" in done.stdout and "prior: median estimate" in done.stdout
     # the same supernet scored again in two shards, side by side: together they are the whole run
     parts = []
@@ -153,6 +156,41 @@ def test_figures_of_a_run_name_where_the_estimates_err(tmp_path):
     for op in ("skip_connect", "avg_pool_3x3"):
         count = connected["arch"].map(lambda a, op=op: a.count(op))
         assert float(errors[op]) == pytest.approx(count.corr(residual, method="spearman"), abs=0.006)
+
+
+def test_figures_of_a_run_without_a_prior_and_the_tables_synflow_give_the_params_and_synflow_join(tmp_path):
+    """``--figures-of RUN --synflow-of PROXIES.json``: of a run scored without the prior, what the params+synflow prior
+    makes of its estimates (its reference the scored cells), against the closed form; a cell without flow (-inf in
+    the proxies' JSON) is joined with the parameter count alone; a proxies file that lacks a cell is refused."""
+    space = get_space("nb201", input_shape=(3, 32, 32), num_classes=10, args={"channels": 4, "cells": 1})
+    rng = random.Random(3)
+    archs = sorted({space.arch_string(space.sample_random(rng)[1]) for _ in range(60)})[:40]
+    table = {a: float(i) for i, a in enumerate(archs)}
+    cells = [{"arch": a, "estimate": rng.random(), "params": 1000 + 10 * i + rng.randrange(300), "connected": True,
+              "seconds": 0.1} for i, a in enumerate(archs)]
+    flows = {a: float(i) + 3 * rng.random() for i, a in enumerate(archs)}
+    flows[archs[5]] = -math.inf
+    (tmp_path / "table.csv").write_text("arch,accuracy\n" + "".join(f"{a},{table[a]!r}\n" for a in archs))
+    run = {"scoring": {"per_cell_s": 0.1, "cpu_s": 4.0, "wall_s": 4.0}, "cells": cells}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    (tmp_path / "proxies.json").write_text(json.dumps({"cells": [{"arch": a, "synflow": v} for a, v in flows.items()]}))
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "supernet_nb201.py"), "--table",
+                           str(tmp_path / "table.csv"), "--figures-of", str(tmp_path / "run.json"),
+                           "--synflow-of", str(tmp_path / "proxies.json")],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    given = [None if a == archs[5] else flows[a] for a in archs]
+    prior = ParamsPrior.of([c["estimate"] for c in cells], [c["params"] for c in cells], given)
+    joined = [prior.apply(c["estimate"], c["params"], f) for c, f in zip(cells, given, strict=True)]
+    assert joined[5] == pytest.approx(prior._replace(synflow_median=None, synflow_iqr=None).apply(
+        cells[5]["estimate"], cells[5]["params"]))
+    tau = kendall_tau(joined, list(table.values()))
+    assert tau > kendall_tau([c["estimate"] for c in cells], list(table.values())) + 0.2  # the flow carries the table
+    assert f"joined with the parameter count's and synflow's prior, its reference these cells: tau {tau:+.3f}" in done.stdout
+    flow_tau = kendall_tau([-math.inf if f is None else f for f in given], list(table.values()))
+    assert f"baseline, synflow: tau {flow_tau:+.3f}" in done.stdout, done.stdout
+    with pytest.raises(SystemExit, match="--synflow-of lacks"):
+        bench_module().figures_of([run], table, synflows={a: flows[a] for a in archs[1:]})
 
 
 def test_figures_of_several_runs_are_those_of_the_mean_of_their_estimates(tmp_path):

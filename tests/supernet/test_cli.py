@@ -66,7 +66,7 @@ def test_a_one_shot_nb201_supernet_trains_and_a_search_scores_its_paths(tmp_path
     out = capsys.readouterr().out
     assert code == 0, out
     assert "inherited weights of nb201-synthetic" in out
-    assert " ".join(measured("nb201", joined=True).short().split()) in " ".join(out.split())  # how well such estimates rank
+    assert " ".join(measured("nb201", "params+synflow").short().split()) in " ".join(out.split())  # how well such estimates rank
     from nasbox.study.schema import Attr
     from nasbox.study.storage import open_study
 
@@ -75,7 +75,7 @@ def test_a_one_shot_nb201_supernet_trains_and_a_search_scores_its_paths(tmp_path
     assert len(scored) == 3 and all(0 <= t.user_attrs[Attr.ACCURACY] <= 1 for t in scored if Attr.ACCURACY in t.user_attrs)
     report = " ".join((tmp_path / "nb" / "report.md").read_text().split())
     assert "One-shot choices (every edge holds every op)" in report and "mean of 3 random subnets" in report
-    figure = measured("nb201", joined=True)  # the benchmark's, for estimates joined with the prior (the default)
+    figure = measured("nb201", "params+synflow")  # the benchmark's, for estimates joined with the prior (the default)
     assert f"as nasbox's benchmark measured it: Kendall's τ {figure.range()} against" in report
 
 

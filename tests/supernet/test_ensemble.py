@@ -22,6 +22,7 @@ from nasbox.spaces import get_space
 from nasbox.study.schema import Attr
 from nasbox.study.storage import open_study
 from nasbox.supernet.checkpoint import load_supernet
+from nasbox.supernet.prior import synflow_of
 
 NB201 = ["--space", "nb201", "--space-arg", "channels=4", "--space-arg", "cells=1", "--dataset", "synthetic",
          "--subset", "120"]
@@ -123,12 +124,15 @@ def test_a_search_scored_by_two_supernets_records_both_estimates_and_says_so(sup
     trials = open_study("ens", reports_dir=tmp_path).get_trials(deepcopy=False)
     scored = [t for t in trials if Attr.ACCURACY in t.user_attrs]
     assert len(scored) == 3
-    prior = _evaluator(spec, prior="auto")[0].prior  # a one-shot supernet's default: one prior, of the mean
-    assert prior is not None
+    joined, space = _evaluator(spec, prior="auto")
+    prior = joined.prior  # a one-shot supernet's default: one prior, of the mean
+    assert prior is not None and prior.uses_synflow
     for t in scored:
         x, y = t.user_attrs["supernet_estimates"]
         assert t.user_attrs["inherited_accuracy"] == pytest.approx((x + y) / 2, abs=1e-12)
-        assert t.user_attrs[Attr.ACCURACY] == pytest.approx(prior.apply((x + y) / 2, t.user_attrs[Attr.PARAMS]))
+        arch = space.from_params(t.params)
+        assert t.user_attrs[Attr.ACCURACY] == pytest.approx(
+            prior.apply((x + y) / 2, t.user_attrs[Attr.PARAMS], synflow_of(arch, (3, 32, 32))))
     table = pd.read_csv(tmp_path / "ens" / "trials.csv").set_index("number")
     for t in scored:
         assert table.loc[t.number, "supernet_estimates"] == ";".join(f"{x:.6g}" for x in t.user_attrs["supernet_estimates"])

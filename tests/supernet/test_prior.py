@@ -1,6 +1,6 @@
-"""The parameter-count prior beside a supernet's estimates (``--supernet-prior``): its closed form, that the
-evaluator scores its reference subnets as a search scores and keeps them beside the checkpoint, and that a
-search records both the joined estimate and the supernet's own."""
+"""The priors beside a supernet's estimates (``--supernet-prior``: the parameter count, and synflow): their closed
+form, that the evaluator scores its reference subnets as a search scores and keeps them beside the checkpoint, and
+that a search records both the joined estimate and the supernet's own."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from nasbox.cli import main
 from nasbox.data import load_dataset
 from nasbox.errors import ConfigError
 from nasbox.evaluate import Candidate, EvalContext, make_evaluator
+from nasbox.measure.proxies import synflow
 from nasbox.model.analysis import analyze
+from nasbox.model.arch import Architecture
+from nasbox.model.build import build_model
 from nasbox.report.accuracy import accuracy_scale
 from nasbox.report.collect import collect
 from nasbox.search.config import SUPERNET_PRIORS
@@ -28,7 +31,14 @@ from nasbox.study.schema import Attr
 from nasbox.study.storage import open_study
 from nasbox.supernet import prior as prior_module
 from nasbox.supernet.measured import measured
-from nasbox.supernet.prior import PRIORS, REFERENCE_ARCHS, REFERENCE_SUBNETS, ParamsPrior, reference_archs
+from nasbox.supernet.prior import (
+    PRIORS,
+    REFERENCE_ARCHS,
+    REFERENCE_SUBNETS,
+    ParamsPrior,
+    reference_archs,
+    synflow_of,
+)
 from nasbox.supernet.train import SupernetConfig, train_supernet
 
 ARGS = {"channels": 4, "cells": 1}
@@ -50,6 +60,35 @@ def test_the_prior_weighs_estimate_and_parameter_count_equally_in_their_robust_u
     flat = ParamsPrior.of([0.2] * 8, [100, 200, 300, 400] * 2)  # every subnet scored alike: nothing to weigh
     assert flat.apply(0.7, 100) == 0.7
     assert ParamsPrior.of([0.1, 0.2, 0.3, 0.4], [50] * 4).apply(0.25, 10_000) == 0.25
+
+
+def test_synflow_joins_as_a_third_term_and_a_network_without_flow_is_joined_with_the_parameter_count_alone():
+    # synflow 10..50 (log10): median 30, IQR 20
+    prior = ParamsPrior.of([0.5, 0.1, 0.3, 0.2, 0.4], [math.exp(k) for k in (1, 2, 3, 4, 5)], [50, 10, 30, 20, 40, None])
+    assert prior.synflow_median == pytest.approx(30) and prior.synflow_iqr == pytest.approx(20)
+    assert prior.uses_synflow and prior.kind == "params+synflow" and ParamsPrior.of([0.1] * 4, [9] * 4).kind == "params"
+    typical = math.exp(prior.log_params_median)
+    assert prior.apply(0.3, typical, 30) == pytest.approx(0.3)  # median in all three: the median estimate
+    assert prior.apply(0.6, typical, 30) == pytest.approx(0.4)  # an estimate 1.5 IQR up moves a third of that
+    assert prior.apply(0.3, typical, 60) == pytest.approx(0.4)  # so does a synflow 1.5 IQR up
+    assert prior.apply(0.5, typical, 10) == pytest.approx(0.3)  # and they cancel
+    assert prior.apply(0.5, typical, None) == pytest.approx(0.4)  # no flow: estimate and parameter count, halves
+    assert prior.apply(0.5, typical, None) == prior._replace(synflow_median=None, synflow_iqr=None).apply(0.5, typical)
+    assert ParamsPrior.from_json(prior.to_json()) == prior and "synflow" not in ParamsPrior.of([0.1] * 4, [9] * 4).to_json()
+    with pytest.raises(ValueError, match="only 3 of 5 random genotypes have a synflow score"):
+        ParamsPrior.of([0.1] * 4, [9] * 4, [1.0, None, 2.0, 3.0, None])
+
+
+def test_synflow_of_a_genotype_is_that_of_its_network_initialised_with_seed_0_and_none_without_flow():
+    space = get_space("nb201", input_shape=(3, 16, 16), num_classes=10, args=ARGS)
+    arch = space.parse_arch("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|")
+    assert isinstance(arch, Architecture)
+    own = synflow(build_model(arch, seed=0), (3, 16, 16))
+    assert synflow_of(arch, (3, 16, 16)) == own and math.isfinite(own)
+    assert synflow(build_model(arch, seed=1), (3, 16, 16)) != own  # the seed is what makes it one number per genotype
+    blocked = space.parse_arch("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    assert synflow(build_model(blocked, seed=0), (3, 16, 16)) == -math.inf  # no path from the input
+    assert synflow_of(blocked, (3, 16, 16)) is None
 
 
 def test_the_searchs_option_takes_the_priors_values():
@@ -78,13 +117,19 @@ def test_a_one_shot_supernets_estimate_is_joined_with_a_prior_of_random_subnets_
         cached.unlink()
     plain, space = _evaluator(supernet, "none")
     assert plain.prior is None and "prior" not in plain.fidelity()
-    joined, _ = _evaluator(supernet, None)  # auto: a cell space's one-shot supernet gets the prior
-    assert joined.fidelity()["prior"] == "params" and not list(supernet.glob("prior-*.json")), "made on first use"
+    joined, _ = _evaluator(supernet, None)  # auto: a cell space's one-shot supernet gets params+synflow
+    assert joined.fidelity()["prior"] == "params+synflow" and not list(supernet.glob("prior-*.json")), "made on first use"
     assert joined.prior is not None and len(list(supernet.glob("prior-*.json"))) == 1
     # the reference: the first random subnets of the space (seed 0), scored by the supernet alone
     archs = reference_archs(space, REFERENCE_ARCHS)
     own = [plain.evaluate(Candidate(a, analyze(a), 0)).accuracy for a in archs[:REFERENCE_SUBNETS]]
-    assert joined.prior == ParamsPrior.of(own, [analyze(a).params for a in archs])
+    shape = (3, 32, 32)
+    flows = [synflow_of(a, shape) for a in archs]
+    assert None in flows, "some random cells pass no flow: this test must reach that case"
+    assert joined.prior == ParamsPrior.of(own, [analyze(a).params for a in archs], flows)
+    params_only, _ = _evaluator(supernet, "params")
+    assert params_only.prior == ParamsPrior.of(own, [analyze(a).params for a in archs])
+    assert len(list(supernet.glob("prior-*.json"))) == 2, "each prior kept apart"
     assert joined.prior.estimate_iqr > 0, "the subnets of the trained supernet must score apart for this test to weigh"
     rng = random.Random(5)
     for _ in range(4):
@@ -93,13 +138,18 @@ def test_a_one_shot_supernets_estimate_is_joined_with_a_prior_of_random_subnets_
         result = joined.evaluate(Candidate(arch, info, 0))
         alone = plain.evaluate(Candidate(arch, info, 0)).accuracy
         assert result.details["inherited_accuracy"] == alone
-        assert result.accuracy == pytest.approx(joined.prior.apply(alone, info.params))
+        assert result.accuracy == pytest.approx(joined.prior.apply(alone, info.params, synflow_of(arch, shape)))
+        assert params_only.evaluate(Candidate(arch, info, 0)).accuracy == pytest.approx(
+            params_only.prior.apply(alone, info.params))
     assert "inherited_accuracy" not in plain.evaluate(Candidate(arch, info, 0)).details
-    assert "parameter count's prior" in joined.budget_text() and "prior" not in plain.budget_text()
+    assert "parameter count's and synflow's prior" in joined.budget_text() and "prior" not in plain.budget_text()
+    assert "parameter count's prior" in params_only.budget_text()
     assert joined.facts()["prior"]["subnets"] == REFERENCE_SUBNETS
 
 
 def test_the_prior_is_kept_beside_the_checkpoint_and_made_again_when_unreadable(supernet, monkeypatch):
+    for cached in supernet.glob("prior-*.json"):
+        cached.unlink()
     first = _evaluator(supernet, "params")[0].prior
     files = list(supernet.glob("prior-*.json"))
     assert len(files) == 1
@@ -161,16 +211,16 @@ def test_a_study_scored_without_the_prior_resumes_only_without_it_and_is_told_so
     assert main([*common, "--budget", "2"]) == 2
     captured = capsys.readouterr()
     err = captured.err.strip()
-    assert len(err.splitlines()) == 1 and "prior=None, not prior='params'" in err and "--supernet-prior none" in err
+    assert len(err.splitlines()) == 1 and "prior=None, not prior='params+synflow'" in err and "--supernet-prior none" in err
     assert "scoring 64 random subnets" not in captured.out and not list(supernet.glob("prior-*.json"))
     assert main([*common, "--budget", "2", "--supernet-prior", "none"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # the benchmark's figure for the supernet alone, not the join's
     assert " ".join(measured("nb201").short().split()) in out
-    assert measured("nb201").tau != measured("nb201", joined=True).tau
+    assert measured("nb201").tau != measured("nb201", "params+synflow").tau != measured("nb201", "params").tau
 
 
 def test_an_unknown_prior_or_one_without_a_supernet_is_one_line_and_exit_2(supernet, tmp_path, capsys):
-    with pytest.raises(ConfigError, match="--supernet-prior 'bayes': one of auto, none, params"):
+    with pytest.raises(ConfigError, match="--supernet-prior 'bayes': one of auto, none, params, params\\+synflow"):
         _evaluator(supernet, "bayes")
     for argv in (["--supernet-prior", "bayes"], ["--supernet-prior", "params"]):
         code = main(["search", *NB201, *argv, "--budget", "1", "--reports-dir", str(tmp_path)])
@@ -180,13 +230,13 @@ def test_an_unknown_prior_or_one_without_a_supernet_is_one_line_and_exit_2(super
 
 
 def test_a_search_records_the_joined_estimate_and_the_supernets_own(supernet, tmp_path, capsys):
-    assert _evaluator(supernet, "params")[0].prior is not None  # its prior made and kept
+    assert _evaluator(supernet, None)[0].prior is not None  # its prior made and kept
     code = main(["search", *NB201, "--evaluator", f"supernet:{supernet}", "--budget", "3", "--sampler", "random",
                  "--objectives", "accuracy,params", "--reports-dir", str(tmp_path), "--no-classics",
                  "--report-every", "0", "--study", "p"])
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
-    assert "joined with the parameter count's prior" in out
+    assert "joined with the parameter count's and synflow's prior" in out
     # the prior was kept: a search on a supernet without one says that it makes it, before it starts
     assert "scoring 64 random subnets" not in out
     for cached in supernet.glob("prior-*.json"):
@@ -194,13 +244,15 @@ def test_a_search_records_the_joined_estimate_and_the_supernets_own(supernet, tm
     assert main(["search", *NB201, "--evaluator", f"supernet:{supernet}", "--budget", "1", "--reports-dir",
                  str(tmp_path), "--no-classics", "--report-every", "0", "--study", "made"]) == 0
     made = " ".join(capsys.readouterr().out.split())
-    assert "supernet prior (--supernet-prior auto): scoring 64 random subnets" in made
+    assert "supernet prior (--supernet-prior auto: params+synflow): scoring 64 random subnets and the synflow of 512" \
+        in made
     assert made.index("supernet prior made in") < made.index("study made")
     report = " ".join((tmp_path / "p" / "report.md").read_text().split())
-    assert "Each estimate was then joined with the candidate's parameter count (--supernet-prior)" in report
-    assert "random subnets), median parameters" in report
+    assert ("Each estimate was then joined with the candidate's parameter count and the synflow score of its network "
+            "as initialised (--supernet-prior params+synflow)") in report
+    assert "random subnets), median parameters" in report and "median synflow 10^" in report
     plain, space = _evaluator(supernet, "none")
-    joined, _ = _evaluator(supernet, "params")
+    joined, _ = _evaluator(supernet, None)
     trials = [t for t in open_study("p", reports_dir=tmp_path).get_trials(deepcopy=False)
               if t.user_attrs.get(Attr.EVALUATOR) == "supernet"]
     assert len(trials) == 3
@@ -208,7 +260,8 @@ def test_a_search_records_the_joined_estimate_and_the_supernets_own(supernet, tm
         arch = space.from_params(t.params)
         own = plain.evaluate(Candidate(arch, analyze(arch), 0)).accuracy
         assert t.user_attrs["inherited_accuracy"] == pytest.approx(own)
-        assert t.user_attrs[Attr.ACCURACY] == pytest.approx(joined.prior.apply(own, t.user_attrs[Attr.PARAMS]))
+        assert t.user_attrs[Attr.ACCURACY] == pytest.approx(
+            joined.prior.apply(own, t.user_attrs[Attr.PARAMS], synflow_of(arch, (3, 32, 32))))
     table = pd.read_csv(tmp_path / "p" / "trials.csv").set_index("number")
     for t in trials:
         assert table.loc[t.number, "inherited_accuracy"] == pytest.approx(t.user_attrs["inherited_accuracy"])
