@@ -10,12 +10,17 @@ Published on NAS-Bench-201 CIFAR-10: synflow 0.74, jacob_cov 0.73 (Abdelfattah e
 With ``--table FILE.csv`` (an ``nb201`` table, as for ``--evaluator table:``) the accuracy is the
 table's instead of a brief training: the space is ``nb201`` unless ``--space`` says otherwise,
 and the figures printed are comparable with the published ones when the table is NAS-Bench-201's
-CIFAR-10 accuracy and the images are CIFAR-10's (``--dataset cifar10 --data-dir ...``).
+CIFAR-10 accuracy and the images are CIFAR-10's (``--dataset cifar10 --data-dir ...``). The
+candidates are then the table's own cells (a table may hold a sample of the space, as
+``nb201-cifar10-dev.csv`` does), the first ``--candidates`` of them in the seeded order of
+``bench/supernet_nb201.py --cells`` (so that the two benchmarks score the same cells), and
+``--json`` keeps each cell's scores (not the table's accuracy).
 ``--table synthetic`` uses ``bench/tables.py``'s stand-in, a fixed function of the cell: its
 correlations say how the proxies rank that function, not NAS-Bench-201.
 
     python bench/proxies.py [--space seed_cnn] [--dataset mnist5k] [--candidates 60] [--seed 1]
-    python bench/proxies.py --table nb201-cifar10.csv --dataset cifar10 --data-dir DIR --candidates 200
+    python bench/proxies.py --table ../shared/data/nb201-cifar10-dev.csv --dataset cifar10 --data-dir DIR \
+        --candidates 1000
         [--space-arg cells=1]   # a smaller skeleton around the same cells (the table's accuracy is the cell's)
 """
 
@@ -36,6 +41,7 @@ import torch
 from nasbox.data import eval_batches, load_dataset
 from nasbox.measure.proxies import DEFAULT_PROXIES, PROXIES, mean_proxy_ranks
 from nasbox.model.build import build_model
+from nasbox.report.fidelity import kendall_tau
 from nasbox.spaces import get_space, parse_space_args
 from nasbox.train.brief import train_model
 from nasbox.train.recipe import TrainConfig
@@ -57,6 +63,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cpu = torch.device("cpu")
     lookup = None
+    cells: list[str] = []  # a table's own cells, in bench/supernet_nb201.py's seeded order
     if args.table:
         from nasbox.evaluate.table import read_table
 
@@ -69,6 +76,11 @@ def main() -> None:
             args.table = "nb201-synthetic.csv"
             if not Path(args.table).exists():
                 nb201_table(args.table)
+        else:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from supernet_nb201 import read_table as table_rows
+
+            cells = [arch for arch, _ in table_rows(Path(args.table), args.candidates, 0)]
         lookup = read_table(args.table)
     data = load_dataset(args.dataset, data_dir=args.data_dir)
     space = get_space(args.space, input_shape=data.spec.input_shape, num_classes=data.spec.num_classes,
@@ -76,8 +88,8 @@ def main() -> None:
     batch = next(eval_batches(data.train, data.spec, 64))[0]
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed))
     rows = []
-    for i in range(args.candidates):
-        arch = space.sample(study.ask())
+    for i in range(len(cells) if cells else args.candidates):
+        arch = space.parse_arch(cells[i]) if cells else space.sample(study.ask())
         row = {"i": i, "encoding": arch.encode()}
         model = build_model(arch, seed=0)
         for name in DEFAULT_PROXIES:
@@ -99,14 +111,17 @@ def main() -> None:
     out = {}
     for name in (*DEFAULT_PROXIES, "combined"):
         rho = df[name].astype(float).corr(df["accuracy"], method="spearman")
+        tau = kendall_tau([-1e300 if not math.isfinite(v) else float(v) for v in df[name]], list(df["accuracy"]))
         seconds = df[f"{name}_s"].median() if f"{name}_s" in df else float("nan")
-        out[name] = {"spearman": rho, "median_seconds": seconds}
+        out[name] = {"spearman": rho, "kendall_tau": tau, "median_seconds": seconds}
         published = {"synflow": " (published on NAS-Bench-201 CIFAR-10: 0.74)",
                      "jacob_cov": " (published on NAS-Bench-201 CIFAR-10: 0.73)"}.get(name, "") if lookup else ""
-        print(f"{name:10s} Spearman {rho:+.3f}  median {seconds:.3f} s per candidate{published}")
+        print(f"{name:10s} Spearman {rho:+.3f}  Kendall tau {tau:+.3f}  median {seconds:.3f} s per candidate{published}")
     print(f"median training time per candidate {df['train_s'].median():.2f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2))
+        kept = [{"arch": cells[r["i"]], **{n: r[n] for n in DEFAULT_PROXIES}} for r in rows] if cells else []
+        Path(args.json).write_text(json.dumps({**out, "argv": sys.argv[1:], **({"cells": kept} if kept else {})},
+                                              indent=2))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@
    ``supernet`` evaluator a search uses (inherited weights, BatchNorm recalibrated, validation accuracy).
    ``--bn`` and ``--recalibrate-on`` score with other BatchNorm statistics (ablations; ``--score-only``
    scores a trained supernet again, without the prior). As a search does by default (``--prior auto``), each
-   estimate is also joined with the cell's parameter count (:mod:`nasbox.supernet.prior`; its 64 reference
-   subnets are scored first, once per supernet), and both are kept (``estimate``, the supernet's own, and
-   ``joined``, what the search ranks by); ``--prior none`` scores with the supernet alone.
+   estimate is also joined with the cell's parameter count and synflow score (:mod:`nasbox.supernet.prior`; its
+   64 reference subnets are scored first, once per supernet), and both are kept (``estimate``, the supernet's own,
+   and ``joined``, what the search ranks by, with the cell's ``synflow``); ``--prior none`` scores with the
+   supernet alone, ``--prior params`` joins the parameter count only.
 3. Prints Kendall's tau (tau-b) and Spearman's rho of the estimates against the table, over all scored cells
    and over the connected ones (a disconnected cell's network computes a constant), with the same for the
    cells' parameter counts as a free baseline, the same for the estimates joined with the prior (of a run without
@@ -27,7 +28,9 @@ estimate, params, whether connected, seconds), not the table's accuracies (join 
 ``--figures-of RUN.json`` prints a run's figures again from it; ``--figures-of A.json B.json ...`` those of the mean
 of several runs' estimates, which is what ``--evaluator supernet:A,B,...`` scores with their supernets. ``--shard K/N``
 scores every N-th cell from the K-th, so that N processes (``--score-only``) score a trained supernet side by side;
-``--figures-of`` given their N JSON files prints the figures of the whole run they make up.
+``--figures-of`` given their N JSON files prints the figures of the whole run they make up; ``--first N`` and ``--skip N``
+the figures of a run's first N cells and of the others; ``--synflow-of`` (``bench/proxies.py --table ... --json``) what
+the ``params+synflow`` prior makes of a run scored without a prior.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import random
 import re
 import sys
@@ -52,7 +56,7 @@ from nasbox.report.fidelity import kendall_tau
 from nasbox.spaces import get_space, parse_space_args
 from nasbox.study.schema import Attr
 from nasbox.supernet.checkpoint import init_folder
-from nasbox.supernet.prior import PRIORS, ParamsPrior
+from nasbox.supernet.prior import PRIORS, ParamsPrior, synflow_of
 from nasbox.supernet.train import SupernetConfig, train_supernet
 from nasbox.supernet.weights import calibration_batches
 from nasbox.train.brief import evaluate
@@ -169,6 +173,8 @@ def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, f
                                 bf16=member.bf16, channels_last=member.channels_last)
         else:
             estimate = batch_statistics(member, data, device, arch)
+        if evaluator.prior is not None and evaluator.prior.uses_synflow:  # the prior's third source, as a baseline
+            joined["synflow"] = synflow_of(arch, data.spec.input_shape)
         scored.append({"arch": text, "table": accuracy, "estimate": estimate, **joined, "params": info.params,
                        "connected": not any(b.ignores_input() for _, s in arch.named_stages() for b in s.blocks),
                        "seconds": time.perf_counter() - t0})
@@ -184,15 +190,28 @@ def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, f
 TOP = 100  # the cells the table ranks highest, where a search's choice is made
 
 
-def correlations(scored: list[dict]) -> dict:
+def correlations(scored: list[dict], prior: dict | None = None) -> dict:
+    """The figures of scored cells; ``prior``, the run's (``figures["prior"]``): with synflow, also how its two sources
+    rank the cells joined without the supernet (``sizes``: the prior applied to every cell's median estimate)."""
     out = {}
     keys = ["estimate", "params"]
     if scored and "joined" in scored[0]:  # scored with the prior, as a search scores: the estimates joined with it
         keys.append("joined")
+        if "synflow" in scored[0]:  # the prior's synflow score alone (None, no flow: ranked last)
+            keys.append("synflow")
+            if prior and prior.get("synflow_median") is not None:
+                own = ParamsPrior(**{k: prior[k] for k in ParamsPrior._fields})
+                scored = [{**c, "sizes": own.apply(own.estimate_median, c["params"], c["synflow"])} for c in scored]
+                keys.append("sizes")
     elif scored:  # scored without it: what the prior would make of them, its reference these very cells
         prior = ParamsPrior.of([c["estimate"] for c in scored], [c["params"] for c in scored])
         scored = [{**c, "joined_here": prior.apply(c["estimate"], c["params"])} for c in scored]
         keys.append("joined_here")
+        if "synflow" in scored[0]:  # given by --synflow-of: the params+synflow prior too, its reference these cells
+            flow = ParamsPrior.of([c["estimate"] for c in scored], [c["params"] for c in scored],
+                                  [c["synflow"] for c in scored])
+            scored = [{**c, "joined_here_flow": flow.apply(c["estimate"], c["params"], c["synflow"])} for c in scored]
+            keys += ["joined_here_flow", "synflow"]
     best = sorted(scored, key=lambda c: -c["table"])[:TOP] if len(scored) >= 2 * TOP else []
     connected = [c for c in scored if c["connected"]]
     for label, cells in (("all", scored), ("connected", connected), (f"top{TOP}", best)):
@@ -200,7 +219,7 @@ def correlations(scored: list[dict]) -> dict:
             continue
         table = [c["table"] for c in cells]
         for key in keys:
-            values = [float(c[key]) for c in cells]
+            values = [-math.inf if c[key] is None else float(c[key]) for c in cells]
             out[f"tau_{key}_{label}"] = kendall_tau(values, table)
             out[f"rho_{key}_{label}"] = spearman(values, table)
         out[f"cells_{label}"] = len(cells)
@@ -257,10 +276,13 @@ def joined_shards(runs: list[dict]) -> list[dict]:
                          "wall_s": max(r["scoring"]["wall_s"] for r in runs), "per_cell_s": seconds[len(seconds) // 2]}}]
 
 
-def figures_of(runs: list[dict], accuracy: dict[str, float], first_cells: int = 0) -> dict:
+def figures_of(runs: list[dict], accuracy: dict[str, float], first_cells: int = 0, skip_cells: int = 0,
+               synflows: dict[str, float | None] | None = None) -> dict:
     """The figures of committed runs' cells joined with the table; of several runs, of the mean of their estimates
     (cell by cell; they must have scored the same cells) and the scoring and training costs summed. The shards of one
-    run (``--shard``) are joined into it first. ``first_cells``: of the first that many cells each run scored only."""
+    run (``--shard``) are joined into it first. ``first_cells``: of the first that many cells each run scored only;
+    ``skip_cells``: of those after the first that many (the cells a smaller ``--cells`` did not score). ``synflows``
+    (``--synflow-of``, by arch): of runs scored without a prior, what the ``params+synflow`` prior makes of them too."""
     runs = joined_shards(runs)
     for r in runs:
         if r.get("partial"):
@@ -269,6 +291,8 @@ def figures_of(runs: list[dict], accuracy: dict[str, float], first_cells: int = 
         if any(len(r["cells"]) < first_cells for r in runs):
             raise SystemExit(f"a run scored fewer than {first_cells} cells")
         runs = [{**r, "cells": r["cells"][:first_cells]} for r in runs]
+    if skip_cells:
+        runs = [{**r, "cells": r["cells"][skip_cells:]} for r in runs]
     first = runs[0]
     if any([c["arch"] for c in r["cells"]] != [c["arch"] for c in first["cells"]] for r in runs):
         raise SystemExit("the runs scored different cells: an ensemble's figures need the same --cells and --cells-seed")
@@ -284,6 +308,10 @@ def figures_of(runs: list[dict], accuracy: dict[str, float], first_cells: int = 
     cells = [{**{k: v for k, v in c.items() if len(runs) == 1 or k != "joined"},
               "estimate": sum(r["cells"][i]["estimate"] for r in runs) / len(runs), "table": accuracy[c["arch"]]}
              for i, c in enumerate(first["cells"])]
+    if synflows is not None and "joined" not in cells[0]:
+        if any(c["arch"] not in synflows for c in cells):
+            raise SystemExit("--synflow-of lacks some of the runs' cells")
+        cells = [{**c, "synflow": synflows[c["arch"]]} for c in cells]
     run = {k: v for k, v in first.items() if not k.startswith(("tau_", "rho_", "cells_", "overrated_"))}
     if len(runs) > 1:
         costs = [r.get("supernet", {}).get("own_cpu_s", r.get("supernet", {}).get("cpu_s")) for r in runs]
@@ -293,24 +321,36 @@ def figures_of(runs: list[dict], accuracy: dict[str, float], first_cells: int = 
         print(f"the mean of {len(runs)} runs' estimates; their training {cost}", flush=True)
         run["scoring"] = {**{key: sum(r["scoring"][key] for r in runs) for key in ("cpu_s", "wall_s")},
                           "per_cell_s": sum(r["scoring"]["per_cell_s"] for r in runs), "summed": True}
-    return {**run, **correlations(cells)}
+    return {**run, **correlations(cells, first.get("prior") if len(runs) == 1 else None)}
 
 
 def show(figures: dict) -> None:
     print(f"Kendall tau of the supernet's estimates against the table: {figures['tau_estimate_all']:+.3f} over "
           f"{figures['cells_all']} cells ({figures['tau_estimate_connected']:+.3f} over the "
           f"{figures['cells_connected']} connected); Spearman {figures['rho_estimate_all']:+.3f}", flush=True)
-    for key, what in (("joined", "joined with the parameter count's prior, as a search ranks them"),
+    prior = figures.get("prior", {})
+    with_flow = " and synflow's" if prior.get("synflow_median") is not None else ""
+    for key, what in (("joined", f"joined with the parameter count's{with_flow} prior, as a search ranks them"),
                       ("joined_here", "joined with the parameter count's prior, its reference these cells (a "
-                                      "search's: random subnets)")):
+                                      "search's: random subnets)"),
+                      ("joined_here_flow", "joined with the parameter count's and synflow's prior, its reference these "
+                                           "cells")):
         if f"tau_{key}_all" in figures:
             print(f"{what}: tau {figures[f'tau_{key}_all']:+.3f} ({figures[f'tau_{key}_connected']:+.3f} connected); "
                   f"Spearman {figures[f'rho_{key}_all']:+.3f}", flush=True)
     print(f"baseline, parameter count: tau {figures['tau_params_all']:+.3f} ({figures['tau_params_connected']:+.3f} "
           f"connected); Spearman {figures['rho_params_all']:+.3f}", flush=True)
+    if "tau_synflow_all" in figures:
+        print(f"baseline, synflow: tau {figures['tau_synflow_all']:+.3f} ({figures['tau_synflow_connected']:+.3f} "
+              f"connected); Spearman {figures['rho_synflow_all']:+.3f}", flush=True)
+    if "tau_sizes_all" in figures:
+        print(f"the prior without the supernet (parameter count and synflow joined): tau {figures['tau_sizes_all']:+.3f} "
+              f"({figures['tau_sizes_connected']:+.3f} connected); Spearman {figures['rho_sizes_all']:+.3f}", flush=True)
     if f"tau_estimate_top{TOP}" in figures:
-        own = "".join(f", joined with the prior {figures[f'tau_{key}_top{TOP}']:+.3f}" for key in ("joined", "joined_here")
-                      if f"tau_{key}_top{TOP}" in figures)
+        own = "".join(f", {what} {figures[f'tau_{key}_top{TOP}']:+.3f}" for key, what in (
+            ("synflow", "synflow"), ("sizes", "the prior without the supernet"), ("joined", "joined with the prior"),
+            ("joined_here", "joined with the prior"), ("joined_here_flow", "joined with params+synflow"))
+            if f"tau_{key}_top{TOP}" in figures)
         print(f"among the {TOP} cells the table ranks highest: tau {figures[f'tau_estimate_top{TOP}']:+.3f} "
               f"(parameter count {figures[f'tau_params_top{TOP}']:+.3f}{own})", flush=True)
     print("over- (+) or underrated (-) with each op, Spearman of its count with the rank error: " + ", ".join(
@@ -369,10 +409,22 @@ def main() -> None:
     p.add_argument("--first", type=int, default=0, metavar="N",
                    help="with --figures-of: the figures of the first N cells each run scored (with --cells M >= N, "
                         "those of --cells N)")
+    p.add_argument("--skip", type=int, default=0, metavar="N",
+                   help="with --figures-of: the figures of the cells after the first N each run scored (with --cells "
+                        "1000, those that --cells N did not score)")
+    p.add_argument("--synflow-of", metavar="JSON",
+                   help="with --figures-of, of runs scored without a prior: bench/proxies.py's --json of the table's "
+                        "cells, whose synflow scores give what the params+synflow prior makes of the estimates (its "
+                        "reference the scored cells)")
     args = p.parse_args()
     if args.figures_of:
         accuracy = dict(read_table(Path(args.table), 0, 0))
-        show(figures_of([json.loads(Path(f).read_text()) for f in args.figures_of], accuracy, args.first))
+        flows = None
+        if args.synflow_of:  # bench/proxies.py --json of the table's cells: their synflow (no flow: None)
+            flows = {c["arch"]: c["synflow"] if math.isfinite(c["synflow"]) else None
+                     for c in json.loads(Path(args.synflow_of).read_text())["cells"]}
+        show(figures_of([json.loads(Path(f).read_text()) for f in args.figures_of], accuracy, args.first, args.skip,
+                        flows))
         return
     device = resolve_device(args.device)
     data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, val_fraction=args.val_fraction,
@@ -397,7 +449,7 @@ def main() -> None:
     def finish(scored: list[dict], partial: bool = True) -> None:
         figures["scoring"] = {"cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - wall0,
                               "per_cell_s": sorted(c["seconds"] for c in scored)[len(scored) // 2]}
-        figures.update(correlations(scored))
+        figures.update(correlations(scored, figures.get("prior")))
         if args.json:  # while scoring, what it scored so far (marked partial), replaced by the whole at the end
             cells = [{k: v for k, v in c.items() if k != "table"} for c in scored]  # the table is not copied
             atomic_write(args.json, json.dumps({**figures, **({"partial": True} if partial else {}), "cells": cells},
