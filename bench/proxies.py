@@ -105,7 +105,8 @@ def main() -> None:
             row["accuracy"] = result.accuracy
             row["train_s"] = result.seconds
         rows.append(row)
-        print(f"{i:3d} acc {row['accuracy']:.4f} " + " ".join(f"{n} {row[n]:.3g}" for n in DEFAULT_PROXIES), flush=True)
+        shown = "" if cells else f"acc {row['accuracy']:.4f} "  # a table's accuracies are not copied into the output
+        print(f"{i:3d} {shown}" + " ".join(f"{n} {row[n]:.3g}" for n in DEFAULT_PROXIES), flush=True)
     df = pd.DataFrame(rows)
     df["combined"] = mean_proxy_ranks(list(df["scores"]), DEFAULT_PROXIES)
     out = {}
