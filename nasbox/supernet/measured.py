@@ -75,9 +75,9 @@ MEASURED_JOINED: dict[str, dict[str, Measured]] = {"params": {
                       "python bench/supernet_nb201.py"),
 }, "params+synflow": {
     "nb201": Measured((0.73, 0.73), "the trained CIFAR-10 accuracy of the 1,000 NAS-Bench-201 cells of the dev sample "
-                      "(+0.73 also over the 700 of them never used to judge a prior), where the supernet alone gives "
-                      "+0.51, joined with the parameter count alone +0.64, a cell's parameter count alone +0.58 and its "
-                      "synflow score alone +0.56",
+                      "(+0.73 also over the 700 of them never used to judge a prior; +0.74 for a supernet trained 20 "
+                      "epochs), where the supernet alone gives +0.51, joined with the parameter count alone +0.64, a "
+                      "cell's parameter count alone +0.58 and its synflow score alone +0.56",
                       "the default one-shot supernet (one cell per stage, fair paths, 10 epochs at batch 32 of an "
                       "18,000-image CIFAR-10 subset, float32), its estimates joined with the parameter count's and "
                       "synflow's prior",
