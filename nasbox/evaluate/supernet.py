@@ -168,15 +168,21 @@ class InheritedWeights(Evaluator):
                                          self.context.data.spec.to_dict(), REFERENCE_SUBNETS, REFERENCE_ARCHS, *kind],
                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
         cache = self.members[0].path.parent / f"prior-{key}.json"
+
+        def read(text: str) -> ParamsPrior:
+            prior = ParamsPrior.from_json(text)
+            if prior.kind != self.prior_kind:  # a file of the other kind under this name: made again
+                raise ValueError(f"a {prior.kind} prior, not {self.prior_kind}")
+            return prior
         try:  # kept: read without its lock (a read-only folder keeps it too)
-            return ParamsPrior.from_json(cache.read_text())
+            return read(cache.read_text())
         except (OSError, ValueError):
             pass
         made: list[str] = []
 
         def kept_or_made(text: str | None) -> str:
             try:  # another worker made it while this one waited for the lock
-                return ParamsPrior.from_json(text or "").to_json()
+                return read(text or "").to_json()
             except ValueError:
                 pass
             if not made:

@@ -166,11 +166,12 @@ def test_the_prior_is_kept_beside_the_checkpoint_and_made_again_when_unreadable(
     calls = []
     monkeypatch.setattr("nasbox.evaluate.supernet.fit_params_prior",
                         lambda *a, **k: calls.append(1) or prior_module.fit_params_prior(*a, **k))
-    for torn in ("{not json", json.dumps({**first._asdict(), "estimate_iqr": None}), "[]"):
+    flowing = first._replace(synflow_median=11.0, synflow_iqr=3.0).to_json()  # a prior of the other kind
+    for torn in ("{not json", json.dumps({**first._asdict(), "estimate_iqr": None}), "[]", flowing):
         files[0].write_text(torn)
         assert _evaluator(supernet, "params")[0].prior == first
         assert ParamsPrior.from_json(files[0].read_text()) == first  # rewritten whole
-    assert calls == [1, 1, 1]
+    assert calls == [1, 1, 1, 1]
 
 
 def test_workers_starting_together_score_the_reference_subnets_once(supernet, monkeypatch):
