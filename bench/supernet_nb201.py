@@ -292,6 +292,8 @@ def figures_of(runs: list[dict], accuracy: dict[str, float], first_cells: int = 
             raise SystemExit(f"a run scored fewer than {first_cells} cells")
         runs = [{**r, "cells": r["cells"][:first_cells]} for r in runs]
     if skip_cells:
+        if any(len(r["cells"]) <= skip_cells for r in runs):
+            raise SystemExit(f"a run scored no more than {skip_cells} cells: nothing after them")
         runs = [{**r, "cells": r["cells"][skip_cells:]} for r in runs]
     first = runs[0]
     if any([c["arch"] for c in r["cells"]] != [c["arch"] for c in first["cells"]] for r in runs):
@@ -308,7 +310,9 @@ def figures_of(runs: list[dict], accuracy: dict[str, float], first_cells: int = 
     cells = [{**{k: v for k, v in c.items() if len(runs) == 1 or k != "joined"},
               "estimate": sum(r["cells"][i]["estimate"] for r in runs) / len(runs), "table": accuracy[c["arch"]]}
              for i, c in enumerate(first["cells"])]
-    if synflows is not None and "joined" not in cells[0]:
+    if synflows is not None:
+        if "joined" in cells[0]:
+            raise SystemExit("--synflow-of is for runs scored without a prior: this run's estimates are joined already")
         if any(c["arch"] not in synflows for c in cells):
             raise SystemExit("--synflow-of lacks some of the runs' cells")
         cells = [{**c, "synflow": synflows[c["arch"]]} for c in cells]

@@ -63,8 +63,11 @@ def check_same_setup(old: dict[str, Any], new: dict[str, Any], what: str) -> Non
             now = ", ".join(f"{k}={value.get(k)!r}" for k in diff)
         else:
             was, now = f"{key}={old[key]!r}", repr(value)
-        hint = (" (a study scored before the supernet prior: --supernet-prior none)"
-                if key == "fidelity" and "prior" in value and "prior" not in old[key] else "")
+        hint = ""
+        if key == "fidelity" and "prior" in value and "prior" not in old[key]:
+            hint = " (a study scored before the supernet prior: --supernet-prior none)"
+        elif key == "fidelity" and isinstance(old[key], dict) and old[key].get("prior") not in (None, value.get("prior")):
+            hint = f" (a study scored with the {old[key]['prior']} prior: --supernet-prior {old[key]['prior']})"
         raise StorageError(f"{what} was run with {was}, not {now}; use another --study name or the original settings"
                            f"{hint}")
 

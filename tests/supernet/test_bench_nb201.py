@@ -189,8 +189,19 @@ def test_figures_of_a_run_without_a_prior_and_the_tables_synflow_give_the_params
     assert f"joined with the parameter count's and synflow's prior, its reference these cells: tau {tau:+.3f}" in done.stdout
     flow_tau = kendall_tau([-math.inf if f is None else f for f in given], list(table.values()))
     assert f"baseline, synflow: tau {flow_tau:+.3f}" in done.stdout, done.stdout
+    bench = bench_module()
     with pytest.raises(SystemExit, match="--synflow-of lacks"):
-        bench_module().figures_of([run], table, synflows={a: flows[a] for a in archs[1:]})
+        bench.figures_of([run], table, synflows={a: flows[a] for a in archs[1:]})
+    joined_run = {**run, "cells": [{**c, "joined": c["estimate"]} for c in cells]}
+    with pytest.raises(SystemExit, match="--synflow-of is for runs scored without a prior"):
+        bench.figures_of([joined_run], table, synflows=flows)
+    # --skip N: the cells after the first N, those a run of --cells N did not score
+    later = bench.figures_of([run], table, skip_cells=30)
+    assert later["cells_all"] == 10
+    assert later["tau_estimate_all"] == pytest.approx(
+        kendall_tau([c["estimate"] for c in cells[30:]], [table[c["arch"]] for c in cells[30:]]))
+    with pytest.raises(SystemExit, match="no more than 40 cells"):
+        bench.figures_of([run], table, skip_cells=40)
 
 
 def test_figures_of_several_runs_are_those_of_the_mean_of_their_estimates(tmp_path):

@@ -220,6 +220,19 @@ def test_a_study_scored_without_the_prior_resumes_only_without_it_and_is_told_so
     assert measured("nb201").tau != measured("nb201", "params+synflow").tau != measured("nb201", "params").tau
 
 
+def test_a_study_scored_with_another_prior_is_refused_with_the_option_that_resumes_it():
+    from nasbox.search.session import check_same_setup
+    from nasbox.study.storage import StorageError
+
+    old = {"fidelity": {"evaluator": "supernet", "prior": "params"}}
+    with pytest.raises(StorageError, match=r"prior='params', not prior='params\+synflow'.*--supernet-prior params\)$"):
+        check_same_setup(old, {"fidelity": {"evaluator": "supernet", "prior": "params+synflow"}}, "study s")
+    with pytest.raises(StorageError, match=r"--supernet-prior none\)$"):  # one from before any prior
+        check_same_setup({"fidelity": {"evaluator": "supernet"}}, {"fidelity": {"evaluator": "supernet", "prior": "params"}},
+                         "study s")
+    check_same_setup(old, {"fidelity": {"evaluator": "supernet", "prior": "params"}}, "study s")  # the same: resumes
+
+
 def test_an_unknown_prior_or_one_without_a_supernet_is_one_line_and_exit_2(supernet, tmp_path, capsys):
     with pytest.raises(ConfigError, match="--supernet-prior 'bayes': one of auto, none, params, params\\+synflow"):
         _evaluator(supernet, "bayes")
