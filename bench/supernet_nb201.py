@@ -56,7 +56,7 @@ from nasbox.report.fidelity import kendall_tau
 from nasbox.spaces import get_space, parse_space_args
 from nasbox.study.schema import Attr
 from nasbox.supernet.checkpoint import init_folder
-from nasbox.supernet.prior import PRIORS, ParamsPrior, synflow_of
+from nasbox.supernet.prior import PRIORS, ParamsPrior
 from nasbox.supernet.train import SupernetConfig, train_supernet
 from nasbox.supernet.weights import calibration_batches
 from nasbox.train.brief import evaluate
@@ -168,13 +168,13 @@ def score(args: argparse.Namespace, space, data, device, rows: list[tuple[str, f
             estimate = evaluation.details.get(Attr.INHERITED_ACCURACY, evaluation.accuracy)
             if evaluator.prior is not None:  # what the search ranks by: the estimate joined with the prior
                 joined = {"joined": evaluation.accuracy}
+            if Attr.SYNFLOW in evaluation.details:  # the prior's third source, as a baseline
+                joined["synflow"] = evaluation.details[Attr.SYNFLOW]
         elif args.bn == "running":  # the supernet's own running statistics, shared by every path
             estimate = evaluate(member.supernet.extract(arch), data.val, data.spec, device=device,
                                 bf16=member.bf16, channels_last=member.channels_last)
         else:
             estimate = batch_statistics(member, data, device, arch)
-        if evaluator.prior is not None and evaluator.prior.uses_synflow:  # the prior's third source, as a baseline
-            joined["synflow"] = synflow_of(arch, data.spec.input_shape)
         scored.append({"arch": text, "table": accuracy, "estimate": estimate, **joined, "params": info.params,
                        "connected": not any(b.ignores_input() for _, s in arch.named_stages() for b in s.blocks),
                        "seconds": time.perf_counter() - t0})

@@ -266,4 +266,6 @@ class InheritedWeights(Evaluator):
         if prior is None:
             return Evaluation(estimate, details)
         details[Attr.INHERITED_ACCURACY] = estimate  # the supernet's own, before the prior
+        if prior.uses_synflow:
+            details[Attr.SYNFLOW] = flow
         return Evaluation(prior.apply(estimate, candidate.info.params, flow), details)

@@ -99,6 +99,7 @@ class Attr:
     PRECISION = "precision"
     SUPERNET_ESTIMATES = "supernet_estimates"  # scored by several supernets: each one's estimate (the accuracy: their mean)
     INHERITED_ACCURACY = "inherited_accuracy"  # with --supernet-prior: the supernet's own estimate, before the prior
+    SYNFLOW = "synflow"  # with --supernet-prior params+synflow: the candidate's synflow the prior joined (None: no flow)
     FAIL_REASON = "fail_reason"
     INFEASIBLE = "infeasible"  # the broken constraints, as text
     REPEAT_OF = "repeat_of"

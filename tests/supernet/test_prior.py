@@ -138,6 +138,7 @@ def test_a_one_shot_supernets_estimate_is_joined_with_a_prior_of_random_subnets_
         result = joined.evaluate(Candidate(arch, info, 0))
         alone = plain.evaluate(Candidate(arch, info, 0)).accuracy
         assert result.details["inherited_accuracy"] == alone
+        assert result.details["synflow"] == synflow_of(arch, shape)  # the score it joined, kept with the trial
         assert result.accuracy == pytest.approx(joined.prior.apply(alone, info.params, synflow_of(arch, shape)))
         assert params_only.evaluate(Candidate(arch, info, 0)).accuracy == pytest.approx(
             params_only.prior.apply(alone, info.params))
