@@ -114,6 +114,9 @@ class ParamsPrior(NamedTuple):
         numbers = [values[k] for k in cls._fields if k in values]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
             raise ValueError("not a prior")
+        spreads = [values[k] for k in ("estimate_iqr", "log_params_iqr", "synflow_iqr") if k in values]
+        if type(values["subnets"]) is not int or values["subnets"] < 1 or min(spreads) < 0:  # a count, spreads >= 0
+            raise ValueError("not a prior")
         return cls(*numbers)
 
     def to_json(self) -> str:

@@ -75,6 +75,10 @@ def test_synflow_joins_as_a_third_term_and_a_network_without_flow_is_joined_with
     assert prior.apply(0.5, typical, None) == pytest.approx(0.4)  # no flow: estimate and parameter count, halves
     assert prior.apply(0.5, typical, None) == prior._replace(synflow_median=None, synflow_iqr=None).apply(0.5, typical)
     assert ParamsPrior.from_json(prior.to_json()) == prior and "synflow" not in ParamsPrior.of([0.1] * 4, [9] * 4).to_json()
+    for key, bad in (("subnets", 5.0), ("subnets", True), ("subnets", 0), ("estimate_iqr", -0.1), ("synflow_iqr", -1.0),
+                     ("synflow_median", float("inf"))):
+        with pytest.raises(ValueError, match="not a prior"):  # not what to_json writes: a foreign or damaged file
+            ParamsPrior.from_json(json.dumps({**prior._asdict(), key: bad}))
     with pytest.raises(ValueError, match="only 3 of 5 random genotypes have a synflow score"):
         ParamsPrior.of([0.1] * 4, [9] * 4, [1.0, None, 2.0, 3.0, None])
 
