@@ -102,6 +102,9 @@ def main() -> None:
     p.add_argument("--space", default="mobilenet")
     p.add_argument("--space-arg", action="append", default=None)
     p.add_argument("--subset", type=int, help="a stratified subset of N training images (CIFAR-10 on a CPU)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="the share of those images held out to validate on (the search's --val-fraction; more "
+                        "validation images, less of the reference's rank noise)")
     p.add_argument("--epochs", type=int, default=8, help="supernet epochs")
     p.add_argument("--standalone-epochs", type=float, help="the standalone subnets' training (default: the search's "
                                                            "default fidelity); the reference should itself rank")
@@ -136,7 +139,7 @@ def main() -> None:
     space_args = args.space_arg if args.space_arg is not None else list(CPU_SPACES.get(args.space, ()))
     out = Path(args.out)
     net = out / "supernets" / "net"
-    common = {"dataset": args.dataset, "data_dir": args.data_dir, "subset": args.subset,
+    common = {"dataset": args.dataset, "data_dir": args.data_dir, "subset": args.subset, "val_fraction": args.val_fraction,
               "epochs": args.standalone_epochs, "space_args": parse_space_args(space_args),
               "objectives": OBJECTIVES, "reports_dir": str(out), "classics": False, "report_every": 0,
               "device": args.device, "batch_size": args.search_batch_size}
@@ -156,7 +159,7 @@ def main() -> None:
           f"{' '.join(space_args)}; dataset {args.dataset}", flush=True)
 
     # 1. the supernet
-    data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, seed=0)
+    data = _data(args)
     space = get_space(args.space, args=parse_space_args(space_args))
     t0 = time.perf_counter()
     config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule,
@@ -253,10 +256,15 @@ def _write(args: argparse.Namespace, figures: dict) -> None:
     print(json.dumps(figures), file=sys.stderr)
 
 
+def _data(args: argparse.Namespace) -> Data:
+    """The data the supernet, the reference and the scoring all use (the search's split)."""
+    return load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, val_fraction=args.val_fraction, seed=0)
+
+
 def _bound(args: argparse.Namespace, space_args: list[str]) -> tuple[SearchSpace, Data, torch.device]:
     """The space bound to the data, the data on the device, and the device."""
     device = resolve_device(args.device)
-    data = load_dataset(args.dataset, data_dir=args.data_dir, subset=args.subset, seed=0).to(device)
+    data = _data(args).to(device)
     space = get_space(args.space, args=parse_space_args(space_args)).bind(data.spec.input_shape, data.spec.num_classes)
     return space, data, device
 
@@ -318,7 +326,8 @@ def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path)
         inherited.append(evaluation.details.get(Attr.INHERITED_ACCURACY, evaluation.accuracy))  # the supernet's own
         second.append(kept[arch.arch_id])
         subnets.append({"arch_id": arch.arch_id, "params": info.params, "standalone_seed0": first[-1],
-                        "standalone_seed1": second[-1], "inherited": inherited[-1], "joined": evaluation.accuracy})
+                        "standalone_seed1": second[-1], "inherited": inherited[-1], "joined": evaluation.accuracy,
+                        **({"synflow": evaluation.details[Attr.SYNFLOW]} if Attr.SYNFLOW in evaluation.details else {})})
     mean = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
     figures = {"subnets": len(first), "tau_seed0_seed1": kendall_tau(first, second),
                "tau_inherited_seed0": kendall_tau(inherited, first), "tau_inherited_seed1": kendall_tau(inherited, second),
@@ -326,10 +335,13 @@ def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path)
                "tau_params_mean": kendall_tau([s["params"] for s in subnets], mean)}
     if evaluator.prior is not None:  # what the search ranks by: the estimates joined with the prior
         figures["tau_joined_mean"] = kendall_tau([s["joined"] for s in subnets], mean)
+    if all(s.get("synflow") is not None for s in subnets):  # the prior's third source alone (params+synflow)
+        figures["tau_synflow_mean"] = kendall_tau([s["synflow"] for s in subnets], mean)
     print(f"Kendall tau over {len(first)} subnets: standalone seed 0 vs seed 1 {figures['tau_seed0_seed1']:+.3f}; "
           f"inherited vs seed 0 {figures['tau_inherited_seed0']:+.3f}, vs seed 1 {figures['tau_inherited_seed1']:+.3f}, "
           f"vs their mean {figures['tau_inherited_mean']:+.3f}; the parameter count alone vs their mean "
           f"{figures['tau_params_mean']:+.3f}"
+          + (f"; synflow alone {figures['tau_synflow_mean']:+.3f}" if "tau_synflow_mean" in figures else "")
           + (f"; joined with the prior {figures['tau_joined_mean']:+.3f}" if "tau_joined_mean" in figures else ""),
           flush=True)
     if args.json:

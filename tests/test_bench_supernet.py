@@ -11,8 +11,10 @@ from pathlib import Path
 
 import torch
 
+from nasbox.data import load_dataset
 from nasbox.model.build import build_model
 from nasbox.search.propose import init_seed
+from nasbox.study.schema import StudyAttr
 from nasbox.study.storage import open_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,13 +36,18 @@ def _run(module, monkeypatch, *argv: str) -> None:
 
 def test_the_reference_alone_is_trained_without_a_supernet_and_its_second_run_shared_by_claims(tmp_path, monkeypatch):
     bench, out = _bench(), tmp_path / "out"
-    _run(bench, monkeypatch, "--out", str(out), "--reference-only")
+    _run(bench, monkeypatch, "--out", str(out), "--reference-only", "--val-fraction", "0.5")
     assert not (out / "supernets").exists()  # no supernet trained
     study = open_study("standalone", reports_dir=out)
+    # the reference validates on the share --val-fraction holds out (the search's own option)
+    halves = load_dataset("synthetic", val_fraction=0.5).spec
+    assert halves.val_size != load_dataset("synthetic").spec.val_size
+    assert study.user_attrs[StudyAttr.RUN]["splits"]["val"] == halves.val_size
     trials = bench._done(study)
     assert len(trials) == 3
     space, data, device = bench._bound(bench.argparse.Namespace(**{
-        "device": "cpu", "dataset": "synthetic", "data_dir": None, "subset": None, "space": "mobilenet"}),
+        "device": "cpu", "dataset": "synthetic", "data_dir": None, "subset": None, "val_fraction": 0.5,
+        "space": "mobilenet"}),
         list(bench.CPU_SPACES["mobilenet"]))
     ids = [space.from_params(t.params).arch_id for t in trials]
     assert len(set(ids)) == 3
@@ -57,7 +64,7 @@ def test_the_reference_alone_is_trained_without_a_supernet_and_its_second_run_sh
     # another process holds the second subnet: this one leaves it and trains the others
     (out / "standalone-seed1.claims").mkdir()
     (out / "standalone-seed1.claims" / ids[1]).touch()
-    _run(bench, monkeypatch, "--out", str(out), "--reference-only", "--noise")
+    _run(bench, monkeypatch, "--out", str(out), "--reference-only", "--noise", "--val-fraction", "0.5")
     assert trained == [(ids[0], 1), (ids[2], 1)]
     kept = json.loads((out / "standalone-seed1.json").read_text())
     assert kept == {ids[0]: 0.51, ids[2]: 0.52}  # both results merged into the one file, under its lock
