@@ -111,8 +111,9 @@ def main() -> None:
     df["combined"] = mean_proxy_ranks(list(df["scores"]), DEFAULT_PROXIES)
     out = {}
     for name in (*DEFAULT_PROXIES, "combined"):
-        rho = df[name].astype(float).corr(df["accuracy"], method="spearman")
-        tau = kendall_tau([-1e300 if not math.isfinite(v) else float(v) for v in df[name]], list(df["accuracy"]))
+        ranked = [float(v) if math.isfinite(v) else -1e300 for v in df[name]]  # no score (nan, -inf): lowest, in both
+        rho = pd.Series(ranked).corr(df["accuracy"], method="spearman")
+        tau = kendall_tau(ranked, list(df["accuracy"]))
         seconds = df[f"{name}_s"].median() if f"{name}_s" in df else float("nan")
         out[name] = {"spearman": rho, "kendall_tau": tau, "median_seconds": seconds}
         published = {"synflow": " (published on NAS-Bench-201 CIFAR-10: 0.74)",
