@@ -18,8 +18,8 @@ class MinimalLoop:
 
     def __init__(self, arch: Architecture, device: torch.device) -> None:
         self.device = device
-        self.bf16, self.channels_last = numerics(TrainConfig(epochs=1), device)
         self.model = build_model(arch, seed=0).to(device)
+        self.bf16, self.channels_last = numerics(TrainConfig(epochs=1), device, self.model)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model.train()

@@ -1,4 +1,5 @@
-"""Memory format on a CPU without native bf16: float32 training in channels_last against NCHW.
+"""Memory format and precision on a CPU: float32 training in channels_last against NCHW, and bf16 autocast against
+float32.
 
 nasbox trains in bf16 autocast with channels_last where a CPU has native bf16 (AVX-512 BF16, AMX) and on
 CUDA, and in float32 with channels_last on other CPUs. This measures what channels_last does for float32
@@ -8,7 +9,10 @@ in both formats, alternately (NCHW, channels_last, NCHW, channels_last, ...), an
 each is kept; the last case is a step of the ``nb201`` one-shot supernet (5 fair paths, summed), the unit
 ``nasbox supernet train`` repeats. Prints images per second in each format and their ratio.
 
-    python bench/memory_format.py [--threads 1] [--steps 12] [--repeats 3] [--json FILE]
+``--compare precision`` measures the other choice the same way, on a CPU with native bf16 (AVX-512 BF16 or AMX):
+bf16 autocast against float32, both in channels_last (the ratio: bf16's rate over float32's).
+
+    python bench/memory_format.py [--compare format|precision] [--threads 1] [--steps 12] [--repeats 3] [--json FILE]
 """
 
 from __future__ import annotations
@@ -40,21 +44,29 @@ CASES = [
     ("resnet", "resnet", {}, (3, 32, 32), 64),
     ("mobilenet (depthwise)", "mobilenet", {}, (3, 32, 32), 64),
     ("efficientnet (depthwise, SE)", "efficientnet", {}, (3, 32, 32), 64),
+    ("mobilenet, narrowed (bench/supernet.py's CPU space)", "mobilenet",
+     {"activations": ["relu6"], "channels": [16, 24, 32, 64], "strides": [1, 2, 2, 2], "width_mults": [0.25, 0.35, 0.5],
+      "kernels": [3, 5], "expansions": [2.0, 3.0, 4.0], "depth_max": 2, "last_channels": 256, "stem_channels": 16},
+     (3, 32, 32), 32),
     ("nb201, cells=1 (a random cell)", "nb201", {"cells": 1}, (3, 32, 32), 64),
 ]
+#: what each comparison sets, (amp, channels_last), for its baseline and its alternative
+SETTINGS = {"format": {"base": ("off", "off"), "alt": ("off", "on")},
+            "precision": {"base": ("off", "on"), "alt": ("bf16", "on")}}
 
 
-def network_rate(space_name: str, args: dict, shape: tuple[int, int, int], batch: int, steps: int, fmt: str) -> float:
+def network_rate(space_name: str, args: dict, shape: tuple[int, int, int], batch: int, steps: int,
+                 setting: tuple[str, str]) -> float:
     space = get_space(space_name, input_shape=shape, num_classes=10, args=args)
     _, arch = space.sample_random(random.Random(1))
     data = load_dataset("synthetic", synthetic_shape=shape, synthetic_size=batch * (steps + 2))
     model = build_model(arch, seed=0)
-    config = TrainConfig(iterations=steps, batch_size=batch, amp="off", channels_last=fmt)
+    config = TrainConfig(iterations=steps, batch_size=batch, amp=setting[0], channels_last=setting[1])
     result = train_model(model, data.train, None, config, data.spec, device=torch.device("cpu"))
     return result.images_per_second
 
 
-def supernet_rate(steps: int, fmt: str, batch: int = 64) -> float:
+def supernet_rate(steps: int, setting: tuple[str, str], batch: int = 64) -> float:
     from nasbox.supernet.oneshot import CellSupernet, OneShotSpace
 
     space = get_space("nb201", input_shape=(3, 32, 32), num_classes=10, args={"cells": 1})
@@ -62,7 +74,7 @@ def supernet_rate(steps: int, fmt: str, batch: int = 64) -> float:
     net = CellSupernet(one, seed=0)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
-    if fmt == "on":
+    if setting[1] == "on":
         net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     rng = random.Random(0)
@@ -71,7 +83,9 @@ def supernet_rate(steps: int, fmt: str, batch: int = 64) -> float:
         if step == 1:  # the first step pays for allocation
             t0, images = time.perf_counter(), 0
         for arch in one.fair(rng):
-            torch.nn.functional.cross_entropy(net(x, arch), y).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting[0] == "bf16"):
+                loss = torch.nn.functional.cross_entropy(net(x, arch), y)
+            loss.backward()
             images += batch
         opt.step()
         opt.zero_grad()
@@ -80,6 +94,8 @@ def supernet_rate(steps: int, fmt: str, batch: int = 64) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--compare", choices=tuple(SETTINGS), default="format",
+                   help="format: channels_last against NCHW in float32; precision: bf16 autocast against float32")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--repeats", type=int, default=3)
@@ -88,23 +104,26 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     cpu = device_name("cpu")
-    print(f"{cpu}, {a.threads} thread(s); native bf16: {use_bf16(torch.device('cpu'))} (float32 measured here); "
-          f"torch {torch.__version__}, Python {platform.python_version()}")
+    base, alt = SETTINGS[a.compare]["base"], SETTINGS[a.compare]["alt"]
+    names = {"format": ("NCHW", "channels_last"), "precision": ("float32", "bf16")}[a.compare]
+    keys = {"format": ("nchw", "channels_last"), "precision": ("float32", "bf16")}[a.compare]
+    print(f"{cpu}, {a.threads} thread(s); native bf16: {use_bf16(torch.device('cpu'))}; measured: {names[1]} against "
+          f"{names[0]}; torch {torch.__version__}, Python {platform.python_version()}")
     rows = []
-    cases = [(c[0], lambda fmt, c=c: network_rate(*c[1:], a.steps, fmt)) for c in CASES]
-    cases.append(("nb201 one-shot supernet, a fair step (5 paths)", lambda fmt: supernet_rate(a.steps, fmt)))
+    cases = [(c[0], lambda setting, c=c: network_rate(*c[1:], a.steps, setting)) for c in CASES]
+    cases.append(("nb201 one-shot supernet, a fair step (5 paths)", lambda setting: supernet_rate(a.steps, setting)))
     for label, rate in cases:
-        best = {"off": 0.0, "on": 0.0}
+        best = {base: 0.0, alt: 0.0}
         for _ in range(a.repeats):
-            for fmt in ("off", "on"):
-                best[fmt] = max(best[fmt], rate(fmt))
-        ratio = best["on"] / best["off"]
-        rows.append({"case": label, "nchw_images_per_s": best["off"], "channels_last_images_per_s": best["on"],
+            for setting in (base, alt):
+                best[setting] = max(best[setting], rate(setting))
+        ratio = best[alt] / best[base]
+        rows.append({"case": label, f"{keys[0]}_images_per_s": best[base], f"{keys[1]}_images_per_s": best[alt],
                      "ratio": ratio})
-        print(f"  {label:52s} NCHW {best['off']:8.1f} img/s   channels_last {best['on']:8.1f} img/s   {ratio:.2f}x",
+        print(f"  {label:52s} {names[0]} {best[base]:8.1f} img/s   {names[1]} {best[alt]:8.1f} img/s   {ratio:.2f}x",
               flush=True)
     if a.json:
-        Path(a.json).write_text(json.dumps({"device": cpu, "threads": a.threads, "steps": a.steps,
+        Path(a.json).write_text(json.dumps({"device": cpu, "compare": a.compare, "threads": a.threads, "steps": a.steps,
                                             "repeats": a.repeats, "rows": rows}, indent=1))
 
 

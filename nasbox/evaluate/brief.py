@@ -56,10 +56,9 @@ class BriefTraining(Evaluator):
     def _callbacks(self, rungs: Rungs) -> dict[int, Callable[[int, Any], bool]]:
         """``train_model``'s rung callbacks: score validation accuracy as training runs (its
         precision and memory format), and let ``rungs`` decide."""
-        bf16, channels_last = numerics(self.config, self.device)
-
         def make(rung: int) -> Callable[[int, Any], bool]:
             def callback(iteration: int, model: Any) -> bool:
+                bf16, channels_last = numerics(self.config, self.device, model)
                 accuracy = evaluate(model, self.data.val, self.data.spec, device=self.device,
                                     batch_size=self.config.eval_batch_size, bf16=bf16, channels_last=channels_last)
                 return rungs.decide(rung, iteration, accuracy)

@@ -124,7 +124,7 @@ class TrialPipeline:
             metrics.update({Attr.ACCURACY: 1.0 / arch.num_classes, Attr.DISCONNECTED: constant, **counts.result()})
             return self._finish(trial, metrics, TrialStatus.COMPLETE)
         self.hooks.training()
-        need = training_bytes(info, s.config.batch_size, bf16=use_bf16(s.device))
+        need = training_bytes(info, s.config.batch_size, bf16=use_bf16(s.device, model=candidate.model))
         with s.memory.reserve(need) as waited, s.slot.training():  # evaluate
             evaluation = self.evaluator.evaluate(candidate, self._rungs(trial, metrics))
         if waited > 0.05:

@@ -26,7 +26,7 @@ from torch import nn
 
 from nasbox.errors import ConfigError, TrainingError
 
-__all__ = ['Budget', 'Recipe', 'TrainConfig', 'numerics', 'resolve_budget', 'use_bf16']
+__all__ = ['Budget', 'Recipe', 'TrainConfig', 'has_depthwise', 'numerics', 'resolve_budget', 'use_bf16']
 
 
 @dataclass(frozen=True)
@@ -102,25 +102,35 @@ class TrainConfig:
         return asdict(self)
 
 
-def use_bf16(device: torch.device, amp: str = "auto") -> bool:
-    """bf16 autocast: always on CUDA with ``auto``; on CPU only with native bf16 support."""
+def has_depthwise(model: nn.Module) -> bool:
+    """Whether ``model`` holds a depthwise convolution (one filter per input channel: MobileNet's, EfficientNet's,
+    DARTS' separable ones)."""
+    return any(isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels for m in model.modules())
+
+
+def use_bf16(device: torch.device, amp: str = "auto", model: nn.Module | None = None) -> bool:
+    """bf16 autocast: always on CUDA with ``auto``; on a CPU only with native bf16 support, and not for a ``model``
+    with depthwise convolutions, which a CPU's bf16 slows instead (``bench/memory_format.py --compare precision``:
+    MobileNet and EfficientNet 0.5-0.7x of float32's rate, dense networks 1.2-1.7x, on an AVX-512 BF16 EPYC)."""
     if amp == "off":
         return False
     if amp == "bf16":
         return True
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
+    if model is not None and has_depthwise(model):
+        return False
     try:  # native bf16 only (AVX-512 BF16 or AMX); emulated bf16 is slower than fp32
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except (AttributeError, RuntimeError):
         return False
 
 
-def numerics(config: TrainConfig, device: torch.device) -> tuple[bool, bool]:
-    """``(bf16, channels_last)`` for training and evaluating with ``config`` on ``device``:
-    channels_last with ``auto`` on CUDA and on CPUs, in bf16 and in float32 alike (their convolution kernels
-    prefer it: ``bench/memory_format.py``), and wherever bf16 is forced."""
-    bf16 = use_bf16(device, config.amp)
+def numerics(config: TrainConfig, device: torch.device, model: nn.Module | None = None) -> tuple[bool, bool]:
+    """``(bf16, channels_last)`` for training and evaluating ``model`` with ``config`` on ``device``
+    (:func:`use_bf16`): channels_last with ``auto`` on CUDA and on CPUs, in bf16 and in float32 alike (their
+    convolution kernels prefer it: ``bench/memory_format.py``), and wherever bf16 is forced."""
+    bf16 = use_bf16(device, config.amp, model)
     return bf16, config.channels_last == "on" or (config.channels_last == "auto"
                                                   and (device.type in ("cuda", "cpu") or bf16))
 
@@ -166,7 +176,7 @@ class Recipe:
             # Denormal floats (a dying network's tiny activations and gradients) make x86 CPUs
             # 30x slower; flushing them to zero costs nothing in accuracy.
             torch.set_flush_denormal(True)
-        bf16, cl = numerics(config, device)
+        bf16, cl = numerics(config, device, model)
         model.to(device)
         if cl:
             model.to(memory_format=torch.channels_last)

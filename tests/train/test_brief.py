@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from nasbox.errors import TrainingError
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock
 from nasbox.model.build import build_model
+from nasbox.spaces import get_space
 from nasbox.train.brief import evaluate, train_model
 from nasbox.train.recipe import TrainConfig
 from tests.train.support import CPU, SHAPE
@@ -84,6 +86,17 @@ def test_epoch_budget_runs_that_many_iterations(data):
     assert result.budget.iterations == expected
     assert len(model.modes) == expected and all(model.modes)
     assert math.isnan(result.accuracy)  # no validation split
+
+
+def test_auto_precision_on_a_cpu_with_native_bf16_is_float32_for_a_depthwise_network_and_bf16_for_a_dense_one(
+        data, monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    mobile = build_model(get_space("mobilenet", input_shape=SHAPE, num_classes=10).sample_random(random.Random(0))[1],
+                         seed=0)
+    config = TrainConfig(iterations=4, batch_size=32, augment=False)  # amp and channels_last "auto"
+    assert train_model(mobile, data.train, data.val, config, data.spec, device=CPU).precision == "fp32"
+    assert train_model(build_model(tiny_arch(), seed=0), data.train, data.val, config, data.spec,
+                       device=CPU).precision == "bf16"
 
 
 def test_bf16_autocast_path_trains(data):

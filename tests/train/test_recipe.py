@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 
 import pytest
@@ -14,7 +15,8 @@ from nasbox.errors import ConfigError
 from nasbox.model.arch import FC, Architecture, Head, Pool, Stage
 from nasbox.model.blocks import ConvBlock
 from nasbox.model.build import build_model
-from nasbox.train.recipe import Budget, TrainConfig, _lr_lambda, _param_groups, numerics, resolve_budget, use_bf16
+from nasbox.spaces import get_space
+from nasbox.train.recipe import Budget, TrainConfig, _lr_lambda, _param_groups, has_depthwise, numerics, resolve_budget, use_bf16
 from tests.train.support import CPU, SHAPE, native_cpu_bf16
 
 
@@ -160,6 +162,26 @@ def test_use_bf16_auto_off_on_avx512_without_native_bf16(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     assert use_bf16(CPU, "auto") is False
+
+
+def test_auto_keeps_a_depthwise_network_in_float32_on_a_cpu_with_native_bf16(monkeypatch):
+    """A CPU's bf16 slows depthwise convolutions (bench/memory_format.py --compare precision): ``auto`` trains
+    MobileNets and EfficientNets in float32 there, dense networks in bf16; forced settings and CUDA are untouched."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)  # a CPU with native bf16
+    args = {"input_shape": (3, 32, 32), "num_classes": 10}
+    rng = random.Random(0)
+    mobile = build_model(get_space("mobilenet", **args).sample_random(rng)[1], seed=0)
+    efficient = build_model(get_space("efficientnet", **args).sample_random(rng)[1], seed=0)
+    dense = build_model(get_space("resnet", **args).sample_random(rng)[1], seed=0)
+    assert has_depthwise(mobile) and has_depthwise(efficient) and not has_depthwise(dense)
+    assert not any(has_depthwise(build_model(get_space("seed_cnn", **args).sample_random(rng)[1], seed=0))
+                   for _ in range(5))
+    assert use_bf16(CPU, "auto", mobile) is False and use_bf16(CPU, "auto", efficient) is False
+    assert use_bf16(CPU, "auto", dense) is True and use_bf16(CPU, "auto") is True
+    assert use_bf16(CPU, "bf16", mobile) is True  # asked for: given
+    assert numerics(TrainConfig(epochs=1), CPU, mobile) == (False, True)  # float32, still channels_last
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert use_bf16(torch.device("cuda"), "auto", mobile) is True  # a GPU's bf16 is not the CPU's
 
 
 def test_resolve_device_auto_and_cpu():
