@@ -17,7 +17,7 @@
     python bench/supernet.py [--dataset mnist5k] [--space mobilenet] [--space-arg K=V ...] [--epochs 8]
         [--standalone 50] [--budget 200] [--confirm 5] [--device auto] [--search-batch-size 32] [--out DIR]
         [--json FILE] [--subset N] [--standalone-epochs E] [--random-subnets K] [--accumulate mean|sum]
-        [--calibration-images N]
+        [--calibration-images N] [--val-fraction F] [--supernet-seed S]
 
 On CIFAR-10 on a CPU (the figures of bench/RESULTS.md): ``--dataset cifar10 --data-dir DIR --subset 5000
 --standalone-epochs 4 --standalone 20 --budget 0``, then the same with ``--noise``: the reference is then
@@ -81,6 +81,11 @@ def _wall(trials) -> float:
     return (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
 
 
+def _tau(value: float | None) -> str:
+    """A Kendall's tau as printed; ``None`` where it is undefined (fewer than two subnets, or all tied)."""
+    return "undefined" if value is None else f"{value:+.3f}"
+
+
 def _done(study) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(Attr.STATUS) == TrialStatus.COMPLETE]
 
@@ -116,6 +121,8 @@ def main() -> None:
     p.add_argument("--schedule", choices=("all", "progressive"), default="all",
                    help="the supernet's elastic choices: all from the start, or progressive shrinking")
     p.add_argument("--batch-size", type=int, default=64, help="supernet batch size")
+    p.add_argument("--supernet-seed", type=int, default=0,
+                   help="the supernet's seed (initialisation, sampled subnets, order); the reference keeps its own")
     p.add_argument("--prior", choices=PRIORS, default="auto",
                    help="the search's --supernet-prior (auto: none for an elastic supernet); with one, the figures "
                         "give the estimates joined with it too")
@@ -164,9 +171,10 @@ def main() -> None:
     t0 = time.perf_counter()
     config = SupernetConfig(epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule,
                             random_subnets=args.random_subnets, calibration_images=args.calibration_images,
-                            accumulate=args.accumulate)
+                            accumulate=args.accumulate, seed=args.supernet_seed)
     trained = train_supernet(space, data, config, net, device=device, resume=False)
     figures["supernet_train_s"], figures["schedule"] = time.perf_counter() - t0, args.schedule
+    figures["supernet_seed"] = args.supernet_seed
     figures.update(random_subnets=args.random_subnets, calibration_images=args.calibration_images, subset=args.subset,
                    standalone_epochs=args.standalone_epochs, accumulate=args.accumulate)
     last = trained.history[-1]
@@ -209,10 +217,10 @@ def main() -> None:
     figures["standalone_train_s"] = statistics.median(train_s)
     figures["eval_speedup"] = figures["standalone_train_s"] / figures["inherited_eval_s"]
     print(f"Kendall tau (inherited vs standalone accuracy, {len(standalone)} random subnets): "
-          f"{figures['kendall_tau']:+.3f}; standalone accuracy {min(accuracy):.4f}-{max(accuracy):.4f}, "
+          f"{_tau(figures['kendall_tau'])}; standalone accuracy {min(accuracy):.4f}-{max(accuracy):.4f}, "
           f"inherited {min(inherited):.4f}-{max(inherited):.4f}; the parameter count alone "
-          f"{figures['kendall_tau_params']:+.3f}"
-          + (f"; joined with the prior {figures['kendall_tau_joined']:+.3f}" if "kendall_tau_joined" in figures
+          f"{_tau(figures['kendall_tau_params'])}"
+          + (f"; joined with the prior {_tau(figures['kendall_tau_joined'])}" if "kendall_tau_joined" in figures
              else ""), flush=True)
     print(f"scoring: inherited {figures['inherited_eval_s']:.2f} s (median) = {3600 / figures['inherited_eval_s']:,.0f} "
           f"subnets/hour; standalone brief training {figures['standalone_train_s']:.1f} s = "
@@ -337,12 +345,12 @@ def noise(args: argparse.Namespace, space_args: list[str], out: Path, net: Path)
         figures["tau_joined_mean"] = kendall_tau([s["joined"] for s in subnets], mean)
     if all(s.get("synflow") is not None for s in subnets):  # the prior's third source alone (params+synflow)
         figures["tau_synflow_mean"] = kendall_tau([s["synflow"] for s in subnets], mean)
-    print(f"Kendall tau over {len(first)} subnets: standalone seed 0 vs seed 1 {figures['tau_seed0_seed1']:+.3f}; "
-          f"inherited vs seed 0 {figures['tau_inherited_seed0']:+.3f}, vs seed 1 {figures['tau_inherited_seed1']:+.3f}, "
-          f"vs their mean {figures['tau_inherited_mean']:+.3f}; the parameter count alone vs their mean "
-          f"{figures['tau_params_mean']:+.3f}"
-          + (f"; synflow alone {figures['tau_synflow_mean']:+.3f}" if "tau_synflow_mean" in figures else "")
-          + (f"; joined with the prior {figures['tau_joined_mean']:+.3f}" if "tau_joined_mean" in figures else ""),
+    print(f"Kendall tau over {len(first)} subnets: standalone seed 0 vs seed 1 {_tau(figures['tau_seed0_seed1'])}; "
+          f"inherited vs seed 0 {_tau(figures['tau_inherited_seed0'])}, vs seed 1 {_tau(figures['tau_inherited_seed1'])}, "
+          f"vs their mean {_tau(figures['tau_inherited_mean'])}; the parameter count alone vs their mean "
+          f"{_tau(figures['tau_params_mean'])}"
+          + (f"; synflow alone {_tau(figures['tau_synflow_mean'])}" if "tau_synflow_mean" in figures else "")
+          + (f"; joined with the prior {_tau(figures['tau_joined_mean'])}" if "tau_joined_mean" in figures else ""),
           flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({**figures, "subnet_figures": subnets}, indent=2) + "\n")

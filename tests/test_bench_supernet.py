@@ -9,6 +9,7 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
 import torch
 
 from nasbox.data import load_dataset
@@ -75,3 +76,15 @@ def test_the_reference_alone_is_trained_without_a_supernet_and_its_second_run_sh
     assert kept == {ids[0]: 0.51, ids[2]: 0.52, ids[1]: 0.53}
     # rerun: everything is kept, nothing is trained again
     assert bench.second_run(args, space, data, device, out, trials) == kept and len(trained) == 3
+
+
+@pytest.mark.slow  # a supernet trained and scored: about a minute
+def test_the_supernets_seed_is_its_own_and_the_reference_is_kept(tmp_path, monkeypatch):
+    bench, out, figures = _bench(), tmp_path / "out", tmp_path / "figures.json"
+    _run(bench, monkeypatch, "--out", str(out), "--reference-only", "--standalone", "2")
+    reference = [t.params for t in bench._done(open_study("standalone", reports_dir=out))]
+    _run(bench, monkeypatch, "--out", str(out), "--standalone", "2", "--epochs", "1", "--budget", "0",
+         "--supernet-seed", "3", "--json", str(figures))
+    kept = json.loads((out / "supernets" / "net" / "metrics.json").read_text())
+    assert kept["config"]["seed"] == 3 and json.loads(figures.read_text())["supernet_seed"] == 3
+    assert [t.params for t in bench._done(open_study("standalone", reports_dir=out))] == reference  # not trained again
