@@ -1,9 +1,9 @@
 """Memory format and precision on a CPU: float32 training in channels_last against NCHW, and bf16 autocast against
 float32.
 
-nasbox trains in bf16 autocast with channels_last where a CPU has native bf16 (AVX-512 BF16, AMX) and on
-CUDA, and in float32 with channels_last on other CPUs. This measures what channels_last does for float32
-training on a CPU, the ground of that choice: each network trains with
+nasbox trains in bf16 autocast with channels_last on CUDA and, for networks without depthwise convolutions,
+where a CPU has native bf16 (AVX-512 BF16, AMX), and in float32 with channels_last otherwise. This measures
+what channels_last does for float32 training on a CPU, the ground of that choice: each network trains with
 nasbox's own loop (``train_model``: the recipe, the on-device data path, augmentation) for the same steps
 in both formats, alternately (NCHW, channels_last, NCHW, channels_last, ...), and the best of the repeats of
 each is kept; the last case is a step of the ``nb201`` one-shot supernet (5 fair paths, summed), the unit
@@ -109,6 +109,8 @@ def main() -> None:
     keys = {"format": ("nchw", "channels_last"), "precision": ("float32", "bf16")}[a.compare]
     print(f"{cpu}, {a.threads} thread(s); native bf16: {use_bf16(torch.device('cpu'))}; measured: {names[1]} against "
           f"{names[0]}; torch {torch.__version__}, Python {platform.python_version()}")
+    if a.compare == "precision" and not use_bf16(torch.device("cpu")):
+        print("  (this CPU has no native bf16: its bf16 is emulated, and nasbox never uses it here unless asked)")
     rows = []
     cases = [(c[0], lambda setting, c=c: network_rate(*c[1:], a.steps, setting)) for c in CASES]
     cases.append(("nb201 one-shot supernet, a fair step (5 paths)", lambda setting: supernet_rate(a.steps, setting)))

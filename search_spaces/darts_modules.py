@@ -38,9 +38,9 @@ class SepConv(nn.Sequential):
 class DilatedDepthwiseConv2d(nn.Conv2d):
     """A depthwise convolution of dilation > 1 that computes on a CPU with its input and weight in the contiguous
     (NCHW) layout: PyTorch's CPU kernel for its weight gradient in bf16 returns garbage (values of 1e30 and more,
-    or NaN) when the input or the weight is channels_last (measured with torch 2.14, stride 1), and nasbox trains
-    in bf16 and channels_last on CPUs with native bf16 (``nasbox.train.recipe.numerics``). Same parameters and
-    state as ``nn.Conv2d``."""
+    or NaN) when the input or the weight is channels_last (measured with torch 2.14, stride 1), and a CPU trains
+    in bf16 and channels_last when asked (``--amp bf16``; ``auto`` keeps a network with depthwise convolutions in
+    float32 on a CPU: ``nasbox.train.recipe.use_bf16``). Same parameters and state as ``nn.Conv2d``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":

@@ -56,6 +56,7 @@ def test_the_reference_alone_is_trained_without_a_supernet_and_its_second_run_sh
     trained: list[tuple[str, int]] = []
 
     def train_model(model, train, val, config, spec, device):
+        assert len(val) == halves.val_size  # the second run validates on the --val-fraction split too
         trained.append((model.arch.arch_id, config.seed))
         again = build_model(model.arch, seed=init_seed(model.arch.arch_id, 1))  # seed 1's initialisation
         assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))
@@ -82,9 +83,10 @@ def test_the_reference_alone_is_trained_without_a_supernet_and_its_second_run_sh
 def test_the_supernets_seed_is_its_own_and_the_reference_is_kept(tmp_path, monkeypatch):
     bench, out, figures = _bench(), tmp_path / "out", tmp_path / "figures.json"
     _run(bench, monkeypatch, "--out", str(out), "--reference-only", "--standalone", "2")
-    reference = [t.params for t in bench._done(open_study("standalone", reports_dir=out))]
+    reference = [(t.number, t.params, t.datetime_start) for t in bench._done(open_study("standalone", reports_dir=out))]
     _run(bench, monkeypatch, "--out", str(out), "--standalone", "2", "--epochs", "1", "--budget", "0",
          "--supernet-seed", "3", "--json", str(figures))
     kept = json.loads((out / "supernets" / "net" / "metrics.json").read_text())
     assert kept["config"]["seed"] == 3 and json.loads(figures.read_text())["supernet_seed"] == 3
-    assert [t.params for t in bench._done(open_study("standalone", reports_dir=out))] == reference  # not trained again
+    again = [(t.number, t.params, t.datetime_start) for t in bench._done(open_study("standalone", reports_dir=out))]
+    assert again == reference  # the same trials, not trained again

@@ -191,7 +191,8 @@ def _recipe_options(p: argparse.ArgumentParser, epochs: int, batch_size: int | N
     p.add_argument("--weight-decay", type=float_above(0, inclusive=True), default=5e-4)
     p.add_argument("--seed", type=seed, default=0, help="seed of the initialisation, batch order and augmentation")
     p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
-                   help="bf16 autocast: auto = on CUDA and on CPUs with native bf16")
+                   help="bf16 autocast: auto = on CUDA, and on CPUs with native bf16 for networks without "
+                        "depthwise convolutions")
     p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
                    help="channels_last memory format: auto = on CUDA and CPUs (their convolutions run faster in it)")
     p.add_argument("--no-augment", action="store_true", help="no random crop and flip")

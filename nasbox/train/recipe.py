@@ -4,9 +4,11 @@ The recipe follows the ResNet notes: SGD with momentum 0.9 (Nesterov), a short l
 warm-up to the peak learning rate 0.1 and a cosine decay to zero, weight decay 5e-4 on
 weights (not on BatchNorm parameters and biases), label smoothing 0.1, Kaiming init (by
 the builder). On CUDA it runs in bf16 autocast with channels_last; on a CPU with native
-bf16 support (AVX-512 BF16 / AMX) it does the same, since that is about 3x faster there, and on
-any other CPU it runs in float32 with channels_last, in which a CPU without native bf16
-trained every built-in space 1.05-1.71x faster than in NCHW (``bench/memory_format.py``).
+bf16 support (AVX-512 BF16 / AMX) it does the same for networks without depthwise convolutions
+(1.2-1.7x float32's rate there; MobileNets and EfficientNets ran at 0.5-0.7x of it in bf16, so
+they train in float32: ``bench/memory_format.py --compare precision``), and on any other CPU
+it runs in float32 with channels_last, in which a CPU without native bf16 trained every
+built-in space 1.05-1.71x faster than in NCHW (``bench/memory_format.py``).
 
 Vocabulary: *batch size* = samples per step; *iteration* = one step on one batch;
 *epoch* = one pass over the training set. A budget is given in epochs or in
