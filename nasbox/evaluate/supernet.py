@@ -85,7 +85,7 @@ class _Member:
         self.supernet.to(context.device)
         recipe = TrainConfig(epochs=1, amp=ck.config.get("amp", "auto"),
                              channels_last=ck.config.get("channels_last", "auto"))
-        self.bf16, self.channels_last = numerics(recipe, context.device, self.supernet)  # as it trained
+        self.bf16, self.channels_last = numerics(recipe, context.device, self.supernet)  # as it trains now
         self.images = int(ck.config["calibration_images"])
         self.calibration = calibration_batches(context.data.train, spec, self.images, seed=int(ck.config["seed"]),
                                                channels_last=self.channels_last)
