@@ -21,6 +21,7 @@ import argparse
 import json
 import platform
 import random
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -30,9 +31,13 @@ import torch
 from nasbox.data import load_dataset
 from nasbox.device import device_name
 from nasbox.model.build import build_model
+from nasbox.spaces import parse_space_args
 from nasbox.spaces.registry import get_space
 from nasbox.train.brief import train_model
 from nasbox.train.recipe import TrainConfig, use_bf16
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from supernet import CPU_SPACES  # noqa: E402 - bench/supernet.py's narrowed spaces
 
 warnings.filterwarnings("ignore")
 
@@ -45,14 +50,12 @@ CASES = [
     ("mobilenet (depthwise)", "mobilenet", {}, (3, 32, 32), 64),
     ("efficientnet (depthwise, SE)", "efficientnet", {}, (3, 32, 32), 64),
     ("mobilenet, narrowed (bench/supernet.py's CPU space)", "mobilenet",
-     {"activations": ["relu6"], "channels": [16, 24, 32, 64], "strides": [1, 2, 2, 2], "width_mults": [0.25, 0.35, 0.5],
-      "kernels": [3, 5], "expansions": [2.0, 3.0, 4.0], "depth_max": 2, "last_channels": 256, "stem_channels": 16},
-     (3, 32, 32), 32),
+     parse_space_args(CPU_SPACES["mobilenet"]), (3, 32, 32), 32),
     ("nb201, cells=1 (a random cell)", "nb201", {"cells": 1}, (3, 32, 32), 64),
 ]
-#: what each comparison sets, (amp, channels_last), for its baseline and its alternative
-SETTINGS = {"format": {"base": ("off", "off"), "alt": ("off", "on")},
-            "precision": {"base": ("off", "on"), "alt": ("bf16", "on")}}
+#: each comparison's baseline and alternative: (name, (amp, channels_last))
+SETTINGS = {"format": (("NCHW", ("off", "off")), ("channels_last", ("off", "on"))),
+            "precision": (("float32", ("off", "on")), ("bf16", ("bf16", "on")))}
 
 
 def network_rate(space_name: str, args: dict, shape: tuple[int, int, int], batch: int, steps: int,
@@ -104,11 +107,9 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     cpu = device_name("cpu")
-    base, alt = SETTINGS[a.compare]["base"], SETTINGS[a.compare]["alt"]
-    names = {"format": ("NCHW", "channels_last"), "precision": ("float32", "bf16")}[a.compare]
-    keys = {"format": ("nchw", "channels_last"), "precision": ("float32", "bf16")}[a.compare]
-    print(f"{cpu}, {a.threads} thread(s); native bf16: {use_bf16(torch.device('cpu'))}; measured: {names[1]} against "
-          f"{names[0]}; torch {torch.__version__}, Python {platform.python_version()}")
+    (base_name, base), (alt_name, alt) = SETTINGS[a.compare]
+    print(f"{cpu}, {a.threads} thread(s); native bf16: {use_bf16(torch.device('cpu'))}; measured: {alt_name} against "
+          f"{base_name}; torch {torch.__version__}, Python {platform.python_version()}")
     if a.compare == "precision" and not use_bf16(torch.device("cpu")):
         print("  (this CPU has no native bf16: its bf16 is emulated, and nasbox never uses it here unless asked)")
     rows = []
@@ -120,9 +121,9 @@ def main() -> None:
             for setting in (base, alt):
                 best[setting] = max(best[setting], rate(setting))
         ratio = best[alt] / best[base]
-        rows.append({"case": label, f"{keys[0]}_images_per_s": best[base], f"{keys[1]}_images_per_s": best[alt],
-                     "ratio": ratio})
-        print(f"  {label:52s} {names[0]} {best[base]:8.1f} img/s   {names[1]} {best[alt]:8.1f} img/s   {ratio:.2f}x",
+        rows.append({"case": label, f"{base_name.lower()}_images_per_s": best[base],
+                     f"{alt_name.lower()}_images_per_s": best[alt], "ratio": ratio})
+        print(f"  {label:52s} {base_name} {best[base]:8.1f} img/s   {alt_name} {best[alt]:8.1f} img/s   {ratio:.2f}x",
               flush=True)
     if a.json:
         Path(a.json).write_text(json.dumps({"device": cpu, "compare": a.compare, "threads": a.threads, "steps": a.steps,

@@ -175,8 +175,8 @@ def main() -> None:
                             accumulate=args.accumulate, seed=args.supernet_seed)
     trained = train_supernet(space, data, config, net, device=device, resume=False)
     figures["supernet_train_s"], figures["schedule"] = time.perf_counter() - t0, args.schedule
-    figures["supernet_seed"] = args.supernet_seed
-    figures.update(random_subnets=args.random_subnets, calibration_images=args.calibration_images, subset=args.subset,
+    figures.update(supernet_seed=args.supernet_seed,
+                   random_subnets=args.random_subnets, calibration_images=args.calibration_images, subset=args.subset,
                    standalone_epochs=args.standalone_epochs, accumulate=args.accumulate)
     last = trained.history[-1]
     figures["supernet_val_largest"], figures["supernet_val_smallest"] = last["val_accuracy"], last["val_accuracy_smallest"]
